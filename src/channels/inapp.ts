@@ -1,0 +1,60 @@
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { events, notifications } from '../db/schema.ts';
+import { eq } from 'drizzle-orm';
+import { unreadCounts } from '../inbox/inboxStore.ts';
+import { presentNotification, type NotificationRow } from '../inbox/notificationView.ts';
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import type { PayloadOf } from '../queues/catalog.ts';
+import type { FramePublisher, LiveFrame } from '../realtime/liveFrames.ts';
+import { defaultInboxContent } from '../templates/defaultContent.ts';
+
+export type InappDeps = { db: Db; frames: FramePublisher };
+
+/**
+ * Writes one batch of inbox rows for an event in one statement, then announces them live.
+ * Rows still marked pending are announced again on a retry (a crash between insert and
+ * publish must not leave a user without the live frame); the unique (event, user) key keeps
+ * the inbox itself exactly-once.
+ */
+export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps): Promise<{ written: number }> {
+  const { db } = deps;
+  const [event] = await db.select({ envelope: events.envelope }).from(events).where(eq(events.id, payload.eventId));
+  if (!event) return { written: 0 };
+  const envelope = event.envelope as unknown as EventEnvelope;
+  const content = defaultInboxContent(envelope);
+
+  await db.execute(sql`
+    insert into notifications (user_id, tenant_id, event_id, type, severity, title, body, url, data)
+    select u.user_id, ${envelope.tenantId}, ${envelope.id}, ${envelope.type}, ${envelope.severity},
+           ${content.title}, ${content.body}, ${content.url}, ${JSON.stringify(envelope.data)}::jsonb
+    from unnest(${payload.userIds}::text[]) as u(user_id)
+    on conflict (event_id, user_id) do nothing
+  `);
+
+  const unannounced = await db
+    .select()
+    .from(notifications)
+    .where(sql`${notifications.eventId} = ${envelope.id} and ${notifications.userId} in (
+      select d.destination from deliveries d
+      where d.event_id = ${envelope.id} and d.channel = 'inapp' and d.state = 'pending'
+        and d.destination = any(${payload.userIds}::text[]))`);
+
+  if (unannounced.length > 0) await announce(deps, unannounced);
+
+  await db.execute(sql`
+    update deliveries set state = 'sent', sent_at = now(), updated_at = now(), attempts = attempts + 1
+    where event_id = ${envelope.id} and channel = 'inapp' and state = 'pending' and destination = any(${payload.userIds}::text[])
+  `);
+  return { written: unannounced.length };
+}
+
+async function announce(deps: InappDeps, rows: NotificationRow[]): Promise<void> {
+  const counts = await unreadCounts(deps.db, rows.map((r) => r.userId));
+  const frames: { userId: string; frame: LiveFrame }[] = [];
+  for (const row of rows) {
+    frames.push({ userId: row.userId, frame: { type: 'notification', data: presentNotification(row) } });
+    frames.push({ userId: row.userId, frame: { type: 'unread_count', data: { unread: counts.get(row.userId) ?? 0 } } });
+  }
+  await deps.frames.toUsers(frames);
+}

@@ -1,0 +1,176 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+};
+
+export type Branding = {
+  logoUrl?: string;
+  primaryColor?: string;
+  secondaryColor?: string;
+  companyName?: string;
+  footerText?: string;
+  replyTo?: string;
+};
+
+export type Preferences = Record<string, boolean>;
+
+export const tenants = pgTable('tenants', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  branding: jsonb('branding').$type<Branding>().notNull().default({}),
+  ...timestamps,
+});
+
+export const users = pgTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    email: text('email').notNull(),
+    name: text('name').notNull(),
+    tenantIds: text('tenant_ids').array().notNull().default(sql`'{}'::text[]`),
+    slackWebhookUrl: text('slack_webhook_url'),
+    teamsWebhookUrl: text('teams_webhook_url'),
+    preferences: jsonb('preferences').$type<Preferences>().notNull().default({}),
+    ...timestamps,
+  },
+  (t) => [index('users_tenant_ids_idx').using('gin', t.tenantIds)],
+);
+
+export const teams = pgTable(
+  'teams',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    name: text('name').notNull(),
+    slackWebhookUrl: text('slack_webhook_url'),
+    teamsWebhookUrl: text('teams_webhook_url'),
+    ...timestamps,
+  },
+  (t) => [index('teams_tenant_idx').on(t.tenantId)],
+);
+
+/** The durable record of every accepted event; `routedAt` null means the router has not finished it (the outbox). */
+export const events = pgTable(
+  'events',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    type: text('type').notNull(),
+    severity: text('severity'),
+    actorId: text('actor_id'),
+    envelope: jsonb('envelope').$type<Record<string, unknown>>().notNull(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }).notNull(),
+    acceptedAt: timestamp('accepted_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    routedAt: timestamp('routed_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('events_unrouted_idx').on(t.acceptedAt).where(sql`${t.routedAt} is null`),
+    index('events_tenant_idx').on(t.tenantId, t.acceptedAt),
+  ],
+);
+
+/** One inbox row: one user × one event. The identity id doubles as the SSE resume cursor. */
+export const notifications = pgTable(
+  'notifications',
+  {
+    id: bigint('id', { mode: 'bigint' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: text('user_id').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    eventId: text('event_id').notNull(),
+    type: text('type').notNull(),
+    severity: text('severity'),
+    title: text('title').notNull(),
+    body: text('body').notNull().default(''),
+    url: text('url'),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+    readAt: timestamp('read_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('notifications_event_user_uq').on(t.eventId, t.userId),
+    index('notifications_user_id_idx').on(t.userId, t.id.desc()),
+    index('notifications_user_unread_idx').on(t.userId).where(sql`${t.readAt} is null`),
+  ],
+);
+
+export const rules = pgTable(
+  'rules',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: text('tenant_id').notNull(),
+    eventType: text('event_type').notNull(),
+    channel: text('channel').notNull(),
+    severityFilter: text('severity_filter').notNull().default(''),
+    enabled: boolean('enabled').notNull().default(true),
+    emailRecipients: text('email_recipients').array().notNull().default(sql`'{}'::text[]`),
+    webhookUrl: text('webhook_url'),
+    secret: text('secret'),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex('rules_unique_route_uq').on(t.tenantId, t.eventType, t.channel, t.severityFilter)],
+);
+
+/** One attempt-tracked send: event × channel × destination. Unique, so re-routing never adds a second. */
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    eventId: text('event_id').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    channel: text('channel').notNull(),
+    destination: text('destination').notNull(),
+    userId: text('user_id'),
+    ruleId: uuid('rule_id'),
+    teamId: text('team_id'),
+    state: text('state').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
+    failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex('deliveries_event_channel_destination_uq').on(t.eventId, t.channel, t.destination)],
+);
+
+export const deliveryAttempts = pgTable(
+  'delivery_attempts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    deliveryId: uuid('delivery_id').notNull(),
+    attempt: integer('attempt').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull(),
+    durationMs: integer('duration_ms').notNull(),
+    statusCode: integer('status_code'),
+    outcome: text('outcome').notNull(),
+    error: text('error'),
+  },
+  (t) => [index('delivery_attempts_delivery_idx').on(t.deliveryId, t.attempt)],
+);
+
+export const pushSubscriptions = pgTable(
+  'push_subscriptions',
+  {
+    userId: text('user_id').notNull(),
+    endpoint: text('endpoint').notNull(),
+    p256dh: text('p256dh').notNull(),
+    auth: text('auth').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.endpoint] })],
+);

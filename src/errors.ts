@@ -1,0 +1,59 @@
+/** An error that an HTTP caller can act on: rendered as `{"error": {"code", "message", "details"}}`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string, details: unknown[] = []) =>
+  new HttpError(400, 'invalid_request', message, details);
+export const unauthorized = (message = 'missing or invalid credentials') =>
+  new HttpError(401, 'unauthorized', message);
+export const forbidden = (message = 'not allowed for this tenant') => new HttpError(403, 'forbidden', message);
+export const notFound = (what = 'resource') => new HttpError(404, 'not_found', `${what} not found`);
+export const conflict = (message: string) => new HttpError(409, 'conflict', message);
+
+/**
+ * A delivery that must not be retried (refused URL, invalid address, a 4xx that will not change).
+ * Channel workers throw it; the runner turns it into BullMQ's UnrecoverableError.
+ */
+export class PermanentDeliveryError extends Error {}
+
+/** A transient failure that asks for a specific wait before the next try (429/503 Retry-After). */
+export class RetryLaterError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** True for errors meaning "the database could not be reached", answered as 503. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  // Drizzle wraps the driver's error; the connection code sits on the cause.
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isConnectionFailure((e as { code?: string }).code)) return true;
+  }
+  return false;
+}
+
+function isConnectionFailure(code: string | undefined): boolean {
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    code === 'CONNECT_TIMEOUT' ||
+    code === 'CONNECTION_CLOSED' ||
+    code === 'CONNECTION_ENDED' ||
+    code === 'CONNECTION_DESTROYED' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P03' // cannot_connect_now
+  );
+}

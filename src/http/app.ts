@@ -1,0 +1,66 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Redis } from 'ioredis';
+import type { Db } from '../db/client.ts';
+import type { Intake } from '../intake/acceptEvent.ts';
+import type { RateLimiter } from '../intake/rateLimit.ts';
+import { redactUrl, type Logger } from '../logger.ts';
+import type { AllowHosts } from '../outbound/urlPolicy.ts';
+import type { FramePublisher } from '../realtime/liveFrames.ts';
+import type { SseHub } from '../realtime/sseHub.ts';
+import type { Authenticator } from './authenticate.ts';
+import { errorHandler } from './errorHandler.ts';
+import { eventsRouter } from './routes/events.ts';
+import { healthRouter } from './routes/health.ts';
+import { notificationsRouter } from './routes/notifications.ts';
+import { streamRouter } from './routes/stream.ts';
+import { teamsRouter } from './routes/teams.ts';
+import { tenantsRouter } from './routes/tenants.ts';
+import { usersRouter } from './routes/users.ts';
+
+export type AppDeps = {
+  db: Db;
+  redis: Redis;
+  logger: Logger;
+  auth: Authenticator;
+  intake: Intake;
+  rateLimit: RateLimiter;
+  hub: SseHub;
+  frames: FramePublisher;
+  allowHosts: AllowHosts;
+};
+
+/** The HTTP API as an Express app, with everything it needs passed in. It does not listen. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('query parser', 'simple');
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      serializers: {
+        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    }),
+  );
+  app.use(express.json({ limit: '256kb' }));
+
+  app.use(healthRouter(deps));
+  app.use(eventsRouter(deps));
+  app.use(streamRouter(deps));
+  app.use(notificationsRouter(deps));
+  app.use(tenantsRouter(deps));
+  app.use(usersRouter(deps));
+  app.use(teamsRouter(deps));
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'no such route', details: [] } });
+  });
+  app.use(errorHandler());
+  return app;
+}

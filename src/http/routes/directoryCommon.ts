@@ -1,0 +1,35 @@
+import type { Response } from 'express';
+import { inArray, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from '../../db/client.ts';
+import { tenants } from '../../db/schema.ts';
+import { HttpError } from '../../errors.ts';
+import { checkOutboundUrl, type AllowHosts, type UrlKind } from '../../outbound/urlPolicy.ts';
+
+/** `(xmax = 0)` is true for a row this INSERT … ON CONFLICT created, false for one it updated. */
+export const insertedFlag = sql<boolean>`(xmax = 0)`;
+
+/** PUT creates or replaces: 201 for a new resource, 200 for a replaced one, the stored object either way. */
+export function sendUpserted(res: Response, body: object, inserted: boolean): void {
+  res.status(inserted ? 201 : 200).json(body);
+}
+
+/** 422 unknown_tenant unless every tenant exists (SPEC §2 names the same code for events). */
+export async function assertTenantsExist(db: Db, tenantIds: string[]): Promise<void> {
+  if (tenantIds.length === 0) return;
+  const found = await db.select({ id: tenants.id }).from(tenants).where(inArray(tenants.id, tenantIds));
+  const known = new Set(found.map((t) => t.id));
+  const missing = tenantIds.filter((id) => !known.has(id));
+  if (missing.length > 0) throw new HttpError(422, 'unknown_tenant', `unknown tenant ${missing.join(', ')}`);
+}
+
+/** A zod field for an outbound URL, refused when saved with the same policy the sender applies. */
+export function outboundUrlField(kind: UrlKind, allowHosts: AllowHosts) {
+  return z
+    .string()
+    .max(2048)
+    .superRefine((value, ctx) => {
+      const verdict = checkOutboundUrl(value, kind, allowHosts);
+      if (!verdict.ok) ctx.addIssue({ code: 'custom', message: verdict.reason });
+    });
+}

@@ -1,0 +1,102 @@
+import { and, arrayOverlaps, eq, getTableColumns, sql } from 'drizzle-orm';
+import { Router } from 'express';
+import { z } from 'zod';
+import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
+import type { Db } from '../../db/client.ts';
+import { users } from '../../db/schema.ts';
+import { forbidden, notFound } from '../../errors.ts';
+import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
+import type { AllowHosts } from '../../outbound/urlPolicy.ts';
+import { preferencesSchema } from '../../routing/preferences.ts';
+import { parseOrThrow } from '../../validation.ts';
+import { pathParam } from '../params.ts';
+import { principalOf, type Authenticator } from '../authenticate.ts';
+import { assertTenantsExist, insertedFlag, outboundUrlField, sendUpserted } from './directoryCommon.ts';
+import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
+
+export function presentUser(row: typeof users.$inferSelect) {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    tenantIds: row.tenantIds,
+    slackWebhookUrl: row.slackWebhookUrl,
+    teamsWebhookUrl: row.teamsWebhookUrl,
+    preferences: row.preferences,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** A user is visible to a caller who shares any tenant with them, and changeable only by one who holds all of them. */
+const visibleTo = (scope: TenantScope, row: { tenantIds: string[] }) => row.tenantIds.some((t) => canAccessTenant(scope, t));
+const ownedBy = (scope: TenantScope, row: { tenantIds: string[] }) => row.tenantIds.every((t) => canAccessTenant(scope, t));
+
+export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: AllowHosts }): Router {
+  const router = Router();
+  const { db } = deps;
+  const userBody = z.object({
+    email: z.email().max(320),
+    name: z.string().trim().min(1).max(200),
+    tenantIds: z.array(tenantIdSchema).min(1).max(1000),
+    slackWebhookUrl: outboundUrlField('slack', deps.allowHosts).nullish(),
+    teamsWebhookUrl: outboundUrlField('teams', deps.allowHosts).nullish(),
+    preferences: preferencesSchema.optional(),
+  });
+
+  router.put('/api/v1/users/:id', deps.auth.admin, async (req, res) => {
+    const id = parseOrThrow(entityIdSchema, pathParam(req, 'id'), ['id']);
+    const scope = principalOf(req).tenants;
+    const body = parseOrThrow(userBody, req.body);
+    const tenantIds = [...new Set(body.tenantIds)];
+    if (!ownedBy(scope, { tenantIds })) throw forbidden('tenantIds names a tenant outside this credential’s scope');
+    const [existing] = await db.select({ tenantIds: users.tenantIds }).from(users).where(eq(users.id, id));
+    if (existing && !ownedBy(scope, existing)) throw forbidden('this user belongs to a tenant outside this credential’s scope');
+    await assertTenantsExist(db, tenantIds);
+
+    const values = {
+      email: body.email,
+      name: body.name,
+      tenantIds,
+      slackWebhookUrl: body.slackWebhookUrl ?? null,
+      teamsWebhookUrl: body.teamsWebhookUrl ?? null,
+      // A replace without preferences keeps the user's own choices: they belong to the person, not the directory sync.
+      ...(body.preferences ? { preferences: body.preferences } : {}),
+    };
+    const [row] = await db
+      .insert(users)
+      .values({ id, ...values })
+      .onConflictDoUpdate({ target: users.id, set: { ...values, updatedAt: sql`now()` } })
+      .returning({ ...getTableColumns(users), inserted: insertedFlag });
+    sendUpserted(res, presentUser(row!), row!.inserted);
+  });
+
+  router.get('/api/v1/users', deps.auth.admin, async (req, res) => {
+    const query = parseOrThrow(listQuerySchema, req.query);
+    const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
+    const rows = await db
+      .select()
+      .from(users)
+      .where(tenantIds ? arrayOverlaps(users.tenantIds, tenantIds) : undefined)
+      .orderBy(users.id)
+      .limit(query.limit);
+    res.json({ items: rows.map(presentUser) });
+  });
+
+  router.get('/api/v1/users/:id', deps.auth.admin, async (req, res) => {
+    const [row] = await db.select().from(users).where(eq(users.id, pathParam(req, 'id')));
+    if (!row || !visibleTo(principalOf(req).tenants, row)) throw notFound('user');
+    res.json(presentUser(row));
+  });
+
+  router.delete('/api/v1/users/:id', deps.auth.admin, async (req, res) => {
+    const scope = principalOf(req).tenants;
+    const [row] = await db.select({ tenantIds: users.tenantIds }).from(users).where(eq(users.id, pathParam(req, 'id')));
+    if (!row || !visibleTo(scope, row)) throw notFound('user');
+    if (!ownedBy(scope, row)) throw forbidden('this user belongs to a tenant outside this credential’s scope');
+    await db.delete(users).where(and(eq(users.id, pathParam(req, 'id'))));
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,79 @@
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { createServiceKeyStore } from '../auth/serviceKeys.ts';
+import { createUserTokenVerifier } from '../auth/userTokens.ts';
+import type { Config } from '../config.ts';
+import { closeDb, createDb } from '../db/client.ts';
+import { latestNotificationId, notificationsAfter, summarize } from '../inbox/inboxStore.ts';
+import { createIntake } from '../intake/acceptEvent.ts';
+import { createRateLimiter } from '../intake/rateLimit.ts';
+import type { Logger } from '../logger.ts';
+import { closeQueues, createQueues } from '../queues/catalog.ts';
+import { createInappReceipts } from '../realtime/inappReceipts.ts';
+import { createFramePublisher } from '../realtime/liveFrames.ts';
+import { createSseHub } from '../realtime/sseHub.ts';
+import { createRedis } from '../redis.ts';
+import { createApp } from './app.ts';
+import { createAuthenticator } from './authenticate.ts';
+
+export type Web = { server: Server; url: string; close(): Promise<void> };
+
+/** Wires one API instance from its configuration and starts listening. */
+export async function startWeb(config: Config, logger: Logger, port = config.PORT): Promise<Web> {
+  const db = createDb(config.DATABASE_URL);
+  const redis = createRedis(config.REDIS_URL, 'command');
+  const producer = createRedis(config.REDIS_URL, 'producer');
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  const queues = createQueues(producer, config.REDIS_PREFIX);
+  const frames = createFramePublisher(redis, config.REDIS_PREFIX);
+  const receipts = createInappReceipts(db, logger);
+  const hub = createSseHub({
+    subscriber,
+    prefix: config.REDIS_PREFIX,
+    logger,
+    source: {
+      notificationsAfter: (userId, tenantIds, afterId, limit) => notificationsAfter(db, { userId, tenantIds }, afterId, limit),
+      latestNotificationId: (userId) => latestNotificationId(db, userId),
+      unreadCount: async (userId, tenantIds) => (await summarize(db, { userId, tenantIds })).unread,
+      carried: (notification, userId) => receipts.record(notification.eventId, userId),
+    },
+  });
+  const auth = createAuthenticator(
+    createServiceKeyStore(config.SERVICE_KEYS),
+    createUserTokenVerifier({ secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }),
+  );
+  const app = createApp({
+    db,
+    redis,
+    logger,
+    auth,
+    intake: createIntake({ db, routeQueue: queues.route, logger }),
+    rateLimit: createRateLimiter(redis, config.REDIS_PREFIX, config.INTAKE_RATE_LIMIT),
+    hub,
+    frames,
+    allowHosts: config.OUTBOUND_ALLOW_HOSTS,
+  });
+
+  const server = createServer(app);
+  // SSE connections are long-lived; the default request timeout would cut them.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => resolve());
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  async function close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await hub.close();
+    server.closeIdleConnections();
+    await closed;
+    await receipts.close();
+    await closeQueues(queues);
+    for (const connection of [redis, producer, subscriber]) connection.disconnect();
+    await closeDb(db);
+  }
+
+  return { server, url, close };
+}

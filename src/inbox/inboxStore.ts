@@ -1,0 +1,101 @@
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { notifications } from '../db/schema.ts';
+import { presentNotification, type NotificationView } from './notificationView.ts';
+
+/** Whose inbox: one user, seen through the tenants their token grants. */
+export type InboxOwner = { userId: string; tenantIds: string[] };
+
+export type ListOptions = { limit: number; cursor?: bigint; read?: boolean; type?: string };
+
+function ownedBy(owner: InboxOwner): SQL {
+  return and(eq(notifications.userId, owner.userId), inArray(notifications.tenantId, owner.tenantIds))!;
+}
+
+/**
+ * Newest first by id. The cursor is the last id of the previous page, so rows inserted between
+ * pages (always with higher ids) can neither repeat nor push others across a page boundary.
+ */
+export async function listNotifications(db: Db, owner: InboxOwner, options: ListOptions) {
+  const rows = await db
+    .select()
+    .from(notifications)
+    .where(
+      and(
+        ownedBy(owner),
+        options.cursor !== undefined ? lt(notifications.id, options.cursor) : undefined,
+        options.read === undefined ? undefined : options.read ? isNotNull(notifications.readAt) : isNull(notifications.readAt),
+        options.type ? eq(notifications.type, options.type) : undefined,
+      ),
+    )
+    .orderBy(desc(notifications.id))
+    .limit(options.limit + 1);
+  const page = rows.slice(0, options.limit);
+  const nextCursor = rows.length > options.limit ? page[page.length - 1]!.id.toString() : null;
+  return { items: page.map(presentNotification), nextCursor };
+}
+
+export async function summarize(db: Db, owner: InboxOwner): Promise<{ total: number; unread: number }> {
+  const [row] = await db
+    .select({ total: count(), unread: sql<number>`count(*) filter (where ${notifications.readAt} is null)`.mapWith(Number) })
+    .from(notifications)
+    .where(ownedBy(owner));
+  return { total: row?.total ?? 0, unread: row?.unread ?? 0 };
+}
+
+/** Marks one notification read. Returns null when it is not this owner's (the caller answers 404). */
+export async function markRead(db: Db, owner: InboxOwner, id: bigint): Promise<{ changed: boolean } | null> {
+  const updated = await db
+    .update(notifications)
+    .set({ readAt: sql`now()` })
+    .where(and(ownedBy(owner), eq(notifications.id, id), isNull(notifications.readAt)))
+    .returning({ id: notifications.id });
+  if (updated.length > 0) return { changed: true };
+  const [existing] = await db.select({ id: notifications.id }).from(notifications).where(and(ownedBy(owner), eq(notifications.id, id)));
+  return existing ? { changed: false } : null;
+}
+
+export async function markAllRead(db: Db, owner: InboxOwner): Promise<number> {
+  const updated = await db
+    .update(notifications)
+    .set({ readAt: sql`now()` })
+    .where(and(ownedBy(owner), isNull(notifications.readAt)))
+    .returning({ id: notifications.id });
+  return updated.length;
+}
+
+/** Notifications after a stream cursor, oldest first: what a reconnecting stream missed. */
+export async function notificationsAfter(db: Db, owner: InboxOwner, afterId: bigint, limit: number): Promise<NotificationView[]> {
+  const rows = await db
+    .select()
+    .from(notifications)
+    .where(and(ownedBy(owner), gt(notifications.id, afterId)))
+    .orderBy(asc(notifications.id))
+    .limit(limit);
+  return rows.map(presentNotification);
+}
+
+/** The newest notification id of a user (0 when none): where a fresh stream's cursor starts. */
+export async function latestNotificationId(db: Db, userId: string): Promise<bigint> {
+  const [row] = await db
+    .select({ id: notifications.id })
+    .from(notifications)
+    .where(eq(notifications.userId, userId))
+    .orderBy(desc(notifications.id))
+    .limit(1);
+  return row?.id ?? 0n;
+}
+
+/** Unread counts for many users in one query (after a fan-out). Counts every tenant the user is still a member of. */
+export async function unreadCounts(db: Db, userIds: string[]): Promise<Map<string, number>> {
+  if (userIds.length === 0) return new Map();
+  const rows = await db.execute<{ user_id: string; unread: number }>(sql`
+    select n.user_id, count(*)::int as unread
+    from notifications n join users u on u.id = n.user_id
+    where n.user_id = any(${userIds}::text[]) and n.read_at is null and n.tenant_id = any(u.tenant_ids)
+    group by n.user_id
+  `);
+  const counts = new Map(userIds.map((id) => [id, 0]));
+  for (const row of rows) counts.set(row.user_id, row.unread);
+  return counts;
+}

@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { normalizeSeverity, SEVERITIES, type Severity } from '../routing/severity.ts';
+
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'must be 1–128 characters of A-Z a-z 0-9 . _ : -');
+export const entityIdSchema = z.string().trim().min(1).max(200);
+
+const idList = z.array(entityIdSchema).max(10_000).default([]);
+
+const severitySchema = z
+  .union([z.string(), z.null()])
+  .optional()
+  .transform((value, ctx): Severity | null => {
+    const normalized = normalizeSeverity(value);
+    if (normalized === null) {
+      ctx.addIssue({ code: 'custom', message: `must be empty or one of ${SEVERITIES.join(', ')}` });
+      return z.NEVER;
+    }
+    return normalized === '' ? null : normalized;
+  });
+
+/** The event envelope, the same on HTTP and on the bus (SPEC §2). */
+export const eventEnvelopeSchema = z.object({
+  id: entityIdSchema.optional(),
+  type: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1–100 characters of A-Z a-z 0-9 . _ : -'),
+  tenantId: tenantIdSchema,
+  severity: severitySchema,
+  actorId: entityIdSchema.nullish(),
+  assigneeUserIds: idList,
+  assigneeTeamIds: idList,
+  recipientUserIds: idList,
+  approval: z
+    .object({
+      requesterId: entityIdSchema.nullish(),
+      approverCandidateIds: idList,
+    })
+    .nullish(),
+  data: z.record(z.string(), z.unknown()).default({}),
+  occurredAt: z.iso.datetime({ offset: true }).optional(),
+});
+
+export type EventEnvelopeInput = z.input<typeof eventEnvelopeSchema>;
+
+/** A validated event with its id and time filled in: what is stored and routed. */
+export type EventEnvelope = Omit<z.output<typeof eventEnvelopeSchema>, 'id' | 'occurredAt' | 'actorId' | 'approval'> & {
+  id: string;
+  occurredAt: string;
+  actorId: string | null;
+  approval: { requesterId: string | null; approverCandidateIds: string[] } | null;
+};
+
+export function completeEnvelope(parsed: z.output<typeof eventEnvelopeSchema>, now = new Date()): EventEnvelope {
+  return {
+    ...parsed,
+    id: parsed.id ?? `evt_${randomUUID()}`,
+    occurredAt: parsed.occurredAt ? new Date(parsed.occurredAt).toISOString() : now.toISOString(),
+    actorId: parsed.actorId ?? null,
+    approval: parsed.approval
+      ? { requesterId: parsed.approval.requesterId ?? null, approverCandidateIds: parsed.approval.approverCandidateIds }
+      : null,
+  };
+}

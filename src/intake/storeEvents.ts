@@ -1,0 +1,61 @@
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import type { EventEnvelope } from './eventEnvelope.ts';
+
+export type StoreOutcome = 'accepted' | 'duplicate' | 'unknown_tenant';
+
+/**
+ * Inserts a batch of events in one statement: rows of unknown tenants are left out, ids that
+ * exist already are left alone (idempotency). Returns one outcome per input, in order.
+ */
+export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<StoreOutcome[]> {
+  const firstIndexOfId = new Map<string, number>();
+  const unique: EventEnvelope[] = [];
+  envelopes.forEach((e, i) => {
+    if (!firstIndexOfId.has(e.id)) {
+      firstIndexOfId.set(e.id, i);
+      unique.push(e);
+    }
+  });
+
+  const rows = unique.map((e) => ({
+    id: e.id,
+    tenant_id: e.tenantId,
+    type: e.type,
+    severity: e.severity,
+    actor_id: e.actorId,
+    envelope: e,
+    occurred_at: e.occurredAt,
+  }));
+
+  const result = await db.execute<{ id: string; tenant_known: boolean; inserted: boolean }>(sql`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+        as x(id text, tenant_id text, type text, severity text, actor_id text, envelope jsonb, occurred_at timestamptz)
+    ),
+    known as (
+      select input.* from input join tenants on tenants.id = input.tenant_id
+    ),
+    inserted as (
+      insert into events (id, tenant_id, type, severity, actor_id, envelope, occurred_at)
+      select id, tenant_id, type, severity, actor_id, envelope, occurred_at from known
+      on conflict (id) do nothing
+      returning id
+    )
+    select input.id,
+           exists (select 1 from known where known.id = input.id) as tenant_known,
+           exists (select 1 from inserted where inserted.id = input.id) as inserted
+    from input
+  `);
+
+  const outcomeById = new Map<string, StoreOutcome>();
+  for (const row of result) {
+    outcomeById.set(row.id, !row.tenant_known ? 'unknown_tenant' : row.inserted ? 'accepted' : 'duplicate');
+  }
+  return envelopes.map((e, i) => {
+    const outcome = outcomeById.get(e.id)!;
+    // A repeat of an id earlier in the same batch is a duplicate of that one.
+    if (firstIndexOfId.get(e.id) !== i && outcome === 'accepted') return 'duplicate';
+    return outcome;
+  });
+}

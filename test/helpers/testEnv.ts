@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { signUserToken } from '../../src/auth/userTokens.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { closeDb, createDb, type Db } from '../../src/db/client.ts';
+import { runMigrations } from '../../src/db/migrate.ts';
+import { startWeb, type Web } from '../../src/http/web.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createRedis, deleteKeysWithPrefix } from '../../src/redis.ts';
+import { startInapp, startRouter, type Role } from '../../workers/processes.ts';
+
+const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const SERVICE_KEY = 'test-service-key-all-tenants-0001';
+export const ACME_KEY = 'test-service-key-acme-only-000001';
+
+export type TestEnv = Awaited<ReturnType<typeof createTestEnv>>;
+
+/**
+ * A private world for one test file: its own Postgres database (migrated from drizzle/) and its
+ * own Redis prefix, so files run in parallel without seeing each other. Everything started
+ * through it is closed by `cleanup()`, and a leftover is an error.
+ */
+export async function createTestEnv(env: Record<string, string> = {}) {
+  const id = randomBytes(5).toString('hex');
+  const dbName = `herald_test_${id}`;
+  const admin = postgres(POSTGRES_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${dbName}`);
+  const databaseUrl = new URL(POSTGRES_URL);
+  databaseUrl.pathname = `/${dbName}`;
+
+  const config: Config = loadConfig({
+    DATABASE_URL: databaseUrl.toString(),
+    REDIS_URL,
+    REDIS_PREFIX: `test_${id}`,
+    JWT_SECRET: `test-secret-${id}-0123456789abcdefghij`,
+    SERVICE_KEYS: JSON.stringify({ [SERVICE_KEY]: ['*'], [ACME_KEY]: ['acme'] }),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  });
+  const logger = createLogger(config.LOG_LEVEL, 'test');
+  const db = createDb(config.DATABASE_URL, { max: 4 });
+  await runMigrations(db);
+  const redis = createRedis(config.REDIS_URL, 'command');
+
+  const started: { close(): Promise<void> }[] = [];
+  function track<T extends { close(): Promise<void> }>(thing: T): T {
+    started.push(thing);
+    return thing;
+  }
+
+  return {
+    config,
+    logger,
+    db,
+    redis,
+    /** An API instance on an ephemeral port. */
+    startWeb: async (overrides: Partial<Config> = {}): Promise<Web> => track(await startWeb({ ...config, ...overrides }, logger, 0)),
+    startRouter: async (overrides: Partial<Config> = {}): Promise<Role> => track(await startRouter({ ...config, ...overrides }, logger)),
+    startInapp: async (): Promise<Role> => track(await startInapp(config, logger)),
+    /** Stops one started thing early (a killed worker, a second instance going away). */
+    async stop(thing: { close(): Promise<void> }): Promise<void> {
+      started.splice(started.indexOf(thing), 1);
+      await thing.close();
+    },
+    userToken: (sub: string, tenants: string[], role: 'user' | 'admin' = 'user') =>
+      signUserToken({ secret: config.JWT_SECRET }, { sub, tenants, role }),
+    async cleanup(): Promise<void> {
+      for (const thing of started.reverse()) await thing.close();
+      await deleteKeysWithPrefix(redis, config.REDIS_PREFIX);
+      redis.disconnect();
+      await closeDb(db);
+      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+      await admin.end();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Config } from '../src/config.ts';
+import { PermanentDeliveryError, RetryLaterError } from '../src/errors.ts';
+import type { Logger } from '../src/logger.ts';
+import { queueCatalog, type PayloadOf, type QueueKey } from '../src/queues/catalog.ts';
+import { createRedis } from '../src/redis.ts';
+
+export type JobContext = { job: Job; signal: AbortSignal; logger: Logger };
+
+export type WorkerSpec<K extends QueueKey> = {
+  queue: K;
+  config: Config;
+  logger: Logger;
+  handle: (payload: PayloadOf<K>, context: JobContext) => Promise<unknown>;
+  /** Called once when a job has failed for good (permanent error or tries used up): record it, never rethrow. */
+  onFinalFailure?: (payload: PayloadOf<K>, error: Error, job: Job) => Promise<void>;
+  concurrency?: number;
+};
+
+export type RunningWorker = { worker: Worker; close(): Promise<void> };
+
+/**
+ * A BullMQ worker for one catalog queue: validates the payload, aborts a job that overruns its
+ * timeout, and turns Herald's errors into BullMQ's outcomes — PermanentDeliveryError fails at
+ * once, RetryLaterError waits the time the far side asked for, anything else retries with backoff.
+ */
+export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorker {
+  const definition = queueCatalog[spec.queue];
+  const connection = createRedis(spec.config.REDIS_URL, 'worker');
+  const log = spec.logger.child({ queue: definition.name });
+
+  const worker = new Worker(
+    definition.name,
+    async (job: Job, token?: string) => {
+      const parsed = definition.payload.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${parsed.error.message}`);
+      const payload = parsed.data as PayloadOf<K>;
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(new Error(`timed out after ${definition.timeoutMs} ms`)), definition.timeoutMs);
+      const jobLog = log.child({ jobId: job.id, attempt: job.attemptsMade + 1, ...eventContext(payload) });
+      try {
+        const aborted = new Promise<never>((_, reject) =>
+          controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }),
+        );
+        const result = await Promise.race([spec.handle(payload, { job, signal: controller.signal, logger: jobLog }), aborted]);
+        jobLog.info({ outcome: 'completed' }, 'job completed');
+        return result;
+      } catch (err) {
+        if (err instanceof PermanentDeliveryError) throw new UnrecoverableError(err.message);
+        if (err instanceof RetryLaterError && token) {
+          jobLog.warn({ outcome: 'delayed', retryAfterMs: err.retryAfterMs, err: err.message }, 'job delayed on request');
+          await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
+          throw new DelayedError();
+        }
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    { connection, prefix: spec.config.REDIS_PREFIX, concurrency: spec.concurrency ?? definition.concurrency },
+  );
+
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const context = { jobId: job.id, attempts: job.attemptsMade, ...eventContext(job.data) };
+    if (!final) {
+      log.warn({ ...context, outcome: 'retrying', err: error.message }, 'job failed; will retry');
+      return;
+    }
+    log.error({ ...context, outcome: 'failed', err: error.message }, 'job failed for good');
+    spec.onFinalFailure?.(job.data as PayloadOf<K>, error, job).catch((recordErr: unknown) =>
+      log.error({ ...context, err: recordErr }, 'could not record a failed job'),
+    );
+  });
+  worker.on('error', (err) => log.warn({ err: err.message }, 'worker connection error'));
+
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      connection.disconnect();
+    },
+  };
+}
+
+function eventContext(payload: unknown): Record<string, unknown> {
+  const p = payload as { eventId?: unknown; deliveryId?: unknown } | null;
+  return {
+    ...(typeof p?.eventId === 'string' && { eventId: p.eventId }),
+    ...(typeof p?.deliveryId === 'string' && { deliveryId: p.deliveryId }),
+  };
+}
