@@ -57,3 +57,13 @@ function isConnectionFailure(code: string | undefined): boolean {
     code === '57P03' // cannot_connect_now
   );
 }
+
+/**
+ * The innermost message of an error chain. Drizzle's wrapper message repeats the query with
+ * its parameters (user data); logs and delivery records want only the cause.
+ */
+export function rootCauseMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | null;
+  for (let depth = 0; e?.cause && depth < 5; depth++) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}

@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config.ts';
-import { PermanentDeliveryError, RetryLaterError } from '../src/errors.ts';
+import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../src/errors.ts';
 import type { Logger } from '../src/logger.ts';
 import { queueCatalog, type PayloadOf, type QueueKey } from '../src/queues/catalog.ts';
 import { createRedis } from '../src/redis.ts';
@@ -65,10 +65,10 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
     const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     const context = { jobId: job.id, attempts: job.attemptsMade, ...eventContext(job.data) };
     if (!final) {
-      log.warn({ ...context, outcome: 'retrying', err: error.message }, 'job failed; will retry');
+      log.warn({ ...context, outcome: 'retrying', err: rootCauseMessage(error) }, 'job failed; will retry');
       return;
     }
-    log.error({ ...context, outcome: 'failed', err: error.message }, 'job failed for good');
+    log.error({ ...context, outcome: 'failed', err: rootCauseMessage(error) }, 'job failed for good');
     spec.onFinalFailure?.(job.data as PayloadOf<K>, error, job).catch((recordErr: unknown) =>
       log.error({ ...context, err: recordErr }, 'could not record a failed job'),
     );

@@ -28,7 +28,7 @@ export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps)
     insert into notifications (user_id, tenant_id, event_id, type, severity, title, body, url, data)
     select u.user_id, ${envelope.tenantId}, ${envelope.id}, ${envelope.type}, ${envelope.severity},
            ${content.title}, ${content.body}, ${content.url}, ${JSON.stringify(envelope.data)}::jsonb
-    from unnest(${payload.userIds}::text[]) as u(user_id)
+    from unnest(${sql.param(payload.userIds)}::text[]) as u(user_id)
     on conflict (event_id, user_id) do nothing
   `);
 
@@ -38,13 +38,13 @@ export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps)
     .where(sql`${notifications.eventId} = ${envelope.id} and ${notifications.userId} in (
       select d.destination from deliveries d
       where d.event_id = ${envelope.id} and d.channel = 'inapp' and d.state = 'pending'
-        and d.destination = any(${payload.userIds}::text[]))`);
+        and d.destination = any(${sql.param(payload.userIds)}::text[]))`);
 
   if (unannounced.length > 0) await announce(deps, unannounced);
 
   await db.execute(sql`
     update deliveries set state = 'sent', sent_at = now(), updated_at = now(), attempts = attempts + 1
-    where event_id = ${envelope.id} and channel = 'inapp' and state = 'pending' and destination = any(${payload.userIds}::text[])
+    where event_id = ${envelope.id} and channel = 'inapp' and state = 'pending' and destination = any(${sql.param(payload.userIds)}::text[])
   `);
   return { written: unannounced.length };
 }

@@ -11,12 +11,12 @@ import type { Logger } from '../logger.ts';
 import { closeQueues, createQueues } from '../queues/catalog.ts';
 import { createInappReceipts } from '../realtime/inappReceipts.ts';
 import { createFramePublisher } from '../realtime/liveFrames.ts';
-import { createSseHub } from '../realtime/sseHub.ts';
+import { createSseHub, type SseHub } from '../realtime/sseHub.ts';
 import { createRedis } from '../redis.ts';
 import { createApp } from './app.ts';
 import { createAuthenticator } from './authenticate.ts';
 
-export type Web = { server: Server; url: string; close(): Promise<void> };
+export type Web = { server: Server; url: string; hub: SseHub; close(): Promise<void> };
 
 /** Wires one API instance from its configuration and starts listening. */
 export async function startWeb(config: Config, logger: Logger, port = config.PORT): Promise<Web> {
@@ -75,5 +75,5 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     await closeDb(db);
   }
 
-  return { server, url, close };
+  return { server, url, hub, close };
 }

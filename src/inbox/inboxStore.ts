@@ -92,7 +92,7 @@ export async function unreadCounts(db: Db, userIds: string[]): Promise<Map<strin
   const rows = await db.execute<{ user_id: string; unread: number }>(sql`
     select n.user_id, count(*)::int as unread
     from notifications n join users u on u.id = n.user_id
-    where n.user_id = any(${userIds}::text[]) and n.read_at is null and n.tenant_id = any(u.tenant_ids)
+    where n.user_id = any(${sql.param(userIds)}::text[]) and n.read_at is null and n.tenant_id = any(u.tenant_ids)
     group by n.user_id
   `);
   const counts = new Map(userIds.map((id) => [id, 0]));

@@ -1,0 +1,56 @@
+import { EventSource } from 'eventsource';
+
+export type ReceivedFrame = { type: string; id: string; data: any };
+
+const FRAME_TYPES = ['notification', 'notification.read', 'notifications.read_all', 'unread_count', 'event'];
+
+/** A real EventSource client on a user's stream, recording every frame it gets. */
+export function openStream(baseUrl: string, token: string, options: { lastEventId?: string } = {}) {
+  const frames: ReceivedFrame[] = [];
+  const listeners = new Set<() => void>();
+  const es = new EventSource(`${baseUrl}/api/v1/events`, {
+    fetch: (input, init) =>
+      fetch(input, {
+        ...init,
+        headers: {
+          ...(init?.headers as Record<string, string>),
+          authorization: `Bearer ${token}`,
+          ...(options.lastEventId && { 'last-event-id': options.lastEventId }),
+        },
+      }),
+  });
+  for (const type of FRAME_TYPES) {
+    es.addEventListener(type, (e) => {
+      frames.push({ type, id: e.lastEventId, data: JSON.parse(e.data) });
+      for (const l of listeners) l();
+    });
+  }
+  const opened = new Promise<void>((resolve, reject) => {
+    es.addEventListener('open', () => resolve(), { once: true });
+    es.addEventListener('error', (e) => reject(new Error(`stream failed: ${(e as { code?: number }).code ?? ''} ${(e as { message?: string }).message ?? ''}`)), { once: true });
+  });
+
+  /** Resolves with the frames matching `predicate` once there are `count` of them. */
+  function waitFor(predicate: (f: ReceivedFrame) => boolean, count = 1, timeoutMs = 10_000): Promise<ReceivedFrame[]> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const matching = frames.filter(predicate);
+        if (matching.length >= count) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(matching);
+        }
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`waited ${timeoutMs} ms for ${count} frame(s); have ${JSON.stringify(frames.map((f) => f.type))}`));
+      }, timeoutMs);
+      listeners.add(check);
+      check();
+    });
+  }
+
+  return { es, frames, opened, waitFor, close: () => es.close() };
+}
+
+export const notificationFrames = (frames: ReceivedFrame[]) => frames.filter((f) => f.type === 'notification');

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient, type ApiClient } from '../helpers/api.ts';
+import { ACME_KEY, createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+
+let env: TestEnv;
+let api: ApiClient;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = apiClient((await env.startWeb()).url);
+});
+afterAll(() => env?.cleanup());
+
+describe('tenants', () => {
+  it('PUT creates (201) then replaces (200), GET echoes, DELETE removes', async () => {
+    const created = await api.put('/api/v1/tenants/acme', { name: 'Acme' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: 'acme', name: 'Acme', createdAt: expect.any(String), updatedAt: expect.any(String) });
+    const replaced = await api.put('/api/v1/tenants/acme', { name: 'Acme Corp' });
+    expect(replaced.status).toBe(200);
+    expect((await api.get('/api/v1/tenants/acme')).body.name).toBe('Acme Corp');
+    await api.put('/api/v1/tenants/doomed', { name: 'Doomed' });
+    expect((await api.delete('/api/v1/tenants/doomed')).status).toBe(204);
+    expect((await api.get('/api/v1/tenants/doomed')).status).toBe(404);
+  });
+
+  it('validates the id and body', async () => {
+    expect((await api.put('/api/v1/tenants/acme', {})).status).toBe(400);
+    const badId = await api.put('/api/v1/tenants/bad%20id', { name: 'x' });
+    expect(badId.status).toBe(400);
+    expect(badId.body.error.message).toContain('id');
+  });
+
+  it('keeps a scoped key inside its tenants, and non-admin users out', async () => {
+    await api.put('/api/v1/tenants/globex', { name: 'Globex' });
+    expect((await api.get('/api/v1/tenants/globex', ACME_KEY)).status).toBe(403);
+    expect((await api.put('/api/v1/tenants/globex', { name: 'mine now' }, ACME_KEY)).status).toBe(403);
+    expect((await api.get('/api/v1/tenants/acme', ACME_KEY)).status).toBe(200);
+    expect((await api.get('/api/v1/tenants/acme', await env.userToken('u1', ['acme']))).status).toBe(403);
+    expect((await api.get('/api/v1/tenants/acme', await env.userToken('admin', ['acme'], 'admin'))).status).toBe(200);
+    expect((await api.get('/api/v1/tenants/globex', await env.userToken('admin', ['acme'], 'admin'))).status).toBe(403);
+    expect((await api.get('/api/v1/tenants/acme', null)).status).toBe(401);
+  });
+});
+
+describe('users', () => {
+  it('PUT creates and replaces with the SPEC body, and keeps preferences on a replace without them', async () => {
+    const body = { email: 'ann@acme.example', name: 'Ann', tenantIds: ['acme'], preferences: { 'finding_created.email': false } };
+    const created = await api.put('/api/v1/users/ann', body);
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: 'ann', email: 'ann@acme.example', tenantIds: ['acme'], slackWebhookUrl: null, preferences: { 'finding_created.email': false } });
+    const replaced = await api.put('/api/v1/users/ann', { email: 'ann@acme.example', name: 'Ann B', tenantIds: ['acme'] });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body.preferences).toEqual({ 'finding_created.email': false });
+    expect((await api.get('/api/v1/users/ann')).body.name).toBe('Ann B');
+  });
+
+  it('rejects bad input naming the field, unknown tenants with 422, unsafe chat URLs with 400', async () => {
+    const bad = await api.put('/api/v1/users/x', { email: 'not-an-address', name: 'X', tenantIds: ['acme'] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].field).toBe('email');
+    expect((await api.put('/api/v1/users/x', { email: 'x@x.example', name: 'X', tenantIds: ['nope'] })).status).toBe(422);
+    const slack = await api.put('/api/v1/users/x', { email: 'x@x.example', name: 'X', tenantIds: ['acme'], slackWebhookUrl: 'https://evil.example/hook' });
+    expect(slack.status).toBe(400);
+    expect(slack.body.error.details[0].field).toBe('slackWebhookUrl');
+    const prefs = await api.put('/api/v1/users/x', { email: 'x@x.example', name: 'X', tenantIds: ['acme'], preferences: { 'finding_created.fax': true } });
+    expect(prefs.status).toBe(400);
+  });
+
+  it('lists by tenant within scope and hides other tenants’ users', async () => {
+    await api.put('/api/v1/users/gus', { email: 'gus@globex.example', name: 'Gus', tenantIds: ['globex'] });
+    const acmeList = await api.get('/api/v1/users?tenantId=acme', ACME_KEY);
+    expect(acmeList.body.items.map((u: { id: string }) => u.id)).toEqual(['ann']);
+    expect((await api.get('/api/v1/users', ACME_KEY)).body.items.map((u: { id: string }) => u.id)).toEqual(['ann']);
+    expect((await api.get('/api/v1/users?tenantId=globex', ACME_KEY)).status).toBe(403);
+    expect((await api.get('/api/v1/users/gus', ACME_KEY)).status).toBe(404);
+    expect((await api.put('/api/v1/users/gus', { email: 'g@acme.example', name: 'G', tenantIds: ['acme'] }, ACME_KEY)).status).toBe(403);
+    expect((await api.delete('/api/v1/users/gus', ACME_KEY)).status).toBe(404);
+    expect((await api.delete('/api/v1/users/gus')).status).toBe(204);
+  });
+});
+
+describe('teams', () => {
+  it('PUT/GET/DELETE with tenant scoping and URL checks', async () => {
+    const created = await api.put('/api/v1/teams/sec', { tenantId: 'acme', name: 'Security', slackWebhookUrl: 'https://hooks.slack.com/services/T0/B0/XYZ' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: 'sec', tenantId: 'acme', name: 'Security', teamsWebhookUrl: null });
+    expect((await api.put('/api/v1/teams/sec', { tenantId: 'acme', name: 'Security Team' })).status).toBe(200);
+    const badTeams = await api.put('/api/v1/teams/sec', { tenantId: 'acme', name: 'S', teamsWebhookUrl: 'http://10.0.0.1/hook' });
+    expect(badTeams.status).toBe(400);
+    expect((await api.put('/api/v1/teams/ops', { tenantId: 'globex', name: 'Ops' })).status).toBe(201);
+    expect((await api.get('/api/v1/teams/ops', ACME_KEY)).status).toBe(404);
+    expect((await api.get('/api/v1/teams?tenantId=acme', ACME_KEY)).body.items.map((t: { id: string }) => t.id)).toEqual(['sec']);
+    expect((await api.delete('/api/v1/teams/ops', ACME_KEY)).status).toBe(404);
+    expect((await api.delete('/api/v1/teams/sec', ACME_KEY)).status).toBe(204);
+  });
+});

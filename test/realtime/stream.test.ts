@@ -1,0 +1,162 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
+import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { notificationFrames, openStream } from '../helpers/sse.ts';
+import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+import type { Web } from '../../src/http/web.ts';
+
+let env: TestEnv;
+let instanceA: Web;
+let instanceB: Web;
+let api: ApiClient;
+const streams: { close(): void }[] = [];
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  instanceA = await env.startWeb();
+  instanceB = await env.startWeb();
+  await env.startRouter();
+  await env.startInapp();
+  api = apiClient(instanceA.url);
+  await seedDirectory(api, 'acme', ['alice', 'bob', 'carol']);
+  await seedDirectory(api, 'globex', ['gina']);
+});
+afterAll(async () => {
+  for (const s of streams) s.close();
+  await env?.cleanup();
+});
+
+function stream(...args: Parameters<typeof openStream>) {
+  const s = openStream(...args);
+  streams.push(s);
+  return s;
+}
+
+const publish = (body: Record<string, unknown>) => api.post('/api/v1/events', { tenantId: 'acme', type: 'finding_created', ...body });
+
+describe('GET /api/v1/events (live stream)', () => {
+  it('carries a notification for an event accepted on another instance, to every open tab', async () => {
+    const token = await env.userToken('alice', ['acme']);
+    const tab1 = stream(instanceB.url, token);
+    const tab2 = stream(instanceB.url, token);
+    await Promise.all([tab1.opened, tab2.opened]);
+    await tab1.waitFor((f) => f.type === 'unread_count');
+
+    expect((await publish({ id: 'live_1', assigneeUserIds: ['alice'], data: { title: 'Live one' } })).status).toBe(202);
+    for (const tab of [tab1, tab2]) {
+      const [frame] = await tab.waitFor((f) => f.type === 'notification');
+      expect(frame!.data).toMatchObject({ eventId: 'live_1', title: 'Live one', tenantId: 'acme', readAt: null });
+      expect(frame!.id).toBe(frame!.data.id);
+      await tab.waitFor((f) => f.type === 'unread_count' && f.data.unread >= 1);
+    }
+    // The stream carried it, so the in-app delivery is recorded as delivered.
+    await eventually(async () => {
+      const [row] = await env.db.$client`select state from deliveries where event_id = 'live_1' and channel = 'inapp'`;
+      return row?.state === 'delivered';
+    });
+  });
+
+  it('sends read and read-all frames to every tab', async () => {
+    const token = await env.userToken('bob', ['acme']);
+    const tab1 = stream(instanceA.url, token);
+    const tab2 = stream(instanceB.url, token);
+    await Promise.all([tab1.opened, tab2.opened]);
+    await publish({ id: 'live_read', assigneeUserIds: ['bob'] });
+    const [note] = await tab1.waitFor((f) => f.type === 'notification');
+    await api.post(`/api/v1/notifications/${note!.data.id}/read`, undefined, token);
+    await tab2.waitFor((f) => f.type === 'notification.read' && f.data.id === note!.data.id);
+    await tab2.waitFor((f) => f.type === 'unread_count' && f.data.unread === 0);
+    await publish({ id: 'live_read_2', assigneeUserIds: ['bob'] });
+    await tab2.waitFor((f) => f.type === 'notification', 2);
+    await api.post('/api/v1/notifications/read-all', undefined, token);
+    const [all] = await tab1.waitFor((f) => f.type === 'notifications.read_all');
+    expect(all!.data).toEqual({ updated: 1 });
+  });
+
+  it('carries tenant events without their recipients, only to users of that tenant', async () => {
+    const acme = stream(instanceA.url, await env.userToken('carol', ['acme']));
+    const globex = stream(instanceA.url, await env.userToken('gina', ['globex']));
+    await Promise.all([acme.opened, globex.opened]);
+    await publish({ id: 'live_evt', severity: 'critical', actorId: 'alice', assigneeUserIds: ['bob'], recipientUserIds: ['alice'], data: { title: 'Scan' } });
+    const [frame] = await acme.waitFor((f) => f.type === 'event' && f.data.id === 'live_evt');
+    expect(frame!.data).toEqual({ id: 'live_evt', type: 'finding_created', tenantId: 'acme', severity: 'critical', occurredAt: expect.any(String), data: { title: 'Scan' } });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(globex.frames.filter((f) => f.type === 'event')).toEqual([]);
+  });
+
+  it('replays exactly the missed notifications after Last-Event-ID, from any frame type', async () => {
+    await seedDirectory(api, 'acme', ['dave']);
+    const token = await env.userToken('dave', ['acme']);
+    const first = stream(instanceA.url, token);
+    await first.opened;
+    await publish({ id: 'replay_1', assigneeUserIds: ['dave'] });
+    await first.waitFor((f) => f.type === 'notification');
+    const [count] = await first.waitFor((f) => f.type === 'unread_count' && f.data.unread === 1);
+    const lastSeen = first.frames[first.frames.length - 1]!.id;
+    expect(lastSeen).toBe(count!.id);
+    first.close();
+
+    for (const id of ['replay_2', 'replay_3']) await publish({ id, assigneeUserIds: ['dave'] });
+    await eventually(async () => (await api.get('/api/v1/notifications/summary', token)).body.total === 3);
+
+    const resumed = stream(instanceB.url, token, { lastEventId: lastSeen });
+    await resumed.opened;
+    await resumed.waitFor((f) => f.type === 'notification', 2);
+    await publish({ id: 'replay_4', assigneeUserIds: ['dave'] });
+    await resumed.waitFor((f) => f.type === 'notification', 3);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(notificationFrames(resumed.frames).map((f) => f.data.eventId)).toEqual(['replay_2', 'replay_3', 'replay_4']);
+  });
+
+  it('refuses a stream without a user token', async () => {
+    const res = await fetch(`${instanceA.url}/api/v1/events`);
+    expect(res.status).toBe(401);
+    const withQuery = stream(`${instanceA.url}`, 'garbage');
+    await expect(withQuery.opened).rejects.toThrow(/401/);
+  });
+
+  it('accepts the token as ?access_token= and as the herald_token cookie', async () => {
+    const token = await env.userToken('alice', ['acme']);
+    const attempts: { url: string; headers: Record<string, string> }[] = [
+      { url: `/api/v1/events?access_token=${token}`, headers: {} },
+      { url: '/api/v1/events', headers: { cookie: `herald_token=${token}` } },
+    ];
+    for (const init of attempts) {
+      const controller = new AbortController();
+      const res = await fetch(instanceA.url + init.url, { headers: init.headers, signal: controller.signal });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/event-stream');
+      controller.abort();
+    }
+  });
+
+  it('lets a stalled client lose its own frames without delaying anyone else', async () => {
+    await seedDirectory(api, 'acme', ['slow', 'fast']);
+    const fast = stream(instanceB.url, await env.userToken('fast', ['acme']));
+    await fast.opened;
+
+    // A client that connects and then never reads a byte.
+    const slowToken = await env.userToken('slow', ['acme']);
+    const stalled = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = request(`${instanceB.url}/api/v1/events`, { headers: { authorization: `Bearer ${slowToken}` } }, (res) => {
+        res.pause();
+        resolve(res);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    await eventually(async () => instanceB.hub.stats().connections >= 2);
+
+    const frames = createFramePublisher(env.redis, env.config.REDIS_PREFIX);
+    const big = 'x'.repeat(32 * 1024);
+    const count = 400;
+    for (let i = 0; i < count; i++) {
+      await frames.toTenant('acme', { type: 'event', data: { id: `flood_${i}`, type: 'flood', tenantId: 'acme', severity: null, occurredAt: new Date().toISOString(), data: { big } } });
+    }
+    // The fast client gets every frame while the stalled one's backlog overflows and is dropped.
+    await fast.waitFor((f) => f.type === 'event' && f.data.type === 'flood', count, 20_000);
+    expect(instanceB.hub.stats().droppedFrames).toBeGreaterThan(0);
+    stalled.destroy();
+  });
+});
