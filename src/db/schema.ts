@@ -8,6 +8,7 @@ import {
   pgTable,
   primaryKey,
   text,
+  unique,
   timestamp,
   uniqueIndex,
   uuid,
@@ -173,4 +174,39 @@ export const pushSubscriptions = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.endpoint] })],
+);
+
+/** A template slot: one (tenant or global default, event type, channel). Its text lives in versions. */
+export const templates = pgTable(
+  'templates',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** null: the global default for every tenant without its own. */
+    tenantId: text('tenant_id'),
+    eventType: text('event_type').notNull(),
+    channel: text('channel').notNull(),
+    ...timestamps,
+  },
+  (t) => [unique('templates_slot_uq').on(t.tenantId, t.eventType, t.channel).nullsNotDistinct()],
+);
+
+/** Every update is a new version; exactly one is active, older ones are kept for audit and rollback. */
+export const templateVersions = pgTable(
+  'template_versions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    templateId: uuid('template_id').notNull(),
+    version: integer('version').notNull(),
+    active: boolean('active').notNull().default(true),
+    subject: text('subject'),
+    html: text('html'),
+    text: text('text'),
+    title: text('title'),
+    body: text('body'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('template_versions_version_uq').on(t.templateId, t.version),
+    uniqueIndex('template_versions_one_active_uq').on(t.templateId).where(sql`${t.active}`),
+  ],
 );
