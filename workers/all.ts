@@ -1,10 +1,15 @@
 import { startWeb } from '../src/http/web.ts';
 import { runProcess } from '../src/process.ts';
-import { startInapp, startRouter } from './processes.ts';
+import { startInapp } from './roles/inapp.ts';
+import type { Role } from './roles/role.ts';
+import { startRouter } from './roles/router.ts';
 
-/** Every Herald role in one process: a first try on one machine, not how production runs it (see Procfile). */
+/** Every worker role; `npm start` runs them all in one process beside the API (production runs the Procfile). */
+const workerRoles = [startRouter, startInapp];
+
 await runProcess('all', async (config, logger) => {
-  const roles = [await startRouter(config, logger), await startInapp(config, logger)];
+  const roles: Role[] = [];
+  for (const start of workerRoles) roles.push(await start(config, logger));
   const web = await startWeb(config, logger);
   logger.info({ url: web.url }, 'API listening');
   return {

@@ -1,4 +1,4 @@
 import { runProcess } from '../src/process.ts';
-import { startInapp } from './processes.ts';
+import { startInapp } from './roles/inapp.ts';
 
 await runProcess('inapp', startInapp);

@@ -1,4 +1,4 @@
 import { runProcess } from '../src/process.ts';
-import { startRouter } from './processes.ts';
+import { startRouter } from './roles/router.ts';
 
 await runProcess('router', startRouter);

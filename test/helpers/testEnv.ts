@@ -5,9 +5,11 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { closeDb, createDb, type Db } from '../../src/db/client.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { startWeb, type Web } from '../../src/http/web.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { createRedis, deleteKeysWithPrefix } from '../../src/redis.ts';
-import { startInapp, startRouter, type Role } from '../../workers/processes.ts';
+import { startInapp } from '../../workers/roles/inapp.ts';
+import type { Role } from '../../workers/roles/role.ts';
+import { startRouter } from '../../workers/roles/router.ts';
 
 const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -50,7 +52,7 @@ export async function createTestEnv(env: Record<string, string> = {}) {
     return thing;
   }
 
-  return {
+  const testEnv = {
     config,
     logger,
     db,
@@ -59,6 +61,9 @@ export async function createTestEnv(env: Record<string, string> = {}) {
     startWeb: async (overrides: Partial<Config> = {}): Promise<Web> => track(await startWeb({ ...config, ...overrides }, logger, 0)),
     startRouter: async (overrides: Partial<Config> = {}): Promise<Role> => track(await startRouter({ ...config, ...overrides }, logger)),
     startInapp: async (): Promise<Role> => track(await startInapp(config, logger)),
+    /** Any worker role (workers/roles/*), as its process would start it. */
+    startRole: async (start: (config: Config, logger: Logger) => Promise<Role>, overrides: Partial<Config> = {}): Promise<Role> =>
+      track(await start({ ...config, ...overrides }, logger)),
     /** Stops one started thing early (a killed worker, a second instance going away). */
     async stop(thing: { close(): Promise<void> }): Promise<void> {
       started.splice(started.indexOf(thing), 1);
@@ -75,4 +80,5 @@ export async function createTestEnv(env: Record<string, string> = {}) {
       await admin.end();
     },
   };
+  return testEnv;
 }
