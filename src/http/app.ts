@@ -13,6 +13,8 @@ import { errorHandler } from './errorHandler.ts';
 import { eventsRouter } from './routes/events.ts';
 import { healthRouter } from './routes/health.ts';
 import { notificationsRouter } from './routes/notifications.ts';
+import { preferencesRouter } from './routes/preferences.ts';
+import { rulesRouter } from './routes/rules.ts';
 import { streamRouter } from './routes/stream.ts';
 import { teamsRouter } from './routes/teams.ts';
 import { tenantsRouter } from './routes/tenants.ts';
@@ -57,6 +59,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(tenantsRouter(deps));
   app.use(usersRouter(deps));
   app.use(teamsRouter(deps));
+  app.use(rulesRouter(deps));
+  app.use(preferencesRouter(deps));
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route', details: [] } });

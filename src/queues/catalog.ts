@@ -19,6 +19,9 @@ function defineQueue<P extends z.ZodType>(definition: QueueDefinition<P>): Queue
   return definition;
 }
 
+/** One stored delivery row to send; the worker loads everything else from it, so a retry sees current data. */
+const deliveryJobPayload = z.object({ deliveryId: z.uuid(), eventId: z.string().min(1) });
+
 /** Every queue Herald has: producers and workers both read it, so they cannot disagree. */
 export const queueCatalog = {
   route: defineQueue({
@@ -36,6 +39,41 @@ export const queueCatalog = {
     backoffMs: 500,
     timeoutMs: 60_000,
     concurrency: 4,
+  }),
+  email: defineQueue({
+    name: 'email',
+    payload: deliveryJobPayload,
+    // SMTP relays greylist and rate-limit; seven retries doubling from 15 s span about half an hour.
+    attempts: 8,
+    backoffMs: 15_000,
+    timeoutMs: 30_000,
+    concurrency: 10,
+  }),
+  webhook: defineQueue({
+    name: 'webhook',
+    payload: deliveryJobPayload,
+    // Receivers go down for deploys; nine retries doubling from 5 s span about forty minutes.
+    attempts: 10,
+    backoffMs: 5_000,
+    timeoutMs: 20_000,
+    concurrency: 25,
+  }),
+  /** Slack and Teams posts share one queue: same shape of work, same limits. */
+  chat: defineQueue({
+    name: 'chat',
+    payload: deliveryJobPayload,
+    attempts: 8,
+    backoffMs: 2_000,
+    timeoutMs: 20_000,
+    concurrency: 10,
+  }),
+  push: defineQueue({
+    name: 'push',
+    payload: deliveryJobPayload,
+    attempts: 6,
+    backoffMs: 2_000,
+    timeoutMs: 20_000,
+    concurrency: 25,
   }),
 };
 

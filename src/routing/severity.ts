@@ -19,9 +19,13 @@ export function severityRank(severity: Severity): number {
 
 /**
  * A rule's filter is a minimum: a `high` filter matches high, critical and urgent. An empty
- * filter matches everything, and so does an event without a severity.
+ * filter matches everything, and so does an event without a severity. A stored filter that is
+ * not a severity matches nothing: a rule nobody can read must not fire on everything.
  */
-export function meetsSeverityFilter(eventSeverity: Severity | null, filter: Severity | ''): boolean {
-  if (filter === '' || eventSeverity === null) return true;
-  return severityRank(eventSeverity) >= severityRank(filter);
+export function meetsSeverityFilter(eventSeverity: string | null | undefined, filter: string): boolean {
+  const threshold = normalizeSeverity(filter);
+  if (threshold === null) return false;
+  const severity = normalizeSeverity(eventSeverity);
+  if (threshold === '' || severity === '' || severity === null) return true;
+  return severityRank(severity) >= severityRank(threshold);
 }

@@ -1,0 +1,183 @@
+import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { Router } from 'express';
+import { z } from 'zod';
+import { assertTenantAccess, canAccessTenant, type TenantScope } from '../../auth/principal.ts';
+import type { Db } from '../../db/client.ts';
+import { rules } from '../../db/schema.ts';
+import { badRequest, conflict, notFound } from '../../errors.ts';
+import { eventEnvelopeSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
+import type { AllowHosts } from '../../outbound/urlPolicy.ts';
+import { generateWebhookSecret } from '../../outbound/webhookSigning.ts';
+import { normalizeSeverity, SEVERITIES } from '../../routing/severity.ts';
+import { describeProblems, parseOrThrow, type FieldProblem } from '../../validation.ts';
+import { pathParam } from '../params.ts';
+import { principalOf, type Authenticator } from '../authenticate.ts';
+import { assertTenantsExist, outboundUrlField } from './directoryCommon.ts';
+import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
+
+type RuleRow = typeof rules.$inferSelect;
+
+const RULE_CHANNELS = ['email', 'webhook'] as const;
+
+/** Stored normalized, so ` High` and `high` are the same rule to the unique index. */
+const severityFilterField = z.union([z.string().max(32), z.null()]).transform((value, ctx) => {
+  const normalized = normalizeSeverity(value);
+  if (normalized === null) {
+    ctx.addIssue({ code: 'custom', message: `must be empty or one of ${SEVERITIES.join(', ')}` });
+    return z.NEVER;
+  }
+  return normalized;
+});
+
+/** Lower-cased and deduplicated: routing sends one email per address, and addresses are compared that way. */
+const emailRecipientsField = z
+  .array(z.string().trim().toLowerCase().pipe(z.email().max(320)))
+  .max(100)
+  .transform((list) => [...new Set(list)]);
+
+/** Field rules that depend on the channel, checked on the rule as it will be stored (after a PATCH is merged too). */
+function channelFieldProblems(rule: { channel: string; webhookUrl: string | null; emailRecipients: string[] }): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (rule.channel === 'webhook' && !rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is required for a webhook rule' });
+  if (rule.channel === 'webhook' && rule.emailRecipients.length > 0) problems.push({ field: 'emailRecipients', message: 'is only for email rules' });
+  if (rule.channel === 'email' && rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is only for webhook rules' });
+  return problems;
+}
+
+function assertValidForChannel(rule: Parameters<typeof channelFieldProblems>[0]): void {
+  const problems = channelFieldProblems(rule);
+  if (problems.length > 0) throw badRequest(describeProblems(problems), problems);
+}
+
+/**
+ * Turns Postgres' unique_violation into the 409 of a duplicate rule. Two concurrent creates both
+ * pass any check made before the insert; only the unique index can decide, so the error is the
+ * answer. Drizzle wraps the driver's error, so the code sits on a cause.
+ */
+function rethrowDuplicate(err: unknown): never {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: string }).code === '23505') throw conflict('a rule for this tenant, event type, channel and severity filter already exists');
+  }
+  throw err;
+}
+
+/** The stored rule as the API shows it. The signing secret is never part of it: it is shown once, on create. */
+function present(row: RuleRow) {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    eventType: row.eventType,
+    channel: row.channel,
+    severityFilter: row.severityFilter,
+    enabled: row.enabled,
+    emailRecipients: row.emailRecipients,
+    webhookUrl: row.webhookUrl,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** SPEC §7: admin routing rules, scoped to the caller's tenants. */
+export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: AllowHosts }): Router {
+  const router = Router();
+  const { db } = deps;
+  const webhookUrlField = outboundUrlField('webhook', deps.allowHosts).nullish();
+  const createBody = z.object({
+    tenantId: tenantIdSchema,
+    eventType: eventEnvelopeSchema.shape.type,
+    channel: z.enum(RULE_CHANNELS),
+    severityFilter: severityFilterField.default(''),
+    enabled: z.boolean().default(true),
+    emailRecipients: emailRecipientsField.default([]),
+    webhookUrl: webhookUrlField,
+  });
+  const patchBody = z.object({
+    tenantId: tenantIdSchema.optional(),
+    channel: z.enum(RULE_CHANNELS).optional(),
+    eventType: eventEnvelopeSchema.shape.type.optional(),
+    severityFilter: severityFilterField.optional(),
+    enabled: z.boolean().optional(),
+    emailRecipients: emailRecipientsField.optional(),
+    webhookUrl: webhookUrlField,
+  });
+  const listQuery = listQuerySchema.extend({ eventType: z.string().max(100).optional(), channel: z.enum(RULE_CHANNELS).optional() });
+
+  /** Another tenant's rule is "not found", so ids do not leak across tenants; so is an id that cannot be a rule's. */
+  async function findVisible(id: string, scope: TenantScope): Promise<RuleRow> {
+    const [row] = z.uuid().safeParse(id).success ? await db.select().from(rules).where(eq(rules.id, id)) : [];
+    if (!row || !canAccessTenant(scope, row.tenantId)) throw notFound('rule');
+    return row;
+  }
+
+  router.post('/api/v1/rules', deps.auth.admin, async (req, res) => {
+    const body = parseOrThrow(createBody, req.body);
+    const webhookUrl = body.webhookUrl ?? null;
+    assertValidForChannel({ ...body, webhookUrl });
+    assertTenantAccess(principalOf(req).tenants, body.tenantId);
+    await assertTenantsExist(db, [body.tenantId]);
+    const secret = body.channel === 'webhook' ? generateWebhookSecret() : null;
+    const [row] = await db
+      .insert(rules)
+      .values({ ...body, webhookUrl, secret })
+      .returning()
+      .catch(rethrowDuplicate);
+    res.status(201).json({ ...present(row!), ...(secret ? { secret } : {}) });
+  });
+
+  router.get('/api/v1/rules', deps.auth.admin, async (req, res) => {
+    const query = parseOrThrow(listQuery, req.query);
+    const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
+    const filters: (SQL | undefined)[] = [
+      tenantIds ? inArray(rules.tenantId, tenantIds) : undefined,
+      query.eventType ? eq(rules.eventType, query.eventType) : undefined,
+      query.channel ? eq(rules.channel, query.channel) : undefined,
+    ];
+    const rows = await db
+      .select()
+      .from(rules)
+      .where(and(...filters))
+      .orderBy(asc(rules.tenantId), asc(rules.createdAt), asc(rules.id))
+      .limit(query.limit);
+    res.json({ items: rows.map(present) });
+  });
+
+  router.get('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {
+    res.json(present(await findVisible(pathParam(req, 'id'), principalOf(req).tenants)));
+  });
+
+  router.patch('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {
+    const existing = await findVisible(pathParam(req, 'id'), principalOf(req).tenants);
+    const patch = parseOrThrow(patchBody, req.body);
+    const immutable = (['tenantId', 'channel'] as const).filter((field) => patch[field] !== undefined && patch[field] !== existing[field]);
+    if (immutable.length > 0) {
+      const problems = immutable.map((field) => ({ field, message: 'cannot be changed; create a new rule instead' }));
+      throw badRequest(describeProblems(problems), problems);
+    }
+    const values = {
+      eventType: patch.eventType ?? existing.eventType,
+      severityFilter: patch.severityFilter ?? existing.severityFilter,
+      enabled: patch.enabled ?? existing.enabled,
+      emailRecipients: patch.emailRecipients ?? existing.emailRecipients,
+      // Absent keeps the URL; null clears it (refused below for a webhook rule).
+      webhookUrl: patch.webhookUrl === undefined ? existing.webhookUrl : patch.webhookUrl,
+    };
+    assertValidForChannel({ ...values, channel: existing.channel });
+    const [row] = await db
+      .update(rules)
+      .set({ ...values, updatedAt: sql`now()` })
+      .where(eq(rules.id, existing.id))
+      .returning()
+      .catch(rethrowDuplicate);
+    // Deleted between the read and the update.
+    if (!row) throw notFound('rule');
+    res.json(present(row));
+  });
+
+  router.delete('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {
+    const existing = await findVisible(pathParam(req, 'id'), principalOf(req).tenants);
+    await db.delete(rules).where(eq(rules.id, existing.id));
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeQueues, createQueues, type Queues } from '../../src/queues/catalog.ts';
+import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
+import { deliveryJobId, routeEvent, type RouteDeps } from '../../src/routing/routeEvent.ts';
+import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+
+let env: TestEnv;
+let api: ApiClient;
+let queues: Queues;
+let deps: RouteDeps;
+const ruleIds: Record<string, string> = {};
+
+const SLACK = 'https://hooks.slack.com/services/T000/B000/team';
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  const web = await env.startWeb();
+  await env.startRouter();
+  api = apiClient(web.url);
+  queues = createQueues(env.redis, env.config.REDIS_PREFIX);
+  deps = { db: env.db, queues, frames: createFramePublisher(env.redis, env.config.REDIS_PREFIX) };
+
+  await seedDirectory(api, 'acme', ['u1', 'u2', 'u3']);
+  await seedDirectory(api, 'globex', ['g1']);
+  await api.put('/api/v1/teams/t1', { tenantId: 'acme', name: 'AppSec', slackWebhookUrl: SLACK });
+  await api.put('/api/v1/teams/t9', { tenantId: 'globex', name: 'Other', slackWebhookUrl: SLACK });
+  await api.patch('/api/v1/me/preferences', { 'finding_created.email': false }, await env.userToken('u2', ['acme']));
+  await env.db.$client`insert into push_subscriptions (user_id, endpoint, p256dh, auth) values ('u2', 'https://push.example/1', 'k', 'a'), ('u2', 'https://push.example/2', 'k', 'a')`;
+
+  const rules = {
+    email: { channel: 'email', severityFilter: 'medium', emailRecipients: ['ops@acme.example', 'U1@acme.example'] },
+    webhook: { channel: 'webhook', severityFilter: 'high', webhookUrl: 'https://hooks.example.com/high' },
+    criticalWebhook: { channel: 'webhook', severityFilter: 'critical', webhookUrl: 'https://hooks.example.com/critical' },
+  };
+  for (const [name, body] of Object.entries(rules)) {
+    const res = await api.post('/api/v1/rules', { tenantId: 'acme', eventType: 'finding_created', ...body });
+    if (res.status !== 201) throw new Error(`rule ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+    ruleIds[name] = res.body.id;
+  }
+});
+afterAll(async () => {
+  if (queues) await closeQueues(queues);
+  await env?.cleanup();
+});
+
+type DeliveryRow = { id: string; channel: string; destination: string; state: string; user_id: string | null; rule_id: string | null; team_id: string | null; last_error: string | null };
+
+async function deliveriesOf(eventId: string): Promise<DeliveryRow[]> {
+  return env.db.$client<DeliveryRow[]>`
+    select id, channel, destination, state, user_id, rule_id, team_id, last_error from deliveries
+    where event_id = ${eventId} order by channel, destination`;
+}
+
+/** Every job of a queue, whatever its state, as `{id, name, data}`. */
+async function jobsOn(queue: keyof Queues, eventId: string) {
+  const jobs = await queues[queue].getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
+  return jobs.filter((j) => j.data.eventId === eventId).map((j) => ({ id: j.id, name: j.name, data: j.data }));
+}
+
+async function publishAndWaitRouted(event: Record<string, unknown>): Promise<void> {
+  const res = await api.post('/api/v1/events', { type: 'finding_created', tenantId: 'acme', data: { title: 'SQLi' }, ...event });
+  expect(res.status).toBe(202);
+  await eventually(async () => {
+    const [row] = await env.db.$client`select routed_at from events where id = ${event.id as string}`;
+    return row?.routed_at;
+  });
+}
+
+describe('routeEvent with rules, teams, preferences and push', () => {
+  it('stores one pending delivery per channel and destination and records the skips', async () => {
+    await publishAndWaitRouted({ id: 'evt_high', severity: 'high', assigneeUserIds: ['u1', 'u2', 'g1', 'ghost'], recipientUserIds: ['u1'], assigneeTeamIds: ['t1', 't9'] });
+    const rows = await deliveriesOf('evt_high');
+    expect(rows.map(({ id: _id, ...rest }) => rest)).toEqual([
+      // The user's own address and the same address listed on the rule make one email, kept as the user's.
+      { channel: 'email', destination: 'ops@acme.example', state: 'pending', user_id: null, rule_id: ruleIds.email, team_id: null, last_error: null },
+      { channel: 'email', destination: 'u1@acme.example', state: 'pending', user_id: 'u1', rule_id: ruleIds.email, team_id: null, last_error: null },
+      { channel: 'inapp', destination: 'g1', state: 'skipped', user_id: 'g1', rule_id: null, team_id: null, last_error: 'not a user of tenant acme' },
+      { channel: 'inapp', destination: 'ghost', state: 'skipped', user_id: 'ghost', rule_id: null, team_id: null, last_error: 'no such user' },
+      { channel: 'inapp', destination: 'u1', state: 'pending', user_id: 'u1', rule_id: null, team_id: null, last_error: null },
+      { channel: 'inapp', destination: 'u2', state: 'pending', user_id: 'u2', rule_id: null, team_id: null, last_error: null },
+      // One push delivery per user, however many subscriptions: the push worker fans out to them.
+      { channel: 'push', destination: 'u2', state: 'pending', user_id: 'u2', rule_id: null, team_id: null, last_error: null },
+      { channel: 'slack', destination: 'team:t1', state: 'pending', user_id: null, rule_id: null, team_id: 't1', last_error: null },
+      { channel: 'webhook', destination: `rule:${ruleIds.webhook}`, state: 'pending', user_id: null, rule_id: ruleIds.webhook, team_id: null, last_error: null },
+    ]);
+  });
+
+  it('enqueues each non-in-app delivery once on its channel’s queue and in-app as one batch', async () => {
+    const rows = await deliveriesOf('evt_high');
+    const job = (channel: string, destination: string) => {
+      const row = rows.find((r) => r.channel === channel && r.destination === destination)!;
+      return { id: deliveryJobId(row.id), name: channel, data: { deliveryId: row.id, eventId: 'evt_high' } };
+    };
+    const byId = (a: { id?: string }, b: { id?: string }) => (a.id! < b.id! ? -1 : 1);
+    expect((await jobsOn('email', 'evt_high')).sort(byId)).toEqual([job('email', 'ops@acme.example'), job('email', 'u1@acme.example')].sort(byId));
+    expect(await jobsOn('webhook', 'evt_high')).toEqual([job('webhook', `rule:${ruleIds.webhook}`)]);
+    expect(await jobsOn('chat', 'evt_high')).toEqual([job('slack', 'team:t1')]);
+    expect(await jobsOn('push', 'evt_high')).toEqual([job('push', 'u2')]);
+    const inapp = await jobsOn('inapp', 'evt_high');
+    expect(inapp.map((j) => j.data)).toEqual([{ eventId: 'evt_high', userIds: ['u1', 'u2'] }]);
+  });
+
+  it('adds nothing when the same event is routed again', async () => {
+    const before = await deliveriesOf('evt_high');
+    const jobCounts = async () => Promise.all((['inapp', 'email', 'webhook', 'chat', 'push'] as const).map(async (q) => (await jobsOn(q, 'evt_high')).length));
+    const jobsBefore = await jobCounts();
+    await routeEvent(deps, 'evt_high');
+    await routeEvent(deps, 'evt_high');
+    expect(await deliveriesOf('evt_high')).toEqual(before);
+    expect(await jobCounts()).toEqual(jobsBefore);
+  });
+
+  it('does not enqueue a delivery again once it has left pending, even after its job is gone', async () => {
+    const [webhook] = (await deliveriesOf('evt_high')).filter((r) => r.channel === 'webhook');
+    await env.db.$client`update deliveries set state = 'sent' where id = ${webhook!.id}`;
+    await (await queues.webhook.getJob(deliveryJobId(webhook!.id)))!.remove();
+    await routeEvent(deps, 'evt_high');
+    expect(await jobsOn('webhook', 'evt_high')).toEqual([]);
+  });
+
+  it('fires rules by minimum severity: a low event fires no rule, an event without severity fires all', async () => {
+    await publishAndWaitRouted({ id: 'evt_low', severity: 'low', assigneeUserIds: ['u3'] });
+    expect((await deliveriesOf('evt_low')).map((r) => `${r.channel} ${r.destination}`)).toEqual(['inapp u3']);
+    expect(await jobsOn('email', 'evt_low')).toEqual([]);
+
+    await publishAndWaitRouted({ id: 'evt_none', assigneeUserIds: ['u3'] });
+    expect((await deliveriesOf('evt_none')).map((r) => `${r.channel} ${r.destination}`)).toEqual([
+      'email ops@acme.example',
+      'email u1@acme.example',
+      'email u3@acme.example',
+      'inapp u3',
+      `webhook rule:${ruleIds.criticalWebhook}`,
+      `webhook rule:${ruleIds.webhook}`,
+    ].sort());
+    expect(await jobsOn('webhook', 'evt_none')).toHaveLength(2);
+  });
+
+  it('stops firing a rule once it is disabled', async () => {
+    await api.patch(`/api/v1/rules/${ruleIds.criticalWebhook}`, { enabled: false });
+    await publishAndWaitRouted({ id: 'evt_urgent', severity: 'urgent', assigneeUserIds: [] });
+    expect((await deliveriesOf('evt_urgent')).map((r) => r.destination)).toEqual(['ops@acme.example', 'u1@acme.example', `rule:${ruleIds.webhook}`]);
+  });
+});
