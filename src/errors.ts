@@ -37,12 +37,20 @@ export class RetryLaterError extends Error {
 
 /** True for errors meaning "the database could not be reached", answered as 503. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  // Drizzle wraps the driver's error; the connection code sits on the cause.
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isConnectionFailure((e as { code?: string }).code)) return true;
-  }
-  return false;
+  return isConnectionFailure(driverErrorCode(err));
 }
+
+/** The driver's error code (`23505`, `ECONNREFUSED` …): Drizzle wraps the driver's error, so it sits on a cause. */
+export function driverErrorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/** Postgres unique_violation. */
+export const isUniqueViolation = (err: unknown): boolean => driverErrorCode(err) === '23505';
 
 function isConnectionFailure(code: string | undefined): boolean {
   return (

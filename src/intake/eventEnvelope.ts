@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { normalizeSeverity, SEVERITIES, type Severity } from '../routing/severity.ts';
+import { severityInputSchema, type Severity } from '../routing/severity.ts';
 
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'must be 1–128 characters of A-Z a-z 0-9 . _ : -');
@@ -8,17 +8,7 @@ export const entityIdSchema = z.string().trim().min(1).max(200);
 
 const idList = z.array(entityIdSchema).max(10_000).default([]);
 
-const severitySchema = z
-  .union([z.string(), z.null()])
-  .optional()
-  .transform((value, ctx): Severity | null => {
-    const normalized = normalizeSeverity(value);
-    if (normalized === null) {
-      ctx.addIssue({ code: 'custom', message: `must be empty or one of ${SEVERITIES.join(', ')}` });
-      return z.NEVER;
-    }
-    return normalized === '' ? null : normalized;
-  });
+const severitySchema = severityInputSchema.transform((s): Severity | null => (s === '' ? null : s));
 
 /** The event envelope, the same on HTTP and on the bus (SPEC §2). */
 export const eventEnvelopeSchema = z.object({

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 /** The one place that knows the severity order. */
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical', 'urgent'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -29,3 +30,16 @@ export function meetsSeverityFilter(eventSeverity: string | null | undefined, fi
   if (threshold === '' || severity === '' || severity === null) return true;
   return severityRank(severity) >= severityRank(threshold);
 }
+
+/** An input severity: trimmed, lower-cased, '' (or absent/null) for none; anything else names the allowed values. */
+export const severityInputSchema = z
+  .union([z.string().max(32), z.null()])
+  .optional()
+  .transform((value, ctx): Severity | '' => {
+    const normalized = normalizeSeverity(value);
+    if (normalized === null) {
+      ctx.addIssue({ code: 'custom', message: `must be empty or one of ${SEVERITIES.join(', ')}` });
+      return z.NEVER;
+    }
+    return normalized;
+  });

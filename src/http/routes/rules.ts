@@ -4,11 +4,11 @@ import { z } from 'zod';
 import { assertTenantAccess, canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { rules } from '../../db/schema.ts';
-import { badRequest, conflict, notFound } from '../../errors.ts';
+import { badRequest, conflict, isUniqueViolation, notFound } from '../../errors.ts';
 import { eventEnvelopeSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { generateWebhookSecret } from '../../outbound/webhookSigning.ts';
-import { normalizeSeverity, SEVERITIES } from '../../routing/severity.ts';
+import { severityInputSchema } from '../../routing/severity.ts';
 import { describeProblems, parseOrThrow, type FieldProblem } from '../../validation.ts';
 import { pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
@@ -20,14 +20,7 @@ type RuleRow = typeof rules.$inferSelect;
 const RULE_CHANNELS = ['email', 'webhook'] as const;
 
 /** Stored normalized, so ` High` and `high` are the same rule to the unique index. */
-const severityFilterField = z.union([z.string().max(32), z.null()]).transform((value, ctx) => {
-  const normalized = normalizeSeverity(value);
-  if (normalized === null) {
-    ctx.addIssue({ code: 'custom', message: `must be empty or one of ${SEVERITIES.join(', ')}` });
-    return z.NEVER;
-  }
-  return normalized;
-});
+const severityFilterField = severityInputSchema;
 
 /** Lower-cased and deduplicated: routing sends one email per address, and addresses are compared that way. */
 const emailRecipientsField = z
@@ -55,9 +48,7 @@ function assertValidForChannel(rule: Parameters<typeof channelFieldProblems>[0])
  * answer. Drizzle wraps the driver's error, so the code sits on a cause.
  */
 function rethrowDuplicate(err: unknown): never {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { code?: string }).code === '23505') throw conflict('a rule for this tenant, event type, channel and severity filter already exists');
-  }
+  if (isUniqueViolation(err)) throw conflict('a rule for this tenant, event type, channel and severity filter already exists');
   throw err;
 }
 
