@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isP256PublicKey, isVapidPrivateKey, isVapidSubject, vapidPairProblem } from './push/vapidKeys.ts';
 
 const serviceKeysSchema = z
   .string()
@@ -14,6 +15,10 @@ const serviceKeysSchema = z
 
 const optionalPositiveInt = z.coerce.number().int().positive().optional();
 
+/** JetStream names (streams, durables) may not contain spaces, `.`, `*`, `>` or path separators. */
+const natsName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ - only (at most 64)');
+const natsSubject = z.string().regex(/^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*(\.>)?$/, 'must be a NATS subject like herald.events.>');
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/herald'),
@@ -24,18 +29,57 @@ const envSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).optional(),
   SERVICE_KEYS: serviceKeysSchema.default({}),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).default('smtp://127.0.0.1:1025'),
-  EMAIL_FROM: z.string().min(3).default('Herald <notifications@herald.local>'),
+  EMAIL_FROM: z
+    .string()
+    .regex(/^\s*(?:[^<>\r\n]*<[^@\s<>]+@[^@\s<>]+>|[^@\s<>]+@[^@\s<>]+)\s*$/, 'must be an address, or a name and <address>')
+    .default('Herald <notifications@herald.local>'),
+  /** SMTP sends one email worker process runs at once (the bulkhead, and the relay connection pool's size). */
+  EMAIL_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
   OUTBOUND_ALLOW_HOSTS: z
     .string()
     .default('')
     .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
   NATS_URL: z.string().min(1).optional(),
+  NATS_STREAM: natsName.default('HERALD'),
+  NATS_SUBJECT: natsSubject.default('herald.events.>'),
+  NATS_DURABLE: natsName.default('herald-bus'),
+  /** Dead letters go to this subject, kept by the stream `<NATS_STREAM>_DEAD`; it must not match NATS_SUBJECT. */
+  NATS_DEAD_SUBJECT: natsSubject.default('herald.dead'),
+  /** The service key whose tenant scope applies to bus messages that name no key; unset, such messages are dead-lettered. */
+  BUS_DEFAULT_KEY: z.string().min(1).optional(),
+  /**
+   * How long a bus message may stay unacknowledged with one consumer before another takes it
+   * over: Redis XAUTOCLAIM's idle time and JetStream's ack wait.
+   */
+  BUS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
   INTAKE_RATE_LIMIT: optionalPositiveInt,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds an accepted event may stay unrouted before the outbox sweeper enqueues it again. */
   OUTBOX_SWEEP_AFTER_SECONDS: z.coerce.number().positive().default(15),
+  /** `user:password` for HTTP basic auth on /admin/queues (besides admin tokens). */
+  ADMIN_BASIC_AUTH: z.string().regex(/^[^:]+:.{8,}$/, 'must be user:password with a password of 8+ characters').optional(),
+  /** Port on which a worker process serves its own /metrics (the API serves them on PORT). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** Demo mode (set by `npm start`): serves the demo helpers on the bell page. */
   HERALD_DEMO: z.stringbool().default(false),
+  /** Web Push (VAPID, RFC 8292): all three or none; without them push deliveries fail saying push is not configured. */
+  VAPID_PUBLIC_KEY: z.string().refine(isP256PublicKey, 'must be a base64url P-256 public key (65 bytes uncompressed)').optional(),
+  VAPID_PRIVATE_KEY: z.string().refine(isVapidPrivateKey, 'must be a base64url 32-byte P-256 private key').optional(),
+  VAPID_SUBJECT: z.string().refine(isVapidSubject, 'must be a mailto: address or an https: URL').optional(),
+}).superRefine((env, ctx) => {
+  if (env.BUS_DEFAULT_KEY !== undefined && !Object.hasOwn(env.SERVICE_KEYS, env.BUS_DEFAULT_KEY)) {
+    ctx.addIssue({ code: 'custom', path: ['BUS_DEFAULT_KEY'], message: 'must be one of the keys in SERVICE_KEYS' });
+  }
+  const vapid = ['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT'] as const;
+  const given = vapid.filter((name) => env[name] !== undefined);
+  if (given.length === 0) return;
+  for (const name of vapid) {
+    if (env[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `is required when ${given[0]} is set` });
+  }
+  if (env.VAPID_PUBLIC_KEY && env.VAPID_PRIVATE_KEY) {
+    const problem = vapidPairProblem(env.VAPID_PUBLIC_KEY, env.VAPID_PRIVATE_KEY);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['VAPID_PRIVATE_KEY'], message: problem });
+  }
 });
 
 export type Config = z.infer<typeof envSchema>;
@@ -49,7 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const name = String(issue.path[0] ?? 'environment');
-  const problem = cleaned[name] === undefined ? 'is required' : issue.message;
+  // A cross-variable check explains itself ("is required when … is set"); a plain missing one is just required.
+  const problem = cleaned[name] === undefined && issue.code !== 'custom' ? 'is required' : issue.message;
   throw new ConfigError(`Invalid configuration: ${name} ${problem}`);
 }
 

@@ -7,7 +7,9 @@ import { presentNotification, type NotificationRow } from '../inbox/notification
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
 import type { FramePublisher, LiveFrame } from '../realtime/liveFrames.ts';
-import { defaultInboxContent } from '../templates/defaultContent.ts';
+import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
+import { TemplateError } from '../templates/handlebars.ts';
+import { directSource, renderMessage } from '../templates/templateRenderer.ts';
 
 export type InappDeps = { db: Db; frames: FramePublisher };
 
@@ -22,7 +24,16 @@ export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps)
   const [event] = await db.select({ envelope: events.envelope }).from(events).where(eq(events.id, payload.eventId));
   if (!event) return { written: 0 };
   const envelope = event.envelope as unknown as EventEnvelope;
-  const content = defaultInboxContent(envelope);
+  // Rendered once per batch, so an in-app template sees no `user.*`; one statement writes every row.
+  // A stored template that fails to render must not keep the notification from the inbox.
+  const text = await renderMessage(directSource(db), envelope, 'inapp', null).then(
+    (rendered) => rendered.content,
+    (err: unknown) => {
+      if (err instanceof TemplateError) return defaultInboxContent(envelope);
+      throw err;
+    },
+  );
+  const content = { title: text.title, body: text.body, url: safeLink(envelope.data.url) };
 
   await db.execute(sql`
     insert into notifications (user_id, tenant_id, event_id, type, severity, title, body, url, data)

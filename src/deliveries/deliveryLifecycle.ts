@@ -1,16 +1,34 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, gte, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { deliveries, deliveryAttempts, events } from '../db/schema.ts';
-import { PermanentDeliveryError, rootCauseMessage } from '../errors.ts';
+import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../errors.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope };
 
-/** What a channel's send reports: `sent` (handed to a relay) or `delivered` (the destination took it). */
-export type SendOutcome = { state: 'sent' | 'delivered'; statusCode?: number };
+/**
+ * What a channel's send reports: `sent` (handed to a relay) or `delivered` (the destination took
+ * it). `detail` is the far side's receipt (an SMTP message id and queue id) for tracing; it is
+ * kept in the attempt log's text column, which holds the error of a failed try.
+ */
+export type SendOutcome = { state: 'sent' | 'delivered'; statusCode?: number | undefined; detail?: string };
 
 const FINISHED = new Set(['sent', 'delivered', 'skipped']);
+
+/**
+ * Thrown by a send that never went out (the destination's circuit is open): the job waits the
+ * given time and no attempt is recorded, so a dead destination does not use up the tries of
+ * every delivery queued behind it.
+ */
+export class DeliveryDeferredError extends RetryLaterError {}
+
+/**
+ * The try budget of the job doing the send. The queue counts only failures it retries itself;
+ * a Retry-After wait does not count there, so without this a receiver answering 429 forever
+ * would be called forever. A manual retry is a new job, hence a new run with a fresh budget.
+ */
+export type DeliveryRun = { startedAt: Date; maxAttempts: number };
 
 /** An HTTP status carried by a delivery error, for the attempt log. */
 function statusCodeOf(err: unknown): number | null {
@@ -37,6 +55,7 @@ export async function performDelivery(
   db: Db,
   deliveryId: string,
   send: (context: DeliveryContext) => Promise<SendOutcome>,
+  run?: DeliveryRun,
 ): Promise<SendOutcome | null> {
   const context = await loadDelivery(db, deliveryId);
   if (!context) throw new PermanentDeliveryError(`delivery ${deliveryId} does not exist`);
@@ -48,7 +67,15 @@ export async function performDelivery(
     const outcome = await send(context);
     const durationMs = Date.now() - startedAt.getTime();
     await db.transaction(async (tx) => {
-      await tx.insert(deliveryAttempts).values({ deliveryId, attempt, startedAt, durationMs, statusCode: outcome.statusCode ?? null, outcome: outcome.state });
+      await tx.insert(deliveryAttempts).values({
+        deliveryId,
+        attempt,
+        startedAt,
+        durationMs,
+        statusCode: outcome.statusCode ?? null,
+        outcome: outcome.state,
+        error: outcome.detail?.slice(0, 1_000) ?? null,
+      });
       await tx
         .update(deliveries)
         .set({
@@ -62,7 +89,9 @@ export async function performDelivery(
         .where(eq(deliveries.id, deliveryId));
     });
     return outcome;
-  } catch (err) {
+  } catch (caught) {
+    if (caught instanceof DeliveryDeferredError) throw caught;
+    const err = run ? await withinBudget(db, deliveryId, run, caught) : caught;
     const message = rootCauseMessage(err).slice(0, 1_000);
     const permanent = err instanceof PermanentDeliveryError;
     await db.transaction(async (tx) => {
@@ -82,6 +111,19 @@ export async function performDelivery(
     });
     throw err;
   }
+}
+
+/** The failure as it stands, or a permanent one when this try used up the run's budget. */
+async function withinBudget(db: Db, deliveryId: string, run: DeliveryRun, err: unknown): Promise<unknown> {
+  if (err instanceof PermanentDeliveryError) return err;
+  const [row] = await db
+    .select({ count: sql<number>`count(*)::int` })
+    .from(deliveryAttempts)
+    .where(and(eq(deliveryAttempts.deliveryId, deliveryId), gte(deliveryAttempts.startedAt, run.startedAt)));
+  const tries = (row?.count ?? 0) + 1;
+  if (tries < run.maxAttempts) return err;
+  const final = new PermanentDeliveryError(`${rootCauseMessage(err)} (gave up after ${tries} attempts)`);
+  return Object.assign(final, { statusCode: statusCodeOf(err) ?? undefined });
 }
 
 /** The job gave up (tries used up): the delivery is failed for good, with the last error kept. */

@@ -6,17 +6,28 @@ import type { Intake } from '../intake/acceptEvent.ts';
 import type { RateLimiter } from '../intake/rateLimit.ts';
 import { redactUrl, type Logger } from '../logger.ts';
 import type { AllowHosts } from '../outbound/urlPolicy.ts';
+import type { Queues } from '../queues/catalog.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
 import type { SseHub } from '../realtime/sseHub.ts';
+import type { UserTokenOptions } from '../auth/userTokens.ts';
 import type { Authenticator } from './authenticate.ts';
 import { errorHandler } from './errorHandler.ts';
+import { requestMetrics } from './requestMetrics.ts';
+import { metricsRouter } from './routes/metrics.ts';
+import { queueBoardRouter } from './routes/queueBoard.ts';
+import { deliveriesRouter } from './routes/deliveries.ts';
+import { demoRouter } from './routes/demo.ts';
+import { brandingRouter } from './routes/branding.ts';
 import { eventsRouter } from './routes/events.ts';
 import { healthRouter } from './routes/health.ts';
 import { notificationsRouter } from './routes/notifications.ts';
+import { pageRouter } from './routes/page.ts';
 import { preferencesRouter } from './routes/preferences.ts';
+import { pushRouter } from './routes/push.ts';
 import { rulesRouter } from './routes/rules.ts';
 import { streamRouter } from './routes/stream.ts';
 import { teamsRouter } from './routes/teams.ts';
+import { templatesRouter, type TemplateApiDeps } from './routes/templates.ts';
 import { tenantsRouter } from './routes/tenants.ts';
 import { usersRouter } from './routes/users.ts';
 
@@ -30,6 +41,15 @@ export type AppDeps = {
   hub: SseHub;
   frames: FramePublisher;
   allowHosts: AllowHosts;
+  /** The SMTP relay for template test-sends, and the template cache invalidation. */
+  templates: TemplateApiDeps;
+  /** Demo mode (`npm start`): the bell page's demo sign-in and sample events, signed with `userTokens`. */
+  demoMode: boolean;
+  userTokens: UserTokenOptions;
+  queues: Queues;
+  adminBasicAuth?: string | undefined;
+  /** VAPID_PUBLIC_KEY, served to browsers; undefined when Web Push is not configured. */
+  vapidPublicKey?: string | undefined;
 };
 
 /** The HTTP API as an Express app, with everything it needs passed in. It does not listen. */
@@ -39,6 +59,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
+  app.use(requestMetrics());
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -53,6 +74,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: '256kb' }));
 
   app.use(healthRouter(deps));
+  app.use(metricsRouter());
+  app.use(queueBoardRouter(deps));
   app.use(eventsRouter(deps));
   app.use(streamRouter(deps));
   app.use(notificationsRouter(deps));
@@ -60,7 +83,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(usersRouter(deps));
   app.use(teamsRouter(deps));
   app.use(rulesRouter(deps));
+  app.use(deliveriesRouter(deps));
   app.use(preferencesRouter(deps));
+  app.use(templatesRouter(deps));
+  app.use(brandingRouter(deps));
+  app.use(pushRouter(deps));
+
+  app.use(pageRouter(deps));
+  if (deps.demoMode) app.use(demoRouter(deps));
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route', details: [] } });

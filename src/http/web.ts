@@ -8,11 +8,14 @@ import { latestNotificationId, notificationsAfter, summarize } from '../inbox/in
 import { createIntake } from '../intake/acceptEvent.ts';
 import { createRateLimiter } from '../intake/rateLimit.ts';
 import type { Logger } from '../logger.ts';
+import { addCollector } from '../metrics/processMetrics.ts';
 import { closeQueues, createQueues } from '../queues/catalog.ts';
 import { createInappReceipts } from '../realtime/inappReceipts.ts';
 import { createFramePublisher } from '../realtime/liveFrames.ts';
 import { createSseHub, type SseHub } from '../realtime/sseHub.ts';
 import { createRedis } from '../redis.ts';
+import { createMailer } from '../channels/email.ts';
+import { createChangeAnnouncer } from '../templates/templateRenderer.ts';
 import { createApp } from './app.ts';
 import { createAuthenticator } from './authenticate.ts';
 
@@ -38,10 +41,10 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
       carried: (notification, userId) => receipts.record(notification.eventId, userId),
     },
   });
-  const auth = createAuthenticator(
-    createServiceKeyStore(config.SERVICE_KEYS),
-    createUserTokenVerifier({ secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }),
-  );
+  const userTokens = { secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
+  const auth = createAuthenticator(createServiceKeyStore(config.SERVICE_KEYS), createUserTokenVerifier(userTokens));
+  // Test-sends only: a couple of connections, opened on first use.
+  const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.EMAIL_FROM, maxConnections: 2 });
   const app = createApp({
     db,
     redis,
@@ -52,7 +55,23 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     hub,
     frames,
     allowHosts: config.OUTBOUND_ALLOW_HOSTS,
+    templates: { mailer, announceChange: createChangeAnnouncer(redis, config.REDIS_PREFIX, logger) },
+    demoMode: config.HERALD_DEMO,
+    userTokens,
+    queues,
+    adminBasicAuth: config.ADMIN_BASIC_AUTH,
+    vapidPublicKey: config.VAPID_PUBLIC_KEY,
   });
+
+  const removeCollectors = [
+    addCollector('herald_queue_jobs', 'Jobs per queue and state', ['queue', 'state'], async (add) => {
+      for (const queue of Object.values(queues)) {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+        for (const [state, count] of Object.entries(counts)) add({ queue: queue.name, state }, count);
+      }
+    }),
+    addCollector('herald_sse_connections', 'Open live streams on this API process', [], (add) => add({}, hub.stats().connections)),
+  ];
 
   const server = createServer(app);
   // SSE connections are long-lived; the default request timeout would cut them.
@@ -66,11 +85,13 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
 
   async function close(): Promise<void> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const remove of removeCollectors) remove();
     await hub.close();
     server.closeIdleConnections();
     await closed;
     await receipts.close();
     await closeQueues(queues);
+    mailer.close();
     for (const connection of [redis, producer, subscriber]) connection.disconnect();
     await closeDb(db);
   }

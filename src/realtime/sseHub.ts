@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { NotificationView } from '../inbox/notificationView.ts';
 import type { Logger } from '../logger.ts';
+import { sseFramesDropped } from '../metrics/processMetrics.ts';
 import { tenantChannel, userChannel, type LiveFrame } from './liveFrames.ts';
 import { parseStreamCursor, SseConnection } from './sseConnection.ts';
 
@@ -68,6 +69,7 @@ export function createSseHub(options: SseHubOptions) {
 
   function onDrop(connection: SseConnection): void {
     droppedFrames++;
+    sseFramesDropped.inc();
     if (connection.dropped === 1 || connection.dropped % 100 === 0) {
       logger.warn({ userId: connection.userId, dropped: connection.dropped }, 'sse client is not reading; dropping frames');
     }

@@ -1,0 +1,55 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { teams, users } from '../db/schema.ts';
+import type { DeliveryRow, SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { PermanentDeliveryError } from '../errors.ts';
+import type { PayloadOf } from '../queues/catalog.ts';
+import { deliverOverHttp, type DeliveryJobContext, type HttpDeliveryDeps } from './httpDelivery.ts';
+import { slackMessage } from './slack.ts';
+import { teamsMessage } from './teams.ts';
+
+export type ChatPlatform = 'slack' | 'teams';
+
+const PLATFORM_NAME: Record<ChatPlatform, string> = { slack: 'Slack', teams: 'Teams' };
+
+function isChatPlatform(channel: string): channel is ChatPlatform {
+  return channel === 'slack' || channel === 'teams';
+}
+
+/**
+ * The webhook URL a chat delivery posts to, read from the team or user row at send time: a URL
+ * changed or removed after routing applies to the next try. Errors name the row, never the URL.
+ */
+async function chatUrlOf(db: Db, delivery: DeliveryRow, platform: ChatPlatform): Promise<string> {
+  const column = platform === 'slack' ? 'slackWebhookUrl' : 'teamsWebhookUrl';
+  let owner: string;
+  let url: string | null | undefined;
+  if (delivery.teamId) {
+    owner = `team ${delivery.teamId}`;
+    const [team] = await db.select({ url: teams[column] }).from(teams).where(eq(teams.id, delivery.teamId));
+    url = team?.url;
+  } else if (delivery.userId) {
+    owner = `user ${delivery.userId}`;
+    const [user] = await db.select({ url: users[column] }).from(users).where(eq(users.id, delivery.userId));
+    url = user?.url;
+  } else {
+    throw new PermanentDeliveryError('chat delivery names neither a team nor a user');
+  }
+  if (!url) throw new PermanentDeliveryError(`${owner} has no ${PLATFORM_NAME[platform]} webhook URL`);
+  return url;
+}
+
+/** Posts one Slack or Teams delivery: Block Kit for Slack, an Adaptive Card for Teams. */
+export async function deliverChat(
+  payload: PayloadOf<'chat'>,
+  deps: HttpDeliveryDeps,
+  context: DeliveryJobContext,
+): Promise<SendOutcome | null> {
+  return deliverOverHttp(deps, payload.deliveryId, context, async ({ delivery, event }) => {
+    const platform = delivery.channel;
+    if (!isChatPlatform(platform)) throw new PermanentDeliveryError(`channel ${platform} is not a chat platform`);
+    const url = await chatUrlOf(deps.db, delivery, platform);
+    const message = platform === 'slack' ? slackMessage(event) : teamsMessage(event);
+    return { url, kind: platform, body: JSON.stringify(message), headers: { 'content-type': 'application/json' } };
+  });
+}

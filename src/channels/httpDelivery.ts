@@ -1,0 +1,102 @@
+import { BrokenCircuitError } from 'cockatiel';
+import type { Db } from '../db/client.ts';
+import { DeliveryDeferredError, performDelivery, type DeliveryContext, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import type { Logger } from '../logger.ts';
+import type { BreakerRegistry } from '../outbound/breakers.ts';
+import { TransientDeliveryError } from '../outbound/deliveryErrors.ts';
+import { describeUrlForLogs, type OutboundClient, type OutboundResponse } from '../outbound/httpClient.ts';
+import type { UrlKind } from '../outbound/urlPolicy.ts';
+
+/** What every HTTP channel (webhook, Slack, Teams) needs to send. */
+export type HttpDeliveryDeps = { db: Db; client: OutboundClient; breakers: BreakerRegistry };
+
+/** The job a send runs in: its abort signal (the queue's timeout), its logger, and its creation time and try budget. */
+export type DeliveryJobContext = {
+  signal?: AbortSignal;
+  logger: Logger;
+  job: { timestamp: number; opts: { attempts?: number } };
+};
+
+/** One POST, built fresh for each attempt from the rows as they are now. */
+export type HttpDeliveryRequest = { url: string; kind: UrlKind; body: string; headers: Record<string, string> };
+
+// Receivers on one host share its breaker; host:port keeps two local receivers apart.
+function breakerKey(url: string): string {
+  try {
+    return new URL(url).host.toLowerCase();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/**
+ * The outbound client's failures name the status only in their message ("… answered HTTP 503");
+ * the attempt log wants it as a number.
+ */
+function withStatusCode(err: unknown): unknown {
+  if (!(err instanceof Error) || 'statusCode' in err) return err;
+  const match = /answered HTTP (\d{3})\b/.exec(err.message);
+  return match ? Object.assign(err, { statusCode: Number(match[1]) }) : err;
+}
+
+function deferred(destination: string, until: number): DeliveryDeferredError {
+  const waitMs = Math.max(1_000, until - Date.now());
+  return new DeliveryDeferredError(`circuit open for ${destination}; next try after ${new Date(until).toISOString()}`, waitMs);
+}
+
+/**
+ * Sends one stored delivery over HTTP with its bookkeeping (see performDelivery). `prepare` turns
+ * the delivery into a request — the URL is read at send time, so an edited or removed URL takes
+ * effect on the next try. While the destination's circuit is open the job is deferred without
+ * spending a try; only transient failures (timeouts, 5xx, dropped connections) count towards
+ * opening it, since a 4xx or a 429 comes from a host that is up.
+ */
+export async function deliverOverHttp(
+  deps: HttpDeliveryDeps,
+  deliveryId: string,
+  context: DeliveryJobContext,
+  prepare: (delivery: DeliveryContext) => Promise<HttpDeliveryRequest>,
+): Promise<SendOutcome | null> {
+  const run = { startedAt: new Date(context.job.timestamp), maxAttempts: context.job.opts.attempts ?? 1 };
+  return performDelivery(
+    deps.db,
+    deliveryId,
+    async (delivery) => {
+      const request = await prepare(delivery);
+      const key = breakerKey(request.url);
+      const destination = describeUrlForLogs(request.url);
+      const openUntil = deps.breakers.openUntil(key);
+      if (openUntil !== null) throw deferred(destination, openUntil);
+
+      let response: OutboundResponse;
+      try {
+        response = await postCountingTransient(deps, key, request, context.signal);
+      } catch (err) {
+        if (err instanceof BrokenCircuitError) throw deferred(destination, deps.breakers.openUntil(key) ?? Date.now() + 1_000);
+        throw withStatusCode(err);
+      }
+      context.logger.info({ destination, statusCode: response.statusCode, durationMs: response.durationMs }, 'delivered');
+      return { state: 'delivered', statusCode: response.statusCode };
+    },
+    run,
+  );
+}
+
+async function postCountingTransient(
+  deps: HttpDeliveryDeps,
+  key: string,
+  request: HttpDeliveryRequest,
+  signal: AbortSignal | undefined,
+): Promise<OutboundResponse> {
+  const outcome = await deps.breakers.forHost(key).execute(async () => {
+    try {
+      return { response: await deps.client.post(request.url, { kind: request.kind, body: request.body, headers: request.headers, signal }) };
+    } catch (err) {
+      // Returned, not thrown: the breaker counts every throw as a failure of the host.
+      if (err instanceof TransientDeliveryError) throw err;
+      return { failure: err };
+    }
+  });
+  if ('failure' in outcome) throw outcome.failure;
+  return outcome.response;
+}

@@ -1,0 +1,179 @@
+import { BrokenCircuitError } from 'cockatiel';
+import { and, eq } from 'drizzle-orm';
+import webpush, { type RequestDetails } from 'web-push';
+import type { Db } from '../db/client.ts';
+import { notifications } from '../db/schema.ts';
+import { DeliveryDeferredError, performDelivery, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { PermanentDeliveryError, RetryLaterError } from '../errors.ts';
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import type { BreakerRegistry } from '../outbound/breakers.ts';
+import { TransientDeliveryError, type DeliveryFailure } from '../outbound/deliveryErrors.ts';
+import { describeUrlForLogs, type OutboundClient } from '../outbound/httpClient.ts';
+import { encodePushMessage, pushDeliveryOptions, pushTopic, type PushDeliveryOptions, type PushMessage } from '../push/pushMessage.ts';
+import { removeSubscription, subscriptionsOf, type PushSubscriptionRow } from '../push/subscriptions.ts';
+import { PUSH_NOT_CONFIGURED, type VapidDetails } from '../push/vapidKeys.ts';
+import type { PayloadOf } from '../queues/catalog.ts';
+import { defaultInboxContent } from '../templates/defaultContent.ts';
+import type { DeliveryJobContext } from './httpDelivery.ts';
+
+export type PushDeps = {
+  db: Db;
+  /** The guarded outbound client: a subscription endpoint is a URL a user supplied. */
+  client: OutboundClient;
+  breakers: BreakerRegistry;
+  /** null when VAPID is not configured: every push then fails, saying so. */
+  vapid: VapidDetails | null;
+};
+
+type DeviceOutcome =
+  | { kind: 'accepted'; statusCode: number }
+  | { kind: 'gone'; error: PermanentDeliveryError; statusCode: number }
+  | { kind: 'failed'; error: DeliveryFailure }
+  /** Not sent: the push service's circuit is open until then. */
+  | { kind: 'deferred'; until: number; destination: string };
+
+// The push service's way of saying "this subscription no longer exists" (RFC 8030 §7.3).
+const GONE_STATUSES = new Set([404, 410]);
+
+/**
+ * Sends one push delivery (one event to one user) to every device the user has subscribed. The
+ * delivery is `delivered` once any push service accepted it. A device whose subscription is gone
+ * (404/410) is forgotten; when none is left the delivery fails for good. Otherwise, with no
+ * device reached, the failure decides: 429/5xx/timeouts retry (honouring Retry-After), other
+ * refusals fail at once.
+ */
+export async function deliverPush(payload: PayloadOf<'push'>, deps: PushDeps, context: DeliveryJobContext): Promise<SendOutcome | null> {
+  const run = { startedAt: new Date(context.job.timestamp), maxAttempts: context.job.opts.attempts ?? 1 };
+  return performDelivery(deps.db, payload.deliveryId, async ({ delivery, event }) => {
+    if (!deps.vapid) throw new PermanentDeliveryError(PUSH_NOT_CONFIGURED);
+    const userId = delivery.userId ?? delivery.destination;
+    const devices = await subscriptionsOf(deps.db, userId);
+    if (devices.length === 0) throw new PermanentDeliveryError(`user ${userId} has no Web Push subscription (unsubscribed after routing)`);
+
+    const body = encodePushMessage(await pushMessageFor(deps.db, event, userId));
+    const options = pushDeliveryOptions(event.severity);
+    const topic = pushTopic(event.id);
+    const outcomes = await Promise.all(devices.map((device) => sendToDevice(deps, device, { body, options, topic, signal: context.signal })));
+
+    for (const [i, outcome] of outcomes.entries()) {
+      const device = describeUrlForLogs(devices[i]!.endpoint);
+      if (outcome.kind === 'accepted') context.logger.info({ device, statusCode: outcome.statusCode }, 'push accepted');
+      else if (outcome.kind === 'deferred') context.logger.warn({ device, until: new Date(outcome.until).toISOString() }, 'push service circuit open; not sent');
+      else context.logger.warn({ device, outcome: outcome.kind, err: outcome.error.message }, outcome.kind === 'gone' ? 'push subscription gone; removed' : 'push not accepted');
+    }
+    await Promise.all(outcomes.map((o, i) => (o.kind === 'gone' ? removeSubscription(deps.db, userId, devices[i]!.endpoint) : null)));
+    return settle(outcomes);
+  }, run);
+}
+
+/** The delivery's outcome from its devices' outcomes: delivered, or the error that says whether to retry. */
+function settle(outcomes: DeviceOutcome[]): SendOutcome {
+  const accepted = outcomes.find((o) => o.kind === 'accepted');
+  // Devices that failed beside one that got it are not retried: a retry would push the others twice.
+  if (accepted) return { state: 'delivered', statusCode: accepted.statusCode };
+
+  const gone = outcomes.filter((o) => o.kind === 'gone');
+  if (gone.length === outcomes.length) {
+    const what = gone.length === 1 ? 'the user’s only push subscription is' : `all ${gone.length} push subscriptions of the user are`;
+    throw withStatus(new PermanentDeliveryError(`${what} gone (${gone[0]!.error.message}); removed`), gone[0]!.statusCode);
+  }
+
+  const deferred = outcomes.filter((o) => o.kind === 'deferred');
+  const failures = outcomes.flatMap((o) => (o.kind === 'failed' ? [o.error] : []));
+  const latest = Math.max(0, ...deferred.map((o) => o.until));
+  if (failures.length === 0) {
+    // Nothing was tried against a live service, so no try is spent (see DeliveryDeferredError).
+    throw new DeliveryDeferredError(`circuit open for ${deferred.map((o) => o.destination).join(', ')}`, Math.max(1_000, latest - Date.now()));
+  }
+
+  const summary = `no device accepted the push: ${outcomes.flatMap((o) => (o.kind === 'failed' || o.kind === 'gone' ? [o.error.message] : [])).join('; ')}`;
+  const waits = [...failures.flatMap((e) => (e instanceof RetryLaterError ? [e.retryAfterMs] : [])), ...(deferred.length > 0 ? [latest - Date.now()] : [])];
+  const representative = failures.find((e) => !(e instanceof PermanentDeliveryError)) ?? failures[0]!;
+  if (waits.length > 0) {
+    // The longest wait: calling a service that asked for more time earlier than it said gets us throttled harder.
+    return fail(new RetryLaterError(summary, Math.max(1_000, ...waits)), representative);
+  }
+  if (failures.some((e) => e instanceof TransientDeliveryError)) return fail(new TransientDeliveryError(summary), representative);
+  return fail(new PermanentDeliveryError(summary), representative);
+}
+
+function fail(error: DeliveryFailure, cause: DeliveryFailure): never {
+  throw withStatus(error, statusCodeOf(cause));
+}
+
+type SendPlan = { body: string; options: PushDeliveryOptions; topic: string; signal?: AbortSignal | undefined };
+
+async function sendToDevice(deps: PushDeps, device: PushSubscriptionRow, plan: SendPlan): Promise<DeviceOutcome> {
+  const destination = describeUrlForLogs(device.endpoint);
+  let host: string;
+  let request: RequestDetails;
+  try {
+    host = new URL(device.endpoint).host;
+    // web-push only encrypts and signs here; the request itself goes through the guarded client.
+    request = webpush.generateRequestDetails({ endpoint: device.endpoint, keys: { p256dh: device.p256dh, auth: device.auth } }, plan.body, {
+      vapidDetails: deps.vapid!,
+      TTL: plan.options.ttlSeconds,
+      urgency: plan.options.urgency,
+      topic: plan.topic,
+    });
+  } catch (err) {
+    return { kind: 'failed', error: new PermanentDeliveryError(`${destination}: cannot encrypt for this subscription: ${(err as Error).message}`) };
+  }
+
+  const openUntil = deps.breakers.openUntil(host);
+  if (openUntil !== null) return { kind: 'deferred', until: openUntil, destination };
+  try {
+    const answer = await deps.breakers.forHost(host).execute(async () => {
+      try {
+        return await deps.client.post(device.endpoint, { kind: 'webhook', body: request.body!, headers: headersOf(request), signal: plan.signal });
+      } catch (err) {
+        // Returned, not thrown: the breaker counts every throw against the push service, and only
+        // timeouts, 5xx and dropped connections say it is down (a 429 or a 410 comes from a host that is up).
+        if (err instanceof TransientDeliveryError) throw err;
+        return err as Exclude<DeliveryFailure, TransientDeliveryError>;
+      }
+    });
+    if (!(answer instanceof Error)) return { kind: 'accepted', statusCode: answer.statusCode };
+    const statusCode = statusCodeOf(answer);
+    if (answer instanceof PermanentDeliveryError && statusCode !== null && GONE_STATUSES.has(statusCode)) return { kind: 'gone', error: answer, statusCode };
+    return { kind: 'failed', error: answer };
+  } catch (err) {
+    if (err instanceof BrokenCircuitError) return { kind: 'deferred', until: deps.breakers.openUntil(host) ?? Date.now() + 1_000, destination };
+    if (err instanceof TransientDeliveryError) return { kind: 'failed', error: err };
+    return { kind: 'failed', error: new TransientDeliveryError(`${destination}: ${(err as Error).message}`) };
+  }
+}
+
+/** web-push's headers as strings; Content-Length is left to the HTTP client, which knows the body it sends. */
+function headersOf(request: RequestDetails): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(request.headers)
+      .filter(([name]) => name.toLowerCase() !== 'content-length')
+      .map(([name, value]) => [name, String(value)]),
+  );
+}
+
+async function pushMessageFor(db: Db, event: EventEnvelope, userId: string): Promise<PushMessage> {
+  const { title, body, url } = defaultInboxContent(event);
+  const [inbox] = await db
+    .select({ id: notifications.id })
+    .from(notifications)
+    .where(and(eq(notifications.eventId, event.id), eq(notifications.userId, userId)));
+  return { title, body, url, eventId: event.id, ...(inbox && { notificationId: String(inbox.id) }), tag: `herald:${event.id}` };
+}
+
+/**
+ * The HTTP status of a refused send. The outbound client reports it only in its message
+ * ("<destination> answered HTTP 410: …"), so it is read from there when the error does not carry it.
+ */
+function statusCodeOf(err: Error): number | null {
+  const carried = (err as { statusCode?: unknown }).statusCode;
+  if (typeof carried === 'number') return carried;
+  const match = / answered HTTP (\d{3})\b/.exec(err.message);
+  return match ? Number(match[1]) : null;
+}
+
+/** The delivery log reads `statusCode` off the error for the attempt record. */
+function withStatus<E extends Error>(error: E, statusCode: number | null): E {
+  return statusCode === null ? error : Object.assign(error, { statusCode });
+}

@@ -1,0 +1,46 @@
+import { eq } from 'drizzle-orm';
+import { rules } from '../db/schema.ts';
+import type { SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { PermanentDeliveryError } from '../errors.ts';
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { signWebhook } from '../outbound/webhookSigning.ts';
+import type { PayloadOf } from '../queues/catalog.ts';
+import { deliverOverHttp, type DeliveryJobContext, type HttpDeliveryDeps } from './httpDelivery.ts';
+
+/** The body every webhook receiver gets (SPEC §7). */
+export type WebhookEnvelope = {
+  id: string;
+  type: string;
+  tenantId: string;
+  severity: string | null;
+  occurredAt: string;
+  data: Record<string, unknown>;
+};
+
+/** The event as receivers see it: no recipients, actor or approval roles, which are Herald's routing inputs. */
+export function webhookEnvelope(event: EventEnvelope): WebhookEnvelope {
+  return { id: event.id, type: event.type, tenantId: event.tenantId, severity: event.severity, occurredAt: event.occurredAt, data: event.data };
+}
+
+/**
+ * Posts one webhook delivery to its rule's URL, signed per Standard Webhooks with the rule's
+ * secret. The rule is read at send time, so a changed URL or a rotated secret applies to the
+ * next try.
+ */
+export async function deliverWebhook(
+  payload: PayloadOf<'webhook'>,
+  deps: HttpDeliveryDeps,
+  context: DeliveryJobContext,
+): Promise<SendOutcome | null> {
+  return deliverOverHttp(deps, payload.deliveryId, context, async ({ delivery, event }) => {
+    if (!delivery.ruleId) throw new PermanentDeliveryError('webhook delivery names no rule');
+    const [rule] = await deps.db.select({ webhookUrl: rules.webhookUrl, secret: rules.secret }).from(rules).where(eq(rules.id, delivery.ruleId));
+    if (!rule) throw new PermanentDeliveryError(`rule ${delivery.ruleId} no longer exists`);
+    if (!rule.webhookUrl || !rule.secret) throw new PermanentDeliveryError(`rule ${delivery.ruleId} has no webhook URL or signing secret`);
+
+    const body = JSON.stringify(webhookEnvelope(event));
+    // webhook-id is the delivery, not the attempt: the same across retries and manual replays, so receivers can dedupe.
+    const signature = signWebhook({ secret: rule.secret, msgId: delivery.id, timestamp: new Date(), body });
+    return { url: rule.webhookUrl, kind: 'webhook', body, headers: { 'content-type': 'application/json', ...signature } };
+  });
+}

@@ -1,0 +1,122 @@
+import type { Queue } from 'bullmq';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { Router } from 'express';
+import { z } from 'zod';
+import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
+import type { Db } from '../../db/client.ts';
+import { deliveries, deliveryAttempts, events } from '../../db/schema.ts';
+import { conflict, notFound } from '../../errors.ts';
+import { jobIdFor, type PayloadOf, type Queues } from '../../queues/catalog.ts';
+import { isChannel } from '../../routing/channels.ts';
+import { queueForChannel } from '../../routing/routeEvent.ts';
+import { pathParam } from '../params.ts';
+import { principalOf, type Authenticator } from '../authenticate.ts';
+
+type DeliveryRow = typeof deliveries.$inferSelect;
+type AttemptRow = typeof deliveryAttempts.$inferSelect;
+
+/**
+ * One line of the timeline. `destination` is what routing stored — a user id, an address,
+ * `rule:<id>`, `team:<id>` or `user:<id>` — never a webhook URL, whose path is a credential.
+ */
+function present(row: DeliveryRow, attempts: AttemptRow[]) {
+  return {
+    id: row.id,
+    channel: row.channel,
+    destination: row.destination,
+    state: row.state,
+    attempts: row.attempts,
+    lastError: row.lastError,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    sentAt: row.sentAt,
+    deliveredAt: row.deliveredAt,
+    failedAt: row.failedAt,
+    attemptLog: attempts.map((a) => ({
+      attempt: a.attempt,
+      startedAt: a.startedAt,
+      durationMs: a.durationMs,
+      statusCode: a.statusCode,
+      outcome: a.outcome,
+      error: a.error,
+    })),
+  };
+}
+
+/**
+ * Each manual retry gets its own job id: the delivery's first job may still sit in the failed
+ * set, and re-adding its id would be a silent no-op. Derived from the failure being retried, so
+ * two racing requests for the same failure still add one job.
+ */
+export function retryJobId(row: Pick<DeliveryRow, 'id' | 'attempts' | 'failedAt'>): string {
+  return jobIdFor('delivery', row.id, 'retry', String(row.attempts), String(row.failedAt?.getTime() ?? 0));
+}
+
+/** SPEC §7: an event's delivery timeline across channels, and manual retry of a failed delivery. */
+export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Queues }): Router {
+  const router = Router();
+  const { db } = deps;
+
+  /** Another tenant's delivery is "not found", so ids do not leak across tenants; so is an id that cannot be one. */
+  async function findDelivery(id: string, scope: TenantScope): Promise<DeliveryRow> {
+    const [row] = z.uuid().safeParse(id).success ? await db.select().from(deliveries).where(eq(deliveries.id, id)) : [];
+    if (!row || !canAccessTenant(scope, row.tenantId)) throw notFound('delivery');
+    return row;
+  }
+
+  router.get('/api/v1/events/:id/deliveries', deps.auth.admin, async (req, res) => {
+    const eventId = pathParam(req, 'id');
+    const [event] = await db.select({ tenantId: events.tenantId }).from(events).where(eq(events.id, eventId));
+    if (!event || !canAccessTenant(principalOf(req).tenants, event.tenantId)) throw notFound('event');
+
+    const rows = await db
+      .select()
+      .from(deliveries)
+      .where(eq(deliveries.eventId, eventId))
+      .orderBy(asc(deliveries.createdAt), asc(deliveries.channel), asc(deliveries.destination));
+    const ids = rows.filter((r) => r.attempts > 0).map((r) => r.id);
+    const attempts =
+      ids.length === 0
+        ? []
+        : await db
+            .select()
+            .from(deliveryAttempts)
+            .where(inArray(deliveryAttempts.deliveryId, ids))
+            .orderBy(asc(deliveryAttempts.startedAt), asc(deliveryAttempts.id));
+    const attemptsOf = new Map<string, AttemptRow[]>();
+    for (const attempt of attempts) attemptsOf.set(attempt.deliveryId, [...(attemptsOf.get(attempt.deliveryId) ?? []), attempt]);
+    res.json({ items: rows.map((row) => present(row, attemptsOf.get(row.id) ?? [])) });
+  });
+
+  router.post('/api/v1/deliveries/:id/retry', deps.auth.admin, async (req, res) => {
+    const row = await findDelivery(pathParam(req, 'id'), principalOf(req).tenants);
+    if (!isChannel(row.channel) || row.channel === 'inapp') {
+      throw conflict(`${row.channel} deliveries cannot be retried; only email, webhook, Slack, Teams and push deliveries can`);
+    }
+    if (row.state !== 'failed') throw conflict(`delivery is ${row.state}; only a failed delivery can be retried`);
+
+    // Conditional on the state read above: of two racing retries, one wins and the other is a 409.
+    const [reopened] = await db
+      .update(deliveries)
+      .set({ state: 'pending', failedAt: null, updatedAt: sql`now()` })
+      .where(and(eq(deliveries.id, row.id), eq(deliveries.state, 'failed')))
+      .returning({ id: deliveries.id });
+    if (!reopened) throw conflict('delivery is no longer failed; only a failed delivery can be retried');
+
+    // The payload is the same for every delivery queue.
+    const queue = deps.queues[queueForChannel(row.channel)] as Queue<PayloadOf<'webhook'>>;
+    try {
+      await queue.add(row.channel, { deliveryId: row.id, eventId: row.eventId }, { jobId: retryJobId(row) });
+    } catch (err) {
+      // Without a job nothing would ever move it on from pending.
+      await db
+        .update(deliveries)
+        .set({ state: 'failed', failedAt: row.failedAt, updatedAt: sql`now()` })
+        .where(and(eq(deliveries.id, row.id), eq(deliveries.state, 'pending')));
+      throw err;
+    }
+    res.status(202).json({ id: row.id, state: 'pending' });
+  });
+
+  return router;
+}

@@ -1,0 +1,92 @@
+import { compileTemplate, type CompiledTemplate, type TemplateFields } from './content.ts';
+
+/**
+ * Herald's own email templates, used when neither the tenant nor the global default has one
+ * for an event type: one per seed event type, and a generic one for everything else. They are
+ * written with the same Handlebars and context as stored templates, so an admin can copy one
+ * from a preview and start from it.
+ */
+type EmailCopy = { subject: string; heading: string; intro: string; action: string };
+
+const TITLE = '{{#if data.title}}{{data.title}}{{else}}{{humanize event.type}}{{/if}}';
+
+const SEED_COPY: Record<string, EmailCopy> = {
+  finding_created: { subject: `New {{#if event.severity}}{{event.severity}} {{/if}}finding: ${TITLE}`, heading: 'New finding', intro: 'A new finding was reported.', action: 'View finding' },
+  finding_assigned: { subject: `Finding assigned to you: ${TITLE}`, heading: 'Finding assigned to you', intro: 'A finding was assigned to you.', action: 'View finding' },
+  finding_reopened: { subject: `Finding reopened: ${TITLE}`, heading: 'Finding reopened', intro: 'A finding you follow was reopened.', action: 'View finding' },
+  sla_breached: { subject: `SLA breached: ${TITLE}`, heading: 'SLA breached', intro: 'A finding is past its remediation deadline.', action: 'View finding' },
+  scan_completed: { subject: `Scan completed: ${TITLE}`, heading: 'Scan completed', intro: 'A scan has finished.', action: 'View results' },
+  report_ready: { subject: `Report ready: ${TITLE}`, heading: 'Your report is ready', intro: 'A report you asked for is ready to download.', action: 'Open report' },
+  approval_requested: { subject: `Approval requested: ${TITLE}`, heading: 'Approval requested', intro: 'Your approval is requested.', action: 'Review request' },
+  approval_approved: { subject: `Approved: ${TITLE}`, heading: 'Request approved', intro: 'Your request was approved.', action: 'View request' },
+  approval_rejected: { subject: `Rejected: ${TITLE}`, heading: 'Request rejected', intro: 'Your request was rejected.', action: 'View request' },
+  approval_cancelled: { subject: `Cancelled: ${TITLE}`, heading: 'Request cancelled', intro: 'An approval request was cancelled.', action: 'View request' },
+  approval_expired: { subject: `Expired: ${TITLE}`, heading: 'Request expired', intro: 'An approval request expired before anyone answered it.', action: 'View request' },
+};
+
+const GENERIC_COPY: EmailCopy = { subject: TITLE, heading: '{{humanize event.type}}', intro: '', action: 'Open in {{brand.companyName}}' };
+
+const DETAILS = '{{#if data.body}}{{data.body}}{{else if data.description}}{{data.description}}{{else}}{{data.message}}{{/if}}';
+
+function emailFields(copy: EmailCopy): TemplateFields {
+  const html = `<!doctype html>
+<html><body style="margin:0;padding:0;background:#f6f8fa;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center" style="padding:24px">
+<table role="presentation" width="600" cellpadding="0" cellspacing="0" style="background:#ffffff;border-radius:6px;border-top:4px solid {{brand.primaryColor}}">
+<tr><td style="padding:24px 32px 0">{{#if brand.logoUrl}}<img src="{{brand.logoUrl}}" alt="{{brand.companyName}}" height="32" style="height:32px">{{else}}<strong style="font-size:18px;color:{{brand.primaryColor}}">{{brand.companyName}}</strong>{{/if}}</td></tr>
+<tr><td style="padding:16px 32px">
+<h1 style="font-size:20px;margin:0 0 8px">${copy.heading}</h1>
+${copy.intro ? `<p style="margin:0 0 16px;color:{{brand.secondaryColor}}">${copy.intro}</p>` : ''}
+<p style="margin:0 0 8px;font-size:16px"><strong>${TITLE}</strong>{{#if event.severity}} <span style="color:{{brand.secondaryColor}}">({{event.severity}})</span>{{/if}}</p>
+<p style="margin:0 0 16px">${DETAILS}</p>
+{{#if (safeUrl data.url)}}<p style="margin:24px 0"><a href="{{safeUrl data.url}}" style="background:{{brand.primaryColor}};color:#ffffff;padding:10px 18px;border-radius:6px;text-decoration:none">${copy.action}</a></p>{{/if}}
+</td></tr>
+<tr><td style="padding:16px 32px 24px;font-size:12px;color:{{brand.secondaryColor}};border-top:1px solid #d0d7de">{{#if brand.footerText}}{{brand.footerText}}{{else}}Sent by {{brand.companyName}}.{{/if}}</td></tr>
+</table></td></tr></table>
+</body></html>`;
+  const text = `${copy.heading}
+
+${copy.intro ? `${copy.intro}\n\n` : ''}${TITLE}{{#if event.severity}} ({{event.severity}}){{/if}}
+${DETAILS}
+{{#if (safeUrl data.url)}}
+${copy.action}: {{safeUrl data.url}}
+{{/if}}
+--
+{{#if brand.footerText}}{{brand.footerText}}{{else}}Sent by {{brand.companyName}}.{{/if}}`;
+  return { subject: copy.subject, html, text };
+}
+
+/** The source of the built-in email template for an event type (the generic one for types Herald does not know). */
+export function builtinEmailFields(eventType: string): TemplateFields {
+  return emailFields(Object.hasOwn(SEED_COPY, eventType) ? SEED_COPY[eventType]! : GENERIC_COPY);
+}
+
+// Compiled once per process: the sources never change while it runs.
+const compiledBuiltins = new Map<string, CompiledTemplate>();
+
+export function builtinEmailTemplate(eventType: string): CompiledTemplate {
+  const key = Object.hasOwn(SEED_COPY, eventType) ? eventType : '';
+  let compiled = compiledBuiltins.get(key);
+  if (!compiled) {
+    compiled = compileTemplate('email', builtinEmailFields(eventType));
+    compiledBuiltins.set(key, compiled);
+  }
+  return compiled;
+}
+
+const SAMPLE_DATA: Record<string, Record<string, unknown>> = {
+  finding_created: { title: 'SQL injection in /login', body: 'The id parameter is passed to a query unescaped.', url: 'https://app.example.com/findings/42' },
+  finding_assigned: { title: 'SQL injection in /login', body: 'Assigned to you by Sam.', url: 'https://app.example.com/findings/42' },
+  finding_reopened: { title: 'SQL injection in /login', body: 'The retest still reproduces it.', url: 'https://app.example.com/findings/42' },
+  sla_breached: { title: 'SQL injection in /login', body: 'The 7-day deadline passed yesterday.', url: 'https://app.example.com/findings/42' },
+  scan_completed: { title: 'Weekly scan of app.example.com', body: '3 new findings, 12 resolved.', url: 'https://app.example.com/scans/7' },
+  report_ready: { title: 'Quarterly risk report', body: 'PDF, 24 pages.', url: 'https://app.example.com/reports/q3' },
+  approval_requested: { title: 'Accept risk for finding #42', body: 'Requested by Sam until 31 Dec.', url: 'https://app.example.com/approvals/9' },
+};
+
+/** Data a preview renders with when the caller gives none. */
+export function sampleData(eventType: string): Record<string, unknown> {
+  if (Object.hasOwn(SAMPLE_DATA, eventType)) return SAMPLE_DATA[eventType]!;
+  if (eventType.startsWith('approval_')) return SAMPLE_DATA.approval_requested!;
+  return { title: 'Something happened', body: 'Details of the event.', url: 'https://app.example.com/' };
+}

@@ -1,0 +1,102 @@
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import type { BrandContext } from './branding.ts';
+import { defaultMessageText, INBOX_BODY_MAX, INBOX_TITLE_MAX } from './defaultContent.ts';
+import { compileField, type RenderFn } from './handlebars.ts';
+
+/** Email uses subject/html/text; every short-message channel (in-app, push, chat) uses title/body. */
+export type ContentKind = 'email' | 'message';
+
+export const FIELDS_OF: Record<ContentKind, readonly TemplateField[]> = {
+  email: ['subject', 'html', 'text'],
+  message: ['title', 'body'],
+};
+
+export type TemplateField = 'subject' | 'html' | 'text' | 'title' | 'body';
+export type TemplateFields = Partial<Record<TemplateField, string | null>>;
+
+export type EmailContent = { subject: string; html: string; text: string };
+export type MessageContent = { title: string; body: string };
+export type RenderedContent = EmailContent | MessageContent;
+
+/** Webhook payloads are fixed by SPEC §7 and are not templated: null. */
+export function contentKindOf(channel: string): ContentKind | null {
+  if (channel === 'email') return 'email';
+  if (channel === 'inapp' || channel === 'push' || channel === 'slack' || channel === 'teams') return 'message';
+  return null;
+}
+
+/** A template ready to render: one function per field of its kind. */
+export type CompiledTemplate =
+  | { kind: 'email'; subject: RenderFn; html: RenderFn; text: RenderFn }
+  | { kind: 'message'; title: RenderFn; body: RenderFn };
+
+/** The person a message is for, as templates see `user.*`; absent for static rule recipients and in-app batches. */
+export type TemplateUser = { id: string | null; name: string | null; email: string | null };
+
+export type TemplateContext = {
+  event: { id: string; type: string; tenantId: string; severity: string | null; actorId: string | null; occurredAt: string };
+  data: Record<string, unknown>;
+  user: TemplateUser;
+  brand: BrandContext;
+};
+
+export function templateContext(event: EventEnvelope, user: TemplateUser | null, brand: BrandContext): TemplateContext {
+  return {
+    event: { id: event.id, type: event.type, tenantId: event.tenantId, severity: event.severity, actorId: event.actorId, occurredAt: event.occurredAt },
+    data: event.data,
+    user: user ?? { id: null, name: null, email: null },
+    brand,
+  };
+}
+
+/**
+ * Compiles stored template fields (every syntax error names its field and line). An email
+ * template without a `text` field gets its plain-text part from the rendered HTML, so every
+ * email still has both parts.
+ */
+export function compileTemplate(kind: ContentKind, fields: TemplateFields): CompiledTemplate {
+  const compile = (field: TemplateField, escape = false) => compileField(field, fields[field] ?? '', escape);
+  if (kind === 'message') return { kind, title: compile('title'), body: compile('body') };
+  const html = compile('html', true);
+  const text = fields.text ? compile('text') : (context: object) => htmlToText(html(context));
+  return { kind, subject: compile('subject'), html, text };
+}
+
+/** The built-in short message: the event's own title and body (see defaultMessageText). */
+export const builtinMessageTemplate: CompiledTemplate = {
+  kind: 'message',
+  title: (context) => defaultMessageText((context as TemplateContext).event.type, (context as TemplateContext).data).title,
+  body: (context) => defaultMessageText((context as TemplateContext).event.type, (context as TemplateContext).data).body,
+};
+
+export function renderTemplate(template: CompiledTemplate, context: TemplateContext): RenderedContent {
+  if (template.kind === 'message') {
+    return { title: oneLine(template.title(context)).slice(0, INBOX_TITLE_MAX), body: template.body(context).trim().slice(0, INBOX_BODY_MAX) };
+  }
+  return { subject: oneLine(template.subject(context)).slice(0, 500), html: template.html(context), text: template.text(context).trim() };
+}
+
+/**
+ * Collapses a value to one line: line breaks and other control characters become spaces. A
+ * subject is a header, and a CR/LF in one is how header injection starts.
+ */
+export function oneLine(value: string): string {
+  return value.replace(/[\p{Cc}\u2028\u2029]+/gu, ' ').replace(/\s{2,}/g, ' ').trim();
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'", '#x3D': '=', '#x60': '`', nbsp: ' ' };
+
+/** A readable plain-text part from rendered HTML: block ends become line breaks, links keep their target. */
+export function htmlToText(html: string): string {
+  return html
+    .replace(/<(style|script|head)[\s\S]*?<\/\1>/gi, '')
+    .replace(/<a\s[^>]*href="([^"]*)"[^>]*>([\s\S]*?)<\/a>/gi, (_m, href: string, label: string) => `${label} (${href})`)
+    .replace(/<br\s*\/?>/gi, '\n')
+    .replace(/<\/(p|div|h[1-6]|li|tr|table)>/gi, '\n')
+    .replace(/<[^>]+>/g, '')
+    .replace(/&(amp|lt|gt|quot|#x27|#39|#x3D|#x60|nbsp);/g, (_m, name: string) => ENTITIES[name] ?? '')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/ *\n */g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}

@@ -1,0 +1,239 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDemo } from '../../src/demo/demoDirectory.ts';
+import type { Web } from '../../src/http/web.ts';
+import { apiClient, type ApiClient } from '../helpers/api.ts';
+import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+
+/** Debian's Chromium: CI installs it; a developer machine may not have it. */
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`test/browser/bell.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+
+const ARTIFACTS = join(import.meta.dirname, '../artifacts');
+
+describe.skipIf(!hasChromium)('the bell page in a real browser', () => {
+  let env: TestEnv;
+  let web: Web;
+  let api: ApiClient;
+  let userDataDir: string;
+  let context: BrowserContext;
+  let tab1: Page;
+  let tab2: Page;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    env = await createTestEnv({ HERALD_DEMO: 'true' });
+    web = await env.startWeb();
+    await env.startRouter();
+    await env.startInapp();
+    await seedDemo(env.db);
+    api = apiClient(web.url);
+
+    userDataDir = await mkdtemp(join(tmpdir(), 'herald-chromium-'));
+    // A persistent context takes the fresh profile directory as Chromium's --user-data-dir.
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1280, height: 820 },
+      deviceScaleFactor: 1,
+      colorScheme: 'light',
+      reducedMotion: 'reduce',
+    });
+    // What the host application does when Alice signs in there.
+    const token = await env.userToken('alice', ['demo'], 'admin');
+    await context.addCookies([{ name: 'herald_token', value: token, url: web.url, httpOnly: true, sameSite: 'Lax' }]);
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+    await env?.cleanup();
+  });
+
+  async function openTab(url = web.url): Promise<Page> {
+    const page = context.pages().find((p) => p.url() === 'about:blank') ?? (await context.newPage());
+    page.on('pageerror', (err) => pageErrors.push(`${err.name}: ${err.message}`));
+    await page.goto(`${url}/`);
+    return page;
+  }
+
+  /** The badge as a person sees it: its text, or "0" when it is hidden. */
+  async function badge(page: Page): Promise<string> {
+    const el = page.locator('#badge');
+    return (await el.isVisible()) ? ((await el.textContent()) ?? '') : '0';
+  }
+
+  const publish = (id: string, title: string, extra: Record<string, unknown> = {}) =>
+    api.post('/api/v1/events', { id, type: 'finding_created', tenantId: 'demo', severity: 'high', assigneeUserIds: ['alice'], data: { title }, ...extra });
+
+  /**
+   * A person works in one tab at a time; the other one sits in the background, where Chromium
+   * throttles it — and must still follow along.
+   */
+  async function use(page: Page): Promise<Page> {
+    await page.bringToFront();
+    return page;
+  }
+
+  async function openPanel(page: Page): Promise<void> {
+    await use(page);
+    if (await page.locator('#panel').isHidden()) await page.locator('#bell').click();
+    await expect.poll(() => page.locator('#panel').isVisible()).toBe(true);
+  }
+
+  it('shows the signed-in user, an empty bell and a live connection', async () => {
+    tab1 = await openTab();
+    tab2 = await openTab();
+    for (const tab of [tab1, tab2]) {
+      await expect.poll(() => tab.locator('#status').getAttribute('data-state')).toBe('live');
+      expect(await tab.locator('#who-name').textContent()).toBe('Alice Analyst');
+      expect(await badge(tab)).toBe('0');
+      expect(await tab.locator('#bell').getAttribute('aria-label')).toBe('Notifications, no unread');
+      // Push is not configured on this server (the key endpoint answers 503), so no button for it.
+      await expect.poll(() => tab.locator('#panel-foot').isHidden()).toBe(true);
+      // Remembered across the test: a reload would lose it.
+      await tab.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    }
+  });
+
+  it('raises the badge in both tabs when an event is published through the API, without a reload', async () => {
+    expect((await publish('bell_1', 'Dependency confusion in build pipeline')).status).toBe(202);
+    for (const tab of [tab1, tab2]) {
+      await expect.poll(() => badge(tab)).toBe('1');
+      expect(await tab.locator('#bell').getAttribute('aria-label')).toBe('Notifications, 1 unread');
+      await expect.poll(() => tab.locator('#announcer').textContent()).toBe('New notification: Dependency confusion in build pipeline');
+      expect(await tab.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    }
+  });
+
+  it('lowers the badge in the other tab when the notification is read in one', async () => {
+    await openPanel(tab1);
+    const row = tab1.locator('.item', { hasText: 'Dependency confusion in build pipeline' });
+    expect(await row.getAttribute('class')).toContain('is-unread');
+    await row.locator('.item-main').click();
+    await expect.poll(() => badge(tab2)).toBe('0');
+    await expect.poll(() => tab2.locator('.item', { hasText: 'Dependency confusion' }).getAttribute('class')).not.toContain('is-unread');
+    expect(await badge(tab1)).toBe('0');
+    expect(await tab2.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+  });
+
+  it('loads the next page when the list is scrolled to its end', async () => {
+    const events = Array.from({ length: 30 }, (_, i) => ({
+      id: `bulk_${i}`,
+      type: i % 3 === 0 ? 'scan_completed' : 'finding_created',
+      tenantId: 'demo',
+      severity: i % 3 === 0 ? null : (['low', 'medium', 'high'] as const)[i % 3],
+      assigneeUserIds: ['alice'],
+      data: { title: `Container image check ${i + 1}`, body: `Image registry.demo.example/service-${i + 1} scanned.` },
+    }));
+    expect((await api.post('/api/v1/events/batch', { events })).status).toBe(200);
+    await expect.poll(() => badge(tab2), { timeout: 15_000 }).toBe('30');
+
+    // A fresh load lists only the first page; scrolling to its end brings the rest.
+    await (await use(tab1)).reload();
+    await expect.poll(() => tab1.locator('#status').getAttribute('data-state')).toBe('live');
+    await openPanel(tab1);
+    await expect.poll(() => tab1.locator('#list > li').count()).toBe(20);
+    await tab1.locator('#panel-scroll').evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+    await expect.poll(() => tab1.locator('#list > li').count()).toBe(31);
+    const ids = await tab1.locator('#list > li').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id));
+    expect(new Set(ids).size).toBe(31);
+    expect(await tab1.locator('#list > li').last().textContent()).toContain('Dependency confusion');
+    expect(await badge(tab1)).toBe('30');
+  });
+
+  it('filters by unread and by type', async () => {
+    await (await use(tab1)).locator('#type-filter').selectOption('scan_completed');
+    await expect.poll(() => tab1.locator('#list > li').count()).toBe(10);
+    await tab1.locator('#type-filter').selectOption('');
+    await tab1.locator('[data-filter="unread"]').click();
+    await expect.poll(() => tab1.locator('#list > li').count()).toBe(20);
+    expect(await tab1.locator('#list > li:not(.is-unread)').count()).toBe(0);
+    await tab1.locator('[data-filter="all"]').click();
+    await expect.poll(() => tab1.locator('#list > li').count()).toBe(20);
+  });
+
+  it('marks everything read in one tab and the other follows', async () => {
+    await openPanel(tab2);
+    await tab2.locator('#mark-all').click();
+    await expect.poll(() => badge(tab1)).toBe('0');
+    await expect.poll(() => tab1.locator('#list > li.is-unread').count()).toBe(0);
+  });
+
+  it('publishes sample events from the demo bar, and they arrive live', async () => {
+    await openPanel(tab1);
+    for (let i = 0; i < 5; i++) {
+      const before = await tab1.locator('#list > li').count();
+      await tab1.locator('#demo-publish').click();
+      await expect.poll(() => tab1.locator('#list > li').count()).toBe(before + 1);
+    }
+    await expect.poll(() => badge(tab1)).toBe('5');
+    await expect.poll(() => badge(tab2)).toBe('5');
+    // The panel stayed open while publishing from the demo bar.
+    expect(await tab1.locator('#panel').isVisible()).toBe(true);
+    const severities = await tab1.locator('#list > li:nth-child(-n+5) .pill').allTextContents();
+    expect(severities.length).toBeGreaterThanOrEqual(4);
+
+    // Reading one opens its link in a new tab (answered here: the sample links lead nowhere real).
+    await context.route('https://app.demo.example/**', (route) => route.fulfill({ contentType: 'text/html', body: '<title>Finding</title>' }));
+    const link = tab1.locator('#list > li').nth(3).locator('a.item-main');
+    const href = await link.getAttribute('href');
+    const [opened] = await Promise.all([context.waitForEvent('page', { timeout: 10_000 }), link.click()]);
+    await opened.waitForLoadState();
+    expect(opened.url()).toBe(href);
+    await opened.close();
+    await expect.poll(() => badge(tab2)).toBe('4');
+
+    // The picture of the open panel: four unread samples on top, older read rows below.
+    await (await use(tab1)).locator('#panel-scroll').evaluate((el) => el.scrollTo({ top: 0 }));
+    await tab1.mouse.move(0, 400);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await tab1.screenshot({ path: join(ARTIFACTS, 'bell.png') });
+
+    // A phone, in dark mode: the panel becomes a sheet under the top bar.
+    await tab2.setViewportSize({ width: 390, height: 780 });
+    await tab2.emulateMedia({ colorScheme: 'dark' });
+    await openPanel(tab2);
+    await tab2.screenshot({ path: join(ARTIFACTS, 'bell-mobile-dark.png') });
+  });
+
+  it('switches demo users from the demo bar', async () => {
+    await (await use(tab1)).locator('#demo-users button', { hasText: 'Bob' }).click();
+    await expect.poll(() => tab1.locator('#who-name').textContent()).toBe('Bob Builder');
+    await expect.poll(() => tab1.locator('#status').getAttribute('data-state')).toBe('live');
+    expect(await badge(tab1)).toBe('0');
+    await api.post('/api/v1/events', { type: 'scan_completed', tenantId: 'demo', assigneeUserIds: ['bob'], data: { title: 'Scan for Bob' } });
+    await expect.poll(() => badge(tab1)).toBe('1');
+    expect(await badge(tab2)).toBe('4');
+
+    // Carol is swamped: the badge caps at 99+ and says so in words.
+    await tab1.locator('#demo-users button', { hasText: 'Carol' }).click();
+    await expect.poll(() => tab1.locator('#who-name').textContent()).toBe('Carol Approver');
+    const events = Array.from({ length: 120 }, (_, i) => ({ type: 'finding_created', tenantId: 'demo', severity: 'low', assigneeUserIds: ['carol'], data: { title: `Lint finding ${i}` } }));
+    expect((await api.post('/api/v1/events/batch', { events })).status).toBe(200);
+    await expect.poll(() => badge(tab1), { timeout: 20_000 }).toBe('99+');
+    expect(await tab1.locator('#bell').getAttribute('aria-label')).toBe('Notifications, more than 99 unread');
+  });
+
+  it('asks to sign in when there is no session and no demo mode', async () => {
+    const plain = await env.startWeb({ HERALD_DEMO: false });
+    await context.clearCookies();
+    const page = await openTab(plain.url);
+    await expect.poll(() => page.locator('#signed-out').isVisible()).toBe(true);
+    expect(await page.locator('#signed-out h1').textContent()).toBe('Sign in to see your notifications');
+    expect(await page.locator('#bell').isVisible()).toBe(false);
+    expect(await page.locator('#demo-bar').isVisible()).toBe(false);
+    await page.screenshot({ path: join(ARTIFACTS, 'bell-signed-out.png') });
+    await page.close();
+  });
+
+  it('ran without a script error in any tab', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,201 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SLACK_LIMITS, slackMessage } from '../../src/channels/slack.ts';
+import { ADAPTIVE_CARD_VERSION, messageBytes, TEAMS_LIMITS, teamsMessage } from '../../src/channels/teams.ts';
+import { completeEnvelope, eventEnvelopeSchema, type EventEnvelopeInput } from '../../src/intake/eventEnvelope.ts';
+import { startChat } from '../../workers/roles/chat.ts';
+import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+import { capturingLogger, startScriptedReceiver, type ScriptedReceiver } from './receivers.ts';
+
+function event(input: Partial<EventEnvelopeInput> = {}) {
+  return completeEnvelope(
+    eventEnvelopeSchema.parse({ id: 'evt_1', type: 'finding_created', tenantId: 'acme', severity: 'high', occurredAt: '2026-11-23T10:00:00Z', ...input }),
+  );
+}
+
+const chars = (text: string) => Array.from(text).length;
+
+describe('Slack Block Kit message', () => {
+  it('has a header, a section with severity and title, a context line and a link button', () => {
+    const message = slackMessage(event({ data: { title: 'SQL injection in /login', body: 'Parameter id', url: 'https://app.example/findings/42' } }));
+    expect(message.text).toBe('[High] SQL injection in /login');
+    expect(message.blocks.map((b) => b.type)).toEqual(['header', 'section', 'context', 'actions']);
+    expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'SQL injection in /login', emoji: true } });
+    expect(message.blocks[1]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: ':large_orange_circle: *High*  SQL injection in /login\nParameter id' } });
+    const context = message.blocks[2] as { elements: { text: string }[] };
+    expect(context.elements[0]!.text).toMatch(/^Tenant \*acme\* · `finding_created` · <!date\^1795428000\^/);
+    expect(message.blocks[3]).toEqual({
+      type: 'actions',
+      elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open', emoji: true }, url: 'https://app.example/findings/42', action_id: 'open_event' }],
+    });
+  });
+
+  it('links only https URLs and shows no severity for an event without one', () => {
+    for (const url of ['http://app.example/x', 'javascript:alert(1)', 'not a url', 42]) {
+      expect(slackMessage(event({ data: { url } })).blocks.map((b) => b.type)).not.toContain('actions');
+    }
+    const message = slackMessage(event({ severity: null, data: { title: 'Weekly scan' } }));
+    expect(message.text).toBe('Weekly scan');
+    expect((message.blocks[1] as { text: { text: string } }).text.text).toBe('Weekly scan');
+  });
+
+  it('escapes mrkdwn control characters so event text cannot mention or link', () => {
+    const message = slackMessage(event({ data: { title: '<!channel> & <https://evil.example|click>' } }));
+    expect((message.blocks[1] as { text: { text: string } }).text.text).toContain('&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;');
+    expect(message.text).not.toContain('<!channel>');
+  });
+
+  it('truncates long text with an ellipsis to Slack’s limits, never splitting an entity', () => {
+    const message = slackMessage(event({ data: { title: '🔥'.repeat(400), body: '&'.repeat(5_000) } }));
+    const header = (message.blocks[0] as { text: { text: string } }).text.text;
+    const section = (message.blocks[1] as { text: { text: string } }).text.text;
+    expect(chars(header)).toBe(SLACK_LIMITS.headerText);
+    expect(header.endsWith('🔥…')).toBe(true);
+    expect(chars(section)).toBeLessThanOrEqual(SLACK_LIMITS.sectionText);
+    expect(section).toMatch(/&amp;…$/);
+    expect(chars(message.text)).toBeLessThanOrEqual(SLACK_LIMITS.fallbackText);
+    expect(message.blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
+  });
+});
+
+describe('Teams Adaptive Card message', () => {
+  it('wraps an Adaptive Card in a message envelope', () => {
+    const message = teamsMessage(event({ severity: 'critical', data: { title: 'Disk full', body: 'on db-1', url: 'https://app.example/i/7' } }));
+    expect(message.type).toBe('message');
+    expect(message.attachments).toHaveLength(1);
+    const [attachment] = message.attachments;
+    expect(attachment.contentType).toBe('application/vnd.microsoft.card.adaptive');
+    expect(attachment.contentUrl).toBeNull();
+    const card = attachment.content;
+    expect(card).toMatchObject({ type: 'AdaptiveCard', version: ADAPTIVE_CARD_VERSION, $schema: 'http://adaptivecards.io/schemas/adaptive-card.json' });
+    expect(['1.4', '1.5']).toContain(card.version);
+    expect(card.body).toEqual([
+      expect.objectContaining({ type: 'TextBlock', text: 'CRITICAL', color: 'Attention' }),
+      expect.objectContaining({ type: 'TextBlock', text: 'Disk full', weight: 'Bolder', wrap: true }),
+      expect.objectContaining({ type: 'TextBlock', text: 'on db-1', wrap: true }),
+      {
+        type: 'FactSet',
+        facts: [
+          { title: 'Tenant', value: 'acme' },
+          { title: 'Event', value: 'finding_created' },
+          { title: 'Occurred', value: '2026-11-23T10:00:00.000Z' },
+        ],
+      },
+    ]);
+    expect(card.actions).toEqual([{ type: 'Action.OpenUrl', title: 'Open', url: 'https://app.example/i/7' }]);
+    expect(teamsMessage(event({ data: { url: 'http://app.example/i/7' } })).attachments[0].content.actions).toBeUndefined();
+  });
+
+  it('stays within 28 KB however much text the event carries', () => {
+    // Control characters cost six bytes each once JSON-escaped.
+    const message = teamsMessage(event({ data: { title: 'Big', body: '\u0001'.repeat(5_000) } }));
+    expect(messageBytes(message)).toBeLessThanOrEqual(TEAMS_LIMITS.payloadBytes);
+    const body = message.attachments[0].content.body.find((b) => b.type === 'TextBlock' && String(b.text).startsWith('\u0001'));
+    expect(String(body?.text).endsWith('…')).toBe(true);
+  });
+});
+
+let env: TestEnv;
+let api: ApiClient;
+let receiver: ScriptedReceiver;
+const logs = capturingLogger();
+
+// The path of a chat webhook URL is its credential; each carries a marker the logs must never show.
+const SLACK_TEAM = '/slack/T0001/B0001/team-token-a1b2';
+const TEAMS_TEAM = '/teams/webhookb2/team-token-c3d4';
+const SLACK_PERSONAL = '/slack/T0001/B0002/personal-token-e5f6';
+const SLACK_GONE = '/slack/T0001/B0003/gone-token-0a0b';
+
+describe('chat worker, end to end', () => {
+  beforeAll(async () => {
+    receiver = await startScriptedReceiver();
+    env = await createTestEnv({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1' });
+    const web = await env.startWeb();
+    await env.startRouter();
+    await env.startRole((config) => startChat(config, logs.logger, { requestTimeoutMs: 2_000 }));
+    api = apiClient(web.url);
+    await seedDirectory(api, 'acme', ['p1']);
+    const team = (id: string, body: Record<string, string>) => api.put(`/api/v1/teams/${id}`, { tenantId: 'acme', name: id, ...body });
+    expect((await team('sec', { slackWebhookUrl: receiver.origin + SLACK_TEAM, teamsWebhookUrl: receiver.origin + TEAMS_TEAM })).status).toBe(201);
+    expect((await team('gone', { slackWebhookUrl: receiver.origin + SLACK_GONE })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+    await receiver?.close();
+  });
+
+  async function publish(body: Record<string, unknown>) {
+    const res = await api.post('/api/v1/events', { tenantId: 'acme', type: 'finding_created', severity: 'high', ...body });
+    expect(res.status).toBe(202);
+  }
+
+  async function chatDeliveries(eventId: string): Promise<any[]> {
+    const res = await api.get(`/api/v1/events/${eventId}/deliveries`);
+    return res.body.items.filter((i: any) => i.channel === 'slack' || i.channel === 'teams');
+  }
+
+  it('posts Block Kit and an Adaptive Card to an assigned team without any rule', async () => {
+    const data = { title: 'Open S3 bucket', url: 'https://app.example/f/9' };
+    await publish({ id: 'evt_team', assigneeTeamIds: ['sec'], occurredAt: '2026-11-23T10:00:00Z', data });
+    const items = await eventually(async () => {
+      const found = await chatDeliveries('evt_team');
+      return found.length === 2 && found.every((i) => i.state === 'delivered') ? found : null;
+    });
+    expect(items.map((i) => [i.channel, i.destination]).sort()).toEqual([
+      ['slack', 'team:sec'],
+      ['teams', 'team:sec'],
+    ]);
+
+    const [slack] = receiver.arrivals(SLACK_TEAM);
+    const posted = JSON.parse(slack!.body);
+    expect(posted).toEqual(slackMessage(event({ id: 'evt_team', assigneeTeamIds: ['sec'], data })));
+    expect(posted.blocks.map((b: any) => b.type)).toEqual(['header', 'section', 'context', 'actions']);
+
+    const [teams] = receiver.arrivals(TEAMS_TEAM);
+    const card = JSON.parse(teams!.body);
+    expect(card).toMatchObject({ type: 'message', attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null }] });
+    expect(card).toEqual(teamsMessage(event({ id: 'evt_team', assigneeTeamIds: ['sec'], data })));
+  });
+
+  it('posts to a user’s personal Slack only once they opt in', async () => {
+    expect((await api.put('/api/v1/users/p1', { email: 'p1@acme.example', name: 'P1', tenantIds: ['acme'], slackWebhookUrl: receiver.origin + SLACK_PERSONAL })).status).toBe(200);
+    await publish({ id: 'evt_personal_off', type: 'sla_breached', assigneeUserIds: ['p1'] });
+    await eventually(async () => (await api.get('/api/v1/events/evt_personal_off/deliveries')).body.items?.length > 0);
+    expect(await chatDeliveries('evt_personal_off')).toEqual([]);
+
+    const optIn = await api.put('/api/v1/users/p1', {
+      email: 'p1@acme.example',
+      name: 'P1',
+      tenantIds: ['acme'],
+      slackWebhookUrl: receiver.origin + SLACK_PERSONAL,
+      preferences: { 'sla_breached.slack': true },
+    });
+    expect(optIn.status).toBe(200);
+    await publish({ id: 'evt_personal_on', type: 'sla_breached', assigneeUserIds: ['p1'], data: { title: 'SLA breached' } });
+    const [item] = await eventually(async () => {
+      const found = await chatDeliveries('evt_personal_on');
+      return found[0]?.state === 'delivered' ? found : null;
+    });
+    expect(item).toMatchObject({ channel: 'slack', destination: 'user:p1', attempts: 1 });
+    const posts = receiver.arrivals(SLACK_PERSONAL);
+    expect(posts).toHaveLength(1);
+    expect(JSON.parse(posts[0]!.body).text).toBe('[High] SLA breached');
+  });
+
+  it('fails a Slack 404 (a deleted webhook) at once, with Slack’s reason and without the URL', async () => {
+    receiver.script(SLACK_GONE, { status: 404, body: 'no_service' });
+    await publish({ id: 'evt_gone', assigneeTeamIds: ['gone'] });
+    const [item] = await eventually(async () => {
+      const found = await chatDeliveries('evt_gone');
+      return found[0]?.state === 'failed' ? found : null;
+    });
+    expect(item).toMatchObject({ channel: 'slack', destination: 'team:gone', attempts: 1 });
+    expect(item.lastError).toBe(`${receiver.origin}/… answered HTTP 404: no_service`);
+  });
+
+  it('never logs a chat webhook URL path', () => {
+    const text = logs.lines.join('\n');
+    expect(text).toContain('delivered');
+    for (const path of [SLACK_TEAM, TEAMS_TEAM, SLACK_PERSONAL, SLACK_GONE]) expect(text).not.toContain(path);
+  });
+});

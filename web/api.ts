@@ -1,0 +1,79 @@
+/// <reference lib="dom" />
+/** The bell page's view of Herald's API (SPEC §5), over same-origin fetch with the session cookie. */
+
+export type Notification = {
+  id: string;
+  eventId: string;
+  type: string;
+  tenantId: string;
+  severity: string | null;
+  title: string;
+  body: string;
+  url: string | null;
+  data: Record<string, unknown>;
+  readAt: string | null;
+  createdAt: string;
+};
+
+export type Page = { items: Notification[]; nextCursor: string | null };
+
+/** Who the page is for, as the server rendered it into the page or a demo sign-in answered. */
+export type SessionUser = { id: string; name: string; email: string | null; role: 'user' | 'admin'; tenants: string[] };
+
+export type Boot = { demo: boolean; user: SessionUser | null };
+
+export type InboxFilter = { unreadOnly: boolean; type: string };
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  if (!res.ok) {
+    const problem = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+    throw new ApiError(res.status, problem?.error?.message ?? `${method} ${path} answered ${res.status}`);
+  }
+  return (res.status === 204 ? undefined : await res.json()) as T;
+}
+
+export const PAGE_SIZE = 20;
+
+export function listNotifications(filter: InboxFilter, cursor: string | null): Promise<Page> {
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (cursor) query.set('cursor', cursor);
+  if (filter.unreadOnly) query.set('read', 'false');
+  if (filter.type) query.set('type', filter.type);
+  return call('GET', `/api/v1/notifications?${query}`);
+}
+
+export const summary = () => call<{ total: number; unread: number }>('GET', '/api/v1/notifications/summary');
+export const markRead = (id: string) => call<void>('POST', `/api/v1/notifications/${encodeURIComponent(id)}/read`);
+export const markAllRead = () => call<{ updated: number }>('POST', '/api/v1/notifications/read-all');
+
+export async function vapidPublicKey(): Promise<string | null> {
+  try {
+    return (await call<{ publicKey: string }>('GET', '/api/v1/push/vapid-public-key')).publicKey || null;
+  } catch {
+    // 404 (no push routes) or 503 (push not configured): the page simply offers no desktop notifications.
+    return null;
+  }
+}
+
+export const savePushSubscription = (subscription: PushSubscriptionJSON) => call<unknown>('POST', '/api/v1/me/push-subscriptions', subscription);
+
+export type DemoUser = { id: string; name: string; email: string; role: 'user' | 'admin' };
+
+export const demoUsers = () => call<{ items: DemoUser[] }>('GET', '/demo/users');
+export const demoSignIn = (userId: string) => call<{ user: SessionUser; token: string }>('POST', '/demo/session', { userId });
+export const demoPublish = () => call<{ id: string; status: string }>('POST', '/demo/publish', {});
