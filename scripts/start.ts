@@ -14,6 +14,8 @@ import { signUserToken } from '../src/auth/userTokens.ts';
 import { closeDb, createDb } from '../src/db/client.ts';
 import { runMigrations } from '../src/db/migrate.ts';
 import { DEMO_TENANT, DEMO_USERS, seedDemo } from '../src/demo/demoDirectory.ts';
+import { ensureDemoVapidKeys } from '../src/push/vapidKeys.ts';
+import { startDemoMailbox } from './demoMailbox.ts';
 import { isListening, startLocalPostgres, startLocalRedis, type LocalService } from './localServices.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -79,6 +81,13 @@ async function main(): Promise<void> {
   env.JWT_SECRET ??= secrets.jwtSecret;
   env.SERVICE_KEYS ??= JSON.stringify({ [secrets.serviceKey]: ['*'] });
   env.HERALD_DEMO ??= 'true';
+  if (!env.VAPID_PUBLIC_KEY && !env.VAPID_PRIVATE_KEY) {
+    // Browser subscriptions are bound to the key pair, so the demo keeps one in .data/.
+    const vapid = ensureDemoVapidKeys(dataDir);
+    env.VAPID_PUBLIC_KEY = vapid.publicKey;
+    env.VAPID_PRIVATE_KEY = vapid.privateKey;
+    env.VAPID_SUBJECT ??= vapid.subject;
+  }
 
   if (!env.DATABASE_URL && !(await isListening(5432))) {
     say('no Postgres at 127.0.0.1:5432; starting one under .data/postgres on port 5499');
@@ -91,6 +100,11 @@ async function main(): Promise<void> {
     const redis = await startLocalRedis(6399);
     localServices.push(redis);
     env.REDIS_URL = redis.url;
+  }
+  let stopMailbox: (() => void) | undefined;
+  if (!env.SMTP_URL && !(await isListening(1025))) {
+    stopMailbox = await startDemoMailbox(dataDir, 1025, say);
+    say('no SMTP relay at 127.0.0.1:1025; emails go to a local demo mailbox under .data/mail/');
   }
   const databaseUrl = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald';
   await ensureDatabase(databaseUrl);
@@ -132,6 +146,7 @@ async function main(): Promise<void> {
         ),
     ),
   );
+  stopMailbox?.();
   for (const service of localServices) service.stop();
 }
 
