@@ -1,7 +1,9 @@
 import { loadConfigOrExit, type Config } from './config.ts';
 import { closeDb, createDb } from './db/client.ts';
 import { runMigrations } from './db/migrate.ts';
+import { createServer } from 'node:http';
 import { createLogger, type Logger } from './logger.ts';
+import { registry } from './metrics/processMetrics.ts';
 
 /**
  * The life of one Herald process: parse configuration (exit with one line if it is wrong),
@@ -21,6 +23,14 @@ export async function runProcess(name: string, start: (config: Config, logger: L
   }
   const role = await start(config, logger);
   logger.info(`${name} started`);
+  // Worker processes have no API port; METRICS_PORT gives each its own /metrics for Prometheus.
+  const metricsServer =
+    config.METRICS_PORT !== undefined
+      ? createServer(async (req, res) => {
+          if (req.url !== '/metrics') return void res.writeHead(404).end();
+          res.writeHead(200, { 'Content-Type': registry.contentType }).end(await registry.metrics());
+        }).listen(config.METRICS_PORT, () => logger.info({ port: config.METRICS_PORT }, 'metrics served'))
+      : undefined;
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -32,6 +42,7 @@ export async function runProcess(name: string, start: (config: Config, logger: L
       process.exit(1);
     }, 25_000);
     force.unref();
+    metricsServer?.close();
     try {
       await role.close();
     } catch (err) {

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { events, notifications } from '../db/schema.ts';
 import { eq } from 'drizzle-orm';
+import { observeDelivery } from '../metrics/processMetrics.ts';
 import { unreadCounts } from '../inbox/inboxStore.ts';
 import { presentNotification, type NotificationRow } from '../inbox/notificationView.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
@@ -21,7 +22,7 @@ export type InappDeps = { db: Db; frames: FramePublisher };
  */
 export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps): Promise<{ written: number }> {
   const { db } = deps;
-  const [event] = await db.select({ envelope: events.envelope }).from(events).where(eq(events.id, payload.eventId));
+  const [event] = await db.select({ envelope: events.envelope, acceptedAt: events.acceptedAt }).from(events).where(eq(events.id, payload.eventId));
   if (!event) return { written: 0 };
   const envelope = event.envelope as unknown as EventEnvelope;
   // Rendered once per batch, so an in-app template sees no `user.*`; one statement writes every row.
@@ -53,10 +54,11 @@ export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps)
 
   if (unannounced.length > 0) await announce(deps, unannounced);
 
-  await db.execute(sql`
+  const sent = await db.execute(sql`
     update deliveries set state = 'sent', sent_at = now(), updated_at = now(), attempts = attempts + 1
     where event_id = ${envelope.id} and channel = 'inapp' and state = 'pending' and destination = any(${sql.param(payload.userIds)}::text[])
   `);
+  for (let i = 0; i < sent.count; i++) observeDelivery('inapp', 'sent', event.acceptedAt);
   return { written: unannounced.length };
 }
 

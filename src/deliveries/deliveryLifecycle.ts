@@ -3,9 +3,10 @@ import type { Db } from '../db/client.ts';
 import { deliveries, deliveryAttempts, events } from '../db/schema.ts';
 import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../errors.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { observeDelivery } from '../metrics/processMetrics.ts';
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
-export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope };
+export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope; acceptedAt: Date };
 
 /**
  * What a channel's send reports: `sent` (handed to a relay) or `delivered` (the destination took
@@ -38,11 +39,11 @@ function statusCodeOf(err: unknown): number | null {
 
 export async function loadDelivery(db: Db, deliveryId: string): Promise<DeliveryContext | null> {
   const [row] = await db
-    .select({ delivery: deliveries, envelope: events.envelope })
+    .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt })
     .from(deliveries)
     .innerJoin(events, eq(events.id, deliveries.eventId))
     .where(eq(deliveries.id, deliveryId));
-  return row ? { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope } : null;
+  return row ? { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt } : null;
 }
 
 /**
@@ -88,6 +89,7 @@ export async function performDelivery(
         })
         .where(eq(deliveries.id, deliveryId));
     });
+    observeDelivery(context.delivery.channel, outcome.state, context.acceptedAt);
     return outcome;
   } catch (caught) {
     if (caught instanceof DeliveryDeferredError) throw caught;
@@ -109,6 +111,7 @@ export async function performDelivery(
         .set({ attempts: attempt, lastError: message, updatedAt: sql`now()`, ...(permanent && { state: 'failed', failedAt: sql`now()` }) })
         .where(eq(deliveries.id, deliveryId));
     });
+    if (permanent) observeDelivery(context.delivery.channel, 'failed');
     throw err;
   }
 }
@@ -128,8 +131,10 @@ async function withinBudget(db: Db, deliveryId: string, run: DeliveryRun, err: u
 
 /** The job gave up (tries used up): the delivery is failed for good, with the last error kept. */
 export async function markDeliveryFailed(db: Db, deliveryId: string, error: Error): Promise<void> {
-  await db
+  const failed = await db
     .update(deliveries)
     .set({ state: 'failed', failedAt: sql`now()`, updatedAt: sql`now()`, lastError: sql`coalesce(${deliveries.lastError}, ${rootCauseMessage(error).slice(0, 1_000)})` })
-    .where(sql`${deliveries.id} = ${deliveryId} and ${deliveries.state} = 'pending'`);
+    .where(sql`${deliveries.id} = ${deliveryId} and ${deliveries.state} = 'pending'`)
+    .returning({ channel: deliveries.channel });
+  for (const row of failed) observeDelivery(row.channel, 'failed');
 }

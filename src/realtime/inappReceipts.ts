@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
+import { deliveriesFinished } from '../metrics/processMetrics.ts';
 
 /**
  * In-app deliveries become `delivered` once a live stream carried them. Receipts are gathered
@@ -14,11 +15,12 @@ export function createInappReceipts(db: Db, logger: Logger, flushMs = 500) {
     const batch = [...pending.values()];
     pending = new Map();
     try {
-      await db.execute(sql`
+      const delivered = await db.execute(sql`
         update deliveries d set state = 'delivered', delivered_at = now(), updated_at = now()
         from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as r("eventId" text, "userId" text)
         where d.event_id = r."eventId" and d.channel = 'inapp' and d.destination = r."userId" and d.state in ('pending', 'sent')
       `);
+      deliveriesFinished.inc({ channel: 'inapp', state: 'delivered' }, delivered.count);
     } catch (err) {
       logger.warn({ err, count: batch.length }, 'could not record in-app delivery receipts');
     }
