@@ -28,6 +28,9 @@ export const eventEnvelopeSchema = z.object({
     .nullish(),
   data: z.record(z.string(), z.unknown()).default({}),
   occurredAt: z.iso.datetime({ offset: true }).optional(),
+}).superRefine((envelope, ctx) => {
+  const path = pathOfNulCharacter(envelope);
+  if (path) ctx.addIssue({ code: 'custom', path, message: 'must not contain the NUL character (\\u0000)' });
 });
 
 export type EventEnvelopeInput = z.input<typeof eventEnvelopeSchema>;
@@ -50,4 +53,25 @@ export function completeEnvelope(parsed: z.output<typeof eventEnvelopeSchema>, n
       ? { requesterId: parsed.approval.requesterId ?? null, approverCandidateIds: parsed.approval.approverCandidateIds }
       : null,
   };
+}
+
+/**
+ * Postgres cannot store U+0000 in text or jsonb. Refusing it here names the field; letting it
+ * through would fail the whole group-committed INSERT, and with it every other event in the batch.
+ */
+function pathOfNulCharacter(value: unknown, path: (string | number)[] = []): (string | number)[] | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = pathOfNulCharacter(value[i], [...path, i]);
+      if (found) return found;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      if (key.includes('\u0000')) return [...path, key];
+      const found = pathOfNulCharacter(inner, [...path, key]);
+      if (found) return found;
+    }
+  }
+  return null;
 }

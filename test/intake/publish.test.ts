@@ -121,6 +121,15 @@ describe('POST /api/v1/events/batch', () => {
     expect(res.body.results[3].error).toContain('tenantId');
   });
 
+  it('rejects a NUL character naming its field, without failing the rest of the batch', async () => {
+    const res = await api.post('/api/v1/events/batch', { events: [event({ id: 'nul_ok' }), event({ id: 'nul_bad', data: { title: 'a\u0000b' } })] });
+    expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'rejected']);
+    expect(res.body.results[1].error).toContain('events.1.data.title');
+    const single = await api.post('/api/v1/events', event({ data: { nested: [{ x: '\u0000' }] } }));
+    expect(single.status).toBe(400);
+    expect(single.body.error.details[0].field).toBe('data.nested.0.x');
+  });
+
   it('rejects an empty or over-long list with 400 and stores nothing', async () => {
     expect((await api.post('/api/v1/events/batch', { events: [] })).status).toBe(400);
     const tooMany = Array.from({ length: 1001 }, (_, i) => ({ id: `many_${i}`, type: 't', tenantId: 'acme' }));
