@@ -1,19 +1,9 @@
 /// <reference lib="dom" />
 /** The bell page's view of Herald's API (SPEC §5), over same-origin fetch with the session cookie. */
 
-export type Notification = {
-  id: string;
-  eventId: string;
-  type: string;
-  tenantId: string;
-  severity: string | null;
-  title: string;
-  body: string;
-  url: string | null;
-  data: Record<string, unknown>;
-  readAt: string | null;
-  createdAt: string;
-};
+/** The notification exactly as the API serves it: one definition for server and page. */
+export type { NotificationView as Notification } from '../src/inbox/notificationView.ts';
+import type { NotificationView as Notification } from '../src/inbox/notificationView.ts';
 
 export type Page = { items: Notification[]; nextCursor: string | null };
 

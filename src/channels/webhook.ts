@@ -2,25 +2,14 @@ import { eq } from 'drizzle-orm';
 import { rules } from '../db/schema.ts';
 import type { SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import { PermanentDeliveryError } from '../errors.ts';
-import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { publicView, type PublicEvent } from '../intake/eventEnvelope.ts';
 import { signWebhook } from '../outbound/webhookSigning.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
 import { deliverOverHttp, type DeliveryJobContext, type HttpDeliveryDeps } from './httpDelivery.ts';
 
-/** The body every webhook receiver gets (SPEC §7). */
-export type WebhookEnvelope = {
-  id: string;
-  type: string;
-  tenantId: string;
-  severity: string | null;
-  occurredAt: string;
-  data: Record<string, unknown>;
-};
-
-/** The event as receivers see it: no recipients, actor or approval roles, which are Herald's routing inputs. */
-export function webhookEnvelope(event: EventEnvelope): WebhookEnvelope {
-  return { id: event.id, type: event.type, tenantId: event.tenantId, severity: event.severity, occurredAt: event.occurredAt, data: event.data };
-}
+/** The body every webhook receiver gets (SPEC §7): the event's public view. */
+export type WebhookEnvelope = PublicEvent;
+export const webhookEnvelope = publicView;
 
 /**
  * Posts one webhook delivery to its rule's URL, signed per Standard Webhooks with the rule's

@@ -75,3 +75,17 @@ function pathOfNulCharacter(value: unknown, path: (string | number)[] = []): (st
   }
   return null;
 }
+
+/** An event as anyone outside routing sees it (tenant stream frames, webhook bodies): no recipient lists, actor or approval roles. */
+export type PublicEvent = {
+  id: string;
+  type: string;
+  tenantId: string;
+  severity: string | null;
+  occurredAt: string;
+  data: Record<string, unknown>;
+};
+
+export function publicView(event: EventEnvelope): PublicEvent {
+  return { id: event.id, type: event.type, tenantId: event.tenantId, severity: event.severity, occurredAt: event.occurredAt, data: event.data };
+}

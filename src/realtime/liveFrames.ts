@@ -1,5 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { NotificationView } from '../inbox/notificationView.ts';
+import type { PublicEvent } from '../intake/eventEnvelope.ts';
+
+export type { PublicEvent };
 
 /** What travels over Redis pub/sub to whichever API instance holds a user's stream. */
 export type LiveFrame =
@@ -9,15 +12,6 @@ export type LiveFrame =
   | { type: 'unread_count'; data: { unread: number } }
   | { type: 'event'; data: PublicEvent };
 
-/** An event as every member of its tenant may see it: no recipient lists, no approval roles. */
-export type PublicEvent = {
-  id: string;
-  type: string;
-  tenantId: string;
-  severity: string | null;
-  occurredAt: string;
-  data: Record<string, unknown>;
-};
 
 export const userChannel = (prefix: string, userId: string) => `${prefix}:live:user:${userId}`;
 export const tenantChannel = (prefix: string, tenantId: string) => `${prefix}:live:tenant:${tenantId}`;

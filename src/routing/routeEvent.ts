@@ -1,9 +1,9 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { events, pushSubscriptions, rules, teams, users } from '../db/schema.ts';
-import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { publicView, type EventEnvelope } from '../intake/eventEnvelope.ts';
 import { jobIdFor, type Queues } from '../queues/catalog.ts';
-import type { FramePublisher, PublicEvent } from '../realtime/liveFrames.ts';
+import type { FramePublisher } from '../realtime/liveFrames.ts';
 import type { Channel } from './channels.ts';
 import { candidateRecipients, planDeliveries, type DeliveryPlan, type RoutingInput } from './planDeliveries.ts';
 
@@ -139,15 +139,4 @@ async function enqueuePendingDeliveries(deps: RouteDeps, eventId: string): Promi
     byQueue.set(queue, jobs);
   }
   await Promise.all([...byQueue].map(([queue, jobs]) => deps.queues[queue].addBulk(jobs)));
-}
-
-export function publicView(event: EventEnvelope): PublicEvent {
-  return {
-    id: event.id,
-    type: event.type,
-    tenantId: event.tenantId,
-    severity: event.severity,
-    occurredAt: event.occurredAt,
-    data: event.data,
-  };
 }
