@@ -1,0 +1,96 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { queueCatalog } from '../../src/queues/catalog.ts';
+import { createBenchEnv, createJsonClient, waitUntil, type Scenario } from '../harness.ts';
+import { ratioOf, skipped, type Figure } from '../report.ts';
+import { createArrivals, roleUnavailable, stagedDeliveries } from './staged.ts';
+
+const COUNT = Number(process.env.BENCH_EMAIL_COUNT ?? 2_000);
+const METRICS = [{ metric: `emails/s (${COUNT})`, unit: 'mail/s', goal: '≥ 0.5× baseline' }];
+
+/**
+ * Scenario 6. The email worker (child process) sends 2,000 staged emails — one static rule
+ * recipient per event — to an smtp-server in this process. Baseline: a raw nodemailer pooled
+ * transport (child process) with Herald's SMTP connection count and the queue's concurrency,
+ * sending messages of the same average size to the same server.
+ */
+export const email: Scenario = {
+  name: 'email',
+  summary: `${COUNT} emails to a local smtp-server, vs a raw pooled nodemailer loop`,
+  async run() {
+    const unavailable = await roleUnavailable(() => import('../../workers/roles/email.ts'), 'startEmail');
+    if (unavailable) return skipped('email', METRICS, unavailable);
+
+    const arrivals = createArrivals();
+    let bytes = 0;
+    const smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['AUTH', 'STARTTLS'],
+      logger: false,
+      onData(stream, _session, callback) {
+        stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        stream.on('end', () => {
+          arrivals.count++;
+          arrivals.lastAt = performance.now();
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
+    const smtpUrl = `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`;
+
+    const env = await createBenchEnv('email', { SMTP_URL: smtpUrl });
+    try {
+      await env.seedTenant('mail');
+      const web = await env.spawn('web');
+      await env.spawn('router');
+      await env.spawn('email');
+      const client = createJsonClient(web.url, 2);
+      const rule = await client.post('/api/v1/rules', { tenantId: 'mail', eventType: 'scan_completed', channel: 'email', severityFilter: '', enabled: true, emailRecipients: ['ops@bench.example'] });
+      client.close();
+      if (rule.status !== 201) throw new Error(`rule create answered ${rule.status}: ${rule.body}`);
+
+      const event = (i: number) => ({ id: `mail_${i}`, type: 'scan_completed', tenantId: 'mail', severity: 'info', data: { title: `Nightly scan ${i} finished`, findings: 3, url: 'https://app.example/scans/42' } });
+      bytes = 0;
+      const herald = await stagedDeliveries({ env, webUrl: web.url, queue: 'email', count: COUNT, event, arrivals, timeoutMs: 180_000 });
+      const averageBytes = Math.round(bytes / Math.max(1, arrivals.count));
+
+      const maxConnections = (env.config as { EMAIL_CONCURRENCY?: number }).EMAIL_CONCURRENCY ?? 5;
+      const loop = await env.spawn('mail-loop');
+      const paragraph = '<p>Nightly scan finished: 3 findings need a look. Open Herald to see them.</p>\n';
+      const html = `<!doctype html><html><body>${paragraph.repeat(Math.max(1, Math.round((averageBytes - 900) / 2 / paragraph.length)))}</body></html>`;
+      const text = 'Nightly scan finished: 3 findings need a look.\n'.repeat(Math.max(1, Math.round((averageBytes - 900) / 2 / 47)));
+      arrivals.reset();
+      bytes = 0;
+      const started = performance.now();
+      await loop.request(
+        { type: 'run', smtpUrl, count: COUNT, concurrency: queueCatalog.email.concurrency, maxConnections, from: 'Herald <notifications@herald.local>', to: 'ops@bench.example', subject: 'Nightly scan finished', text, html },
+        'done',
+        180_000,
+      );
+      await waitUntil('baseline arrivals', () => arrivals.count >= COUNT, 10_000);
+      const baselineMs = arrivals.lastAt - started;
+      const baselineBytes = Math.round(bytes / Math.max(1, arrivals.count));
+
+      const heraldRate = COUNT / (herald.ms / 1000);
+      const baselineRate = COUNT / (baselineMs / 1000);
+      const ratio = ratioOf(heraldRate, baselineRate);
+      const figures: Figure[] = [
+        {
+          name: 'email',
+          ...METRICS[0]!,
+          herald: heraldRate,
+          baseline: baselineRate,
+          ratio,
+          goal: METRICS[0]!.goal,
+          met: ratio !== null && ratio >= 0.5 && herald.delivered >= COUNT,
+          note: `${COUNT} in ${(herald.ms / 1000).toFixed(2)} s (baseline ${(baselineMs / 1000).toFixed(2)} s); ${herald.delivered} delivery rows recorded as sent; messages ~${averageBytes} B (baseline ~${baselineBytes} B); ${maxConnections} SMTP connections, concurrency ${queueCatalog.email.concurrency}`,
+        },
+      ];
+      return figures;
+    } finally {
+      await env.cleanup();
+      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+    }
+  },
+};

@@ -1,0 +1,182 @@
+import autocannon from 'autocannon';
+import { createBenchEnv, SERVICE_KEY, sleep, type Scenario } from '../harness.ts';
+import { ratioOf, type Figure } from '../report.ts';
+
+const CONNECTIONS = 50;
+const DURATION_S = Number(process.env.BENCH_INTAKE_SECONDS ?? 10);
+const BATCH_CONNECTIONS = 10;
+const BATCH_DURATION_S = Math.max(3, Math.round(DURATION_S / 2));
+const BATCH_SIZE = 100;
+
+function eventBody(id: string) {
+  return {
+    id,
+    type: 'finding_created',
+    tenantId: 'acme',
+    severity: 'high',
+    actorId: 'u9',
+    assigneeUserIds: ['u1', 'u2'],
+    data: { title: 'SQL injection in /login', url: 'https://app.example/findings/42' },
+  };
+}
+
+type Load = { result: autocannon.Result; acceptedIds: string[] };
+
+/** Single-event POSTs, each with a fresh id; remembers the id of every 202. */
+function singleLoad(url: string, tag: string, seconds: number, connections = CONNECTIONS): Promise<Load> {
+  let n = 0;
+  const acceptedIds: string[] = [];
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `${url}/api/v1/events`,
+        connections,
+        duration: seconds,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_KEY}` },
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (request, context) => {
+              const id = `${tag}_${n++}`;
+              (context as { id: string }).id = id;
+              return { ...request, body: JSON.stringify(eventBody(id)) };
+            },
+            onResponse: (status, _body, context) => {
+              if (status === 202) acceptedIds.push((context as { id: string }).id);
+            },
+          },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve({ result, acceptedIds })),
+    );
+  });
+}
+
+/** Batches of BATCH_SIZE fresh events; remembers the ids the answer calls accepted. */
+function batchLoad(url: string, tag: string, seconds: number): Promise<Load & { acceptedEvents: number }> {
+  let n = 0;
+  const acceptedIds: string[] = [];
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `${url}/api/v1/events/batch`,
+        connections: BATCH_CONNECTIONS,
+        duration: seconds,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SERVICE_KEY}` },
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (request) => {
+              const events = Array.from({ length: BATCH_SIZE }, () => eventBody(`${tag}_${n++}`));
+              return { ...request, body: JSON.stringify({ events }) };
+            },
+            onResponse: (status, body) => {
+              if (status !== 200) return;
+              for (const r of (JSON.parse(body) as { results: { id: string; status: string }[] }).results) {
+                if (r.status === 'accepted') acceptedIds.push(r.id);
+              }
+            },
+          },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve({ result, acceptedIds, acceptedEvents: acceptedIds.length })),
+    );
+  });
+}
+
+const perSecond = (count: number, result: autocannon.Result) => count / result.duration;
+
+/**
+ * Scenario 1. Herald's web process (no workers: intake alone) and a bare Express endpoint, both
+ * started as child processes the same way; autocannon runs in the bench process against each.
+ */
+export const intake: Scenario = {
+  name: 'intake',
+  summary: `POST /api/v1/events, ${CONNECTIONS} connections × ${DURATION_S} s, vs a bare Express 202; plus the batch endpoint`,
+  async run() {
+    const env = await createBenchEnv('intake');
+    try {
+      await env.seedTenant('acme');
+      const bare = await env.spawn('bare-intake');
+      const web = await env.spawn('web');
+
+      // Warm both (JIT, pools, prepared statements) before anything is measured.
+      await singleLoad(bare.url, 'warm_bare', 2, 10);
+      await singleLoad(web.url, 'warm_web', 2, 10);
+      await sleep(500);
+
+      const baseline = await singleLoad(bare.url, 'bare', DURATION_S);
+      await sleep(1_000);
+      const herald = await singleLoad(web.url, 'herald', DURATION_S);
+
+      // Every 202 must be a committed row (the answer is only sent after the commit).
+      const [committedRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id = any(${herald.acceptedIds}::text[])`;
+      const committed = committedRow!.n;
+      const [allRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id like 'herald\_%'`;
+
+      await sleep(1_000);
+      const batchBaseline = await batchLoad(bare.url, 'bbare', BATCH_DURATION_S);
+      await sleep(1_000);
+      const batchHerald = await batchLoad(web.url, 'bherald', BATCH_DURATION_S);
+      const [batchRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id = any(${batchHerald.acceptedIds}::text[])`;
+
+      const heraldRps = perSecond(herald.result['2xx'], herald.result);
+      const baseRps = perSecond(baseline.result['2xx'], baseline.result);
+      const rpsRatio = ratioOf(heraldRps, baseRps);
+      const heraldErrors = herald.result.non2xx + herald.result.errors + herald.result.timeouts;
+      const heraldBatchEps = perSecond(batchHerald.acceptedEvents, batchHerald.result);
+      const baseBatchEps = perSecond(batchBaseline.acceptedEvents, batchBaseline.result);
+
+      const figures: Figure[] = [
+        {
+          name: 'intake',
+          metric: 'requests/s (202s)',
+          unit: 'req/s',
+          herald: heraldRps,
+          baseline: baseRps,
+          ratio: rpsRatio,
+          goal: '≥ 0.75× baseline',
+          met: rpsRatio !== null && rpsRatio >= 0.75,
+          ...(heraldErrors > 0 && { note: `${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts` }),
+        },
+        {
+          name: 'intake',
+          metric: 'p99 latency',
+          unit: 'ms',
+          herald: herald.result.latency.p99,
+          baseline: baseline.result.latency.p99,
+          ratio: ratioOf(herald.result.latency.p99, baseline.result.latency.p99),
+          goal: '≤ 30 ms',
+          met: herald.result.latency.p99 <= 30,
+        },
+        {
+          name: 'intake',
+          metric: '202s durably committed',
+          unit: 'events',
+          herald: committed,
+          baseline: herald.acceptedIds.length,
+          ratio: ratioOf(committed, herald.acceptedIds.length),
+          goal: 'every 202 in events',
+          met: committed === herald.acceptedIds.length,
+          note: `${herald.acceptedIds.length} answered 202, ${committed} of them in events; ${allRow!.n} rows stored in all (requests in flight when the load stopped count too)`,
+        },
+        {
+          name: 'intake',
+          metric: `batch events/s (${BATCH_SIZE} per request, ${BATCH_CONNECTIONS} conns)`,
+          unit: 'ev/s',
+          herald: heraldBatchEps,
+          baseline: baseBatchEps,
+          ratio: ratioOf(heraldBatchEps, baseBatchEps),
+          goal: 'informational',
+          met: null,
+          note: `p99 ${batchHerald.result.latency.p99} ms per batch (baseline ${batchBaseline.result.latency.p99} ms); ${batchRow!.n}/${batchHerald.acceptedEvents} accepted events committed`,
+        },
+      ];
+      return figures;
+    } finally {
+      await env.cleanup();
+    }
+  },
+};

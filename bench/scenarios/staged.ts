@@ -1,0 +1,88 @@
+import { Queue } from 'bullmq';
+import { createRedis } from '../../src/redis.ts';
+import { createJsonClient, waitUntil, type BenchEnv } from '../harness.ts';
+
+/** Counts what a local receiver (HTTP or SMTP) took, with the time of the last arrival. */
+export type Arrivals = { count: number; lastAt: number; reset(): void };
+
+export function createArrivals(): Arrivals {
+  const arrivals = {
+    count: 0,
+    lastAt: 0,
+    reset() {
+      arrivals.count = 0;
+      arrivals.lastAt = 0;
+    },
+  };
+  return arrivals;
+}
+
+/** Whether a role module loads and exports its start function; the reason if not. */
+export async function roleUnavailable(load: () => Promise<Record<string, unknown>>, exportName: string): Promise<string | null> {
+  try {
+    const mod = await load();
+    return typeof mod[exportName] === 'function' ? null : `${exportName} is not exported yet`;
+  } catch (err) {
+    return `the role does not load yet (${(err instanceof Error ? err.message : String(err)).split('\n')[0]})`;
+  }
+}
+
+/**
+ * Measures a channel worker's throughput alone: its queue is paused while `count` events are
+ * published (batch endpoint) and routed, then resumed; the clock runs from the resume to the
+ * last arrival at the receiver. Intake and routing are thereby left out, as they are from the
+ * raw-client baseline.
+ */
+export async function stagedDeliveries(options: {
+  env: BenchEnv;
+  webUrl: string;
+  queue: 'webhook' | 'email';
+  count: number;
+  event: (i: number) => Record<string, unknown>;
+  arrivals: Arrivals;
+  timeoutMs: number;
+}): Promise<{ ms: number; delivered: number }> {
+  const { env, arrivals, count } = options;
+  const connection = createRedis(env.config.REDIS_URL, 'worker');
+  const queue = new Queue(options.queue, { connection, prefix: env.prefix });
+  try {
+    await queue.pause();
+    const client = createJsonClient(options.webUrl, 4);
+    for (let i = 0; i < count; i += 1_000) {
+      const events = Array.from({ length: Math.min(1_000, count - i) }, (_, k) => options.event(i + k));
+      const res = await client.post('/api/v1/events/batch', { events });
+      if (res.status !== 200) throw new Error(`batch publish answered ${res.status}: ${res.body.slice(0, 300)}`);
+    }
+    client.close();
+    await waitUntil(
+      `${count} ${options.queue} jobs queued`,
+      async () => {
+        const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed');
+        return Object.values(counts).reduce((a, b) => a + b, 0) >= count;
+      },
+      60_000,
+      100,
+    );
+    arrivals.reset();
+    const started = performance.now();
+    await queue.resume();
+    await waitUntil(`${count} arrivals`, () => arrivals.count >= count, options.timeoutMs, 10);
+    const ms = arrivals.lastAt - started;
+    // The worker records each outcome after the receiver answered; give the bookkeeping a moment.
+    let delivered = 0;
+    await waitUntil(
+      'delivery rows recorded',
+      async () => {
+        const [row] = await env.sql<{ n: number }[]>`select count(*)::int as n from deliveries where channel = ${options.queue} and state in ('sent', 'delivered')`;
+        delivered = row!.n;
+        return delivered >= count;
+      },
+      15_000,
+      100,
+    ).catch(() => {});
+    return { ms, delivered };
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}

@@ -1,0 +1,88 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { queueCatalog } from '../../src/queues/catalog.ts';
+import { createBenchEnv, createJsonClient, waitUntil, type Scenario } from '../harness.ts';
+import { ratioOf, skipped, type Figure } from '../report.ts';
+import { createArrivals, roleUnavailable, stagedDeliveries } from './staged.ts';
+
+const COUNT = Number(process.env.BENCH_WEBHOOK_COUNT ?? 5_000);
+/** Herald's outbound client's default sockets per host (src/outbound/httpClient.ts). */
+const MAX_SOCKETS = 20;
+const METRICS = [{ metric: `deliveries/s (${COUNT})`, unit: 'del/s', goal: '≥ 0.5× baseline' }];
+
+/**
+ * Scenario 5. The webhook worker (child process, as workers/webhook.ts runs it) delivers 5,000
+ * staged deliveries to a keep-alive node:http receiver in this process, allowed through
+ * OUTBOUND_ALLOW_HOSTS. Baseline: a raw got loop (child process) with the queue's concurrency
+ * and the same socket cap, posting to the same receiver.
+ */
+export const webhook: Scenario = {
+  name: 'webhook',
+  summary: `${COUNT} signed webhook deliveries to a local keep-alive receiver, vs a raw got loop at the same concurrency`,
+  async run() {
+    const unavailable = await roleUnavailable(() => import('../../workers/roles/webhook.ts'), 'startWebhook');
+    if (unavailable) return skipped('webhook', METRICS, unavailable);
+
+    const arrivals = createArrivals();
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        arrivals.count++;
+        arrivals.lastAt = performance.now();
+        res.writeHead(204).end();
+      });
+    });
+    receiver.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = (receiver.address() as AddressInfo).port;
+    const hookUrl = `http://127.0.0.1:${port}/hook`;
+
+    const env = await createBenchEnv('webhook', { OUTBOUND_ALLOW_HOSTS: `127.0.0.1:${port}` });
+    try {
+      await env.seedTenant('hooks');
+      const web = await env.spawn('web');
+      await env.spawn('router');
+      await env.spawn('webhook');
+      const client = createJsonClient(web.url, 2);
+      const rule = await client.post('/api/v1/rules', { tenantId: 'hooks', eventType: 'deploy_finished', channel: 'webhook', severityFilter: '', enabled: true, emailRecipients: [], webhookUrl: hookUrl });
+      client.close();
+      if (rule.status !== 201) throw new Error(`rule create answered ${rule.status}: ${rule.body}`);
+
+      const event = (i: number) => ({ id: `hook_${i}`, type: 'deploy_finished', tenantId: 'hooks', severity: 'info', data: { service: 'api', version: `1.2.${i}`, url: 'https://app.example/deploys/42' } });
+      const herald = await stagedDeliveries({ env, webUrl: web.url, queue: 'webhook', count: COUNT, event, arrivals, timeoutMs: 180_000 });
+
+      const loop = await env.spawn('got-loop');
+      const body = JSON.stringify({ id: 'hook_x', type: 'deploy_finished', tenantId: 'hooks', severity: 'info', occurredAt: new Date().toISOString(), data: event(0).data });
+      arrivals.reset();
+      const started = performance.now();
+      await loop.request(
+        { type: 'run', url: hookUrl, count: COUNT, concurrency: queueCatalog.webhook.concurrency, maxSockets: MAX_SOCKETS, body, headers: { 'content-type': 'application/json', 'webhook-timestamp': '1700000000', 'webhook-signature': 'v1,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=' } },
+        'done',
+        180_000,
+      );
+      await waitUntil('baseline arrivals', () => arrivals.count >= COUNT, 10_000);
+      const baselineMs = arrivals.lastAt - started;
+
+      const heraldRate = COUNT / (herald.ms / 1000);
+      const baselineRate = COUNT / (baselineMs / 1000);
+      const ratio = ratioOf(heraldRate, baselineRate);
+      const figures: Figure[] = [
+        {
+          name: 'webhook',
+          ...METRICS[0]!,
+          herald: heraldRate,
+          baseline: baselineRate,
+          ratio,
+          goal: METRICS[0]!.goal,
+          met: ratio !== null && ratio >= 0.5 && herald.delivered >= COUNT,
+          note: `${COUNT} in ${(herald.ms / 1000).toFixed(2)} s (baseline ${(baselineMs / 1000).toFixed(2)} s); ${herald.delivered} delivery rows recorded as delivered; concurrency ${queueCatalog.webhook.concurrency}, ${MAX_SOCKETS} sockets`,
+        },
+      ];
+      return figures;
+    } finally {
+      await env.cleanup();
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+  },
+};
