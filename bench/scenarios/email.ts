@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { queueCatalog } from '../../src/queues/catalog.ts';
-import { createBenchEnv, createJsonClient, waitUntil, type Scenario } from '../harness.ts';
-import { ratioOf, skipped, type Figure } from '../report.ts';
-import { createArrivals, roleUnavailable, stagedDeliveries } from './staged.ts';
+import { createBenchEnv, createJsonClient, type Scenario } from '../harness.ts';
+import { skipped, type Figure } from '../report.ts';
+import { createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals } from './staged.ts';
 
 const COUNT = Number(process.env.BENCH_EMAIL_COUNT ?? 2_000);
 const METRICS = [{ metric: `emails/s (${COUNT})`, unit: 'mail/s', goal: '≥ 0.5× baseline' }];
@@ -60,44 +60,25 @@ export const email: Scenario = {
       const paragraph = '<p>Nightly scan finished: 3 findings need a look. Open Herald to see them.</p>\n';
       const html = `<!doctype html><html><body>${paragraph.repeat(Math.max(1, Math.round((averageBytes - 900) / 2 / paragraph.length)))}</body></html>`;
       const text = 'Nightly scan finished: 3 findings need a look.\n'.repeat(Math.max(1, Math.round((averageBytes - 900) / 2 / 47)));
-      arrivals.reset();
+      const run = { type: 'run', smtpUrl, count: COUNT, concurrency: queueCatalog.email.concurrency, maxConnections, from: 'Herald <notifications@herald.local>', to: 'ops@bench.example', subject: 'Nightly scan finished', text, html };
       bytes = 0;
-      const started = performance.now();
-      await loop.request(
-        { type: 'run', smtpUrl, count: COUNT, concurrency: queueCatalog.email.concurrency, maxConnections, from: 'Herald <notifications@herald.local>', to: 'ops@bench.example', subject: 'Nightly scan finished', text, html },
-        'done',
-        180_000,
-      );
-      await waitUntil('baseline arrivals', () => arrivals.count >= COUNT, 10_000);
-      const baselineMs = arrivals.lastAt - started;
+      const baselineMs = await timedArrivals(arrivals, COUNT, 'baseline', () => loop.request(run, 'done', 180_000));
       const baselineBytes = Math.round(bytes / Math.max(1, arrivals.count));
 
       // The same loop with TCP_NODELAY on its sockets: nodemailer leaves Nagle on, which stalls
       // every message on a connection by a delayed ACK (~40 ms). Reported beside the figure.
-      arrivals.reset();
-      const fastStarted = performance.now();
-      await loop.request(
-        { type: 'run', smtpUrl, count: COUNT, concurrency: queueCatalog.email.concurrency, maxConnections, from: 'Herald <notifications@herald.local>', to: 'ops@bench.example', subject: 'Nightly scan finished', text, html, noDelay: true },
-        'done',
-        180_000,
-      );
-      await waitUntil('no-delay baseline arrivals', () => arrivals.count >= COUNT, 10_000);
-      const noDelayRate = COUNT / ((arrivals.lastAt - fastStarted) / 1000);
+      const noDelayMs = await timedArrivals(arrivals, COUNT, 'no-delay baseline', () => loop.request({ ...run, noDelay: true }, 'done', 180_000));
+      const noDelayRate = COUNT / (noDelayMs / 1000);
 
-      const heraldRate = COUNT / (herald.ms / 1000);
-      const baselineRate = COUNT / (baselineMs / 1000);
-      const ratio = ratioOf(heraldRate, baselineRate);
       const figures: Figure[] = [
-        {
+        throughputFigure({
           name: 'email',
-          ...METRICS[0]!,
-          herald: heraldRate,
-          baseline: baselineRate,
-          ratio,
-          goal: METRICS[0]!.goal,
-          met: ratio !== null && ratio >= 0.5 && herald.delivered >= COUNT,
-          note: `${COUNT} in ${(herald.ms / 1000).toFixed(2)} s (baseline ${(baselineMs / 1000).toFixed(2)} s); ${herald.delivered} delivery rows recorded as sent; messages ~${averageBytes} B (baseline ~${baselineBytes} B); ${maxConnections} SMTP connections, concurrency ${queueCatalog.email.concurrency}; the same raw loop with TCP_NODELAY: ${noDelayRate.toFixed(0)} mail/s`,
-        },
+          metric: METRICS[0]!,
+          count: COUNT,
+          herald,
+          baselineMs,
+          detail: `${herald.delivered} delivery rows recorded as sent; messages ~${averageBytes} B (baseline ~${baselineBytes} B); ${maxConnections} SMTP connections, concurrency ${queueCatalog.email.concurrency}; the same raw loop with TCP_NODELAY: ${noDelayRate.toFixed(0)} mail/s`,
+        }),
       ];
       return figures;
     } finally {

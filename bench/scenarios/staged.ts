@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { createRedis } from '../../src/redis.ts';
 import { createJsonClient, waitUntil, type BenchEnv } from '../harness.ts';
+import { ratioOf, type Figure } from '../report.ts';
 
 /** Counts what a local receiver (HTTP or SMTP) took, with the time of the last arrival. */
 export type Arrivals = { count: number; lastAt: number; reset(): void };
@@ -85,4 +86,41 @@ export async function stagedDeliveries(options: {
     await queue.close();
     connection.disconnect();
   }
+}
+
+/**
+ * Times one run of a baseline loop by what reached the receiver: from the start to the last of
+ * `count` arrivals, as Herald's own run is timed.
+ */
+export async function timedArrivals(arrivals: Arrivals, count: number, label: string, run: () => Promise<unknown>): Promise<number> {
+  arrivals.reset();
+  const started = performance.now();
+  await run();
+  await waitUntil(`${label} arrivals`, () => arrivals.count >= count, 10_000);
+  return arrivals.lastAt - started;
+}
+
+/** The throughput row of a staged channel scenario: Herald's rate against the raw loop's, goal ≥ 0.5×. */
+export function throughputFigure(options: {
+  name: string;
+  metric: { metric: string; unit: string; goal: string };
+  count: number;
+  herald: { ms: number; delivered: number };
+  baselineMs: number;
+  /** What the note says after the timings. */
+  detail: string;
+}): Figure {
+  const { count, herald, baselineMs } = options;
+  const heraldRate = count / (herald.ms / 1000);
+  const baselineRate = count / (baselineMs / 1000);
+  const ratio = ratioOf(heraldRate, baselineRate);
+  return {
+    name: options.name,
+    ...options.metric,
+    herald: heraldRate,
+    baseline: baselineRate,
+    ratio,
+    met: ratio !== null && ratio >= 0.5 && herald.delivered >= count,
+    note: `${count} in ${(herald.ms / 1000).toFixed(2)} s (baseline ${(baselineMs / 1000).toFixed(2)} s); ${options.detail}`,
+  };
 }

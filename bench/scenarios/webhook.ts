@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { queueCatalog } from '../../src/queues/catalog.ts';
-import { createBenchEnv, createJsonClient, waitUntil, type Scenario } from '../harness.ts';
-import { ratioOf, skipped, type Figure } from '../report.ts';
-import { createArrivals, roleUnavailable, stagedDeliveries } from './staged.ts';
+import { createBenchEnv, createJsonClient, type Scenario } from '../harness.ts';
+import { skipped, type Figure } from '../report.ts';
+import { createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals } from './staged.ts';
 
 const COUNT = Number(process.env.BENCH_WEBHOOK_COUNT ?? 5_000);
 /** Herald's outbound client's default sockets per host (src/outbound/httpClient.ts). */
@@ -53,30 +53,17 @@ export const webhook: Scenario = {
 
       const loop = await env.spawn('got-loop');
       const body = JSON.stringify({ id: 'hook_x', type: 'deploy_finished', tenantId: 'hooks', severity: 'info', occurredAt: new Date().toISOString(), data: event(0).data });
-      arrivals.reset();
-      const started = performance.now();
-      await loop.request(
-        { type: 'run', url: hookUrl, count: COUNT, concurrency: queueCatalog.webhook.concurrency, maxSockets: MAX_SOCKETS, body, headers: { 'content-type': 'application/json', 'webhook-timestamp': '1700000000', 'webhook-signature': 'v1,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=' } },
-        'done',
-        180_000,
-      );
-      await waitUntil('baseline arrivals', () => arrivals.count >= COUNT, 10_000);
-      const baselineMs = arrivals.lastAt - started;
-
-      const heraldRate = COUNT / (herald.ms / 1000);
-      const baselineRate = COUNT / (baselineMs / 1000);
-      const ratio = ratioOf(heraldRate, baselineRate);
+      const run = { type: 'run', url: hookUrl, count: COUNT, concurrency: queueCatalog.webhook.concurrency, maxSockets: MAX_SOCKETS, body, headers: { 'content-type': 'application/json', 'webhook-timestamp': '1700000000', 'webhook-signature': 'v1,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=' } };
+      const baselineMs = await timedArrivals(arrivals, COUNT, 'baseline', () => loop.request(run, 'done', 180_000));
       const figures: Figure[] = [
-        {
+        throughputFigure({
           name: 'webhook',
-          ...METRICS[0]!,
-          herald: heraldRate,
-          baseline: baselineRate,
-          ratio,
-          goal: METRICS[0]!.goal,
-          met: ratio !== null && ratio >= 0.5 && herald.delivered >= COUNT,
-          note: `${COUNT} in ${(herald.ms / 1000).toFixed(2)} s (baseline ${(baselineMs / 1000).toFixed(2)} s); ${herald.delivered} delivery rows recorded as delivered; concurrency ${queueCatalog.webhook.concurrency}, ${MAX_SOCKETS} sockets`,
-        },
+          metric: METRICS[0]!,
+          count: COUNT,
+          herald,
+          baselineMs,
+          detail: `${herald.delivered} delivery rows recorded as delivered; concurrency ${queueCatalog.webhook.concurrency}, ${MAX_SOCKETS} sockets`,
+        }),
       ];
       return figures;
     } finally {

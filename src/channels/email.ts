@@ -6,7 +6,7 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { users } from '../db/schema.ts';
-import { DeliveryDeferredError, performDelivery, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { DeliveryDeferredError, performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import { PermanentDeliveryError, RetryLaterError } from '../errors.ts';
 import type { BreakerRegistry } from '../outbound/breakers.ts';
 import { TransientDeliveryError, type DeliveryFailure } from '../outbound/deliveryErrors.ts';
@@ -62,8 +62,15 @@ export function createMailer(options: MailerOptions): Mailer {
   if (!from) throw new Error(`EMAIL_FROM is not a valid address: ${options.from}`);
   const url = new URL(options.smtpUrl);
   const timeout = options.socketTimeoutMs ?? 20_000;
+  const secure = url.protocol === 'smtps:';
+  const port = Number(url.port) || (secure ? 465 : 25);
+  // Host, port and credentials are taken from the URL here: given `url`, nodemailer replaces the
+  // whole options object with what it parses from it, silently dropping the pool and timeouts.
   const transport = nodemailer.createTransport({
-    url: options.smtpUrl,
+    host: url.hostname,
+    port,
+    secure,
+    ...(url.username && { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } }),
     pool: true,
     maxConnections: options.maxConnections,
     maxMessages: 100,
@@ -73,7 +80,7 @@ export function createMailer(options: MailerOptions): Mailer {
   });
   return {
     from,
-    relayKey: `${url.hostname}:${url.port || (url.protocol === 'smtps:' ? '465' : '25')}`,
+    relayKey: `${url.hostname}:${port}`,
     async send(message, signal) {
       const info = await abortable(transport.sendMail(message), signal);
       const response = String(info.response ?? '');
@@ -165,6 +172,7 @@ export function composeEmail(input: ComposeInput): SendMailOptions {
 
 export type EmailDeps = {
   db: Db;
+  deliveries: DeliveryStore;
   templates: TemplateSource;
   mailer: Mailer;
   breakers: BreakerRegistry;
@@ -180,7 +188,7 @@ export async function deliverEmail(payload: PayloadOf<'email'>, deps: EmailDeps,
   const until = deps.breakers.openUntil(deps.mailer.relayKey);
   if (until !== null) throw circuitOpen(deps.mailer.relayKey, until);
 
-  return performDelivery(deps.db, payload.deliveryId, async ({ delivery, event }) => {
+  return performDelivery(deps.deliveries, payload.deliveryId, async ({ delivery, event }) => {
     const address = validAddress(delivery.destination);
     if (!address) throw new PermanentDeliveryError(`invalid email address: ${oneLine(delivery.destination).slice(0, 100)}`);
     // A rule's static recipient is no user, but templates can still greet the address.

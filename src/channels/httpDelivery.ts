@@ -1,6 +1,6 @@
 import { BrokenCircuitError } from 'cockatiel';
 import type { Db } from '../db/client.ts';
-import { DeliveryDeferredError, performDelivery, type DeliveryContext, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { DeliveryDeferredError, performDelivery, type DeliveryContext, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import type { Logger } from '../logger.ts';
 import type { BreakerRegistry } from '../outbound/breakers.ts';
 import { TransientDeliveryError } from '../outbound/deliveryErrors.ts';
@@ -8,7 +8,7 @@ import { describeUrlForLogs, type OutboundClient, type OutboundResponse } from '
 import type { UrlKind } from '../outbound/urlPolicy.ts';
 
 /** What every HTTP channel (webhook, Slack, Teams) needs to send. */
-export type HttpDeliveryDeps = { db: Db; client: OutboundClient; breakers: BreakerRegistry };
+export type HttpDeliveryDeps = { db: Db; deliveries: DeliveryStore; client: OutboundClient; breakers: BreakerRegistry };
 
 /** The job a send runs in: its abort signal (the queue's timeout), its logger, and its creation time and try budget. */
 export type DeliveryJobContext = {
@@ -59,7 +59,7 @@ export async function deliverOverHttp(
 ): Promise<SendOutcome | null> {
   const run = { startedAt: new Date(context.job.timestamp), maxAttempts: context.job.opts.attempts ?? 1 };
   return performDelivery(
-    deps.db,
+    deps.deliveries,
     deliveryId,
     async (delivery) => {
       const request = await prepare(delivery);

@@ -3,7 +3,7 @@ import { and, eq } from 'drizzle-orm';
 import webpush, { type RequestDetails } from 'web-push';
 import type { Db } from '../db/client.ts';
 import { notifications } from '../db/schema.ts';
-import { DeliveryDeferredError, performDelivery, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { DeliveryDeferredError, performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import { PermanentDeliveryError, RetryLaterError } from '../errors.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { BreakerRegistry } from '../outbound/breakers.ts';
@@ -18,6 +18,7 @@ import type { DeliveryJobContext } from './httpDelivery.ts';
 
 export type PushDeps = {
   db: Db;
+  deliveries: DeliveryStore;
   /** The guarded outbound client: a subscription endpoint is a URL a user supplied. */
   client: OutboundClient;
   breakers: BreakerRegistry;
@@ -44,7 +45,7 @@ const GONE_STATUSES = new Set([404, 410]);
  */
 export async function deliverPush(payload: PayloadOf<'push'>, deps: PushDeps, context: DeliveryJobContext): Promise<SendOutcome | null> {
   const run = { startedAt: new Date(context.job.timestamp), maxAttempts: context.job.opts.attempts ?? 1 };
-  return performDelivery(deps.db, payload.deliveryId, async ({ delivery, event }) => {
+  return performDelivery(deps.deliveries, payload.deliveryId, async ({ delivery, event }) => {
     if (!deps.vapid) throw new PermanentDeliveryError(PUSH_NOT_CONFIGURED);
     const userId = delivery.userId ?? delivery.destination;
     const devices = await subscriptionsOf(deps.db, userId);

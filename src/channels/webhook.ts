@@ -1,5 +1,3 @@
-import { eq } from 'drizzle-orm';
-import { rules } from '../db/schema.ts';
 import type { SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import { PermanentDeliveryError } from '../errors.ts';
 import { publicView, type PublicEvent } from '../intake/eventEnvelope.ts';
@@ -13,7 +11,7 @@ export const webhookEnvelope = publicView;
 
 /**
  * Posts one webhook delivery to its rule's URL, signed per Standard Webhooks with the rule's
- * secret. The rule is read at send time, so a changed URL or a rotated secret applies to the
+ * secret. The rule is read with the delivery at each try, so a changed URL or a rotated secret applies to the
  * next try.
  */
 export async function deliverWebhook(
@@ -21,9 +19,8 @@ export async function deliverWebhook(
   deps: HttpDeliveryDeps,
   context: DeliveryJobContext,
 ): Promise<SendOutcome | null> {
-  return deliverOverHttp(deps, payload.deliveryId, context, async ({ delivery, event }) => {
+  return deliverOverHttp(deps, payload.deliveryId, context, async ({ delivery, event, rule }) => {
     if (!delivery.ruleId) throw new PermanentDeliveryError('webhook delivery names no rule');
-    const [rule] = await deps.db.select({ webhookUrl: rules.webhookUrl, secret: rules.secret }).from(rules).where(eq(rules.id, delivery.ruleId));
     if (!rule) throw new PermanentDeliveryError(`rule ${delivery.ruleId} no longer exists`);
     if (!rule.webhookUrl || !rule.secret) throw new PermanentDeliveryError(`rule ${delivery.ruleId} has no webhook URL or signing secret`);
 

@@ -1,12 +1,8 @@
-import { and, eq, gte, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
-import { deliveries, deliveryAttempts, events } from '../db/schema.ts';
 import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../errors.ts';
-import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
+import type { DeliveryContext, DeliveryStore } from './deliveryStore.ts';
 
-export type DeliveryRow = typeof deliveries.$inferSelect;
-export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope; acceptedAt: Date };
+export type { DeliveryContext, DeliveryRow, DeliveryStore } from './deliveryStore.ts';
 
 /**
  * What a channel's send reports: `sent` (handed to a relay) or `delivered` (the destination took
@@ -37,15 +33,6 @@ function statusCodeOf(err: unknown): number | null {
   return typeof code === 'number' ? code : null;
 }
 
-export async function loadDelivery(db: Db, deliveryId: string): Promise<DeliveryContext | null> {
-  const [row] = await db
-    .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt })
-    .from(deliveries)
-    .innerJoin(events, eq(events.id, deliveries.eventId))
-    .where(eq(deliveries.id, deliveryId));
-  return row ? { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt } : null;
-}
-
 /**
  * One try of one delivery, with its bookkeeping: every attempt is recorded (time, status code,
  * error, duration), the delivery's state, attempt count and last error follow, and the error is
@@ -53,12 +40,12 @@ export async function loadDelivery(db: Db, deliveryId: string): Promise<Delivery
  * again — a job re-run after a crash must not post twice.
  */
 export async function performDelivery(
-  db: Db,
+  store: DeliveryStore,
   deliveryId: string,
   send: (context: DeliveryContext) => Promise<SendOutcome>,
   run?: DeliveryRun,
 ): Promise<SendOutcome | null> {
-  const context = await loadDelivery(db, deliveryId);
+  const context = await store.load(deliveryId);
   if (!context) throw new PermanentDeliveryError(`delivery ${deliveryId} does not exist`);
   if (FINISHED.has(context.delivery.state)) return null;
 
@@ -66,75 +53,46 @@ export async function performDelivery(
   const startedAt = new Date();
   try {
     const outcome = await send(context);
-    const durationMs = Date.now() - startedAt.getTime();
-    await db.transaction(async (tx) => {
-      await tx.insert(deliveryAttempts).values({
-        deliveryId,
-        attempt,
-        startedAt,
-        durationMs,
-        statusCode: outcome.statusCode ?? null,
-        outcome: outcome.state,
-        error: outcome.detail?.slice(0, 1_000) ?? null,
-      });
-      await tx
-        .update(deliveries)
-        .set({
-          state: outcome.state,
-          attempts: attempt,
-          lastError: null,
-          updatedAt: sql`now()`,
-          sentAt: sql`now()`,
-          ...(outcome.state === 'delivered' && { deliveredAt: sql`now()` }),
-        })
-        .where(eq(deliveries.id, deliveryId));
+    await store.recordSuccess({
+      deliveryId,
+      attempt,
+      startedAt,
+      durationMs: Date.now() - startedAt.getTime(),
+      statusCode: outcome.statusCode ?? null,
+      outcome: outcome.state,
+      error: outcome.detail?.slice(0, 1_000) ?? null,
     });
     observeDelivery(context.delivery.channel, outcome.state, context.acceptedAt);
     return outcome;
   } catch (caught) {
     if (caught instanceof DeliveryDeferredError) throw caught;
-    const err = run ? await withinBudget(db, deliveryId, run, caught) : caught;
-    const message = rootCauseMessage(err).slice(0, 1_000);
+    const err = run ? await withinBudget(store, deliveryId, run, caught) : caught;
     const permanent = err instanceof PermanentDeliveryError;
-    await db.transaction(async (tx) => {
-      await tx.insert(deliveryAttempts).values({
-        deliveryId,
-        attempt,
-        startedAt,
-        durationMs: Date.now() - startedAt.getTime(),
-        statusCode: statusCodeOf(err),
-        outcome: permanent ? 'failed' : 'error',
-        error: message,
-      });
-      await tx
-        .update(deliveries)
-        .set({ attempts: attempt, lastError: message, updatedAt: sql`now()`, ...(permanent && { state: 'failed', failedAt: sql`now()` }) })
-        .where(eq(deliveries.id, deliveryId));
-    });
+    const record = {
+      deliveryId,
+      attempt,
+      startedAt,
+      durationMs: Date.now() - startedAt.getTime(),
+      statusCode: statusCodeOf(err),
+      outcome: permanent ? 'failed' : 'error',
+      error: rootCauseMessage(err).slice(0, 1_000),
+    } as const;
+    await store.recordFailure(record, permanent);
     if (permanent) observeDelivery(context.delivery.channel, 'failed');
     throw err;
   }
 }
 
 /** The failure as it stands, or a permanent one when this try used up the run's budget. */
-async function withinBudget(db: Db, deliveryId: string, run: DeliveryRun, err: unknown): Promise<unknown> {
+async function withinBudget(store: DeliveryStore, deliveryId: string, run: DeliveryRun, err: unknown): Promise<unknown> {
   if (err instanceof PermanentDeliveryError) return err;
-  const [row] = await db
-    .select({ count: sql<number>`count(*)::int` })
-    .from(deliveryAttempts)
-    .where(and(eq(deliveryAttempts.deliveryId, deliveryId), gte(deliveryAttempts.startedAt, run.startedAt)));
-  const tries = (row?.count ?? 0) + 1;
+  const tries = (await store.triesSince(deliveryId, run.startedAt)) + 1;
   if (tries < run.maxAttempts) return err;
   const final = new PermanentDeliveryError(`${rootCauseMessage(err)} (gave up after ${tries} attempts)`);
   return Object.assign(final, { statusCode: statusCodeOf(err) ?? undefined });
 }
 
 /** The job gave up (tries used up): the delivery is failed for good, with the last error kept. */
-export async function markDeliveryFailed(db: Db, deliveryId: string, error: Error): Promise<void> {
-  const failed = await db
-    .update(deliveries)
-    .set({ state: 'failed', failedAt: sql`now()`, updatedAt: sql`now()`, lastError: sql`coalesce(${deliveries.lastError}, ${rootCauseMessage(error).slice(0, 1_000)})` })
-    .where(sql`${deliveries.id} = ${deliveryId} and ${deliveries.state} = 'pending'`)
-    .returning({ channel: deliveries.channel });
-  for (const row of failed) observeDelivery(row.channel, 'failed');
+export async function markDeliveryFailed(store: DeliveryStore, deliveryId: string, error: Error): Promise<void> {
+  for (const row of await store.markFailed(deliveryId, error)) observeDelivery(row.channel, 'failed');
 }

@@ -120,13 +120,15 @@ describe('email delivery', () => {
     expect(attempt!.error).toContain(`<herald.delivery.${u1Delivery.id}@herald.test>`);
   });
 
-  it('keeps concurrent sends within the bulkhead', async () => {
+  it('keeps concurrent sends within the bulkhead, over pooled connections that carry many messages', async () => {
     const recipients = Array.from({ length: 12 }, (_, i) => `bulk${i}@acme.example`);
     await emailRule('bulk_test', recipients);
     smtp.reset();
     const id = await publish({ type: 'bulk_test' });
     await settled(id, 12);
     expect(smtp.maxConcurrentSessions()).toBeLessThanOrEqual(3);
+    // Connections are reused: at most one new session per pool slot, not one per message.
+    expect(smtp.sessionsOpened()).toBeLessThanOrEqual(3);
   });
 
   it('renders the new version on the next send, on every worker instance, after an update through the API', async () => {

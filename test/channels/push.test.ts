@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverPush } from '../../src/channels/push.ts';
 import { PermanentDeliveryError } from '../../src/errors.ts';
+import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import { createBreakerRegistry } from '../../src/outbound/breakers.ts';
 import { createOutboundClient } from '../../src/outbound/httpClient.ts';
 import { encodePushMessage, MAX_PUSH_PAYLOAD_BYTES, pushDeliveryOptions, pushTopic } from '../../src/push/pushMessage.ts';
@@ -262,7 +263,7 @@ describe('Web Push delivery through a real push service', () => {
       values ('evt_push_unconfigured', 'acme', 'push', 'u1', 'u1') returning id`;
     const client = createOutboundClient({ allowHosts: env.config.OUTBOUND_ALLOW_HOSTS });
     try {
-      const attempt = deliverPush({ deliveryId: row!.id, eventId: 'evt_push_unconfigured' }, { db: env.db, client, breakers: createBreakerRegistry(), vapid: null }, { logger: env.logger, job: { timestamp: Date.now(), opts: { attempts: 1 } } });
+      const attempt = deliverPush({ deliveryId: row!.id, eventId: 'evt_push_unconfigured' }, { db: env.db, deliveries: createDeliveryStore(env.db), client, breakers: createBreakerRegistry(), vapid: null }, { logger: env.logger, job: { timestamp: Date.now(), opts: { attempts: 1 } } });
       await expect(attempt).rejects.toBeInstanceOf(PermanentDeliveryError);
     } finally {
       client.close();

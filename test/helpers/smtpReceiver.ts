@@ -24,6 +24,8 @@ export type SmtpReceiver = {
   reset(): void;
   /** The most SMTP sessions open at once since the start (or the last reset). */
   maxConcurrentSessions(): number;
+  /** SMTP sessions opened since the start (or the last reset): fewer than messages when the sender pools. */
+  sessionsOpened(): number;
   /** Emails received for an address. */
   to(address: string): ReceivedEmail[];
   /** Stops listening (a dead relay): new connections are refused, open ones are dropped. */
@@ -45,6 +47,7 @@ export async function startSmtpReceiver(options: { port?: number } = {}): Promis
   let deferred = { count: 0, code: 451 };
   let open = 0;
   let maxOpen = 0;
+  let opened = 0;
   let server: SMTPServer | null = null;
   let port = options.port ?? 0;
 
@@ -59,6 +62,7 @@ export async function startSmtpReceiver(options: { port?: number } = {}): Promis
       closeTimeout: 50,
       onConnect(_session, callback) {
         open += 1;
+        opened += 1;
         maxOpen = Math.max(maxOpen, open);
         callback();
       },
@@ -129,8 +133,10 @@ export async function startSmtpReceiver(options: { port?: number } = {}): Promis
       rejected.clear();
       deferred = { count: 0, code: 451 };
       maxOpen = open;
+      opened = 0;
     },
     maxConcurrentSessions: () => maxOpen,
+    sessionsOpened: () => opened,
     to: (address) => received.filter((r) => r.to.includes(address.toLowerCase())),
     stop,
     start,

@@ -3,6 +3,7 @@ import { createMailer, deliverEmail, type EmailDeps } from '../../src/channels/e
 import type { Config } from '../../src/config.ts';
 import { closeDb, createDb } from '../../src/db/client.ts';
 import { markDeliveryFailed } from '../../src/deliveries/deliveryLifecycle.ts';
+import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import type { Logger } from '../../src/logger.ts';
 import { createBreakerRegistry } from '../../src/outbound/breakers.ts';
 import { queueCatalog } from '../../src/queues/catalog.ts';
@@ -40,6 +41,7 @@ export async function startEmail(config: Config, logger: Logger, options: EmailR
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const deps: EmailDeps = {
     db,
+    deliveries: createDeliveryStore(db),
     templates,
     mailer,
     breakers: createBreakerRegistry(options.breaker),
@@ -56,7 +58,7 @@ export async function startEmail(config: Config, logger: Logger, options: EmailR
       if (backoff) job.opts.backoff = backoff;
       return deliverEmail(payload, deps, signal);
     },
-    onFinalFailure: (payload, error) => markDeliveryFailed(db, payload.deliveryId, error),
+    onFinalFailure: (payload, error) => markDeliveryFailed(deps.deliveries, payload.deliveryId, error),
   });
 
   return {

@@ -2,6 +2,7 @@ import type { HttpDeliveryDeps, DeliveryJobContext } from '../../src/channels/ht
 import type { Config } from '../../src/config.ts';
 import { closeDb, createDb } from '../../src/db/client.ts';
 import { markDeliveryFailed } from '../../src/deliveries/deliveryLifecycle.ts';
+import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import type { Logger } from '../../src/logger.ts';
 import { createBreakerRegistry } from '../../src/outbound/breakers.ts';
 import { createOutboundClient } from '../../src/outbound/httpClient.ts';
@@ -34,13 +35,13 @@ export async function startOutboundRole<K extends OutboundQueue>(
 ): Promise<Role> {
   const db = createDb(config.DATABASE_URL);
   const client = createOutboundClient({ allowHosts: config.OUTBOUND_ALLOW_HOSTS, timeoutMs: options.requestTimeoutMs });
-  const deps: HttpDeliveryDeps = { db, client, breakers: createBreakerRegistry(options.breaker) };
+  const deps: HttpDeliveryDeps = { db, deliveries: createDeliveryStore(db), client, breakers: createBreakerRegistry(options.breaker) };
   const worker = runWorker({
     queue,
     config,
     logger,
     handle: (payload, context) => deliver(payload, deps, context),
-    onFinalFailure: (payload, error) => markDeliveryFailed(db, payload.deliveryId, error),
+    onFinalFailure: (payload, error) => markDeliveryFailed(deps.deliveries, payload.deliveryId, error),
   });
   return {
     async close() {

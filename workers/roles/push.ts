@@ -2,6 +2,7 @@ import { deliverPush } from '../../src/channels/push.ts';
 import type { Config } from '../../src/config.ts';
 import { closeDb, createDb } from '../../src/db/client.ts';
 import { markDeliveryFailed } from '../../src/deliveries/deliveryLifecycle.ts';
+import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import type { Logger } from '../../src/logger.ts';
 import { createBreakerRegistry } from '../../src/outbound/breakers.ts';
 import { createOutboundClient } from '../../src/outbound/httpClient.ts';
@@ -20,12 +21,13 @@ export async function startPush(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL);
   const client = createOutboundClient({ allowHosts: config.OUTBOUND_ALLOW_HOSTS, timeoutMs: PUSH_REQUEST_TIMEOUT_MS });
   const breakers = createBreakerRegistry();
+  const deliveries = createDeliveryStore(db);
   const worker = runWorker({
     queue: 'push',
     config,
     logger,
-    handle: (payload, context) => deliverPush(payload, { db, client, breakers, vapid }, context),
-    onFinalFailure: (payload, error) => markDeliveryFailed(db, payload.deliveryId, error),
+    handle: (payload, context) => deliverPush(payload, { db, deliveries, client, breakers, vapid }, context),
+    onFinalFailure: (payload, error) => markDeliveryFailed(deliveries, payload.deliveryId, error),
   });
   return {
     async close() {

@@ -1,0 +1,128 @@
+import { and, eq, gte, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { deliveries, deliveryAttempts, events, rules } from '../db/schema.ts';
+import { rootCauseMessage } from '../errors.ts';
+import { createGroupCommitter } from '../groupCommit.ts';
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+
+export type DeliveryRow = typeof deliveries.$inferSelect;
+/** Where a rule's delivery goes, read with the delivery so a send needs no lookup of its own. */
+export type DeliveryRule = { webhookUrl: string | null; secret: string | null };
+/** A delivery with what sending it needs: its event, when that was accepted, and the rule that made it (null for a user's own channel or a removed rule). */
+export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope; acceptedAt: Date; rule: DeliveryRule | null };
+
+/** One try, as the attempt log keeps it. */
+export type AttemptRecord = {
+  deliveryId: string;
+  attempt: number;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  /** `sent`/`delivered` for a success, `error` for a failure to retry, `failed` for a final one. */
+  outcome: 'sent' | 'delivered' | 'error' | 'failed';
+  /** The failure, or the far side's receipt of a success. */
+  error: string | null;
+};
+
+/** Which channel a final failure belonged to, for the metrics. */
+export type FailedDelivery = { channel: string };
+
+/**
+ * The delivery rows and their attempt log, as every channel worker reads and writes them. Loads
+ * and successful outcomes are group-committed: a worker running 25 sends at once reads their
+ * rows in one query and records their outcomes in one statement, instead of paying five round
+ * trips for each send — the bookkeeping, not the far side, was what bounded throughput.
+ * Failures stay one transaction each: they are rare, and the retry budget reads them back.
+ */
+export type DeliveryStore = {
+  load(deliveryId: string): Promise<DeliveryContext | null>;
+  /** Records a successful try and moves the delivery to its outcome's state. */
+  recordSuccess(record: AttemptRecord): Promise<void>;
+  /** Records a failed try; `final` fails the delivery for good. */
+  recordFailure(record: AttemptRecord, final: boolean): Promise<void>;
+  /** Tries recorded for the delivery since `since` (the start of the job's run). */
+  triesSince(deliveryId: string, since: Date): Promise<number>;
+  /** The job gave up: fails a delivery still pending, keeping its last error. Returns what it failed. */
+  markFailed(deliveryId: string, error: Error): Promise<FailedDelivery[]>;
+};
+
+const MAX_BATCH = 500;
+
+export function createDeliveryStore(db: Db): DeliveryStore {
+  const loadBatch = createGroupCommitter<string, DeliveryContext | null>(async (ids) => {
+    const rows = await db
+      .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt, rule: { webhookUrl: rules.webhookUrl, secret: rules.secret } })
+      .from(deliveries)
+      .innerJoin(events, eq(events.id, deliveries.eventId))
+      .leftJoin(rules, eq(rules.id, deliveries.ruleId))
+      .where(inArray(deliveries.id, [...new Set(ids)]));
+    const byId = new Map(
+      rows.map((row) => [row.delivery.id, { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt, rule: row.rule }]),
+    );
+    return ids.map((id) => byId.get(id) ?? null);
+  }, MAX_BATCH);
+
+  // One statement for the whole batch: atomic like the per-send transaction it replaces.
+  const recordBatch = createGroupCommitter<AttemptRecord, void>(async (records) => {
+    const pg = db.$client;
+    const column = <T>(pick: (r: AttemptRecord) => T) => records.map(pick);
+    await pg`
+      with outcome as (
+        select * from unnest(
+          ${pg.array(column((r) => r.deliveryId))}::uuid[],
+          ${pg.array(column((r) => r.attempt))}::int[],
+          ${pg.array(column((r) => r.startedAt.toISOString()))}::timestamptz[],
+          ${pg.array(column((r) => r.durationMs))}::int[],
+          ${pg.array(column((r) => r.statusCode))}::int[],
+          ${pg.array(column((r) => r.outcome))}::text[],
+          ${pg.array(column((r) => r.error))}::text[]
+        ) as o(delivery_id, attempt, started_at, duration_ms, status_code, outcome, error)
+      ), logged as (
+        insert into delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, outcome, error)
+        select delivery_id, attempt, started_at, duration_ms, status_code, outcome, error from outcome
+      )
+      update deliveries d
+      set state = o.outcome, attempts = o.attempt, last_error = null, updated_at = now(), sent_at = now(),
+          delivered_at = case when o.outcome = 'delivered' then now() else d.delivered_at end
+      from outcome o
+      where d.id = o.delivery_id`;
+    return records.map(() => undefined);
+  }, MAX_BATCH);
+
+  return {
+    async load(deliveryId) {
+      const [context] = await loadBatch([deliveryId]);
+      return context ?? null;
+    },
+
+    async recordSuccess(record) {
+      await recordBatch([record]);
+    },
+
+    async recordFailure(record, final) {
+      await db.transaction(async (tx) => {
+        await tx.insert(deliveryAttempts).values(record);
+        await tx
+          .update(deliveries)
+          .set({ attempts: record.attempt, lastError: record.error, updatedAt: sql`now()`, ...(final && { state: 'failed', failedAt: sql`now()` }) })
+          .where(eq(deliveries.id, record.deliveryId));
+      });
+    },
+
+    async triesSince(deliveryId, since) {
+      const [row] = await db
+        .select({ count: sql<number>`count(*)::int` })
+        .from(deliveryAttempts)
+        .where(and(eq(deliveryAttempts.deliveryId, deliveryId), gte(deliveryAttempts.startedAt, since)));
+      return row?.count ?? 0;
+    },
+
+    async markFailed(deliveryId, error) {
+      return db
+        .update(deliveries)
+        .set({ state: 'failed', failedAt: sql`now()`, updatedAt: sql`now()`, lastError: sql`coalesce(${deliveries.lastError}, ${rootCauseMessage(error).slice(0, 1_000)})` })
+        .where(sql`${deliveries.id} = ${deliveryId} and ${deliveries.state} = 'pending'`)
+        .returning({ channel: deliveries.channel });
+    },
+  };
+}
