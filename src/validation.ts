@@ -22,3 +22,43 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, pre
   const problems = fieldProblems(result.error, prefix);
   throw badRequest(describeProblems(problems), problems);
 }
+
+/**
+ * How deep JSON input may nest. Anything deeper is refused up front: walking it — here, in
+ * zod, in JSON.stringify — would exhaust the stack, and no notification needs it.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+export type Unstorable = { path: (string | number)[]; problem: 'text' | 'depth'; message: string };
+
+// Code units, not code points (no `u` flag): a high surrogate without its low half, or a low one without its high half.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why Postgres would refuse this text, if it would: it stores neither U+0000 nor half a UTF-16 surrogate pair (in jsonb). */
+function textProblem(text: string): string | null {
+  if (text.includes('\u0000')) return 'must not contain the NUL character (\\u0000)';
+  if (LONE_SURROGATE.test(text)) return 'must be well-formed Unicode (it holds half of a UTF-16 surrogate pair)';
+  return null;
+}
+
+/**
+ * The first place in a JSON value Herald cannot take: text Postgres cannot store (a NUL
+ * character, a lone surrogate — in a string or a key), or nesting deeper than MAX_JSON_DEPTH.
+ * Its own recursion stops at that depth, so any input is safe to hand it.
+ */
+export function findUnstorable(value: unknown, path: (string | number)[] = [], depth = 0): Unstorable | null {
+  if (typeof value === 'string') {
+    const message = textProblem(value);
+    return message ? { path, problem: 'text', message } : null;
+  }
+  if (!value || typeof value !== 'object') return null;
+  if (depth >= MAX_JSON_DEPTH) return { path, problem: 'depth', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` };
+  const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+  for (const [key, inner] of entries) {
+    const keyProblem = typeof key === 'string' ? textProblem(key) : null;
+    if (keyProblem) return { path: [...path, key], problem: 'text', message: keyProblem };
+    const found = findUnstorable(inner, [...path, key], depth + 1);
+    if (found) return found;
+  }
+  return null;
+}

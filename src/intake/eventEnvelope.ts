@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { severityInputSchema, type Severity } from '../routing/severity.ts';
+import { findUnstorable } from '../validation.ts';
 
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'must be 1–128 characters of A-Z a-z 0-9 . _ : -');
@@ -29,8 +30,11 @@ export const eventEnvelopeSchema = z.object({
   data: z.record(z.string(), z.unknown()).default({}),
   occurredAt: z.iso.datetime({ offset: true }).optional(),
 }).superRefine((envelope, ctx) => {
-  const path = pathOfNulCharacter(envelope);
-  if (path) ctx.addIssue({ code: 'custom', path, message: 'must not contain the NUL character (\\u0000)' });
+  // Refused here, naming the field: text Postgres cannot store (a NUL, a lone surrogate) would
+  // fail the whole group-committed INSERT, and with it every other event in the batch; data
+  // nested without bound would exhaust the stack.
+  const found = findUnstorable(envelope);
+  if (found) ctx.addIssue({ code: 'custom', path: found.path, message: found.message });
 });
 
 export type EventEnvelopeInput = z.input<typeof eventEnvelopeSchema>;
@@ -53,27 +57,6 @@ export function completeEnvelope(parsed: z.output<typeof eventEnvelopeSchema>, n
       ? { requesterId: parsed.approval.requesterId ?? null, approverCandidateIds: parsed.approval.approverCandidateIds }
       : null,
   };
-}
-
-/**
- * Postgres cannot store U+0000 in text or jsonb. Refusing it here names the field; letting it
- * through would fail the whole group-committed INSERT, and with it every other event in the batch.
- */
-function pathOfNulCharacter(value: unknown, path: (string | number)[] = []): (string | number)[] | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = pathOfNulCharacter(value[i], [...path, i]);
-      if (found) return found;
-    }
-  } else if (value && typeof value === 'object') {
-    for (const [key, inner] of Object.entries(value)) {
-      if (key.includes('\u0000')) return [...path, key];
-      const found = pathOfNulCharacter(inner, [...path, key]);
-      if (found) return found;
-    }
-  }
-  return null;
 }
 
 /** An event as anyone outside routing sees it (tenant stream frames, webhook bodies): no recipient lists, actor or approval roles. */

@@ -24,6 +24,23 @@ describe('tenants', () => {
     expect((await api.get('/api/v1/tenants/doomed')).status).toBe(404);
   });
 
+  it('answers 400 naming the place for what Postgres cannot take or the router cannot decode (never 500)', async () => {
+    const nulName = await api.put('/api/v1/tenants/acme', { name: 'a\u0000b' });
+    expect(nulName.status).toBe(400);
+    expect(nulName.body.error.details).toEqual([{ field: 'name', message: 'must not contain the NUL character (\\u0000)' }]);
+    const nulPath = await api.get('/api/v1/users/u%00x');
+    expect(nulPath.status).toBe(400);
+    expect(nulPath.body.error.details[0].field).toBe('(path)');
+    const nulQuery = await api.get('/api/v1/rules?eventType=a%00b');
+    expect(nulQuery.status).toBe(400);
+    expect(nulQuery.body.error.details[0].field).toBe('eventType');
+    for (const path of ['/api/v1/tenants/%ZZ', '/api/v1/users/%E0%A4%A', '/api/v1/rules/%']) {
+      const res = await api.get(path);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.details[0].field).toBe('(path)');
+    }
+  });
+
   it('validates the id and body', async () => {
     expect((await api.put('/api/v1/tenants/acme', {})).status).toBe(400);
     const badId = await api.put('/api/v1/tenants/bad%20id', { name: 'x' });
@@ -90,6 +107,10 @@ describe('teams', () => {
     expect(badTeams.status).toBe(400);
     expect((await api.put('/api/v1/teams/ops', { tenantId: 'globex', name: 'Ops' })).status).toBe(201);
     expect((await api.get('/api/v1/teams/ops', ACME_KEY)).status).toBe(404);
+    // Taking over another tenant's team id is refused without saying whose it is.
+    const takeover = await api.put('/api/v1/teams/ops', { tenantId: 'acme', name: 'Mine now' }, ACME_KEY);
+    expect(takeover.status).toBe(403);
+    expect(JSON.stringify(takeover.body)).not.toContain('globex');
     expect((await api.get('/api/v1/teams?tenantId=acme', ACME_KEY)).body.items.map((t: { id: string }) => t.id)).toEqual(['sec']);
     expect((await api.delete('/api/v1/teams/ops', ACME_KEY)).status).toBe(404);
     expect((await api.delete('/api/v1/teams/sec', ACME_KEY)).status).toBe(204);

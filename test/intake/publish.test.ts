@@ -121,13 +121,27 @@ describe('POST /api/v1/events/batch', () => {
     expect(res.body.results[3].error).toContain('tenantId');
   });
 
-  it('rejects a NUL character naming its field, without failing the rest of the batch', async () => {
+  it('rejects a NUL character or half a surrogate pair naming its field, without failing the rest of the batch', async () => {
     const res = await api.post('/api/v1/events/batch', { events: [event({ id: 'nul_ok' }), event({ id: 'nul_bad', data: { title: 'a\u0000b' } })] });
     expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'rejected']);
     expect(res.body.results[1].error).toContain('events.1.data.title');
     const single = await api.post('/api/v1/events', event({ data: { nested: [{ x: '\u0000' }] } }));
     expect(single.status).toBe(400);
     expect(single.body.error.details[0].field).toBe('data.nested.0.x');
+    const surrogate = await api.post('/api/v1/events/batch', `{"events":[{"type":"t","tenantId":"acme","id":"half_ok"},{"type":"t","tenantId":"acme","id":"half_bad","data":{"a":"x\\udc00y"}}]}`);
+    expect(surrogate.body.results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'rejected']);
+    expect(surrogate.body.results[1].error).toContain('events.1.data.a: must be well-formed Unicode');
+  });
+
+  it('rejects data nested without bound naming the field (no 500), without failing the rest of the batch', async () => {
+    // Written out by hand: JSON.stringify itself would overflow the stack on it.
+    const deep = JSON.stringify(event({ id: 'deep_bad', data: { a: 'DEEP' } })).replace('"DEEP"', '['.repeat(20_000) + ']'.repeat(20_000));
+    const res = await api.post('/api/v1/events/batch', `{"events":[${JSON.stringify(event({ id: 'deep_ok', data: { a: [[[1]]] } }))},${deep}]}`);
+    expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'rejected']);
+    expect(res.body.results[1].error).toMatch(/^events\.1\.data\.a\.0\.0.*: must not nest deeper than 64 levels/);
+    const single = await api.post('/api/v1/events', `{"type":"finding_created","tenantId":"acme","data":{"a":${'{"b":'.repeat(10_000)}1${'}'.repeat(10_000)}}}`);
+    expect(single.status).toBe(400);
+    expect(single.body.error.details[0].field).toMatch(/^data\.a\.b\.b/);
   });
 
   it('rejects an empty or over-long list with 400 and stores nothing', async () => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { assertTenantAccess, canAccessTenant } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { teams } from '../../db/schema.ts';
-import { notFound } from '../../errors.ts';
+import { forbidden, notFound } from '../../errors.ts';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { parseOrThrow } from '../../validation.ts';
@@ -13,7 +13,7 @@ import { principalOf, type Authenticator } from '../authenticate.ts';
 import { assertTenantsExist, insertedFlag, outboundUrlField, sendUpserted } from './directoryCommon.ts';
 import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
 
-function present(row: typeof teams.$inferSelect) {
+export function presentTeam(row: typeof teams.$inferSelect) {
   return {
     id: row.id,
     tenantId: row.tenantId,
@@ -25,15 +25,20 @@ function present(row: typeof teams.$inferSelect) {
   };
 }
 
+/** PUT /api/v1/teams/:id. A factory because the chat URLs are checked against the deployment's outbound policy. */
+export function teamBody(allowHosts: AllowHosts) {
+  return z.object({
+    tenantId: tenantIdSchema,
+    name: z.string().trim().min(1).max(200),
+    slackWebhookUrl: outboundUrlField('slack', allowHosts).nullish(),
+    teamsWebhookUrl: outboundUrlField('teams', allowHosts).nullish(),
+  });
+}
+
 export function teamsRouter(deps: { auth: Authenticator; db: Db; allowHosts: AllowHosts }): Router {
   const router = Router();
   const { db } = deps;
-  const teamBody = z.object({
-    tenantId: tenantIdSchema,
-    name: z.string().trim().min(1).max(200),
-    slackWebhookUrl: outboundUrlField('slack', deps.allowHosts).nullish(),
-    teamsWebhookUrl: outboundUrlField('teams', deps.allowHosts).nullish(),
-  });
+  const bodySchema = teamBody(deps.allowHosts);
 
   /** A team of another tenant is "not found", so ids do not leak across tenants. */
   async function findVisible(id: string, scope: Parameters<typeof canAccessTenant>[0]) {
@@ -45,10 +50,11 @@ export function teamsRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
   router.put('/api/v1/teams/:id', deps.auth.admin, async (req, res) => {
     const id = parseOrThrow(entityIdSchema, pathParam(req, 'id'), ['id']);
     const scope = principalOf(req).tenants;
-    const body = parseOrThrow(teamBody, req.body);
+    const body = parseOrThrow(bodySchema, req.body);
     assertTenantAccess(scope, body.tenantId);
     const [existing] = await db.select({ tenantId: teams.tenantId }).from(teams).where(eq(teams.id, id));
-    if (existing) assertTenantAccess(scope, existing.tenantId);
+    // Refused without naming the owner: the message must not tell the caller which tenant holds the id.
+    if (existing && !canAccessTenant(scope, existing.tenantId)) throw forbidden('this team belongs to a tenant outside this credential’s scope');
     await assertTenantsExist(db, [body.tenantId]);
     const values = {
       tenantId: body.tenantId,
@@ -61,7 +67,7 @@ export function teamsRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       .values({ id, ...values })
       .onConflictDoUpdate({ target: teams.id, set: { ...values, updatedAt: sql`now()` } })
       .returning({ ...getTableColumns(teams), inserted: insertedFlag });
-    sendUpserted(res, present(row!), row!.inserted);
+    sendUpserted(res, presentTeam(row!), row!.inserted);
   });
 
   router.get('/api/v1/teams', deps.auth.admin, async (req, res) => {
@@ -73,11 +79,11 @@ export function teamsRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       .where(tenantIds ? inArray(teams.tenantId, tenantIds) : undefined)
       .orderBy(teams.id)
       .limit(query.limit);
-    res.json({ items: rows.map(present) });
+    res.json({ items: rows.map(presentTeam) });
   });
 
   router.get('/api/v1/teams/:id', deps.auth.admin, async (req, res) => {
-    res.json(present(await findVisible(pathParam(req, 'id'), principalOf(req).tenants)));
+    res.json(presentTeam(await findVisible(pathParam(req, 'id'), principalOf(req).tenants)));
   });
 
   router.delete('/api/v1/teams/:id', deps.auth.admin, async (req, res) => {
