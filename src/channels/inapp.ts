@@ -3,11 +3,11 @@ import type { Db } from '../db/client.ts';
 import { events, notifications } from '../db/schema.ts';
 import { eq } from 'drizzle-orm';
 import { observeDelivery } from '../metrics/processMetrics.ts';
-import { unreadCounts } from '../inbox/inboxStore.ts';
+import { unreadByTenant } from '../inbox/inboxStore.ts';
 import { presentNotification, type NotificationRow } from '../inbox/notificationView.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
-import type { FramePublisher, LiveFrame } from '../realtime/liveFrames.ts';
+import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
 import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
 import { TemplateError } from '../templates/handlebars.ts';
 import { directSource, renderMessage } from '../templates/templateRenderer.ts';
@@ -63,11 +63,11 @@ export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps)
 }
 
 async function announce(deps: InappDeps, rows: NotificationRow[]): Promise<void> {
-  const counts = await unreadCounts(deps.db, rows.map((r) => r.userId));
+  const counts = await unreadByTenant(deps.db, rows.map((r) => r.userId));
   const frames: { userId: string; frame: LiveFrame }[] = [];
   for (const row of rows) {
     frames.push({ userId: row.userId, frame: { type: 'notification', data: presentNotification(row) } });
-    frames.push({ userId: row.userId, frame: { type: 'unread_count', data: { unread: counts.get(row.userId) ?? 0 } } });
+    frames.push({ userId: row.userId, frame: unreadCountFrame(counts.get(row.userId) ?? {}) });
   }
   await deps.frames.toUsers(frames);
 }

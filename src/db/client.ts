@@ -17,6 +17,11 @@ export function createDb(url: string, options: DbOptions = {}): Db {
   const client = postgres(url, {
     max: options.max ?? 10,
     connect_timeout: 3,
+    // After failed connects postgres.js waits before the next try, by default up to 20 s, and a
+    // query queued on that connection waits with it: intake would hang instead of answering 503,
+    // and stay down for as long after Postgres is back. Connects happen only when a query needs
+    // one, so a short wait (at most 1 s) does not hammer a server that is down.
+    backoff: (retries: number) => Math.min(0.1 * retries, 1),
     idle_timeout: 30,
     onnotice: () => {},
     connection: { statement_timeout: 10_000, application_name: 'herald' },

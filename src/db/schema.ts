@@ -146,7 +146,11 @@ export const deliveries = pgTable(
     failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }),
     ...timestamps,
   },
-  (t) => [uniqueIndex('deliveries_event_channel_destination_uq').on(t.eventId, t.channel, t.destination)],
+  (t) => [
+    uniqueIndex('deliveries_event_channel_destination_uq').on(t.eventId, t.channel, t.destination),
+    // The outbox sweeper walks pending deliveries oldest first, looking for jobs Redis lost.
+    index('deliveries_pending_idx').on(t.updatedAt, t.id).where(sql`${t.state} = 'pending'`),
+  ],
 );
 
 export const deliveryAttempts = pgTable(

@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { notifications } from '../db/schema.ts';
+import type { CountsByTenant } from '../realtime/liveFrames.ts';
 import { presentNotification, type NotificationView } from './notificationView.ts';
 
 /** Whose inbox: one user, seen through the tenants their token grants. */
@@ -44,24 +45,27 @@ export async function summarize(db: Db, owner: InboxOwner): Promise<{ total: num
 }
 
 /** Marks one notification read. Returns null when it is not this owner's (the caller answers 404). */
-export async function markRead(db: Db, owner: InboxOwner, id: bigint): Promise<{ changed: boolean } | null> {
-  const updated = await db
+export async function markRead(db: Db, owner: InboxOwner, id: bigint): Promise<{ changed: boolean; tenantId?: string } | null> {
+  const [updated] = await db
     .update(notifications)
     .set({ readAt: sql`now()` })
     .where(and(ownedBy(owner), eq(notifications.id, id), isNull(notifications.readAt)))
-    .returning({ id: notifications.id });
-  if (updated.length > 0) return { changed: true };
+    .returning({ tenantId: notifications.tenantId });
+  if (updated) return { changed: true, tenantId: updated.tenantId };
   const [existing] = await db.select({ id: notifications.id }).from(notifications).where(and(ownedBy(owner), eq(notifications.id, id)));
   return existing ? { changed: false } : null;
 }
 
-export async function markAllRead(db: Db, owner: InboxOwner): Promise<number> {
+/** Marks every unread notification of the owner's tenants read; how many, in all and per tenant. */
+export async function markAllRead(db: Db, owner: InboxOwner): Promise<{ updated: number; byTenant: CountsByTenant }> {
   const updated = await db
     .update(notifications)
     .set({ readAt: sql`now()` })
     .where(and(ownedBy(owner), isNull(notifications.readAt)))
-    .returning({ id: notifications.id });
-  return updated.length;
+    .returning({ tenantId: notifications.tenantId });
+  const byTenant: CountsByTenant = {};
+  for (const { tenantId } of updated) byTenant[tenantId] = (byTenant[tenantId] ?? 0) + 1;
+  return { updated: updated.length, byTenant };
 }
 
 /** Notifications after a stream cursor, oldest first: what a reconnecting stream missed. */
@@ -86,16 +90,20 @@ export async function latestNotificationId(db: Db, userId: string): Promise<bigi
   return row?.id ?? 0n;
 }
 
-/** Unread counts for many users in one query (after a fan-out). Counts every tenant the user is still a member of. */
-export async function unreadCounts(db: Db, userIds: string[]): Promise<Map<string, number>> {
-  if (userIds.length === 0) return new Map();
-  const rows = await db.execute<{ user_id: string; unread: number }>(sql`
-    select n.user_id, count(*)::int as unread
+/**
+ * Unread counts per tenant for many users in one query (after a fan-out, after a read). Only
+ * tenants the user is still a member of count; each stream then shows the sum over the tenants
+ * its token grants.
+ */
+export async function unreadByTenant(db: Db, userIds: string[]): Promise<Map<string, CountsByTenant>> {
+  const counts = new Map<string, CountsByTenant>(userIds.map((id) => [id, {}]));
+  if (userIds.length === 0) return counts;
+  const rows = await db.execute<{ user_id: string; tenant_id: string; unread: number }>(sql`
+    select n.user_id, n.tenant_id, count(*)::int as unread
     from notifications n join users u on u.id = n.user_id
     where n.user_id = any(${sql.param(userIds)}::text[]) and n.read_at is null and n.tenant_id = any(u.tenant_ids)
-    group by n.user_id
+    group by n.user_id, n.tenant_id
   `);
-  const counts = new Map(userIds.map((id) => [id, 0]));
-  for (const row of rows) counts.set(row.user_id, row.unread);
+  for (const row of rows) counts.get(row.user_id)![row.tenant_id] = row.unread;
   return counts;
 }

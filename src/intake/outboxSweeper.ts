@@ -3,28 +3,51 @@ import type { Queue } from 'bullmq';
 import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
-import { jobIdFor, type PayloadOf } from '../queues/catalog.ts';
+import { jobIdFor, type Queues } from '../queues/catalog.ts';
+import type { Channel } from '../routing/channels.ts';
+import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, queueForChannel } from '../routing/routeEvent.ts';
 
 export type OutboxSweeperOptions = {
   db: Db;
-  routeQueue: Queue<PayloadOf<'route'>>;
+  queues: Queues;
   logger: Logger;
-  /** An event unrouted for longer than this is enqueued again. */
+  /** An event unrouted (or a delivery pending without its job) for longer than this is enqueued again. */
   afterSeconds: number;
   intervalMs?: number;
   batchSize?: number;
 };
 
+const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
 /**
- * Every accepted event is in Postgres before the publisher hears 202; the route job is only a
- * wake-up call. This sweeper finds events that were stored but never routed — Redis was down or
- * flushed at accept time, or the job failed for good — and enqueues them again.
+ * Every accepted event is in Postgres before the publisher hears 202, and every planned send is
+ * a pending delivery row before its job is enqueued; the jobs are only wake-up calls. This
+ * sweeper finds what Redis lost — events stored but never routed (Redis down or flushed at
+ * accept time, a route job that gave up) and pending deliveries whose job is gone (Redis
+ * flushed or restarted empty after routing) — and routes those events again. Routing is
+ * idempotent, so the re-run only re-adds the missing jobs. An in-app batch that failed for good
+ * (its tries spent while Postgres was away) is run again: an inbox must not stay short.
  */
 export function createOutboxSweeper(options: OutboxSweeperOptions) {
-  const { db, routeQueue, logger } = options;
+  const { db, queues, logger } = options;
+  const routeQueue = queues.route;
   const batchSize = options.batchSize ?? 1_000;
+  /** Keyset position in the pending deliveries, so a backlog larger than a batch is checked a batch per sweep. */
+  let pendingCursor: { updatedAt: string; id: string } | null = null;
 
-  async function sweep(): Promise<number> {
+  /** Re-adds an event's route job unless one is still queued or running; true when it did. */
+  async function requeue(eventId: string): Promise<boolean> {
+    const jobId = jobIdFor('route', eventId);
+    const job = await routeQueue.getJob(jobId);
+    const state = job ? await job.getState() : 'missing';
+    if (LIVE_STATES.has(state)) return false;
+    // A finished job with this id would make the add a no-op, so clear it first.
+    if (job) await job.remove().catch(() => {});
+    await routeQueue.add('route', { eventId }, { jobId });
+    return true;
+  }
+
+  async function sweepUnrouted(): Promise<number> {
     const stale = await db
       .select({ id: events.id })
       .from(events)
@@ -32,18 +55,72 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
       .orderBy(events.acceptedAt)
       .limit(batchSize);
     let requeued = 0;
-    for (const { id } of stale) {
-      const jobId = jobIdFor('route', id);
-      const job = await routeQueue.getJob(jobId);
-      const state = job ? await job.getState() : 'missing';
-      if (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') continue;
-      // A finished job with this id would make the add a no-op, so clear it first.
-      if (job) await job.remove().catch(() => {});
-      await routeQueue.add('route', { eventId: id }, { jobId });
-      requeued++;
-    }
-    if (requeued > 0) logger.warn({ requeued }, 'outbox sweeper re-enqueued unrouted events');
+    for (const { id } of stale) if (await requeue(id)) requeued++;
     return requeued;
+  }
+
+  /** Routed events with a pending delivery whose job no longer exists in Redis. */
+  async function sweepLostDeliveries(): Promise<number> {
+    const after = pendingCursor;
+    const pending = await db.execute<{ id: string; event_id: string; channel: Channel; updated_at: string; inapp_rows: number }>(sql`
+      with stale as (
+        select id, event_id, channel, updated_at from deliveries
+        where state = 'pending'
+          and updated_at < now() - make_interval(secs => ${options.afterSeconds})
+          ${after ? sql`and (updated_at, id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
+        order by updated_at, id
+        limit ${batchSize}
+      ),
+      inapp as (
+        select event_id, count(*)::int as n from deliveries
+        where channel = 'inapp' and state <> 'skipped' and event_id in (select event_id from stale where channel = 'inapp')
+        group by event_id
+      )
+      select s.id, s.event_id, s.channel, s.updated_at::text as updated_at, coalesce(inapp.n, 0) as inapp_rows
+      from stale s left join inapp on inapp.event_id = s.event_id and s.channel = 'inapp'
+      order by s.updated_at, s.id
+    `);
+    const last = pending[pending.length - 1];
+    pendingCursor = pending.length === batchSize && last ? { updatedAt: last.updated_at, id: last.id } : null;
+
+    // Every job these rows should have, looked up at once (one pipelined burst, not a round trip each).
+    const expected: { eventId: string; queue: Queue; jobId: string }[] = [];
+    const inappListed = new Set<string>();
+    for (const row of pending) {
+      if (row.channel !== 'inapp') {
+        expected.push({ eventId: row.event_id, queue: queues[queueForChannel(row.channel)], jobId: deliveryJobId(row.id) });
+      } else if (!inappListed.has(row.event_id)) {
+        // In-app jobs go by batches of users; any batch missing means some of these rows have no job.
+        inappListed.add(row.event_id);
+        for (let batch = 0; batch * INAPP_BATCH_SIZE < row.inapp_rows; batch++) {
+          expected.push({ eventId: row.event_id, queue: queues.inapp, jobId: inappJobId(row.event_id, batch) });
+        }
+      }
+    }
+    const jobs = await Promise.all(expected.map(({ queue, jobId }) => queue.getJob(jobId)));
+
+    const lost = new Set<string>();
+    let retried = 0;
+    for (const [i, job] of jobs.entries()) {
+      const { eventId, queue } = expected[i]!;
+      if (!job) lost.add(eventId);
+      // An in-app batch that used up its tries (Postgres away for minutes) runs again: inbox writes are idempotent.
+      else if (queue === queues.inapp && !lost.has(eventId) && (await job.isFailed())) {
+        await job.retry('failed');
+        retried++;
+      }
+    }
+    let requeued = 0;
+    for (const eventId of lost) if (await requeue(eventId)) requeued++;
+    return requeued + retried;
+  }
+
+  async function sweep(): Promise<number> {
+    const unrouted = await sweepUnrouted();
+    const lostJobs = await sweepLostDeliveries();
+    if (unrouted > 0) logger.warn({ requeued: unrouted }, 'outbox sweeper re-enqueued unrouted events');
+    if (lostJobs > 0) logger.warn({ requeued: lostJobs }, 'outbox sweeper re-routed events whose delivery jobs Redis lost, or ran failed in-app batches again');
+    return unrouted + lostJobs;
   }
 
   let timer: NodeJS.Timeout | undefined;

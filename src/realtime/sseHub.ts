@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { NotificationView } from '../inbox/notificationView.ts';
 import type { Logger } from '../logger.ts';
 import { sseFramesDropped } from '../metrics/processMetrics.ts';
-import { tenantChannel, userChannel, type LiveFrame } from './liveFrames.ts';
+import { frameForTenants, tenantChannel, userChannel, type LiveFrame } from './liveFrames.ts';
 import { parseStreamCursor, SseConnection } from './sseConnection.ts';
 
 export type StreamSource = {
@@ -64,7 +64,8 @@ export function createSseHub(options: SseHubOptions) {
       if (connection.send(frame)) source.carried(frame.data, connection.userId);
       return;
     }
-    connection.send(frame);
+    const visible = frameForTenants(frame, connection.tenantIds);
+    if (visible) connection.send(visible);
   }
 
   function onDrop(connection: SseConnection): void {

@@ -27,6 +27,11 @@ export function deliveryJobId(deliveryId: string): string {
   return jobIdFor('delivery', deliveryId);
 }
 
+/** The job id of an event's `batch`-th in-app batch (users in sorted order, INAPP_BATCH_SIZE per batch). */
+export function inappJobId(eventId: string, batch: number): string {
+  return jobIdFor('inapp', eventId, String(batch));
+}
+
 /**
  * Routes one stored event: load what the decision needs, plan, record the plan as pending
  * deliveries, enqueue the channel jobs, mark the event routed. Every step is idempotent
@@ -34,7 +39,7 @@ export function deliveryJobId(deliveryId: string): string {
  */
 export async function routeEvent(deps: RouteDeps, eventId: string): Promise<DeliveryPlan | null> {
   const { db } = deps;
-  const [row] = await db.select({ envelope: events.envelope }).from(events).where(eq(events.id, eventId));
+  const [row] = await db.select({ envelope: events.envelope, routedAt: events.routedAt }).from(events).where(eq(events.id, eventId));
   if (!row) return null;
   const event = row.envelope as unknown as EventEnvelope;
 
@@ -43,7 +48,8 @@ export async function routeEvent(deps: RouteDeps, eventId: string): Promise<Deli
   await recordPlan(db, event, plan);
   await enqueueInapp(deps.queues, event.id, plan);
   await enqueuePendingDeliveries(deps, event.id);
-  await deps.frames.toTenant(event.tenantId, { type: 'event', data: publicView(event) }).catch(() => {});
+  // A re-run (the sweeper replacing jobs Redis lost) re-adds what is missing, but the event was announced already.
+  if (!row.routedAt) await deps.frames.toTenant(event.tenantId, { type: 'event', data: publicView(event) }).catch(() => {});
   await db.update(events).set({ routedAt: sql`now()` }).where(eq(events.id, eventId));
   return plan;
 }
@@ -114,7 +120,7 @@ async function enqueueInapp(queues: Queues, eventId: string, plan: DeliveryPlan)
   const jobs = [];
   for (let i = 0; i < inappUsers.length; i += INAPP_BATCH_SIZE) {
     const userIds = inappUsers.slice(i, i + INAPP_BATCH_SIZE);
-    jobs.push({ name: 'inapp', data: { eventId, userIds }, opts: { jobId: jobIdFor('inapp', eventId, String(i / INAPP_BATCH_SIZE)) } });
+    jobs.push({ name: 'inapp', data: { eventId, userIds }, opts: { jobId: inappJobId(eventId, i / INAPP_BATCH_SIZE) } });
   }
   if (jobs.length > 0) await queues.inapp.addBulk(jobs);
 }

@@ -1,10 +1,13 @@
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { deleteKeysWithPrefix } from '../../src/redis.ts';
+import { createRedis, deleteKeysWithPrefix } from '../../src/redis.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+import type { Role } from '../../workers/roles/role.ts';
 
 let env: TestEnv;
 let api: ApiClient;
+let inapp: Role;
 
 beforeAll(async () => {
   env = await createTestEnv({ OUTBOX_SWEEP_AFTER_SECONDS: '1' });
@@ -23,7 +26,7 @@ it('routes an event whose route job was lost (Redis keys deleted after accept) t
   await deleteKeysWithPrefix(env.redis, env.config.REDIS_PREFIX);
 
   await env.startRouter();
-  await env.startInapp();
+  inapp = await env.startInapp();
   const token = await env.userToken('u1', ['acme']);
   const inbox = await eventually(async () => {
     const res = await api.get('/api/v1/notifications', token);
@@ -32,4 +35,38 @@ it('routes an event whose route job was lost (Redis keys deleted after accept) t
   expect(inbox.map((n: { eventId: string }) => n.eventId).sort()).toEqual(ids);
   const unrouted = await env.db.$client`select count(*)::int as n from events where routed_at is null`;
   expect(unrouted[0]!.n).toBe(0);
+});
+
+it('routes again an event whose in-app job was lost after routing (Redis flushed before the worker ran)', async () => {
+  // The in-app worker is behind: the event is routed, its inbox row is a pending delivery and a job in Redis.
+  await env.stop(inapp);
+  expect((await api.post('/api/v1/events', { id: 'lost_after_route', tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1'] })).status).toBe(202);
+  await eventually(async () => (await env.db.$client`select 1 from events where id = 'lost_after_route' and routed_at is not null`).length === 1);
+  await eventually(async () => (await env.redis.keys(`${env.config.REDIS_PREFIX}:inapp:*`)).length > 0);
+  await deleteKeysWithPrefix(env.redis, env.config.REDIS_PREFIX);
+
+  inapp = await env.startInapp();
+  const token = await env.userToken('u1', ['acme']);
+  await eventually(async () => (await api.get('/api/v1/notifications', token)).body.items.some((n: { eventId: string }) => n.eventId === 'lost_after_route'), 20_000);
+  // The inbox row is written and announced before its delivery is marked sent, so wait for the mark too.
+  await eventually(async () => (await env.db.$client`select state from deliveries where event_id = 'lost_after_route' and channel = 'inapp'`)[0]?.state === 'sent');
+});
+
+it('runs again an in-app batch that failed for good, so the inbox row still arrives', async () => {
+  await env.stop(inapp);
+  expect((await api.post('/api/v1/events', { id: 'gave_up', tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1'] })).status).toBe(202);
+  await eventually(async () => (await env.redis.keys(`${env.config.REDIS_PREFIX}:inapp:*`)).length > 0);
+  // A consumer whose every try fails (as the in-app worker's do while Postgres is away) spends the batch's tries.
+  const connection = createRedis(env.config.REDIS_URL, 'worker');
+  const failing = new Worker('inapp', async () => { throw new UnrecoverableError('postgres unreachable'); }, { connection, prefix: env.config.REDIS_PREFIX });
+  const queue = new Queue('inapp', { connection, prefix: env.config.REDIS_PREFIX });
+  await eventually(async () => (await queue.getJobCounts('failed')).failed === 1);
+  await failing.close();
+  await queue.close();
+  connection.disconnect();
+
+  inapp = await env.startInapp();
+  const token = await env.userToken('u1', ['acme']);
+  await eventually(async () => (await api.get('/api/v1/notifications', token)).body.items.some((n: { eventId: string }) => n.eventId === 'gave_up'), 20_000);
+  await eventually(async () => (await env.db.$client`select state from deliveries where event_id = 'gave_up' and channel = 'inapp'`)[0]?.state === 'sent');
 });

@@ -57,6 +57,36 @@ describe('GET /api/v1/events (live stream)', () => {
     });
   });
 
+  it('gives each stream of a person in two tenants only its own tenants’ counts and read marks', async () => {
+    expect((await api.put('/api/v1/users/max', { email: 'max@both.example', name: 'Max', tenantIds: ['acme', 'globex'] })).status).toBe(201);
+    const acmeToken = await env.userToken('max', ['acme']);
+    const globexToken = await env.userToken('max', ['globex']);
+    const acmeTab = stream(instanceA.url, acmeToken);
+    const globexTab = stream(instanceB.url, globexToken);
+    await Promise.all([acmeTab.opened, globexTab.opened]);
+    await globexTab.waitFor((f) => f.type === 'unread_count');
+
+    await publish({ id: 'two_tenants_acme_1', assigneeUserIds: ['max'] });
+    await publish({ id: 'two_tenants_acme_2', assigneeUserIds: ['max'] });
+    expect((await api.post('/api/v1/events', { tenantId: 'globex', type: 'finding_created', id: 'two_tenants_globex', assigneeUserIds: ['max'] })).status).toBe(202);
+    await globexTab.waitFor((f) => f.type === 'notification' && f.data.eventId === 'two_tenants_globex');
+    const acmeNotes = await acmeTab.waitFor((f) => f.type === 'notification', 2);
+    await acmeTab.waitFor((f) => f.type === 'unread_count' && f.data.unread === 2);
+    await globexTab.waitFor((f) => f.type === 'unread_count' && f.data.unread === 1);
+
+    // Reads in the acme inbox change acme's count; the globex stream hears of neither.
+    await api.post(`/api/v1/notifications/${acmeNotes[0]!.data.id}/read`, undefined, acmeToken);
+    await acmeTab.waitFor((f) => f.type === 'notification.read');
+    await api.post('/api/v1/notifications/read-all', undefined, acmeToken);
+    await acmeTab.waitFor((f) => f.type === 'notifications.read_all' && f.data.updated === 1);
+    await acmeTab.waitFor((f) => f.type === 'unread_count' && f.data.unread === 0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(globexTab.frames.filter((f) => f.type === 'notification').map((f) => f.data.eventId)).toEqual(['two_tenants_globex']);
+    expect(globexTab.frames.some((f) => f.type === 'notification.read' || f.type === 'notifications.read_all')).toBe(false);
+    expect(globexTab.frames.filter((f) => f.type === 'unread_count').every((f) => f.data.unread <= 1)).toBe(true);
+    expect(globexTab.frames.filter((f) => f.type === 'unread_count').at(-1)!.data.unread).toBe(1);
+  });
+
   it('sends read and read-all frames to every tab', async () => {
     const token = await env.userToken('bob', ['acme']);
     const tab1 = stream(instanceA.url, token);

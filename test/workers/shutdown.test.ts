@@ -59,9 +59,11 @@ it('SIGTERM lets in-flight jobs finish: after a restart every job ran exactly on
 
   await env.startInapp();
   const expected = events.length * 2;
+  // The inbox rows are written first and their deliveries marked sent right after: wait for both.
   await eventually(async () => {
     const [row] = await env.db.$client`select count(*)::int as n from notifications`;
-    return row!.n === expected;
+    const [pending] = await env.db.$client`select count(*)::int as n from deliveries where channel = 'inapp' and state = 'pending'`;
+    return row!.n === expected && pending!.n === 0;
   }, 30_000);
   // attempts counts runs of the write: 1 everywhere means no batch was cut off and run again.
   const byAttempts = await env.db.$client`select attempts, state, count(*)::int as n from deliveries where channel = 'inapp' group by 1, 2`;

@@ -15,7 +15,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const producer = createRedis(config.REDIS_URL, 'command');
   const queues = createQueues(producer, config.REDIS_PREFIX);
   const frames = createFramePublisher(producer, config.REDIS_PREFIX);
-  const sweeper = createOutboxSweeper({ db, routeQueue: queues.route, logger, afterSeconds: config.OUTBOX_SWEEP_AFTER_SECONDS });
+  const sweeper = createOutboxSweeper({ db, queues, logger, afterSeconds: config.OUTBOX_SWEEP_AFTER_SECONDS });
   const worker = runWorker({
     queue: 'route',
     config,

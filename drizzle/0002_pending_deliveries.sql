@@ -1,0 +1,1 @@
+CREATE INDEX "deliveries_pending_idx" ON "deliveries" USING btree ("updated_at","id") WHERE "deliveries"."state" = 'pending';
