@@ -56,7 +56,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds an accepted event may stay unrouted before the outbox sweeper enqueues it again. */
   OUTBOX_SWEEP_AFTER_SECONDS: z.coerce.number().positive().default(15),
-  /** `user:password` for HTTP basic auth on /admin/queues (besides admin tokens). */
+  /** `user:password` for HTTP basic auth on /admin/queues (besides admin tokens and a `*` service key). */
   ADMIN_BASIC_AUTH: z.string().regex(/^[^:]+:.{8,}$/, 'must be user:password with a password of 8+ characters').optional(),
   /** Port on which a worker process serves its own /metrics (the API serves them on PORT). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),

@@ -21,8 +21,10 @@ import { brandingRouter } from './routes/branding.ts';
 import { eventsRouter } from './routes/events.ts';
 import { healthRouter } from './routes/health.ts';
 import { notificationsRouter } from './routes/notifications.ts';
+import { openApiRouter } from './routes/openapi.ts';
 import { pageRouter } from './routes/page.ts';
 import { preferencesRouter } from './routes/preferences.ts';
+import { chatSettingsRouter } from './routes/chatSettings.ts';
 import { pushRouter } from './routes/push.ts';
 import { rulesRouter } from './routes/rules.ts';
 import { streamRouter } from './routes/stream.ts';
@@ -75,6 +77,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(healthRouter(deps));
   app.use(metricsRouter());
+  app.use(openApiRouter());
   app.use(queueBoardRouter(deps));
   app.use(eventsRouter(deps));
   app.use(streamRouter(deps));
@@ -85,6 +88,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(rulesRouter(deps));
   app.use(deliveriesRouter(deps));
   app.use(preferencesRouter(deps));
+  app.use(chatSettingsRouter(deps));
   app.use(templatesRouter(deps));
   app.use(brandingRouter(deps));
   app.use(pushRouter(deps));

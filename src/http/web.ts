@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import type { Express } from 'express';
 import { createServiceKeyStore } from '../auth/serviceKeys.ts';
 import { createUserTokenVerifier } from '../auth/userTokens.ts';
 import type { Config } from '../config.ts';
@@ -19,7 +20,14 @@ import { createChangeAnnouncer } from '../templates/templateRenderer.ts';
 import { createApp } from './app.ts';
 import { createAuthenticator } from './authenticate.ts';
 
-export type Web = { server: Server; url: string; hub: SseHub; close(): Promise<void> };
+export type Web = {
+  server: Server;
+  url: string;
+  hub: SseHub;
+  /** The Express app the server runs, for anything that inspects its routes. */
+  app: Express;
+  close(): Promise<void>;
+};
 
 /** Wires one API instance from its configuration and starts listening. */
 export async function startWeb(config: Config, logger: Logger, port = config.PORT): Promise<Web> {
@@ -96,5 +104,5 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     await closeDb(db);
   }
 
-  return { server, url, hub, close };
+  return { server, url, hub, app, close };
 }

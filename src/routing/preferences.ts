@@ -50,7 +50,15 @@ export const preferencesSchema = z
       if (typeof (input as Record<string, unknown>)[key] !== 'boolean') ctx.addIssue({ code: 'custom', path: [key], message: 'must be true or false' });
     }
   })
-  .transform((input) => ({ ...(input as Preferences) }));
+  .transform((input) => ({ ...(input as Preferences) }))
+  // The checks above run in code, which the API document cannot see; this is the shape they enforce.
+  .meta({
+    type: 'object',
+    description: '"<eventType>.<channel>": boolean, or a legacy key (sla_breach_email, new_finding_email, scan_complete_email); unset keys keep the channel default',
+    additionalProperties: { type: 'boolean' },
+    maxProperties: MAX_KEYS,
+    example: { 'finding_created.email': false, 'sla_breached.slack': true },
+  });
 
 /** Whether a user wants `eventType` on `channel`: the namespaced key wins, then the legacy key, then the default. */
 export function wantsChannel(preferences: Preferences, eventType: string, channel: Channel): boolean {

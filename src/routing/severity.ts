@@ -42,4 +42,6 @@ export const severityInputSchema = z
       return z.NEVER;
     }
     return normalized;
-  });
+  })
+  // The check runs in a transform, which the API document cannot see; this says what it accepts.
+  .meta({ description: `empty or absent for none, else one of ${SEVERITIES.join(', ')} (case-insensitive)` });

@@ -5,13 +5,14 @@ import { tenants, type Branding } from '../db/schema.ts';
 
 const hexColor = z.string().regex(/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a hex colour like #1f6feb or #fff');
 // A control character in a one-line field could break a header or a layout; none is ever needed there.
+// The ranges are exactly \p{Cc}, spelt without the `u` flag so the API document can carry the pattern as is.
 const oneLine = (max: number) =>
   z
     .string()
     .trim()
     .min(1)
     .max(max)
-    .regex(/^[^\p{Cc}]*$/u, 'must be one line without control characters');
+    .regex(/^[^\x00-\x1f\x7f-\x9f]*$/, 'must be one line without control characters');
 
 /**
  * A tenant's branding (SPEC §7). PUT replaces it whole; an absent or null field is cleared.

@@ -97,6 +97,7 @@ describe('Teams Adaptive Card message', () => {
 
 let env: TestEnv;
 let api: ApiClient;
+let webUrl: string;
 let receiver: ScriptedReceiver;
 const logs = capturingLogger();
 
@@ -105,6 +106,7 @@ const SLACK_TEAM = '/slack/T0001/B0001/team-token-a1b2';
 const TEAMS_TEAM = '/teams/webhookb2/team-token-c3d4';
 const SLACK_PERSONAL = '/slack/T0001/B0002/personal-token-e5f6';
 const SLACK_GONE = '/slack/T0001/B0003/gone-token-0a0b';
+const TEAMS_SELF = '/teams/webhookb2/self-service-token-7c8d';
 
 describe('chat worker, end to end', () => {
   beforeAll(async () => {
@@ -113,8 +115,9 @@ describe('chat worker, end to end', () => {
     const web = await env.startWeb();
     await env.startRouter();
     await env.startRole((config) => startChat(config, logs.logger, { requestTimeoutMs: 2_000 }));
+    webUrl = web.url;
     api = apiClient(web.url);
-    await seedDirectory(api, 'acme', ['p1']);
+    await seedDirectory(api, 'acme', ['p1', 'p2']);
     const team = (id: string, body: Record<string, string>) => api.put(`/api/v1/teams/${id}`, { tenantId: 'acme', name: id, ...body });
     expect((await team('sec', { slackWebhookUrl: receiver.origin + SLACK_TEAM, teamsWebhookUrl: receiver.origin + TEAMS_TEAM })).status).toBe(201);
     expect((await team('gone', { slackWebhookUrl: receiver.origin + SLACK_GONE })).status).toBe(201);
@@ -182,6 +185,19 @@ describe('chat worker, end to end', () => {
     expect(JSON.parse(posts[0]!.body).text).toBe('[High] SLA breached');
   });
 
+  it('posts to the Teams URL a user set for themselves through /me/chat and /me/preferences', async () => {
+    const p2 = apiClient(webUrl, await env.userToken('p2', ['acme']));
+    expect((await p2.put('/api/v1/me/chat', { teamsWebhookUrl: receiver.origin + TEAMS_SELF })).status).toBe(200);
+    expect((await p2.patch('/api/v1/me/preferences', { 'sla_breached.teams': true })).status).toBe(200);
+    await publish({ id: 'evt_self_service', type: 'sla_breached', assigneeUserIds: ['p2'], data: { title: 'SLA breached' } });
+    const [item] = await eventually(async () => {
+      const found = await chatDeliveries('evt_self_service');
+      return found[0]?.state === 'delivered' ? found : null;
+    });
+    expect(item).toMatchObject({ channel: 'teams', destination: 'user:p2', attempts: 1 });
+    expect(receiver.arrivals(TEAMS_SELF)).toHaveLength(1);
+  });
+
   it('fails a Slack 404 (a deleted webhook) at once, with Slack’s reason and without the URL', async () => {
     receiver.script(SLACK_GONE, { status: 404, body: 'no_service' });
     await publish({ id: 'evt_gone', assigneeTeamIds: ['gone'] });
@@ -196,6 +212,6 @@ describe('chat worker, end to end', () => {
   it('never logs a chat webhook URL path', () => {
     const text = logs.lines.join('\n');
     expect(text).toContain('delivered');
-    for (const path of [SLACK_TEAM, TEAMS_TEAM, SLACK_PERSONAL, SLACK_GONE]) expect(text).not.toContain(path);
+    for (const path of [SLACK_TEAM, TEAMS_TEAM, SLACK_PERSONAL, SLACK_GONE, TEAMS_SELF]) expect(text).not.toContain(path);
   });
 });

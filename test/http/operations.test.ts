@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { REDACTED_PATHS } from '../../src/logger.ts';
 import { startWeb } from '../../src/http/web.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
-import { createTestEnv, SERVICE_KEY, type TestEnv } from '../helpers/testEnv.ts';
+import { ACME_KEY, createTestEnv, SERVICE_KEY, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
 let api: ApiClient;
@@ -36,21 +36,29 @@ describe('/metrics', () => {
 });
 
 describe('/admin/queues (Bull Board)', () => {
-  it('answers 401 without credentials, for a plain user, for a service key, and with a wrong password', async () => {
+  it('answers 401 without credentials, for a plain user, for a tenant-scoped service key, and with a wrong password', async () => {
     expect((await fetch(`${url}/admin/queues`)).status).toBe(401);
     const user = await env.userToken('u1', ['acme']);
-    expect((await fetch(`${url}/admin/queues`, { headers: { authorization: `Bearer ${user}` } })).status).toBe(401);
-    expect((await fetch(`${url}/admin/queues`, { headers: { authorization: `Bearer ${SERVICE_KEY}` } })).status).toBe(401);
+    const refused: Record<string, string>[] = [{ authorization: `Bearer ${user}` }, { cookie: `herald_token=${user}` }, { authorization: `Bearer ${ACME_KEY}` }];
+    for (const headers of refused) {
+      expect((await fetch(`${url}/admin/queues`, { headers })).status).toBe(401);
+      expect((await fetch(`${url}/admin/queues/api/queues/route/pause`, { method: 'PUT', headers })).status).toBe(401);
+    }
     const wrong = Buffer.from('ops:nope').toString('base64');
     const res = await fetch(`${url}/admin/queues`, { headers: { authorization: `Basic ${wrong}` } });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toContain('Basic');
   });
 
-  it('shows every Herald queue to an admin token (header or cookie) and to the operator password', async () => {
+  it('shows every Herald queue to an admin token (header or cookie), the operator password and a service key for every tenant', async () => {
     const admin = await env.userToken('root', ['acme'], 'admin');
     const basic = Buffer.from('ops:correct-horse-battery').toString('base64');
-    const credentials: Record<string, string>[] = [{ authorization: `Bearer ${admin}` }, { cookie: `herald_token=${admin}` }, { authorization: `Basic ${basic}` }];
+    const credentials: Record<string, string>[] = [
+      { authorization: `Bearer ${admin}` },
+      { cookie: `herald_token=${admin}` },
+      { authorization: `Bearer ${SERVICE_KEY}` },
+      { authorization: `Basic ${basic}` },
+    ];
     for (const headers of credentials) {
       const page = await fetch(`${url}/admin/queues`, { headers });
       expect(page.status).toBe(200);

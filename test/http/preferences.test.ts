@@ -94,3 +94,50 @@ describe('PUT and PATCH /api/v1/me/preferences', () => {
     expect(bad.body.error.details.map((d: { field: string }) => d.field)).toContain('preferences.x.fax');
   });
 });
+
+describe('GET and PUT /api/v1/me/chat', () => {
+  const CHAT = '/api/v1/me/chat';
+  const SLACK = 'https://hooks.slack.com/services/T0001/B0001/personal-secret';
+  const TEAMS = 'https://contoso.webhook.office.com/webhookb2/abc@def/IncomingWebhook/123/456';
+
+  it('answers nulls until set, then what PUT stored; PUT replaces, so a URL left out is removed', async () => {
+    const token = await env.userToken('u4', ['acme']);
+    expect((await api.get(CHAT, token)).body).toEqual({ slackWebhookUrl: null, teamsWebhookUrl: null });
+
+    const both = await api.put(CHAT, { slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS }, token);
+    expect(both.status).toBe(200);
+    expect(both.body).toEqual({ slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS });
+    expect((await api.get(CHAT, token)).body).toEqual({ slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS });
+    // The directory shows the same fields to an admin.
+    expect((await admin.get('/api/v1/users/u4')).body).toMatchObject({ slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS });
+
+    const slackOnly = await api.put(CHAT, { slackWebhookUrl: SLACK }, token);
+    expect(slackOnly.body).toEqual({ slackWebhookUrl: SLACK, teamsWebhookUrl: null });
+    expect((await api.put(CHAT, {}, token)).body).toEqual({ slackWebhookUrl: null, teamsWebhookUrl: null });
+  });
+
+  it('refuses a URL the chat worker would refuse, naming the field, and stores nothing', async () => {
+    const token = await env.userToken('u4', ['acme']);
+    await api.put(CHAT, { slackWebhookUrl: SLACK }, token);
+    for (const [field, url] of [
+      ['slackWebhookUrl', 'https://evil.example/services/T/B/x'],
+      ['slackWebhookUrl', 'http://hooks.slack.com/services/T/B/x'],
+      ['teamsWebhookUrl', 'https://169.254.169.254/latest/meta-data'],
+      ['teamsWebhookUrl', 'http://127.0.0.1:8080/teams'],
+    ] as const) {
+      const res = await api.put(CHAT, { [field]: url }, token);
+      expect(res.status, url).toBe(400);
+      expect(res.body.error.details.map((d: { field: string }) => d.field)).toContain(field);
+    }
+    expect((await api.put(CHAT, { slackWebhookUrl: 42 }, token)).status).toBe(400);
+    expect((await api.get(CHAT, token)).body).toEqual({ slackWebhookUrl: SLACK, teamsWebhookUrl: null });
+  });
+
+  it('answers 401 without a user token and 404 for a token whose user is not in the directory', async () => {
+    expect((await api.get(CHAT, null)).status).toBe(401);
+    expect((await api.put(CHAT, {}, SERVICE_KEY)).status).toBe(401);
+    const stranger = await env.userToken('nobody', ['acme']);
+    expect((await api.get(CHAT, stranger)).status).toBe(404);
+    expect((await api.put(CHAT, { slackWebhookUrl: SLACK }, stranger)).status).toBe(404);
+  });
+});

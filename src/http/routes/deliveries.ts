@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { Router } from 'express';
-import { z } from 'zod';
 import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { deliveries, deliveryAttempts, events } from '../../db/schema.ts';
@@ -9,7 +8,7 @@ import { conflict, notFound } from '../../errors.ts';
 import { jobIdFor, type PayloadOf, type Queues } from '../../queues/catalog.ts';
 import { isChannel } from '../../routing/channels.ts';
 import { queueForChannel } from '../../routing/routeEvent.ts';
-import { pathParam } from '../params.ts';
+import { generatedIdSchema, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 
 type DeliveryRow = typeof deliveries.$inferSelect;
@@ -19,7 +18,7 @@ type AttemptRow = typeof deliveryAttempts.$inferSelect;
  * One line of the timeline. `destination` is what routing stored — a user id, an address,
  * `rule:<id>`, `team:<id>` or `user:<id>` — never a webhook URL, whose path is a credential.
  */
-function present(row: DeliveryRow, attempts: AttemptRow[]) {
+export function presentDelivery(row: DeliveryRow, attempts: AttemptRow[]) {
   return {
     id: row.id,
     channel: row.channel,
@@ -59,7 +58,7 @@ export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Qu
 
   /** Another tenant's delivery is "not found", so ids do not leak across tenants; so is an id that cannot be one. */
   async function findDelivery(id: string, scope: TenantScope): Promise<DeliveryRow> {
-    const [row] = z.uuid().safeParse(id).success ? await db.select().from(deliveries).where(eq(deliveries.id, id)) : [];
+    const [row] = generatedIdSchema.safeParse(id).success ? await db.select().from(deliveries).where(eq(deliveries.id, id)) : [];
     if (!row || !canAccessTenant(scope, row.tenantId)) throw notFound('delivery');
     return row;
   }
@@ -85,7 +84,7 @@ export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Qu
             .orderBy(asc(deliveryAttempts.startedAt), asc(deliveryAttempts.id));
     const attemptsOf = new Map<string, AttemptRow[]>();
     for (const attempt of attempts) attemptsOf.set(attempt.deliveryId, [...(attemptsOf.get(attempt.deliveryId) ?? []), attempt]);
-    res.json({ items: rows.map((row) => present(row, attemptsOf.get(row.id) ?? [])) });
+    res.json({ items: rows.map((row) => presentDelivery(row, attemptsOf.get(row.id) ?? [])) });
   });
 
   router.post('/api/v1/deliveries/:id/retry', deps.auth.admin, async (req, res) => {

@@ -23,6 +23,13 @@ export async function assertTenantsExist(db: Db, tenantIds: string[]): Promise<v
   if (missing.length > 0) throw new HttpError(422, 'unknown_tenant', `unknown tenant ${missing.join(', ')}`);
 }
 
+// The policy runs in code, which the API document cannot see; this says what it accepts.
+const ACCEPTED_URLS: Record<UrlKind, string> = {
+  slack: 'a Slack incoming-webhook URL (https://hooks.slack.com/…)',
+  teams: 'a Microsoft Teams or Power Automate webhook URL (*.webhook.office.com, *.logic.azure.com, *.environment.api.powerplatform.com)',
+  webhook: 'an https URL whose host does not resolve to a loopback, private, link-local or metadata address',
+};
+
 /** A zod field for an outbound URL, refused when saved with the same policy the sender applies. */
 export function outboundUrlField(kind: UrlKind, allowHosts: AllowHosts) {
   return z
@@ -31,5 +38,6 @@ export function outboundUrlField(kind: UrlKind, allowHosts: AllowHosts) {
     .superRefine((value, ctx) => {
       const verdict = checkOutboundUrl(value, kind, allowHosts);
       if (!verdict.ok) ctx.addIssue({ code: 'custom', message: verdict.reason });
-    });
+    })
+    .meta({ format: 'uri', description: ACCEPTED_URLS[kind] });
 }

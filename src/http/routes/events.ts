@@ -6,7 +6,8 @@ import type { RateLimiter } from '../../intake/rateLimit.ts';
 import { parseOrThrow } from '../../validation.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 
-const batchSchema = z.object({ events: z.array(z.unknown()).min(1).max(1000) });
+// Each event is checked on its own by the intake, so one bad event is a rejected result, not a 400 for the batch.
+export const batchBody = z.object({ events: z.array(z.unknown()).min(1).max(1000) });
 
 /** SPEC §2: publishing events. */
 export function eventsRouter(deps: { auth: Authenticator; intake: Intake; rateLimit: RateLimiter }): Router {
@@ -30,7 +31,7 @@ export function eventsRouter(deps: { auth: Authenticator; intake: Intake; rateLi
 
   router.post('/api/v1/events/batch', deps.auth.service, async (req, res) => {
     const principal = principalOf(req);
-    const { events } = parseOrThrow(batchSchema, req.body);
+    const { events } = parseOrThrow(batchBody, req.body);
     if (principal.kind === 'service') await enforceRate(principal.keyId, events.length);
     const results = await deps.intake.acceptEvents(events, principal.tenants);
     res.status(200).json({

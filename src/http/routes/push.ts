@@ -23,7 +23,7 @@ export type PushRouteDeps = {
  * webhook URL; the keys are checked now because a bad one would only surface as a failed
  * encryption at every send.
  */
-function pushSubscriptionSchema(allowHosts: AllowHosts) {
+export function pushSubscriptionSchema(allowHosts: AllowHosts) {
   return z.object({
     endpoint: outboundUrlField('webhook', allowHosts),
     expirationTime: z.number().nullish(),
@@ -37,7 +37,7 @@ function pushSubscriptionSchema(allowHosts: AllowHosts) {
   });
 }
 
-const unsubscribeSchema = z.object({ endpoint: z.string().min(1).max(2048) });
+export const pushUnsubscribeBody = z.object({ endpoint: z.string().min(1).max(2048) });
 
 /** SPEC §5: the VAPID public key for browsers, and a signed-in user's own Web Push subscriptions. */
 export function pushRouter(deps: PushRouteDeps): Router {
@@ -59,7 +59,7 @@ export function pushRouter(deps: PushRouteDeps): Router {
   });
 
   router.delete('/api/v1/me/push-subscriptions', deps.auth.user, async (req, res) => {
-    const { endpoint } = parseOrThrow(unsubscribeSchema, req.body ?? {});
+    const { endpoint } = parseOrThrow(pushUnsubscribeBody, req.body ?? {});
     if (!(await removeSubscription(db, userOf(req).userId, endpoint))) throw notFound('push subscription');
     res.status(204).end();
   });

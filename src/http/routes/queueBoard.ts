@@ -12,9 +12,11 @@ export const QUEUE_BOARD_PATH = '/admin/queues';
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 /**
- * Operators only: an admin user token (header or cookie), or HTTP basic auth with the
- * configured `user:password`. The board shows every tenant's jobs, so a scoped service key
- * is not enough.
+ * Admins only (SPEC §8): an admin user token (header or cookie), HTTP basic auth with the
+ * configured `user:password`, or a service key for every tenant. The board is an operator's
+ * view: it shows (job ids only — payloads carry no content) and controls every tenant's queues,
+ * so a service key scoped to some tenants is refused, and admin tokens should be issued to
+ * operators only.
  */
 function boardAccess(auth: Authenticator, basicAuth: string | undefined): RequestHandler {
   const expected = basicAuth ? sha256(basicAuth) : null;
@@ -26,8 +28,9 @@ function boardAccess(auth: Authenticator, basicAuth: string | undefined): Reques
     }
     const principal = await auth.identify(req);
     if (principal?.kind === 'user' && principal.role === 'admin') return next();
+    if (principal?.kind === 'service' && principal.tenants.all) return next();
     if (expected) res.setHeader('WWW-Authenticate', 'Basic realm="Herald queues", charset="UTF-8"');
-    next(new HttpError(401, 'unauthorized', 'the queue board needs an admin token or the operator password'));
+    next(new HttpError(401, 'unauthorized', 'the queue board needs an admin token, the operator password or a service key for every tenant'));
   };
 }
 

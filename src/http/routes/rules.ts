@@ -10,7 +10,7 @@ import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { generateWebhookSecret } from '../../outbound/webhookSigning.ts';
 import { severityInputSchema } from '../../routing/severity.ts';
 import { describeProblems, parseOrThrow, type FieldProblem } from '../../validation.ts';
-import { pathParam } from '../params.ts';
+import { generatedIdSchema, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 import { assertTenantsExist, outboundUrlField } from './directoryCommon.ts';
 import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
@@ -53,7 +53,7 @@ function rethrowDuplicate(err: unknown): never {
 }
 
 /** The stored rule as the API shows it. The signing secret is never part of it: it is shown once, on create. */
-function present(row: RuleRow) {
+export function presentRule(row: RuleRow) {
   return {
     id: row.id,
     tenantId: row.tenantId,
@@ -68,40 +68,51 @@ function present(row: RuleRow) {
   };
 }
 
+/**
+ * POST /api/v1/rules and PATCH /api/v1/rules/:id. A factory because the webhook URL is checked
+ * against the deployment's outbound policy.
+ */
+export function ruleBodies(allowHosts: AllowHosts) {
+  const webhookUrlField = outboundUrlField('webhook', allowHosts).nullish();
+  return {
+    create: z.object({
+      tenantId: tenantIdSchema,
+      eventType: eventEnvelopeSchema.shape.type,
+      channel: z.enum(RULE_CHANNELS),
+      severityFilter: severityFilterField.default(''),
+      enabled: z.boolean().default(true),
+      emailRecipients: emailRecipientsField.default([]),
+      webhookUrl: webhookUrlField,
+    }),
+    patch: z.object({
+      tenantId: tenantIdSchema.optional(),
+      channel: z.enum(RULE_CHANNELS).optional(),
+      eventType: eventEnvelopeSchema.shape.type.optional(),
+      severityFilter: severityFilterField.optional(),
+      enabled: z.boolean().optional(),
+      emailRecipients: emailRecipientsField.optional(),
+      webhookUrl: webhookUrlField,
+    }),
+  };
+}
+
+export const ruleListQuery = listQuerySchema.extend({ eventType: z.string().max(100).optional(), channel: z.enum(RULE_CHANNELS).optional() });
+
 /** SPEC §7: admin routing rules, scoped to the caller's tenants. */
 export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: AllowHosts }): Router {
   const router = Router();
   const { db } = deps;
-  const webhookUrlField = outboundUrlField('webhook', deps.allowHosts).nullish();
-  const createBody = z.object({
-    tenantId: tenantIdSchema,
-    eventType: eventEnvelopeSchema.shape.type,
-    channel: z.enum(RULE_CHANNELS),
-    severityFilter: severityFilterField.default(''),
-    enabled: z.boolean().default(true),
-    emailRecipients: emailRecipientsField.default([]),
-    webhookUrl: webhookUrlField,
-  });
-  const patchBody = z.object({
-    tenantId: tenantIdSchema.optional(),
-    channel: z.enum(RULE_CHANNELS).optional(),
-    eventType: eventEnvelopeSchema.shape.type.optional(),
-    severityFilter: severityFilterField.optional(),
-    enabled: z.boolean().optional(),
-    emailRecipients: emailRecipientsField.optional(),
-    webhookUrl: webhookUrlField,
-  });
-  const listQuery = listQuerySchema.extend({ eventType: z.string().max(100).optional(), channel: z.enum(RULE_CHANNELS).optional() });
+  const bodies = ruleBodies(deps.allowHosts);
 
   /** Another tenant's rule is "not found", so ids do not leak across tenants; so is an id that cannot be a rule's. */
   async function findVisible(id: string, scope: TenantScope): Promise<RuleRow> {
-    const [row] = z.uuid().safeParse(id).success ? await db.select().from(rules).where(eq(rules.id, id)) : [];
+    const [row] = generatedIdSchema.safeParse(id).success ? await db.select().from(rules).where(eq(rules.id, id)) : [];
     if (!row || !canAccessTenant(scope, row.tenantId)) throw notFound('rule');
     return row;
   }
 
   router.post('/api/v1/rules', deps.auth.admin, async (req, res) => {
-    const body = parseOrThrow(createBody, req.body);
+    const body = parseOrThrow(bodies.create, req.body);
     const webhookUrl = body.webhookUrl ?? null;
     assertValidForChannel({ ...body, webhookUrl });
     assertTenantAccess(principalOf(req).tenants, body.tenantId);
@@ -112,11 +123,11 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       .values({ ...body, webhookUrl, secret })
       .returning()
       .catch(rethrowDuplicate);
-    res.status(201).json({ ...present(row!), ...(secret ? { secret } : {}) });
+    res.status(201).json({ ...presentRule(row!), ...(secret ? { secret } : {}) });
   });
 
   router.get('/api/v1/rules', deps.auth.admin, async (req, res) => {
-    const query = parseOrThrow(listQuery, req.query);
+    const query = parseOrThrow(ruleListQuery, req.query);
     const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
     const filters: (SQL | undefined)[] = [
       tenantIds ? inArray(rules.tenantId, tenantIds) : undefined,
@@ -129,16 +140,16 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       .where(and(...filters))
       .orderBy(asc(rules.tenantId), asc(rules.createdAt), asc(rules.id))
       .limit(query.limit);
-    res.json({ items: rows.map(present) });
+    res.json({ items: rows.map(presentRule) });
   });
 
   router.get('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {
-    res.json(present(await findVisible(pathParam(req, 'id'), principalOf(req).tenants)));
+    res.json(presentRule(await findVisible(pathParam(req, 'id'), principalOf(req).tenants)));
   });
 
   router.patch('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {
     const existing = await findVisible(pathParam(req, 'id'), principalOf(req).tenants);
-    const patch = parseOrThrow(patchBody, req.body);
+    const patch = parseOrThrow(bodies.patch, req.body);
     const immutable = (['tenantId', 'channel'] as const).filter((field) => patch[field] !== undefined && patch[field] !== existing[field]);
     if (immutable.length > 0) {
       const problems = immutable.map((field) => ({ field, message: 'cannot be changed; create a new rule instead' }));
@@ -161,7 +172,7 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       .catch(rethrowDuplicate);
     // Deleted between the read and the update.
     if (!row) throw notFound('rule');
-    res.json(present(row));
+    res.json(presentRule(row));
   });
 
   router.delete('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {

@@ -29,7 +29,7 @@ import {
 } from '../../templates/templateStore.ts';
 import { parseOrThrow } from '../../validation.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
-import { pathParam } from '../params.ts';
+import { generatedIdSchema, pathParam } from '../params.ts';
 import { assertTenantsExist } from './directoryCommon.ts';
 import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
 
@@ -42,28 +42,28 @@ export type TemplateApiDeps = {
 
 type Deps = { auth: Authenticator; db: Db; templates: TemplateApiDeps };
 
-const createBody = templateFieldsSchema.extend({ tenantId: tenantIdSchema.nullable(), eventType: eventTypeSchema, channel: channelSchema });
+export const templateCreateBody = templateFieldsSchema.extend({ tenantId: tenantIdSchema.nullable(), eventType: eventTypeSchema, channel: channelSchema });
 // A new version may repeat the slot's identity (clients often resend the whole object); it may not change it.
-const versionBody = templateFieldsSchema.extend({ tenantId: tenantIdSchema.nullish(), eventType: eventTypeSchema.optional(), channel: channelSchema.optional() });
-const previewBody = z.object({
+export const templateVersionBody = templateFieldsSchema.extend({ tenantId: tenantIdSchema.nullish(), eventType: eventTypeSchema.optional(), channel: channelSchema.optional() });
+export const templatePreviewBody = z.object({
   tenantId: tenantIdSchema.nullable(),
   eventType: eventTypeSchema,
   channel: channelSchema,
   data: z.record(z.string(), z.unknown()).nullish(),
   template: templateFieldsSchema.nullish(),
 });
-const testSendBody = z.object({
+export const templateTestSendBody = z.object({
   to: z.email().max(320),
   data: z.record(z.string(), z.unknown()).nullish(),
   /** For a global template: whose branding to render with. */
   tenantId: tenantIdSchema.nullish(),
 });
-const listQuery = listQuerySchema.extend({ eventType: z.string().max(100).optional(), channel: channelSchema.optional() });
+export const templateListQuery = listQuerySchema.extend({ eventType: z.string().max(100).optional(), channel: channelSchema.optional() });
 
 const TEST_SEND_TIMEOUT_MS = 20_000;
 
 /** The stored template as the API shows it; the fields its channel does not use are left out. */
-function present(row: StoredTemplate) {
+export function presentTemplate(row: StoredTemplate) {
   const fields = Object.fromEntries((['subject', 'html', 'text', 'title', 'body'] as const).filter((f) => row[f] !== null).map((f) => [f, row[f]]));
   return { id: row.id, version: row.version, active: row.active, tenantId: row.tenantId, eventType: row.eventType, channel: row.channel, ...fields, createdAt: row.createdAt, updatedAt: row.updatedAt };
 }
@@ -91,27 +91,27 @@ export function templatesRouter(deps: Deps): Router {
   /** A template the caller may see; another tenant's is a 404, so ids do not reveal what others have. */
   async function visibleTemplate(req: Request): Promise<StoredTemplate> {
     const id = pathParam(req, 'id');
-    const row = z.uuid().safeParse(id).success ? await getTemplate(db, id) : null;
+    const row = generatedIdSchema.safeParse(id).success ? await getTemplate(db, id) : null;
     if (!row || (row.tenantId !== null && !canAccessTenant(principalOf(req).tenants, row.tenantId))) throw notFound('template');
     return row;
   }
 
   router.get('/api/v1/templates', deps.auth.admin, async (req, res) => {
-    const query = parseOrThrow(listQuery, req.query);
+    const query = parseOrThrow(templateListQuery, req.query);
     const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
     const rows = await listTemplates(db, { tenantIds, eventType: query.eventType, channel: query.channel, limit: query.limit });
-    res.json({ items: rows.map(present) });
+    res.json({ items: rows.map(presentTemplate) });
   });
 
   router.post('/api/v1/templates', deps.auth.admin, async (req, res) => {
-    const body = parseOrThrow(createBody, req.body);
+    const body = parseOrThrow(templateCreateBody, req.body);
     assertMayChange(principalOf(req).tenants, body.tenantId);
     compileOrThrow(kindOrThrow(body.channel), fieldsOf(body));
     if (body.tenantId !== null) await assertTenantsExist(db, [body.tenantId]);
     try {
       const row = await createTemplate(db, { tenantId: body.tenantId, eventType: body.eventType, channel: body.channel }, fieldsOf(body));
       await deps.templates.announceChange({ kind: 'template', tenantId: row.tenantId });
-      res.status(201).json(present(row));
+      res.status(201).json(presentTemplate(row));
     } catch (err) {
       if (!(err instanceof TemplateSlotTaken)) throw err;
       const path = `/api/v1/templates/${err.existingId}/versions`;
@@ -120,18 +120,18 @@ export function templatesRouter(deps: Deps): Router {
   });
 
   router.get('/api/v1/templates/:id', deps.auth.admin, async (req, res) => {
-    res.json(present(await visibleTemplate(req)));
+    res.json(presentTemplate(await visibleTemplate(req)));
   });
 
   router.get('/api/v1/templates/:id/versions', deps.auth.admin, async (req, res) => {
     const template = await visibleTemplate(req);
-    res.json({ items: (await listTemplateVersions(db, template.id)).map(present) });
+    res.json({ items: (await listTemplateVersions(db, template.id)).map(presentTemplate) });
   });
 
   router.post('/api/v1/templates/:id/versions', deps.auth.admin, async (req, res) => {
     const template = await visibleTemplate(req);
     assertMayChange(principalOf(req).tenants, template.tenantId);
-    const body = parseOrThrow(versionBody, req.body);
+    const body = parseOrThrow(templateVersionBody, req.body);
     for (const key of ['tenantId', 'eventType', 'channel'] as const) {
       if (body[key] !== undefined && body[key] !== template[key]) throw badRequest(`${key}: a version cannot move the template; create a new one`, [{ field: key, message: 'must match the template' }]);
     }
@@ -139,11 +139,11 @@ export function templatesRouter(deps: Deps): Router {
     const row = await addTemplateVersion(db, template.id, fieldsOf(body));
     if (!row) throw notFound('template');
     await deps.templates.announceChange({ kind: 'template', tenantId: row.tenantId });
-    res.status(201).json(present(row));
+    res.status(201).json(presentTemplate(row));
   });
 
   router.post('/api/v1/templates/preview', deps.auth.admin, async (req, res) => {
-    const body = parseOrThrow(previewBody, req.body);
+    const body = parseOrThrow(templatePreviewBody, req.body);
     if (body.tenantId !== null) assertTenantAccess(principalOf(req).tenants, body.tenantId);
     const kind = kindOrThrow(body.channel);
     const template = body.template ? compileOrThrow(kind, fieldsOf(body.template), ['template']) : await loadTemplate(db, body.tenantId, body.eventType, body.channel);
@@ -156,7 +156,7 @@ export function templatesRouter(deps: Deps): Router {
     const template = await visibleTemplate(req);
     const scope = principalOf(req).tenants;
     assertMayChange(scope, template.tenantId);
-    const body = parseOrThrow(testSendBody, req.body);
+    const body = parseOrThrow(templateTestSendBody, req.body);
     if (template.channel !== 'email') throw badRequest('test-send is for email templates', [{ field: 'id', message: `is a ${template.channel} template` }]);
     const tenantId = template.tenantId ?? body.tenantId ?? null;
     if (tenantId !== null) assertTenantAccess(scope, tenantId);

@@ -11,9 +11,9 @@ import { pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 import { insertedFlag, sendUpserted } from './directoryCommon.ts';
 
-const tenantBody = z.object({ name: z.string().trim().min(1).max(200) });
+export const tenantBody = z.object({ name: z.string().trim().min(1).max(200) });
 
-function present(row: typeof tenants.$inferSelect) {
+export function presentTenant(row: typeof tenants.$inferSelect) {
   return { id: row.id, name: row.name, createdAt: row.createdAt, updatedAt: row.updatedAt };
 }
 
@@ -30,14 +30,14 @@ export function tenantsRouter(deps: { auth: Authenticator; db: Db }): Router {
       .values({ id, name: body.name })
       .onConflictDoUpdate({ target: tenants.id, set: { name: body.name, updatedAt: sql`now()` } })
       .returning({ ...getTableColumns(tenants), inserted: insertedFlag });
-    sendUpserted(res, present(row!), row!.inserted);
+    sendUpserted(res, presentTenant(row!), row!.inserted);
   });
 
   router.get('/api/v1/tenants/:id', deps.auth.admin, async (req, res) => {
     assertTenantAccess(principalOf(req).tenants, pathParam(req, 'id'));
     const [row] = await db.select().from(tenants).where(eq(tenants.id, pathParam(req, 'id')));
     if (!row) throw notFound('tenant');
-    res.json(present(row));
+    res.json(presentTenant(row));
   });
 
   router.delete('/api/v1/tenants/:id', deps.auth.admin, async (req, res) => {

@@ -32,22 +32,27 @@ export function presentUser(row: typeof users.$inferSelect) {
 const visibleTo = (scope: TenantScope, row: { tenantIds: string[] }) => row.tenantIds.some((t) => canAccessTenant(scope, t));
 const ownedBy = (scope: TenantScope, row: { tenantIds: string[] }) => row.tenantIds.every((t) => canAccessTenant(scope, t));
 
-export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: AllowHosts }): Router {
-  const router = Router();
-  const { db } = deps;
-  const userBody = z.object({
+/** PUT /api/v1/users/:id. A factory because the chat URLs are checked against the deployment's outbound policy. */
+export function userBody(allowHosts: AllowHosts) {
+  return z.object({
     email: z.email().max(320),
     name: z.string().trim().min(1).max(200),
     tenantIds: z.array(tenantIdSchema).min(1).max(1000),
-    slackWebhookUrl: outboundUrlField('slack', deps.allowHosts).nullish(),
-    teamsWebhookUrl: outboundUrlField('teams', deps.allowHosts).nullish(),
+    slackWebhookUrl: outboundUrlField('slack', allowHosts).nullish(),
+    teamsWebhookUrl: outboundUrlField('teams', allowHosts).nullish(),
     preferences: preferencesSchema.optional(),
   });
+}
+
+export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: AllowHosts }): Router {
+  const router = Router();
+  const { db } = deps;
+  const bodySchema = userBody(deps.allowHosts);
 
   router.put('/api/v1/users/:id', deps.auth.admin, async (req, res) => {
     const id = parseOrThrow(entityIdSchema, pathParam(req, 'id'), ['id']);
     const scope = principalOf(req).tenants;
-    const body = parseOrThrow(userBody, req.body);
+    const body = parseOrThrow(bodySchema, req.body);
     const tenantIds = [...new Set(body.tenantIds)];
     if (!ownedBy(scope, { tenantIds })) throw forbidden('tenantIds names a tenant outside this credential’s scope');
     const [existing] = await db.select({ tenantIds: users.tenantIds }).from(users).where(eq(users.id, id));

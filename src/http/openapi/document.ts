@@ -1,0 +1,49 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { registerSecuritySchemes } from './common.ts';
+import { registerDirectoryPaths } from './directoryPaths.ts';
+import { registerInboxPaths } from './inboxPaths.ts';
+import { registerOperationsPaths } from './operationsPaths.ts';
+import { registerPublishingPaths } from './publishingPaths.ts';
+import { registerRulesPaths } from './rulesPaths.ts';
+import { registerTemplatesPaths } from './templatesPaths.ts';
+
+export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+
+const TAGS = [
+  { name: 'publishing', description: 'Services publish events (service key).' },
+  { name: 'inbox', description: 'A signed-in user’s inbox, live stream, preferences and Web Push devices (user token).' },
+  { name: 'directory', description: 'Tenants, branding, users and teams (service key or admin token, scoped to its tenants).' },
+  { name: 'rules', description: 'Routing rules for email and webhooks.' },
+  { name: 'templates', description: 'Versioned Handlebars templates, previews and test-sends.' },
+  { name: 'deliveries', description: 'What happened to each delivery of an event, and manual retry.' },
+  { name: 'operations', description: 'Probes, metrics and this document.' },
+];
+
+/** The API as OpenAPI 3.1, its request schemas the very zod schemas the routes validate with. */
+export function buildOpenApiDocument(): OpenApiDocument {
+  const registry = new OpenAPIRegistry();
+  registerSecuritySchemes(registry);
+  registerPublishingPaths(registry);
+  registerInboxPaths(registry);
+  registerDirectoryPaths(registry);
+  registerRulesPaths(registry);
+  registerTemplatesPaths(registry);
+  registerOperationsPaths(registry);
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Herald',
+      version: 'v1',
+      description: 'Herald turns platform events into delivered notifications. Every error is `{"error": {"code", "message", "details"}}`.',
+    },
+    tags: TAGS,
+  });
+}
+
+let built: OpenApiDocument | undefined;
+
+/** Built on first request, not at start: nothing in it changes while the process runs. */
+export function openApiDocument(): OpenApiDocument {
+  built ??= buildOpenApiDocument();
+  return built;
+}

@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import type { NotificationView } from '../../inbox/notificationView.ts';
+import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
+import { preferencesSchema } from '../../routing/preferences.ts';
+import { CHANNELS } from '../../routing/channels.ts';
+import type { presentDelivery } from '../routes/deliveries.ts';
+import type { presentRule } from '../routes/rules.ts';
+import type { presentTeam } from '../routes/teams.ts';
+import type { presentTemplate } from '../routes/templates.ts';
+import type { presentTenant } from '../routes/tenants.ts';
+import type { presentUser } from '../routes/users.ts';
+
+/*
+ * What the API answers. Requests are documented from the schemas the routes validate with;
+ * answers are built by presenter functions, not parsed, so their shapes are written here, and
+ * the compile-time checks at the bottom fail when a presenter and its shape disagree on fields.
+ */
+
+const timestamp = z.iso.datetime();
+const timestamps = { createdAt: timestamp, updatedAt: timestamp };
+
+export const listOf = (item: z.ZodType) => z.object({ items: z.array(item) });
+
+export const preferencesMatrix = preferencesSchema.meta({ id: 'Preferences' });
+
+export const tenantView = z.object({ id: tenantIdSchema, name: z.string(), ...timestamps }).meta({ id: 'Tenant' });
+
+export const userView = z
+  .object({
+    id: entityIdSchema,
+    email: z.email(),
+    name: z.string(),
+    tenantIds: z.array(tenantIdSchema),
+    slackWebhookUrl: z.string().nullable(),
+    teamsWebhookUrl: z.string().nullable(),
+    preferences: preferencesMatrix,
+    ...timestamps,
+  })
+  .meta({ id: 'User' });
+
+export const teamView = z
+  .object({ id: entityIdSchema, tenantId: tenantIdSchema, name: z.string(), slackWebhookUrl: z.string().nullable(), teamsWebhookUrl: z.string().nullable(), ...timestamps })
+  .meta({ id: 'Team' });
+
+export const ruleView = z
+  .object({
+    id: z.uuid(),
+    tenantId: tenantIdSchema,
+    eventType: z.string(),
+    channel: z.enum(['email', 'webhook']),
+    severityFilter: z.string().meta({ description: "'' (every event) or the minimum severity" }),
+    enabled: z.boolean(),
+    emailRecipients: z.array(z.email()),
+    webhookUrl: z.string().nullable(),
+    ...timestamps,
+  })
+  .meta({ id: 'Rule' });
+
+export const createdRuleView = ruleView
+  .extend({ secret: z.string().startsWith('whsec_').optional().meta({ description: 'webhook rules only: the signing secret, shown on create only' }) })
+  .meta({ id: 'CreatedRule' });
+
+const optionalText = z.string().optional();
+
+export const templateView = z
+  .object({
+    id: z.uuid(),
+    version: z.int().min(1),
+    active: z.boolean(),
+    tenantId: tenantIdSchema.nullable().meta({ description: 'null for the global default' }),
+    eventType: z.string(),
+    channel: z.enum(CHANNELS),
+    subject: optionalText,
+    html: optionalText,
+    text: optionalText,
+    title: optionalText,
+    body: optionalText,
+    ...timestamps,
+  })
+  .meta({ id: 'Template', description: 'Email templates carry subject/html/text; in-app, push and chat templates title/body.' });
+
+export const renderedView = z
+  .union([z.object({ subject: z.string(), html: z.string(), text: z.string() }), z.object({ title: z.string(), body: z.string() })])
+  .meta({ id: 'RenderedTemplate', description: 'subject/html/text for email, title/body for the other channels' });
+
+export const testSendView = z.object({ to: z.email(), templateId: z.uuid(), version: z.int(), messageId: z.string() });
+
+const maybeTimestamp = timestamp.nullable();
+
+export const deliveryView = z
+  .object({
+    id: z.uuid(),
+    channel: z.enum(CHANNELS),
+    destination: z.string().meta({ description: 'a user id, an address, `rule:<id>`, `team:<id>` or `user:<id>` — never a webhook URL' }),
+    state: z.enum(['pending', 'sent', 'delivered', 'failed', 'skipped']),
+    attempts: z.int().min(0),
+    lastError: z.string().nullable(),
+    ...timestamps,
+    sentAt: maybeTimestamp,
+    deliveredAt: maybeTimestamp,
+    failedAt: maybeTimestamp,
+    attemptLog: z.array(
+      z.object({ attempt: z.int(), startedAt: timestamp, durationMs: z.int(), statusCode: z.int().nullable(), outcome: z.string(), error: z.string().nullable() }),
+    ),
+  })
+  .meta({ id: 'Delivery' });
+
+export const retryView = z.object({ id: z.uuid(), state: z.literal('pending') });
+
+export const notificationView = z
+  .object({
+    id: z.string().meta({ description: 'a 64-bit integer, as a string' }),
+    eventId: z.string(),
+    type: z.string(),
+    tenantId: tenantIdSchema,
+    severity: z.string().nullable(),
+    title: z.string(),
+    body: z.string(),
+    url: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()),
+    readAt: timestamp.nullable(),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'Notification' });
+
+export const notificationPageView = z.object({
+  items: z.array(notificationView),
+  nextCursor: z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' }),
+});
+
+export const summaryView = z.object({ total: z.int().min(0), unread: z.int().min(0) });
+
+export const publishView = z.object({ id: z.string(), status: z.enum(['accepted', 'duplicate']) });
+
+export const batchResultView = z.object({
+  results: z.array(
+    z.object({
+      id: z.string(),
+      status: z.enum(['accepted', 'duplicate', 'rejected']),
+      error: z.string().optional().meta({ description: 'rejected events only: names the field' }),
+    }),
+  ),
+});
+
+export const healthView = z.object({ status: z.literal('ok') });
+
+const check = z.enum(['ok', 'down']);
+export const readinessView = z.object({
+  status: z.enum(['ready', 'unavailable']),
+  checks: z.object({ postgres: check, redis: check }),
+  errors: z.object({ postgres: z.string().optional(), redis: z.string().optional() }).optional().meta({ description: 'when unavailable: why, per dependency' }),
+});
+
+// Compile-time only: every field a presenter returns is documented, and every required documented field is returned.
+type KnownKeys<T> = keyof { [K in keyof T as string extends K ? never : number extends K ? never : K]: T[K] };
+type RequiredKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];
+type Documents<Shape extends z.ZodType, Presented> = [Exclude<KnownKeys<Presented>, keyof z.output<Shape>>, Exclude<RequiredKeys<z.output<Shape>>, keyof Presented>] extends [never, never]
+  ? true
+  : { undocumented: Exclude<KnownKeys<Presented>, keyof z.output<Shape>>; notReturned: Exclude<RequiredKeys<z.output<Shape>>, keyof Presented> };
+type Holds<T extends true> = T;
+export type PresenterChecks = [
+  Holds<Documents<typeof tenantView, ReturnType<typeof presentTenant>>>,
+  Holds<Documents<typeof userView, ReturnType<typeof presentUser>>>,
+  Holds<Documents<typeof teamView, ReturnType<typeof presentTeam>>>,
+  Holds<Documents<typeof ruleView, ReturnType<typeof presentRule>>>,
+  Holds<Documents<typeof templateView, ReturnType<typeof presentTemplate>>>,
+  Holds<Documents<typeof deliveryView, ReturnType<typeof presentDelivery>>>,
+  Holds<Documents<typeof notificationView, NotificationView>>,
+];
