@@ -11,8 +11,11 @@ import { startInapp } from '../../workers/roles/inapp.ts';
 import type { Role } from '../../workers/roles/role.ts';
 import { startRouter } from '../../workers/roles/router.ts';
 
-const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DEFAULT_POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DEFAULT_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Where a test world lives: the machine's shared servers by default, or throwaway ones (fault tests). */
+export type TestServers = { postgresUrl: string; redisUrl: string };
 
 export const SERVICE_KEY = 'test-service-key-all-tenants-0001';
 export const ACME_KEY = 'test-service-key-acme-only-000001';
@@ -24,7 +27,9 @@ export type TestEnv = Awaited<ReturnType<typeof createTestEnv>>;
  * own Redis prefix, so files run in parallel without seeing each other. Everything started
  * through it is closed by `cleanup()`, and a leftover is an error.
  */
-export async function createTestEnv(env: Record<string, string> = {}) {
+export async function createTestEnv(env: Record<string, string> = {}, servers: TestServers = { postgresUrl: DEFAULT_POSTGRES_URL, redisUrl: DEFAULT_REDIS_URL }) {
+  const POSTGRES_URL = servers.postgresUrl;
+  const REDIS_URL = servers.redisUrl;
   const id = randomBytes(5).toString('hex');
   const dbName = `herald_test_${id}`;
   const admin = postgres(POSTGRES_URL, { max: 1, onnotice: () => {} });

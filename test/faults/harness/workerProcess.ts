@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../../../src/config.ts';
+import { hasExited, stopChild, tail, trackChild, waitUntil } from './processes.ts';
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** The environment a Herald process reads (src/config.ts), for the same world as `config`. */
+export function processEnv(config: Config): Record<string, string> {
+  return {
+    DATABASE_URL: config.DATABASE_URL,
+    REDIS_URL: config.REDIS_URL,
+    REDIS_PREFIX: config.REDIS_PREFIX,
+    JWT_SECRET: config.JWT_SECRET,
+    SERVICE_KEYS: JSON.stringify(config.SERVICE_KEYS),
+    SMTP_URL: config.SMTP_URL,
+    EMAIL_FROM: config.EMAIL_FROM,
+    OUTBOUND_ALLOW_HOSTS: config.OUTBOUND_ALLOW_HOSTS.join(','),
+    OUTBOX_SWEEP_AFTER_SECONDS: String(config.OUTBOX_SWEEP_AFTER_SECONDS),
+    NATS_URL: '',
+    // Info, because "<name> started" is how the harness knows the process is ready.
+    LOG_LEVEL: 'info',
+  };
+}
+
+export type WorkerProcess = {
+  readonly child: ChildProcess;
+  /** Waits for the process's "<name> started" log line. */
+  started(): Promise<void>;
+  /** kill -9: no graceful close, in-flight jobs are cut off wherever they are. */
+  kill9(): Promise<void>;
+  /** SIGTERM, as a deploy would stop it. */
+  stop(): Promise<void>;
+  /** Its output so far (the last few KB), for a failure message. */
+  output(): string;
+};
+
+/**
+ * A worker as the Procfile runs it (`workers/<name>.ts`, its own Node process), so a test can
+ * kill -9 it: no hook inside Herald, a real crash.
+ */
+export function spawnWorker(name: 'router' | 'inapp' | 'webhook' | 'email' | 'chat' | 'push' | 'bus', config: Config, env: Record<string, string> = {}): WorkerProcess {
+  const child = trackChild(
+    spawn(process.execPath, ['--import', 'tsx', `workers/${name}.ts`], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...processEnv(config), ...env },
+    }),
+  );
+  let output = '';
+  for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => (output = tail(output + chunk.toString(), 20_000)));
+  return {
+    child,
+    started: () =>
+      waitUntil(
+        () => {
+          if (hasExited(child)) throw new Error(`${name} worker exited at start:\n${output}`);
+          return output.includes(`"${name} started"`);
+        },
+        30_000,
+        `the ${name} worker to start`,
+      ),
+    kill9: () => stopChild(child, 'SIGKILL', 5_000),
+    stop: () => stopChild(child, 'SIGTERM', 30_000),
+    output: () => output,
+  };
+}
