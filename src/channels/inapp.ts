@@ -1,7 +1,6 @@
-import { sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { events, notifications } from '../db/schema.ts';
-import { eq } from 'drizzle-orm';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import { unreadByTenant } from '../inbox/inboxStore.ts';
 import { presentNotification, type NotificationRow } from '../inbox/notificationView.ts';
@@ -10,56 +9,117 @@ import type { PayloadOf } from '../queues/catalog.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
 import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
 import { TemplateError } from '../templates/handlebars.ts';
-import { directSource, renderMessage } from '../templates/templateRenderer.ts';
+import { directSource, renderMessage, type TemplateSource } from '../templates/templateRenderer.ts';
 
-export type InappDeps = { db: Db; frames: FramePublisher };
+export type InappDeps = {
+  db: Db;
+  frames: FramePublisher;
+  /** Where in-app templates come from; the database directly unless the worker passes its cache. */
+  templates?: TemplateSource;
+};
+
+type InappBatch = PayloadOf<'inapp'>;
+
+/** Writes one batch of inbox rows for an event, then announces them live (see deliverInappBatches). */
+export async function deliverInapp(payload: InappBatch, deps: InappDeps): Promise<{ written: number }> {
+  const [result] = await deliverInappBatches([payload], deps);
+  return result ?? { written: 0 };
+}
 
 /**
- * Writes one batch of inbox rows for an event in one statement, then announces them live.
+ * Writes the inbox rows of several batches (of one event or many) in one statement, then
+ * announces them live and marks their deliveries sent: the in-app worker group-commits the
+ * batches its concurrent jobs hold, so a busy worker pays these round trips once per group.
  * Rows still marked pending are announced again on a retry (a crash between insert and
  * publish must not leave a user without the live frame); the unique (event, user) key keeps
  * the inbox itself exactly-once.
  */
-export async function deliverInapp(payload: PayloadOf<'inapp'>, deps: InappDeps): Promise<{ written: number }> {
+export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps): Promise<{ written: number }[]> {
   const { db } = deps;
-  const [event] = await db.select({ envelope: events.envelope, acceptedAt: events.acceptedAt }).from(events).where(eq(events.id, payload.eventId));
-  if (!event) return { written: 0 };
-  const envelope = event.envelope as unknown as EventEnvelope;
-  // Rendered once per batch, so an in-app template sees no `user.*`; one statement writes every row.
-  // A stored template that fails to render must not keep the notification from the inbox.
-  const text = await renderMessage(directSource(db), envelope, 'inapp', null).then(
+  const stored = await db
+    .select({ id: events.id, envelope: events.envelope, acceptedAt: events.acceptedAt })
+    .from(events)
+    .where(inArray(events.id, [...new Set(batches.map((b) => b.eventId))]));
+  const eventsById = new Map(stored.map((row) => [row.id, { envelope: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt }]));
+  const recipients = uniquePairs(batches.filter((b) => eventsById.has(b.eventId)));
+  if (recipients.eventIds.length === 0) return batches.map(() => ({ written: 0 }));
+
+  const source = deps.templates ?? directSource(db);
+  const contents = await Promise.all([...eventsById.values()].map(({ envelope }) => inboxContent(source, envelope)));
+  await db.execute(sql`
+    insert into notifications (user_id, tenant_id, event_id, type, severity, title, body, url, data)
+    select r.user_id, e.tenant_id, e.event_id, e.type, e.severity, e.title, e.body, e.url, e.data
+    from unnest(${sql.param(recipients.eventIds)}::text[], ${sql.param(recipients.userIds)}::text[]) as r(event_id, user_id)
+    join jsonb_to_recordset(${JSON.stringify(contents)}::jsonb)
+      as e(event_id text, tenant_id text, type text, severity text, title text, body text, url text, data jsonb)
+      on e.event_id = r.event_id
+    on conflict (event_id, user_id) do nothing
+  `);
+
+  const pendingRecipients = sql`
+    select d.event_id, d.destination from deliveries d
+    join unnest(${sql.param(recipients.eventIds)}::text[], ${sql.param(recipients.userIds)}::text[]) as r(event_id, user_id)
+      on d.event_id = r.event_id and d.destination = r.user_id
+    where d.channel = 'inapp' and d.state = 'pending'`;
+  const unannounced = await db
+    .select()
+    .from(notifications)
+    .where(sql`(${notifications.eventId}, ${notifications.userId}) in (${pendingRecipients})`);
+  if (unannounced.length > 0) await announce(deps, unannounced);
+
+  const sent = await db.execute<{ event_id: string }>(sql`
+    update deliveries d set state = 'sent', sent_at = now(), updated_at = now(), attempts = d.attempts + 1
+    from unnest(${sql.param(recipients.eventIds)}::text[], ${sql.param(recipients.userIds)}::text[]) as r(event_id, user_id)
+    where d.event_id = r.event_id and d.destination = r.user_id and d.channel = 'inapp' and d.state = 'pending'
+    returning d.event_id
+  `);
+  for (const { event_id: eventId } of sent) observeDelivery('inapp', 'sent', eventsById.get(eventId)!.acceptedAt);
+
+  return batches.map((batch) => {
+    const users = new Set(batch.userIds);
+    return { written: unannounced.filter((row) => row.eventId === batch.eventId && users.has(row.userId)).length };
+  });
+}
+
+/** The (event, user) pairs of the batches, each once, as two parallel arrays for unnest. */
+function uniquePairs(batches: InappBatch[]): { eventIds: string[]; userIds: string[] } {
+  const eventIds: string[] = [];
+  const userIds: string[] = [];
+  const seen = new Set<string>();
+  for (const { eventId, userIds: users } of batches) {
+    for (const userId of users) {
+      const key = `${eventId}\u0000${userId}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      eventIds.push(eventId);
+      userIds.push(userId);
+    }
+  }
+  return { eventIds, userIds };
+}
+
+/**
+ * An event's inbox text, rendered once for all its recipients (so an in-app template sees no
+ * `user.*`). A stored template that fails to render must not keep the notification from the inbox.
+ */
+async function inboxContent(source: TemplateSource, envelope: EventEnvelope) {
+  const text = await renderMessage(source, envelope, 'inapp', null).then(
     (rendered) => rendered.content,
     (err: unknown) => {
       if (err instanceof TemplateError) return defaultInboxContent(envelope);
       throw err;
     },
   );
-  const content = { title: text.title, body: text.body, url: safeLink(envelope.data.url) };
-
-  await db.execute(sql`
-    insert into notifications (user_id, tenant_id, event_id, type, severity, title, body, url, data)
-    select u.user_id, ${envelope.tenantId}, ${envelope.id}, ${envelope.type}, ${envelope.severity},
-           ${content.title}, ${content.body}, ${content.url}, ${JSON.stringify(envelope.data)}::jsonb
-    from unnest(${sql.param(payload.userIds)}::text[]) as u(user_id)
-    on conflict (event_id, user_id) do nothing
-  `);
-
-  const unannounced = await db
-    .select()
-    .from(notifications)
-    .where(sql`${notifications.eventId} = ${envelope.id} and ${notifications.userId} in (
-      select d.destination from deliveries d
-      where d.event_id = ${envelope.id} and d.channel = 'inapp' and d.state = 'pending'
-        and d.destination = any(${sql.param(payload.userIds)}::text[]))`);
-
-  if (unannounced.length > 0) await announce(deps, unannounced);
-
-  const sent = await db.execute(sql`
-    update deliveries set state = 'sent', sent_at = now(), updated_at = now(), attempts = attempts + 1
-    where event_id = ${envelope.id} and channel = 'inapp' and state = 'pending' and destination = any(${sql.param(payload.userIds)}::text[])
-  `);
-  for (let i = 0; i < sent.count; i++) observeDelivery('inapp', 'sent', event.acceptedAt);
-  return { written: unannounced.length };
+  return {
+    event_id: envelope.id,
+    tenant_id: envelope.tenantId,
+    type: envelope.type,
+    severity: envelope.severity,
+    title: text.title,
+    body: text.body,
+    url: safeLink(envelope.data.url),
+    data: envelope.data,
+  };
 }
 
 async function announce(deps: InappDeps, rows: NotificationRow[]): Promise<void> {

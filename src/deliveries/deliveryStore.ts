@@ -60,7 +60,7 @@ export function createDeliveryStore(db: Db): DeliveryStore {
       rows.map((row) => [row.delivery.id, { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt, rule: row.rule }]),
     );
     return ids.map((id) => byId.get(id) ?? null);
-  }, MAX_BATCH);
+  }, { maxBatch: MAX_BATCH });
 
   // One statement for the whole batch: atomic like the per-send transaction it replaces.
   const recordBatch = createGroupCommitter<AttemptRecord, void>(async (records) => {
@@ -87,7 +87,7 @@ export function createDeliveryStore(db: Db): DeliveryStore {
       from outcome o
       where d.id = o.delivery_id`;
     return records.map(() => undefined);
-  }, MAX_BATCH);
+  }, { maxBatch: MAX_BATCH });
 
   return {
     async load(deliveryId) {

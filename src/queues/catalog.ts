@@ -30,9 +30,9 @@ export const queueCatalog = {
     attempts: 10,
     backoffMs: 1_000,
     timeoutMs: 60_000,
-    // Routing is mostly waiting on Postgres and Redis round trips; more events in flight hide that
-    // latency (until CPU is the limit, as on the two-core bench machine: see the README).
-    concurrency: 16,
+    // The router routes the events its concurrent jobs hold as one group (workers/roles/router.ts):
+    // more jobs in flight make bigger groups, and a group costs the round trips of one event.
+    concurrency: 64,
   }),
   inapp: defineQueue({
     name: 'inapp',
@@ -40,7 +40,8 @@ export const queueCatalog = {
     attempts: 10,
     backoffMs: 500,
     timeoutMs: 60_000,
-    concurrency: 8,
+    // Batches in flight are written as one group (workers/roles/inapp.ts), as routing is.
+    concurrency: 32,
   }),
   email: defineQueue({
     name: 'email',

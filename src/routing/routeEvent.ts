@@ -1,11 +1,11 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { asc, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { events, pushSubscriptions, rules, teams, users } from '../db/schema.ts';
 import { publicView, type EventEnvelope } from '../intake/eventEnvelope.ts';
 import { jobIdFor, type Queues } from '../queues/catalog.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
 import type { Channel } from './channels.ts';
-import { candidateRecipients, planDeliveries, type DeliveryPlan, type RoutingInput } from './planDeliveries.ts';
+import { candidateRecipients, planDeliveries, type DeliveryPlan, type RoutingRule } from './planDeliveries.ts';
 
 export type RouteDeps = { db: Db; queues: Queues; frames: FramePublisher };
 
@@ -32,33 +32,60 @@ export function inappJobId(eventId: string, batch: number): string {
   return jobIdFor('inapp', eventId, String(batch));
 }
 
+type Routed = { event: EventEnvelope; plan: DeliveryPlan; announced: boolean };
+
 /**
  * Routes one stored event: load what the decision needs, plan, record the plan as pending
  * deliveries, enqueue the channel jobs, mark the event routed. Every step is idempotent
  * (unique deliveries, deterministic job ids), so a retry or the outbox sweeper can run it again.
  */
 export async function routeEvent(deps: RouteDeps, eventId: string): Promise<DeliveryPlan | null> {
-  const { db } = deps;
-  const [row] = await db.select({ envelope: events.envelope, routedAt: events.routedAt }).from(events).where(eq(events.id, eventId));
-  if (!row) return null;
-  const event = row.envelope as unknown as EventEnvelope;
-
-  const plan = planDeliveries(await loadRoutingInput(db, event));
-
-  await recordPlan(db, event, plan);
-  await enqueueInapp(deps.queues, event.id, plan);
-  await enqueuePendingDeliveries(deps, event.id);
-  // A re-run (the sweeper replacing jobs Redis lost) re-adds what is missing, but the event was announced already.
-  if (!row.routedAt) await deps.frames.toTenant(event.tenantId, { type: 'event', data: publicView(event) }).catch(() => {});
-  await db.update(events).set({ routedAt: sql`now()` }).where(eq(events.id, eventId));
-  return plan;
+  const [plan] = await routeEvents(deps, [eventId]);
+  return plan ?? null;
 }
 
-/** Everything the decision reads, in three queries however many recipients the event names. */
-async function loadRoutingInput(db: Db, event: EventEnvelope): Promise<RoutingInput> {
-  const userIds = candidateRecipients(event);
-  const teamIds = [...new Set(event.assigneeTeamIds)];
-  const [directoryUsers, directoryTeams, tenantRules] = await Promise.all([
+/**
+ * Routes several stored events together, as `routeEvent` does one, in the same number of round
+ * trips as one: the router group-commits the events its concurrent jobs hold. The plan of each
+ * id, in order; null for an id that is not stored.
+ */
+export async function routeEvents(deps: RouteDeps, eventIds: string[]): Promise<(DeliveryPlan | null)[]> {
+  const { db } = deps;
+  const rows = await db
+    .select({ id: events.id, envelope: events.envelope, routedAt: events.routedAt })
+    .from(events)
+    .where(inArray(events.id, [...new Set(eventIds)]));
+  if (rows.length === 0) return eventIds.map(() => null);
+  const stored = rows.map((row) => ({ event: row.envelope as unknown as EventEnvelope, announced: row.routedAt !== null }));
+
+  const directory = await loadDirectory(db, stored.map((s) => s.event));
+  const routed: Routed[] = stored.map(({ event, announced }) => ({
+    event,
+    announced,
+    plan: planDeliveries({ event, users: directory.users, teams: directory.teams, rules: directory.rulesFor(event) }),
+  }));
+
+  await recordPlans(db, routed);
+  await enqueueInapp(deps.queues, routed);
+  await enqueuePendingDeliveries(deps, routed.map((r) => r.event.id));
+  // A re-run (the sweeper replacing jobs Redis lost) re-adds what is missing, but the event was announced already.
+  const unannounced = routed.filter((r) => !r.announced);
+  await deps.frames.toTenants(unannounced.map(({ event }) => ({ tenantId: event.tenantId, frame: { type: 'event' as const, data: publicView(event) } }))).catch(() => {});
+  await db.update(events).set({ routedAt: sql`now()` }).where(inArray(events.id, routed.map((r) => r.event.id)));
+
+  const plans = new Map(routed.map((r) => [r.event.id, r.plan]));
+  return eventIds.map((id) => plans.get(id) ?? null);
+}
+
+/**
+ * Everything the decisions read, in three queries however many events and recipients there
+ * are: planDeliveries looks up each event's own candidates, teams and rules in what it is given.
+ */
+async function loadDirectory(db: Db, routedEvents: EventEnvelope[]) {
+  const userIds = [...new Set(routedEvents.flatMap(candidateRecipients))];
+  const teamIds = [...new Set(routedEvents.flatMap((e) => e.assigneeTeamIds))];
+  const ruleKeys = [...new Set(routedEvents.map((e) => ruleKey(e.tenantId, e.type)))].map((key) => key.split('\u0000') as [string, string]);
+  const [directoryUsers, directoryTeams, firingRules] = await Promise.all([
     userIds.length === 0
       ? []
       : db
@@ -83,15 +110,27 @@ async function loadRoutingInput(db: Db, event: EventEnvelope): Promise<RoutingIn
     db
       .select()
       .from(rules)
-      .where(and(eq(rules.tenantId, event.tenantId), eq(rules.eventType, event.type), eq(rules.enabled, true)))
+      .where(
+        sql`${rules.enabled} and (${rules.tenantId}, ${rules.eventType}) in (
+          select * from unnest(${sql.param(ruleKeys.map((k) => k[0]))}::text[], ${sql.param(ruleKeys.map((k) => k[1]))}::text[]))`,
+      )
       .orderBy(asc(rules.createdAt), asc(rules.id)),
   ]);
-  return { event, users: directoryUsers, teams: directoryTeams, rules: tenantRules };
+  const rulesByKey = new Map<string, RoutingRule[]>();
+  for (const rule of firingRules) {
+    const key = ruleKey(rule.tenantId, rule.eventType);
+    rulesByKey.set(key, [...(rulesByKey.get(key) ?? []), rule]);
+  }
+  return { users: directoryUsers, teams: directoryTeams, rulesFor: (event: EventEnvelope) => rulesByKey.get(ruleKey(event.tenantId, event.type)) ?? [] };
 }
 
-async function recordPlan(db: Db, event: EventEnvelope, plan: DeliveryPlan): Promise<void> {
-  const rows = [
+const ruleKey = (tenantId: string, eventType: string) => `${tenantId}\u0000${eventType}`;
+
+async function recordPlans(db: Db, routed: Routed[]): Promise<void> {
+  const rows = routed.flatMap(({ event, plan }) => [
     ...plan.deliveries.map((d) => ({
+      event_id: event.id,
+      tenant_id: event.tenantId,
       channel: d.channel,
       destination: d.destination,
       user_id: d.userId ?? null,
@@ -101,26 +140,38 @@ async function recordPlan(db: Db, event: EventEnvelope, plan: DeliveryPlan): Pro
       last_error: null,
     })),
     // A skip is about a person, not a channel; it sits on the in-app line of the timeline, where the recipient would have been.
-    ...plan.skipped.map((s) => ({ channel: 'inapp', destination: s.userId, user_id: s.userId, rule_id: null, team_id: null, state: 'skipped', last_error: s.reason })),
-  ];
+    ...plan.skipped.map((s) => ({
+      event_id: event.id,
+      tenant_id: event.tenantId,
+      channel: 'inapp',
+      destination: s.userId,
+      user_id: s.userId,
+      rule_id: null,
+      team_id: null,
+      state: 'skipped',
+      last_error: s.reason,
+    })),
+  ]);
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     await db.execute(sql`
       insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, last_error)
-      select ${event.id}, ${event.tenantId}, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.last_error
+      select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.last_error
       from jsonb_to_recordset(${JSON.stringify(rows.slice(i, i + INSERT_CHUNK))}::jsonb)
-        as r(channel text, destination text, user_id text, rule_id uuid, team_id text, state text, last_error text)
+        as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, last_error text)
       on conflict (event_id, channel, destination) do nothing
     `);
   }
 }
 
 /** The in-app worker takes `{eventId, userIds}` batches and writes each batch in one statement. */
-async function enqueueInapp(queues: Queues, eventId: string, plan: DeliveryPlan): Promise<void> {
-  const inappUsers = plan.deliveries.filter((d) => d.channel === 'inapp').map((d) => d.destination).sort();
+async function enqueueInapp(queues: Queues, routed: Routed[]): Promise<void> {
   const jobs = [];
-  for (let i = 0; i < inappUsers.length; i += INAPP_BATCH_SIZE) {
-    const userIds = inappUsers.slice(i, i + INAPP_BATCH_SIZE);
-    jobs.push({ name: 'inapp', data: { eventId, userIds }, opts: { jobId: inappJobId(eventId, i / INAPP_BATCH_SIZE) } });
+  for (const { event, plan } of routed) {
+    const inappUsers = plan.deliveries.filter((d) => d.channel === 'inapp').map((d) => d.destination).sort();
+    for (let i = 0; i < inappUsers.length; i += INAPP_BATCH_SIZE) {
+      const userIds = inappUsers.slice(i, i + INAPP_BATCH_SIZE);
+      jobs.push({ name: 'inapp', data: { eventId: event.id, userIds }, opts: { jobId: inappJobId(event.id, i / INAPP_BATCH_SIZE) } });
+    }
   }
   if (jobs.length > 0) await queues.inapp.addBulk(jobs);
 }
@@ -131,14 +182,14 @@ async function enqueueInapp(queues: Queues, eventId: string, plan: DeliveryPlan)
  * nothing for them), and one that crashed between insert and enqueue is finished here. Sent or
  * failed deliveries are left alone, so a late re-run cannot send twice.
  */
-async function enqueuePendingDeliveries(deps: RouteDeps, eventId: string): Promise<void> {
-  const pending = await deps.db.execute<{ id: string; channel: Exclude<Channel, 'inapp'> }>(sql`
-    select id, channel from deliveries
-    where event_id = ${eventId} and channel <> 'inapp' and state = 'pending'
-    order by channel, destination
+async function enqueuePendingDeliveries(deps: RouteDeps, eventIds: string[]): Promise<void> {
+  const pending = await deps.db.execute<{ id: string; event_id: string; channel: Exclude<Channel, 'inapp'> }>(sql`
+    select id, event_id, channel from deliveries
+    where event_id = any(${sql.param(eventIds)}::text[]) and channel <> 'inapp' and state = 'pending'
+    order by event_id, channel, destination
   `);
   const byQueue = new Map<DeliveryQueue, { name: string; data: { deliveryId: string; eventId: string }; opts: { jobId: string } }[]>();
-  for (const { id, channel } of pending) {
+  for (const { id, event_id: eventId, channel } of pending) {
     const queue = queueForChannel(channel);
     const jobs = byQueue.get(queue) ?? [];
     jobs.push({ name: channel, data: { deliveryId: id, eventId }, opts: { jobId: deliveryJobId(id) } });

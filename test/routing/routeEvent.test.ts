@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeQueues, createQueues, type Queues } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
-import { deliveryJobId, routeEvent, type RouteDeps } from '../../src/routing/routeEvent.ts';
+import { deliveryJobId, routeEvent, routeEvents, type RouteDeps } from '../../src/routing/routeEvent.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
@@ -140,5 +140,34 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     await api.patch(`/api/v1/rules/${ruleIds.criticalWebhook}`, { enabled: false });
     await publishAndWaitRouted({ id: 'evt_urgent', severity: 'urgent', assigneeUserIds: [] });
     expect((await deliveriesOf('evt_urgent')).map((r) => r.destination)).toEqual(['ops@acme.example', 'u1@acme.example', `rule:${ruleIds.webhook}`]);
+  });
+
+  it('routes a group of events of different tenants, types and rules exactly as it routes each alone', async () => {
+    await api.post('/api/v1/rules', { tenantId: 'globex', eventType: 'finding_created', channel: 'webhook', webhookUrl: 'https://hooks.example.com/globex' });
+    const group = [
+      { id: 'grp_acme_high', severity: 'high', assigneeUserIds: ['u1', 'ghost'], assigneeTeamIds: ['t1'] },
+      { id: 'grp_acme_scan', type: 'scan_completed', assigneeUserIds: ['u2', 'u3'] },
+      { id: 'grp_globex', tenantId: 'globex', assigneeUserIds: ['g1', 'u1'], assigneeTeamIds: ['t9', 't1'] },
+    ];
+    for (const event of group) await publishAndWaitRouted(event);
+    const ids = group.map((e) => e.id);
+    const alone = await Promise.all(ids.map(deliveriesOf));
+    const inappAlone = await Promise.all(ids.map((id) => jobsOn('inapp', id)));
+    expect(alone.map((rows) => rows.length)).toEqual([6, 3, 4]);
+
+    // Forget the routing and route the three again as one group, an unknown id among them.
+    await env.db.$client`delete from deliveries where event_id = any(${ids})`;
+    await env.db.$client`update events set routed_at = null where id = any(${ids})`;
+    for (const id of ids) for (const job of await queues.inapp.getJobs(['waiting', 'completed', 'failed'])) if (job.data.eventId === id) await job.remove();
+
+    const plans = await routeEvents(deps, [ids[0]!, 'grp_unknown', ids[1]!, ids[2]!]);
+    expect(plans.map((p) => p && p.deliveries.length)).toEqual([5, null, 3, 3]);
+    const withoutIds = (rows: DeliveryRow[]) => rows.map(({ id: _id, ...rest }) => rest);
+    for (const [i, id] of ids.entries()) {
+      expect(withoutIds(await deliveriesOf(id)), id).toEqual(withoutIds(alone[i]!));
+      expect(await jobsOn('inapp', id), id).toEqual(inappAlone[i]);
+    }
+    const routed = await env.db.$client`select count(*)::int as n from events where id = any(${ids}) and routed_at is not null`;
+    expect(routed[0]!.n).toBe(3);
   });
 });

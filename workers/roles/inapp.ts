@@ -1,21 +1,38 @@
-import { deliverInapp } from '../../src/channels/inapp.ts';
+import { deliverInappBatches } from '../../src/channels/inapp.ts';
 import type { Config } from '../../src/config.ts';
 import { closeDb, createDb } from '../../src/db/client.ts';
+import { createGroupCommitter } from '../../src/groupCommit.ts';
 import type { Logger } from '../../src/logger.ts';
+import type { PayloadOf } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { createRedis } from '../../src/redis.ts';
+import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
 import type { Role } from './role.ts';
 
-/** The in-app worker: writes inbox rows in batches and publishes live frames. */
+/** Most in-app batches written in one group (each batch is up to INAPP_BATCH_SIZE users). */
+const INAPP_GROUP_MAX = 50;
+
+/**
+ * The in-app worker: writes inbox rows and publishes live frames. The batches its concurrent
+ * jobs hold are written together, and templates come from a cache every instance drops on a change.
+ */
 export async function startInapp(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL);
   const redis = createRedis(config.REDIS_URL, 'command');
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const frames = createFramePublisher(redis, config.REDIS_PREFIX);
-  const worker = runWorker({ queue: 'inapp', config, logger, handle: (payload) => deliverInapp(payload, { db, frames }) });
+  const deliver = createGroupCommitter((batches: PayloadOf<'inapp'>[]) => deliverInappBatches(batches, { db, frames, templates }), {
+    maxBatch: INAPP_GROUP_MAX,
+    isolateFailures: true,
+  });
+  const worker = runWorker({ queue: 'inapp', config, logger, handle: async (payload) => (await deliver([payload]))[0] });
   return {
     async close() {
       await worker.close();
+      await templates.close();
+      subscriber.disconnect();
       redis.disconnect();
       await closeDb(db);
     },

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverInappBatches, type InappDeps } from '../../src/channels/inapp.ts';
+import { createFramePublisher, userChannel } from '../../src/realtime/liveFrames.ts';
+import { createRedis } from '../../src/redis.ts';
+import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+
+let env: TestEnv;
+let api: ApiClient;
+let deps: InappDeps;
+const frames: { channel: string; frame: { type: string; data: any } }[] = [];
+let subscriber: ReturnType<typeof createRedis>;
+
+// The router runs, the in-app worker does not: the test hands the batches to deliverInappBatches itself.
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = apiClient((await env.startWeb()).url);
+  await env.startRouter();
+  await seedDirectory(api, 'acme', ['a1', 'a2', 'a3']);
+  await seedDirectory(api, 'globex', ['g1']);
+  deps = { db: env.db, frames: createFramePublisher(env.redis, env.config.REDIS_PREFIX) };
+  subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
+  subscriber.on('message', (channel: string, message: string) => frames.push({ channel, frame: JSON.parse(message) }));
+  await subscriber.subscribe(...['a1', 'a2', 'a3', 'g1'].map((u) => userChannel(env.config.REDIS_PREFIX, u)));
+});
+afterAll(async () => {
+  subscriber?.disconnect();
+  await env?.cleanup();
+});
+
+async function publishRouted(event: Record<string, unknown>): Promise<void> {
+  expect((await api.post('/api/v1/events', { type: 'finding_created', ...event })).status).toBe(202);
+  await eventually(async () => (await env.db.$client`select 1 from events where id = ${event.id as string} and routed_at is not null`).length === 1);
+}
+
+const inboxOf = (eventId: string) =>
+  env.db.$client`select user_id, tenant_id, title from notifications where event_id = ${eventId} order by user_id`;
+const statesOf = (eventId: string) =>
+  env.db.$client`select destination, state, attempts from deliveries where event_id = ${eventId} and channel = 'inapp' order by destination`;
+
+describe('in-app batches written as one group', () => {
+  it('writes each batch’s rows with its own event’s text, announces each once, marks them sent, and counts per batch', async () => {
+    await publishRouted({ id: 'grp_a', tenantId: 'acme', assigneeUserIds: ['a1', 'a2', 'a3'], data: { title: 'Acme finding' } });
+    await publishRouted({ id: 'grp_g', tenantId: 'globex', assigneeUserIds: ['g1'], data: { title: 'Globex finding' } });
+
+    // Two batches of one event, one of another, one of an event that is not stored, one repeated.
+    const results = await deliverInappBatches(
+      [
+        { eventId: 'grp_a', userIds: ['a1', 'a2'] },
+        { eventId: 'grp_g', userIds: ['g1'] },
+        { eventId: 'grp_missing', userIds: ['a1'] },
+        { eventId: 'grp_a', userIds: ['a3'] },
+        { eventId: 'grp_g', userIds: ['g1'] },
+      ],
+      deps,
+    );
+    expect(results.map((r) => r.written)).toEqual([2, 1, 0, 1, 1]);
+
+    expect(await inboxOf('grp_a')).toEqual([
+      { user_id: 'a1', tenant_id: 'acme', title: 'Acme finding' },
+      { user_id: 'a2', tenant_id: 'acme', title: 'Acme finding' },
+      { user_id: 'a3', tenant_id: 'acme', title: 'Acme finding' },
+    ]);
+    expect(await inboxOf('grp_g')).toEqual([{ user_id: 'g1', tenant_id: 'globex', title: 'Globex finding' }]);
+    expect(await statesOf('grp_a')).toEqual(['a1', 'a2', 'a3'].map((destination) => ({ destination, state: 'sent', attempts: 1 })));
+    expect(await statesOf('grp_g')).toEqual([{ destination: 'g1', state: 'sent', attempts: 1 }]);
+
+    const notificationFrames = () => frames.filter((f) => f.frame.type === 'notification').map((f) => `${f.channel.split(':').pop()} ${f.frame.data.eventId}`);
+    await eventually(async () => notificationFrames().length >= 4);
+    expect(notificationFrames().sort()).toEqual(['a1 grp_a', 'a2 grp_a', 'a3 grp_a', 'g1 grp_g']);
+    // Each user's unread count follows their notification, in their own tenant.
+    const unread = frames.filter((f) => f.frame.type === 'unread_count' && f.channel.endsWith(':g1'));
+    expect(unread.at(-1)!.frame).toMatchObject({ data: { unread: 1 }, unreadByTenant: { globex: 1 } });
+  });
+
+  it('writes and announces nothing twice when the same batches run again', async () => {
+    const before = frames.length;
+    const results = await deliverInappBatches([{ eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }, { eventId: 'grp_g', userIds: ['g1'] }], deps);
+    expect(results.map((r) => r.written)).toEqual([0, 0]);
+    expect((await inboxOf('grp_a')).length).toBe(3);
+    expect((await statesOf('grp_a')).map((r) => r.attempts)).toEqual([1, 1, 1]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(frames.length).toBe(before);
+  });
+});
