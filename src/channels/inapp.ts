@@ -46,7 +46,7 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
 
   const source = deps.templates ?? directSource(db);
   const contents = await Promise.all([...eventsById.values()].map(({ envelope }) => inboxContent(source, envelope)));
-  await db.execute(sql`
+  const inserted = await db.execute<RawNotification>(sql`
     insert into notifications (user_id, tenant_id, event_id, type, severity, title, body, url, data)
     select r.user_id, e.tenant_id, e.event_id, e.type, e.severity, e.title, e.body, e.url, e.data
     from unnest(${sql.param(recipients.eventIds)}::text[], ${sql.param(recipients.userIds)}::text[]) as r(event_id, user_id)
@@ -54,17 +54,25 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
       as e(event_id text, tenant_id text, type text, severity text, title text, body text, url text, data jsonb)
       on e.event_id = r.event_id
     on conflict (event_id, user_id) do nothing
+    returning *
   `);
 
-  const pendingRecipients = sql`
-    select d.event_id, d.destination from deliveries d
-    join unnest(${sql.param(recipients.eventIds)}::text[], ${sql.param(recipients.userIds)}::text[]) as r(event_id, user_id)
-      on d.event_id = r.event_id and d.destination = r.user_id
-    where d.channel = 'inapp' and d.state = 'pending'`;
-  const unannounced = await db
-    .select()
-    .from(notifications)
-    .where(sql`(${notifications.eventId}, ${notifications.userId}) in (${pendingRecipients})`);
+  // A row written just now was never announced. Only when some already existed (a retry) must the
+  // pending deliveries be read to find which of those still wait for their frame.
+  let unannounced = inserted.map(notificationRow);
+  if (unannounced.length < recipients.eventIds.length) {
+    const pendingRecipients = sql`
+      select d.event_id, d.destination from deliveries d
+      join unnest(${sql.param(recipients.eventIds)}::text[], ${sql.param(recipients.userIds)}::text[]) as r(event_id, user_id)
+        on d.event_id = r.event_id and d.destination = r.user_id
+      where d.channel = 'inapp' and d.state = 'pending'`;
+    const fresh = new Set(unannounced.map((row) => row.id));
+    const earlier = await db
+      .select()
+      .from(notifications)
+      .where(sql`(${notifications.eventId}, ${notifications.userId}) in (${pendingRecipients})`);
+    unannounced = [...unannounced, ...earlier.filter((row) => !fresh.has(row.id))];
+  }
   if (unannounced.length > 0) await announce(deps, unannounced);
 
   const sent = await db.execute<{ event_id: string }>(sql`
@@ -79,6 +87,39 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
     const users = new Set(batch.userIds);
     return { written: unannounced.filter((row) => row.eventId === batch.eventId && users.has(row.userId)).length };
   });
+}
+
+type RawNotification = {
+  id: string;
+  user_id: string;
+  tenant_id: string;
+  event_id: string;
+  type: string;
+  severity: string | null;
+  title: string;
+  body: string;
+  url: string | null;
+  data: Record<string, unknown>;
+  read_at: Date | string | null;
+  created_at: Date | string;
+};
+
+/** A row as RETURNING gives it (snake_case, driver types) in the shape drizzle reads it. */
+function notificationRow(raw: RawNotification): NotificationRow {
+  return {
+    id: BigInt(raw.id),
+    userId: raw.user_id,
+    tenantId: raw.tenant_id,
+    eventId: raw.event_id,
+    type: raw.type,
+    severity: raw.severity,
+    title: raw.title,
+    body: raw.body,
+    url: raw.url,
+    data: raw.data,
+    readAt: raw.read_at === null ? null : new Date(raw.read_at),
+    createdAt: new Date(raw.created_at),
+  };
 }
 
 /** The (event, user) pairs of the batches, each once, as two parallel arrays for unnest. */

@@ -12,8 +12,8 @@ export type RouteDeps = { db: Db; queues: Queues; frames: FramePublisher };
 /** Users per in-app job: one job writes its inbox rows in one statement. */
 export const INAPP_BATCH_SIZE = 1_000;
 
-/** Rows per INSERT: keeps one statement's JSON parameter bounded for events with very many recipients. */
-const INSERT_CHUNK = 5_000;
+/** Rows per INSERT: bounds one statement's JSON parameter; a large fan-out's chunks are written in parallel. */
+const INSERT_CHUNK = 2_500;
 
 export type DeliveryQueue = 'email' | 'webhook' | 'chat' | 'push';
 
@@ -152,15 +152,16 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<void> {
       last_error: s.reason,
     })),
   ]);
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db.execute(sql`
+  // Chunks go out at once, on separate connections: each is idempotent, so a partial failure is retried whole.
+  const chunks = [];
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) chunks.push(rows.slice(i, i + INSERT_CHUNK));
+  await Promise.all(chunks.map((chunk) => db.execute(sql`
       insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, last_error)
       select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.last_error
-      from jsonb_to_recordset(${JSON.stringify(rows.slice(i, i + INSERT_CHUNK))}::jsonb)
+      from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb)
         as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, last_error text)
       on conflict (event_id, channel, destination) do nothing
-    `);
-  }
+    `)));
 }
 
 /** The in-app worker takes `{eventId, userIds}` batches and writes each batch in one statement. */

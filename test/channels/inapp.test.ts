@@ -82,4 +82,15 @@ describe('in-app batches written as one group', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(frames.length).toBe(before);
   });
+
+  it('announces again a row written before a crash that left its delivery pending, and only that one', async () => {
+    await env.db.$client`update deliveries set state = 'pending' where event_id = 'grp_a' and destination = 'a2' and channel = 'inapp'`;
+    const before = frames.length;
+    const results = await deliverInappBatches([{ eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }], deps);
+    expect(results).toEqual([{ written: 1 }]);
+    expect((await inboxOf('grp_a')).length).toBe(3);
+    expect((await statesOf('grp_a')).map((r) => r.state)).toEqual(['sent', 'sent', 'sent']);
+    await eventually(async () => frames.length >= before + 2);
+    expect(frames.slice(before).map((f) => `${f.channel.split(':').pop()} ${f.frame.type}`)).toEqual(['a2 notification', 'a2 unread_count']);
+  });
 });
