@@ -35,7 +35,7 @@ export async function loadTemplate(db: Db, tenantId: string | null, eventType: s
   return kind === 'email' ? builtinEmailTemplate(eventType) : builtinMessageTemplate;
 }
 
-/** Reads every time: for rare callers (previews) and ones that render once per large batch (in-app). */
+/** Reads every time: for rare callers (previews, a test-send) and callers without a cache of their own. */
 export function directSource(db: Db): TemplateSource {
   return { template: (tenantId, eventType, channel) => loadTemplate(db, tenantId, eventType, channel), brand: (tenantId) => loadBrand(db, tenantId) };
 }
@@ -52,7 +52,7 @@ export async function renderMessage(source: TemplateSource, event: EventEnvelope
 
 async function render(source: TemplateSource, event: EventEnvelope, channel: string, user: TemplateUser | null) {
   const template = await source.template(event.tenantId, event.type, channel);
-  // The built-in short message shows no brand: skip the read (in-app renders once per batch, uncached).
+  // The built-in short message shows no brand: skip the read (it is not free for an uncached source).
   const loaded = template === builtinMessageTemplate ? brandContext(null, {}) : await source.brand(event.tenantId);
   return { content: renderTemplate(template, templateContext(event, user, loaded.brand)), replyTo: loaded.replyTo };
 }
