@@ -67,7 +67,6 @@ export function createFramePublisher(redis: Redis, prefix: string) {
       publishMany(frames.map(({ userId, frame }) => ({ channel: userChannel(prefix, userId), frame }))),
     toUser: (userId: string, ...frames: LiveFrame[]) =>
       publishMany(frames.map((frame) => ({ channel: userChannel(prefix, userId), frame }))),
-    toTenant: (tenantId: string, frame: LiveFrame) => publishMany([{ channel: tenantChannel(prefix, tenantId), frame }]),
     toTenants: (frames: { tenantId: string; frame: LiveFrame }[]) =>
       publishMany(frames.map(({ tenantId, frame }) => ({ channel: tenantChannel(prefix, tenantId), frame }))),
   };

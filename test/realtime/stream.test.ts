@@ -182,7 +182,8 @@ describe('GET /api/v1/events (live stream)', () => {
     const big = 'x'.repeat(32 * 1024);
     const count = 400;
     for (let i = 0; i < count; i++) {
-      await frames.toTenant('acme', { type: 'event', data: { id: `flood_${i}`, type: 'flood', tenantId: 'acme', severity: null, occurredAt: new Date().toISOString(), data: { big } } });
+      const data = { id: `flood_${i}`, type: 'flood', tenantId: 'acme', severity: null, occurredAt: new Date().toISOString(), data: { big } };
+      await frames.toTenants([{ tenantId: 'acme', frame: { type: 'event', data } }]);
     }
     // The fast client gets every frame while the stalled one's backlog overflows and is dropped.
     await fast.waitFor((f) => f.type === 'event' && f.data.type === 'flood', count, 20_000);
