@@ -84,7 +84,7 @@ export async function routeEvents(deps: RouteDeps, eventIds: string[]): Promise<
 async function loadDirectory(db: Db, routedEvents: EventEnvelope[]) {
   const userIds = [...new Set(routedEvents.flatMap(candidateRecipients))];
   const teamIds = [...new Set(routedEvents.flatMap((e) => e.assigneeTeamIds))];
-  const ruleKeys = [...new Set(routedEvents.map((e) => ruleKey(e.tenantId, e.type)))].map((key) => key.split('\u0000') as [string, string]);
+  const ruleKeys = [...new Map(routedEvents.map((e) => [ruleKey(e.tenantId, e.type), [e.tenantId, e.type] as const])).values()];
   const [directoryUsers, directoryTeams, firingRules] = await Promise.all([
     userIds.length === 0
       ? []
