@@ -7,12 +7,6 @@ export type GroupCommitOptions = {
    * failing every neighbour it happened to be grouped with. Needs an idempotent flush.
    */
   isolateFailures?: boolean;
-  /**
-   * Flushes that may run at once (default 1). Above 1, a group can start while another waits on
-   * its round trips — a lone first item no longer holds up the crowd that arrived behind it.
-   * Only for flushes that may safely overlap.
-   */
-  concurrency?: number;
 };
 
 /**
@@ -25,10 +19,9 @@ export function createGroupCommitter<In, Out>(
   options: GroupCommitOptions = {},
 ): (items: In[]) => Promise<Out[]> {
   const maxBatch = options.maxBatch ?? 1000;
-  const concurrency = options.concurrency ?? 1;
   type Waiter = { item: In; resolve: (out: Out) => void; reject: (err: unknown) => void };
   let queue: Waiter[] = [];
-  let running = 0;
+  let running = false;
 
   async function settle(batch: Waiter[]): Promise<void> {
     try {
@@ -41,20 +34,20 @@ export function createGroupCommitter<In, Out>(
   }
 
   async function drain(): Promise<void> {
-    running++;
+    running = true;
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch);
       queue = queue.slice(batch.length);
       await settle(batch);
     }
-    running--;
+    running = false;
   }
 
   return (items: In[]) => {
     const settled = items.map(
       (item) => new Promise<Out>((resolve, reject) => queue.push({ item, resolve, reject })),
     );
-    if (running < concurrency) void drain();
+    if (!running) void drain();
     return Promise.all(settled);
   };
 }

@@ -50,26 +50,3 @@ describe('createGroupCommitter', () => {
   });
 });
 
-describe('createGroupCommitter with concurrency', () => {
-  it('starts a second group while the first is still flushing, and never more than allowed', async () => {
-    let inFlight = 0;
-    let most = 0;
-    const groups: number[][] = [];
-    const submit = createGroupCommitter(
-      async (items: number[]) => {
-        groups.push(items);
-        most = Math.max(most, ++inFlight);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        inFlight--;
-        return items;
-      },
-      { concurrency: 2 },
-    );
-    const first = submit([1]);
-    const second = submit([2]);
-    const rest = [3, 4, 5].map((n) => submit([n]));
-    expect((await Promise.all([first, second, ...rest])).flat()).toEqual([1, 2, 3, 4, 5]);
-    expect(groups).toEqual([[1], [2], [3, 4, 5]]);
-    expect(most).toBe(2);
-  });
-});

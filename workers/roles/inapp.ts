@@ -26,9 +26,6 @@ export async function startInapp(config: Config, logger: Logger): Promise<Role> 
   const deliver = createGroupCommitter((batches: PayloadOf<'inapp'>[]) => deliverInappBatches(batches, { db, frames, templates }), {
     maxBatch: INAPP_GROUP_MAX,
     isolateFailures: true,
-    // A second group may write while the first waits on Postgres (their rows never overlap, but
-    // for a retried batch, and the unique key settles that one).
-    concurrency: 2,
   });
   const worker = runWorker({ queue: 'inapp', config, logger, handle: async (payload) => (await deliver([payload]))[0] });
   return {

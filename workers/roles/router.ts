@@ -24,7 +24,6 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const route = createGroupCommitter((eventIds: string[]) => routeEvents({ db, queues, frames }, eventIds), {
     maxBatch: ROUTE_GROUP_MAX,
     isolateFailures: true,
-    concurrency: 2,
   });
   const worker = runWorker({
     queue: 'route',
