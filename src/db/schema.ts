@@ -85,12 +85,17 @@ export const events = pgTable(
   ],
 );
 
-/** One inbox row: one user × one event. The identity id doubles as the SSE resume cursor. */
+/**
+ * One inbox row: one user × one event. `seq` is the user's stream cursor: numbered per user in
+ * the writing transaction, under the lock of the user's `inbox_heads` row, so a user's rows
+ * commit in `seq` order however many processes write inboxes (see src/inbox/inboxWriter.ts).
+ */
 export const notifications = pgTable(
   'notifications',
   {
     id: bigint('id', { mode: 'bigint' }).primaryKey().generatedAlwaysAsIdentity(),
     userId: text('user_id').notNull(),
+    seq: bigint('seq', { mode: 'bigint' }).notNull(),
     tenantId: text('tenant_id').notNull(),
     eventId: text('event_id').notNull(),
     type: text('type').notNull(),
@@ -104,9 +109,33 @@ export const notifications = pgTable(
   },
   (t) => [
     uniqueIndex('notifications_event_user_uq').on(t.eventId, t.userId),
-    index('notifications_user_id_idx').on(t.userId, t.id.desc()),
+    // Pages, replay and the newest cursor all walk one user's rows in seq order.
+    uniqueIndex('notifications_user_seq_uq').on(t.userId, t.seq),
     index('notifications_user_unread_idx').on(t.userId).where(sql`${t.readAt} is null`),
   ],
+);
+
+/** The last `seq` handed out per user; its row lock orders the commits of one user's inbox writes. */
+export const inboxHeads = pgTable('inbox_heads', {
+  userId: text('user_id').primaryKey(),
+  seq: bigint('seq', { mode: 'bigint' }).notNull(),
+});
+
+/**
+ * A user's unread count per tenant, kept by the same statement that changes a row's state (see
+ * src/inbox/inboxCounts.ts), so it cannot drift and a new row's count costs no COUNT over the
+ * inbox. `version` grows with every change: of two count frames that cross on their way to a
+ * stream, the stream keeps the newer.
+ */
+export const inboxCounts = pgTable(
+  'inbox_counts',
+  {
+    userId: text('user_id').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    unread: integer('unread').notNull(),
+    version: bigint('version', { mode: 'bigint' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.tenantId] })],
 );
 
 export const rules = pgTable(

@@ -2,7 +2,8 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Db } from '../../db/client.ts';
 import { notFound } from '../../errors.ts';
-import { listNotifications, markAllRead, markRead, summarize, unreadByTenant, type InboxOwner } from '../../inbox/inboxStore.ts';
+import type { InboxCounts } from '../../inbox/inboxCounts.ts';
+import { listNotifications, markAllRead, markRead, summarize, type InboxOwner } from '../../inbox/inboxStore.ts';
 import { unreadCountFrame, type FramePublisher } from '../../realtime/liveFrames.ts';
 import type { Logger } from '../../logger.ts';
 import { parseOrThrow } from '../../validation.ts';
@@ -32,10 +33,9 @@ export function notificationsRouter(deps: { auth: Authenticator; db: Db; frames:
    * Live frames are best effort: the change is committed, and a tab that misses it catches up on
    * reload. They reach every stream of the person, each of which sees its own tenants' share.
    */
-  async function announce(owner: InboxOwner, ...extra: Parameters<FramePublisher['toUser']>[1][]): Promise<void> {
+  async function announce(owner: InboxOwner, counts: InboxCounts, ...extra: Parameters<FramePublisher['toUser']>[1][]): Promise<void> {
     try {
-      const counts = await unreadByTenant(db, [owner.userId]);
-      await frames.toUser(owner.userId, ...extra, unreadCountFrame(counts.get(owner.userId) ?? {}));
+      await frames.toUser(owner.userId, ...extra, unreadCountFrame(counts));
     } catch (err) {
       deps.logger.warn({ err, userId: owner.userId }, 'could not publish inbox frames');
     }
@@ -52,8 +52,8 @@ export function notificationsRouter(deps: { auth: Authenticator; db: Db; frames:
 
   router.post('/api/v1/notifications/read-all', deps.auth.user, async (req, res) => {
     const owner = ownerOf(req);
-    const { updated, byTenant } = await markAllRead(db, owner);
-    await announce(owner, { type: 'notifications.read_all', data: { updated }, updatedByTenant: byTenant });
+    const { updated, byTenant, counts } = await markAllRead(db, owner);
+    await announce(owner, counts, { type: 'notifications.read_all', data: { updated }, updatedByTenant: byTenant });
     res.json({ updated });
   });
 
@@ -62,7 +62,7 @@ export function notificationsRouter(deps: { auth: Authenticator; db: Db; frames:
     const parsed = notificationIdSchema.safeParse(pathParam(req, 'id'));
     const result = parsed.success ? await markRead(db, owner, parsed.data) : null;
     if (!result) throw notFound('notification');
-    if (result.changed) await announce(owner, { type: 'notification.read', data: { id: pathParam(req, 'id') }, tenantId: result.tenantId });
+    if (result.changed) await announce(owner, result.counts, { type: 'notification.read', data: { id: pathParam(req, 'id') }, tenantId: result.tenantId });
     res.status(204).end();
   });
 

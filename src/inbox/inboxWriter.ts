@@ -1,0 +1,209 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
+import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
+import { TemplateError } from '../templates/handlebars.ts';
+import { renderMessage, type TemplateSource } from '../templates/templateRenderer.ts';
+import { applyCountDeltas, countsByUser, type CountRow, type InboxCounts } from './inboxCounts.ts';
+import { presentNotification, type NotificationRow } from './notificationView.ts';
+
+/** A database handle or an open transaction: the statements below run in either. */
+export type DbOrTx = Pick<Db, 'execute'>;
+
+/** An event's inbox row as every recipient gets it (rendered once per event, so in-app templates see no `user.*`). */
+export type InboxContent = {
+  event_id: string;
+  tenant_id: string;
+  type: string;
+  severity: string | null;
+  title: string;
+  body: string;
+  url: string | null;
+  data: Record<string, unknown>;
+};
+
+/** Inbox rows to write as two parallel arrays (for unnest), in the order each user must see them. */
+export type InboxPairs = { eventIds: string[]; userIds: string[] };
+
+/** Collects (event, user) pairs once each, keeping the order they were first added in. */
+export function createInboxPairs(): InboxPairs & { add(eventId: string, userId: string): void; readonly size: number } {
+  const seen = new Set<string>();
+  const pairs = {
+    eventIds: [] as string[],
+    userIds: [] as string[],
+    add(eventId: string, userId: string) {
+      const key = `${eventId}\u0000${userId}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      pairs.eventIds.push(eventId);
+      pairs.userIds.push(userId);
+    },
+    get size() {
+      return pairs.eventIds.length;
+    },
+  };
+  return pairs;
+}
+
+/**
+ * An event's inbox text. A stored template that fails to render must not keep the notification
+ * from the inbox: the built-in text stands in.
+ */
+export async function inboxContent(source: TemplateSource, envelope: EventEnvelope): Promise<InboxContent> {
+  const text = await renderMessage(source, envelope, 'inapp', null).then(
+    (rendered) => rendered.content,
+    (err: unknown) => {
+      if (err instanceof TemplateError) return defaultInboxContent(envelope);
+      throw err;
+    },
+  );
+  return {
+    event_id: envelope.id,
+    tenant_id: envelope.tenantId,
+    type: envelope.type,
+    severity: envelope.severity,
+    title: text.title,
+    body: text.body,
+    url: safeLink(envelope.data.url),
+    data: envelope.data,
+  };
+}
+
+/** Rows written (or found waiting for their frame) and the new unread counts of their users. */
+export type InboxWrite = { rows: NotificationRow[]; counts: Map<string, InboxCounts> };
+
+/**
+ * Writes inbox rows in one statement and returns those it inserted (a pair that has its row
+ * already is left alone: the inbox is exactly-once by its unique (event, user) key), with the
+ * new unread counts of their users, which the same statement keeps (see applyCountDeltas).
+ *
+ * Each row gets its user's next `seq`, the stream cursor. Ids come from a sequence, which hands
+ * them out at insert time, not at commit time: with two writers, a row with a lower id can
+ * commit after a client has seen a higher one live and resumed from it, and replay by id would
+ * then miss it for good. Instead the statement first bumps the user's `inbox_heads` row by the
+ * number of rows it writes; that row stays locked until the transaction commits, so a second
+ * writer for the same user waits and numbers its rows after ours, and a user's rows commit in
+ * `seq` order. Writers of different users never wait for each other, and it costs no round
+ * trip of its own. Heads are locked in user-id order, so two writers of overlapping users
+ * cannot deadlock. A conflicting pair still takes a number, which leaves a harmless gap.
+ */
+export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pairs: InboxPairs): Promise<InboxWrite> {
+  if (pairs.eventIds.length === 0) return { rows: [], counts: new Map() };
+  const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
+    with pairs as (
+      select p.event_id, p.user_id, p.ord
+      from unnest(${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) with ordinality as p(event_id, user_id, ord)
+    ),
+    heads as (
+      insert into inbox_heads (user_id, seq)
+      select user_id, count(*) from pairs group by user_id order by user_id
+      on conflict (user_id) do update set seq = inbox_heads.seq + excluded.seq
+      returning user_id, seq
+    ),
+    numbered as (
+      select p.event_id, p.user_id,
+             h.seq - count(*) over (partition by p.user_id) + row_number() over (partition by p.user_id order by p.ord) as seq
+      from pairs p join heads h on h.user_id = p.user_id
+    ),
+    inserted as (
+      insert into notifications (user_id, seq, tenant_id, event_id, type, severity, title, body, url, data)
+      select n.user_id, n.seq, c.tenant_id, c.event_id, c.type, c.severity, c.title, c.body, c.url, c.data
+      from numbered n
+      join jsonb_to_recordset(${JSON.stringify(contents)}::jsonb)
+        as c(event_id text, tenant_id text, type text, severity text, title text, body text, url text, data jsonb)
+        on c.event_id = n.event_id
+      order by n.user_id, n.seq
+      on conflict (event_id, user_id) do nothing
+      returning *
+    ),
+    counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1 from inserted`)})
+    select
+      (select coalesce(json_agg(${rawNotificationJson(sql`inserted`)} order by user_id, seq), '[]') from inserted) as rows,
+      (select coalesce(json_agg(counted), '[]') from counted) as counts
+  `);
+  return { rows: result!.rows.map(notificationRow), counts: countsByUser(result!.counts) };
+}
+
+/**
+ * Rows of these pairs written by an earlier run whose in-app delivery is still pending, with
+ * their users' counts: a crash between writing and announcing must not leave a user without
+ * the live frame, so a retry announces them again. Only read when some pairs were not
+ * inserted just now.
+ */
+export async function unannouncedEarlierRows(db: DbOrTx, pairs: InboxPairs, fresh: NotificationRow[]): Promise<InboxWrite> {
+  if (fresh.length >= pairs.eventIds.length) return { rows: [], counts: new Map() };
+  const freshIds = new Set(fresh.map((row) => row.id));
+  const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
+    with earlier as (
+      select n.* from notifications n
+      join deliveries d on d.event_id = n.event_id and d.destination = n.user_id and d.channel = 'inapp' and d.state = 'pending'
+      join unnest(${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(event_id, user_id)
+        on n.event_id = p.event_id and n.user_id = p.user_id
+    )
+    select
+      (select coalesce(json_agg(${rawNotificationJson(sql`earlier`)} order by user_id, seq), '[]') from earlier) as rows,
+      (select coalesce(json_agg(c), '[]') from (
+        select user_id, tenant_id, unread, version::text from inbox_counts where user_id in (select user_id from earlier)
+      ) c) as counts
+  `);
+  const rows = result!.rows.map(notificationRow).filter((row) => !freshIds.has(row.id));
+  return { rows, counts: countsByUser(result!.counts) };
+}
+
+/** Each user's new rows and their new counts, as one pub/sub message per user. */
+export function announceInboxRows(frames: FramePublisher, ...writes: InboxWrite[]): Promise<void> {
+  const byUser = new Map<string, LiveFrame[]>();
+  const framesOf = (userId: string) => byUser.get(userId) ?? byUser.set(userId, []).get(userId)!;
+  for (const { rows } of writes) {
+    for (const row of rows) framesOf(row.userId).push({ type: 'notification', data: presentNotification(row), cursor: row.seq.toString() });
+  }
+  for (const { counts } of writes) for (const [userId, userCounts] of counts) framesOf(userId).push(unreadCountFrame(userCounts));
+  return frames.toUsers([...byUser].map(([userId, list]) => ({ userId, frames: list })));
+}
+
+/** Marks in-app deliveries sent once their rows are announced; the event ids of those it changed, for the latency metric. */
+export async function markInappSent(db: DbOrTx, pairs: InboxPairs): Promise<string[]> {
+  if (pairs.eventIds.length === 0) return [];
+  const sent = await db.execute<{ event_id: string }>(markInappSentStatement(pairs));
+  return sent.map((row) => row.event_id);
+}
+
+/** The UPDATE of markInappSent, returning `event_id`, to run on its own or inside a larger statement. */
+export function markInappSentStatement(pairs: InboxPairs): SQL {
+  return sql`
+    update deliveries d set state = 'sent', sent_at = now(), updated_at = now(), attempts = d.attempts + 1
+    from unnest(${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as r(event_id, user_id)
+    where d.event_id = r.event_id and d.destination = r.user_id and d.channel = 'inapp' and d.state = 'pending'
+    returning d.event_id`;
+}
+
+/** A notification row as rawNotificationJson gives it: the content columns and the row's own. */
+type RawNotification = InboxContent & { id: string; user_id: string; seq: string; read_at: string | null; created_at: string };
+
+/** A notification row as JSON, its 64-bit numbers as text so they survive JSON.parse. */
+function rawNotificationJson(row: SQL): SQL {
+  return sql`json_build_object(
+    'id', ${row}.id::text, 'user_id', ${row}.user_id, 'seq', ${row}.seq::text, 'tenant_id', ${row}.tenant_id,
+    'event_id', ${row}.event_id, 'type', ${row}.type, 'severity', ${row}.severity, 'title', ${row}.title,
+    'body', ${row}.body, 'url', ${row}.url, 'data', ${row}.data, 'read_at', ${row}.read_at, 'created_at', ${row}.created_at)`;
+}
+
+/** A row as a raw statement gives it (snake_case, JSON types) in the shape drizzle reads it. */
+function notificationRow(raw: RawNotification): NotificationRow {
+  return {
+    id: BigInt(raw.id),
+    userId: raw.user_id,
+    seq: BigInt(raw.seq),
+    tenantId: raw.tenant_id,
+    eventId: raw.event_id,
+    type: raw.type,
+    severity: raw.severity,
+    title: raw.title,
+    body: raw.body,
+    url: raw.url,
+    data: raw.data,
+    readAt: raw.read_at === null ? null : new Date(raw.read_at),
+    createdAt: new Date(raw.created_at),
+  };
+}
