@@ -1,16 +1,18 @@
 import type { ErrorRequestHandler, Request } from 'express';
 import { driverErrorCode, HttpError, isDatabaseUnavailable } from '../errors.ts';
+import { redactUrl, type Logger } from '../logger.ts';
 import { findUnstorable } from '../validation.ts';
 
 type BodyParserError = { type?: string; status?: number };
 
 /** Renders every error as `{"error": {"code", "message", "details"}}` with the status it deserves. */
-export function errorHandler(): ErrorRequestHandler {
+export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const rendered = render(err, req);
-    if (rendered.status >= 500) req.log?.error({ err }, 'request failed');
-    for (const [name, value] of Object.entries(rendered.headers)) res.setHeader(name, value);
+    if (rendered.status >= 500) logger.error({ err, req: { method: req.method, url: redactUrl(req.originalUrl) } }, 'request failed');
+    // A response already under way (a live stream) cannot be answered again; end it instead.
     if (res.headersSent) return res.end();
+    for (const [name, value] of Object.entries(rendered.headers)) res.setHeader(name, value);
     res.status(rendered.status).json({
       error: { code: rendered.code, message: rendered.message, details: rendered.details },
     });

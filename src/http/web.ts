@@ -5,7 +5,8 @@ import { createServiceKeyStore } from '../auth/serviceKeys.ts';
 import { createUserTokenVerifier } from '../auth/userTokens.ts';
 import type { Config } from '../config.ts';
 import { closeDb, createDb } from '../db/client.ts';
-import { latestNotificationId, notificationsAfter, summarize } from '../inbox/inboxStore.ts';
+import { countsOf } from '../inbox/inboxCounts.ts';
+import { latestCursor, notificationsAfter } from '../inbox/inboxStore.ts';
 import { createIntake } from '../intake/acceptEvent.ts';
 import { createRateLimiter } from '../intake/rateLimit.ts';
 import type { Logger } from '../logger.ts';
@@ -43,9 +44,9 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     prefix: config.REDIS_PREFIX,
     logger,
     source: {
-      notificationsAfter: (userId, tenantIds, afterId, limit) => notificationsAfter(db, { userId, tenantIds }, afterId, limit),
-      latestNotificationId: (userId) => latestNotificationId(db, userId),
-      unreadCount: async (userId, tenantIds) => (await summarize(db, { userId, tenantIds })).unread,
+      notificationsAfter: (userId, tenantIds, afterCursor, limit) => notificationsAfter(db, { userId, tenantIds }, afterCursor, limit),
+      latestCursor: (userId) => latestCursor(db, userId),
+      counts: (userId, tenantIds) => countsOf(db, userId, tenantIds),
       carried: (notification, userId) => receipts.record(notification.eventId, userId),
     },
   });

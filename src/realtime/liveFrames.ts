@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { InboxCounts } from '../inbox/inboxCounts.ts';
 import type { NotificationView } from '../inbox/notificationView.ts';
 import type { PublicEvent } from '../intake/eventEnvelope.ts';
 
@@ -14,15 +15,20 @@ export type CountsByTenant = Record<string, number>;
  * own tenants' share (see frameForTenants). Only `data` reaches the browser.
  */
 export type LiveFrame =
-  | { type: 'notification'; data: NotificationView }
+  /** `cursor` is the row's per-user seq: the stream's resume point (the frame id), not shown in `data`. */
+  | { type: 'notification'; data: NotificationView; cursor: string }
   | { type: 'notification.read'; data: { id: string }; tenantId?: string }
   | { type: 'notifications.read_all'; data: { updated: number }; updatedByTenant?: CountsByTenant }
-  | { type: 'unread_count'; data: { unread: number }; unreadByTenant?: CountsByTenant }
+  /**
+   * `counts` are the new counts of the tenants a change touched, each with its version; a
+   * stream merges them into what it knows and sends the sum over its own tenants (SseConnection).
+   */
+  | { type: 'unread_count'; data: { unread: number }; counts?: InboxCounts }
   | { type: 'event'; data: PublicEvent };
 
-/** An unread count for every stream of a person; each stream is sent the sum over its own tenants. */
-export function unreadCountFrame(byTenant: CountsByTenant): LiveFrame {
-  return { type: 'unread_count', data: { unread: Object.values(byTenant).reduce((a, b) => a + b, 0) }, unreadByTenant: byTenant };
+/** The new counts of a person, for every stream of theirs; each sends the sum over its own tenants. */
+export function unreadCountFrame(counts: InboxCounts): LiveFrame {
+  return { type: 'unread_count', data: { unread: Object.values(counts).reduce((sum, c) => sum + c.unread, 0) }, counts };
 }
 
 const sumOver = (counts: CountsByTenant, tenantIds: ReadonlySet<string>) =>
@@ -30,14 +36,12 @@ const sumOver = (counts: CountsByTenant, tenantIds: ReadonlySet<string>) =>
 
 /**
  * The frame as a stream granted `tenantIds` may see it, or null when it is about none of them:
- * an unread count is the sum over the stream's tenants, and a read in another tenant's inbox
- * is not announced. (Notification and event frames are checked against the stream's tenants by
- * the hub, which also needs their ids.)
+ * a read in another tenant's inbox is not announced. (Notification and event frames are checked
+ * against the stream's tenants by the hub, which also needs their ids; counts are merged by
+ * the connection.)
  */
 export function frameForTenants(frame: LiveFrame, tenantIds: ReadonlySet<string>): LiveFrame | null {
   switch (frame.type) {
-    case 'unread_count':
-      return frame.unreadByTenant ? { type: frame.type, data: { unread: sumOver(frame.unreadByTenant, tenantIds) } } : frame;
     case 'notification.read':
       return frame.tenantId === undefined || tenantIds.has(frame.tenantId) ? { type: frame.type, data: frame.data } : null;
     case 'notifications.read_all': {
@@ -54,22 +58,35 @@ export function frameForTenants(frame: LiveFrame, tenantIds: ReadonlySet<string>
 export const userChannel = (prefix: string, userId: string) => `${prefix}:live:user:${userId}`;
 export const tenantChannel = (prefix: string, tenantId: string) => `${prefix}:live:tenant:${tenantId}`;
 
-/** Publishes live frames; many at once go out in one pipeline (a 10,000-user fan-out is one round trip). */
+/**
+ * Publishes live frames. A message carries every frame one publish has for a channel (a user's
+ * new rows and their count travel together), and many messages go out in one pipeline: a
+ * routed group, or a 10,000-user fan-out, is one round trip.
+ */
 export function createFramePublisher(redis: Redis, prefix: string) {
-  async function publishMany(items: { channel: string; frame: LiveFrame }[]): Promise<void> {
-    if (items.length === 0) return;
+  async function publishMany(messages: { channel: string; frames: LiveFrame[] }[]): Promise<void> {
+    if (messages.length === 0) return;
     const pipeline = redis.pipeline();
-    for (const { channel, frame } of items) pipeline.publish(channel, JSON.stringify(frame));
+    for (const { channel, frames } of messages) pipeline.publish(channel, JSON.stringify(frames));
     await pipeline.exec();
   }
   return {
-    toUsers: (frames: { userId: string; frame: LiveFrame }[]) =>
-      publishMany(frames.map(({ userId, frame }) => ({ channel: userChannel(prefix, userId), frame }))),
-    toUser: (userId: string, ...frames: LiveFrame[]) =>
-      publishMany(frames.map((frame) => ({ channel: userChannel(prefix, userId), frame }))),
-    toTenants: (frames: { tenantId: string; frame: LiveFrame }[]) =>
-      publishMany(frames.map(({ tenantId, frame }) => ({ channel: tenantChannel(prefix, tenantId), frame }))),
+    toUsers: (messages: { userId: string; frames: LiveFrame[] }[]) =>
+      publishMany(messages.map(({ userId, frames }) => ({ channel: userChannel(prefix, userId), frames }))),
+    toUser: (userId: string, ...frames: LiveFrame[]) => publishMany([{ channel: userChannel(prefix, userId), frames }]),
+    toTenants: (items: { tenantId: string; frame: LiveFrame }[]) =>
+      publishMany(items.map(({ tenantId, frame }) => ({ channel: tenantChannel(prefix, tenantId), frames: [frame] }))),
   };
+}
+
+/** The frames of one pub/sub message (see createFramePublisher); null when it is not one of ours. */
+export function parseFrameMessage(message: string): LiveFrame[] | null {
+  try {
+    const parsed: unknown = JSON.parse(message);
+    return Array.isArray(parsed) ? (parsed as LiveFrame[]) : null;
+  } catch {
+    return null;
+  }
 }
 
 export type FramePublisher = ReturnType<typeof createFramePublisher>;

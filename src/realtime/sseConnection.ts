@@ -1,20 +1,40 @@
 import type { ServerResponse } from 'node:http';
+import type { InboxCounts } from '../inbox/inboxCounts.ts';
 import type { LiveFrame } from './liveFrames.ts';
 
+const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
+};
+
+/** How soon a browser comes back after an ordinary drop. */
+const RECONNECT_MS = 3_000;
+
 /**
- * One browser's stream. Frame ids carry the stream cursor — the highest notification id this
- * connection has carried — so a reconnect with Last-Event-ID set to any frame's id (of any type)
- * tells the server exactly which notifications to replay from the inbox.
+ * One browser's stream. Frame ids carry the stream cursor — the highest per-user seq this
+ * connection has carried — so a reconnect with Last-Event-ID set to any frame's id (of any
+ * type) tells the server exactly which notifications to replay from the inbox.
+ *
+ * A connection is opening until `begin()` writes its headers, and nothing else writes to the
+ * response before that: a heartbeat skips it, and an `end()` (shutdown, the user's stream limit)
+ * writes the headers itself. A write before the headers would send implicit ones and make the
+ * later `writeHead` throw, killing the stream.
  */
 export class SseConnection {
-  /** Highest notification id carried so far. */
+  /** Highest notification seq carried so far. */
   cursor: bigint;
-  /** Notifications up to this id were replayed on resume; a live copy of one of them is not sent again. */
+  /** Notifications up to this seq were replayed on resume; a live copy of one of them is not sent again. */
   replayedUpTo = 0n;
   dropped = 0;
   private seq = 0;
+  /** What this stream knows of its user's counts, per tenant of its own, with the version of each. */
+  private readonly counts = new Map<string, { unread: number; version: bigint }>();
   private readonly backlog: string[] = [];
+  private begun = false;
   private closed = false;
+  private corked = false;
 
   constructor(
     readonly res: ServerResponse,
@@ -28,24 +48,59 @@ export class SseConnection {
     res.on('drain', () => this.flushBacklog());
   }
 
+  /** Sends the headers: from here on, frames and heartbeats go out. */
+  begin(): void {
+    if (this.begun || this.isClosed) return;
+    this.begun = true;
+    this.res.writeHead(200, SSE_HEADERS);
+    this.res.write(`retry: ${RECONNECT_MS}\n\n`);
+  }
+
   /** Writes a frame, or queues it while the socket is backed up; past the buffer limit the frame is dropped. */
   send(frame: LiveFrame): boolean {
     if (frame.type === 'notification') {
-      const id = BigInt(frame.data.id);
-      if (id > this.cursor) this.cursor = id;
+      const cursor = BigInt(frame.cursor);
+      if (cursor > this.cursor) this.cursor = cursor;
     }
-    const id = frame.type === 'notification' ? frame.data.id : `${this.cursor}.${++this.seq}`;
+    const id = frame.type === 'notification' ? frame.cursor : `${this.cursor}.${++this.seq}`;
     return this.write(`id: ${id}\nevent: ${frame.type}\ndata: ${JSON.stringify(frame.data)}\n\n`);
   }
 
-  heartbeat(): void {
-    if (this.backlog.length === 0 && !this.res.writableNeedDrain) this.res.write(': heartbeat\n\n');
+  /**
+   * Takes the newer of what it knows and `counts` for each of its tenants, and sends the sum
+   * when that changed. Count frames come from whichever process made the change, so two can
+   * cross on the way; the versions keep a late, older one from undoing a newer one. `always`
+   * sends it even unchanged (the first count of a stream).
+   */
+  sendCounts(counts: InboxCounts, always = false): void {
+    let changed = false;
+    for (const [tenantId, count] of Object.entries(counts)) {
+      if (!this.tenantIds.has(tenantId)) continue;
+      const version = BigInt(count.version);
+      const known = this.counts.get(tenantId);
+      if (known && known.version >= version) continue;
+      changed ||= known?.unread !== count.unread;
+      this.counts.set(tenantId, { unread: count.unread, version });
+    }
+    if (changed || always) this.send({ type: 'unread_count', data: { unread: this.unreadTotal() } });
   }
 
-  /** Ends the stream asking the browser to come back soon (to another instance, when this one is leaving). */
+  private unreadTotal(): number {
+    let total = 0;
+    for (const { unread } of this.counts.values()) total += unread;
+    return total;
+  }
+
+  heartbeat(): void {
+    if (this.begun && this.backlog.length === 0 && !this.res.writableNeedDrain && !this.isClosed) this.res.write(': heartbeat\n\n');
+  }
+
+  /** Ends the stream asking the browser to come back after `retryMs` (to another instance, when this one is leaving). */
   end(retryMs: number): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     this.closed = true;
+    // An EventSource gives up for good on anything but a 200 event stream; this one reconnects.
+    if (!this.begun) this.res.writeHead(200, SSE_HEADERS);
     this.res.end(`retry: ${retryMs}\n\n`);
   }
 
@@ -54,7 +109,7 @@ export class SseConnection {
   }
 
   private write(chunk: string): boolean {
-    if (this.isClosed) return false;
+    if (!this.begun || this.isClosed) return false;
     if (this.backlog.length > 0 || this.res.writableNeedDrain) {
       if (this.backlog.length >= this.bufferLimit) {
         this.dropped++;
@@ -63,6 +118,16 @@ export class SseConnection {
       }
       this.backlog.push(chunk);
       return true;
+    }
+    // Frames written in one tick (a row, its count, the tenant's event frame) leave in one
+    // syscall: writes are corked until the tick's work is done.
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.res.uncork();
+      });
     }
     this.res.write(chunk);
     return true;

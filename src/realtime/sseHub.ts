@@ -1,16 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
+import type { InboxCounts } from '../inbox/inboxCounts.ts';
+import type { CursoredNotification } from '../inbox/inboxStore.ts';
 import type { NotificationView } from '../inbox/notificationView.ts';
 import type { Logger } from '../logger.ts';
 import { sseFramesDropped } from '../metrics/processMetrics.ts';
-import { frameForTenants, tenantChannel, userChannel, type LiveFrame } from './liveFrames.ts';
+import { frameForTenants, parseFrameMessage, tenantChannel, userChannel, type LiveFrame } from './liveFrames.ts';
 import { parseStreamCursor, SseConnection } from './sseConnection.ts';
 
 export type StreamSource = {
-  /** Notifications of this user (in these tenants) after a cursor, oldest first. */
-  notificationsAfter(userId: string, tenantIds: string[], afterId: bigint, limit: number): Promise<NotificationView[]>;
-  latestNotificationId(userId: string): Promise<bigint>;
-  unreadCount(userId: string, tenantIds: string[]): Promise<number>;
+  /** Notifications of this user (in these tenants) after a cursor, in cursor order. */
+  notificationsAfter(userId: string, tenantIds: string[], afterCursor: bigint, limit: number): Promise<CursoredNotification[]>;
+  latestCursor(userId: string): Promise<bigint>;
+  /** The user's unread counts in these tenants, with their versions. */
+  counts(userId: string, tenantIds: string[]): Promise<InboxCounts>;
   /** Called for every notification frame a stream carried (in-app "delivered"). */
   carried(notification: NotificationView, userId: string): void;
 };
@@ -36,20 +39,17 @@ export function createSseHub(options: SseHubOptions) {
   const bufferLimit = options.bufferLimit ?? 128;
   const replayLimit = options.replayLimit ?? 500;
   const byChannel = new Map<string, Set<SseConnection>>();
-  /** Connections still replaying: their live frames wait here, in order. */
+  const connections = new Set<SseConnection>();
+  /** Connections still opening: their live frames wait here, in order, until the replay is out. */
   const held = new Map<SseConnection, LiveFrame[]>();
   let droppedFrames = 0;
 
   subscriber.on('message', (channel: string, message: string) => {
-    const connections = byChannel.get(channel);
-    if (!connections || connections.size === 0) return;
-    let frame: LiveFrame;
-    try {
-      frame = JSON.parse(message) as LiveFrame;
-    } catch {
-      return;
-    }
-    for (const connection of connections) deliver(connection, frame);
+    const listeners = byChannel.get(channel);
+    if (!listeners || listeners.size === 0) return;
+    const frames = parseFrameMessage(message);
+    if (!frames) return;
+    for (const connection of listeners) for (const frame of frames) deliver(connection, frame);
   });
 
   function deliver(connection: SseConnection, frame: LiveFrame): void {
@@ -60,10 +60,11 @@ export function createSseHub(options: SseHubOptions) {
     }
     if (frame.type === 'notification') {
       // The same notification may come from replay and live (it was committed in between): send it once.
-      if (!connection.tenantIds.has(frame.data.tenantId) || BigInt(frame.data.id) <= connection.replayedUpTo) return;
+      if (!connection.tenantIds.has(frame.data.tenantId) || BigInt(frame.cursor) <= connection.replayedUpTo) return;
       if (connection.send(frame)) source.carried(frame.data, connection.userId);
       return;
     }
+    if (frame.type === 'unread_count' && frame.counts) return connection.sendCounts(frame.counts);
     const visible = frameForTenants(frame, connection.tenantIds);
     if (visible) connection.send(visible);
   }
@@ -91,8 +92,7 @@ export function createSseHub(options: SseHubOptions) {
     const idle: string[] = [];
     for (const channel of channels) {
       const set = byChannel.get(channel);
-      if (!set) continue;
-      set.delete(connection);
+      if (!set?.delete(connection)) continue;
       if (set.size === 0) {
         byChannel.delete(channel);
         idle.push(channel);
@@ -102,19 +102,17 @@ export function createSseHub(options: SseHubOptions) {
   }
 
   const heartbeat = setInterval(() => {
-    for (const connection of allConnections()) connection.heartbeat();
+    for (const connection of connections) connection.heartbeat();
   }, options.heartbeatMs ?? 15_000);
   heartbeat.unref();
 
-  function allConnections(): Set<SseConnection> {
-    const all = new Set<SseConnection>();
-    for (const [channel, set] of byChannel) if (channel.includes(':live:user:')) for (const c of set) all.add(c);
-    return all;
-  }
-
   /**
-   * Opens a stream: subscribe first, then send headers, replay what a reconnecting client
-   * missed, then live frames — so nothing published after the request arrived is lost.
+   * Opens a stream: subscribe first, so nothing published from here on is missed; read the
+   * replay, the cursor and the count; only then send the headers, the replay, the count, and the
+   * live frames that arrived meanwhile, in that order. Until the headers are out the connection
+   * writes nothing (see SseConnection), so a heartbeat or a shutdown during a slow open cannot
+   * break it. A failure before the headers is thrown for the error handler to answer; after
+   * them nothing can fail.
    */
   async function open(req: IncomingMessage, res: ServerResponse, user: { userId: string; tenantIds: string[] }): Promise<void> {
     const resumeFrom = parseStreamCursor(req.headers['last-event-id'] as string | undefined);
@@ -122,49 +120,57 @@ export function createSseHub(options: SseHubOptions) {
     const channels = [userChannel(prefix, user.userId), ...user.tenantIds.map((t) => tenantChannel(prefix, t))];
 
     const connection = new SseConnection(res, user.userId, tenantIds, resumeFrom ?? 0n, bufferLimit, onDrop);
+    connections.add(connection);
     held.set(connection, []);
-    req.on('close', () => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      connections.delete(connection);
       held.delete(connection);
       unsubscribe(channels, connection);
-    });
+    };
+    res.on('close', release);
+    if (res.destroyed) return release();
 
+    let replay: CursoredNotification[];
+    let latest: bigint;
+    let counts: InboxCounts;
     try {
       await subscribe(channels, connection);
-      const [replay, latest, unread] = await Promise.all([
+      [replay, latest, counts] = await Promise.all([
         resumeFrom !== null ? source.notificationsAfter(user.userId, user.tenantIds, resumeFrom, replayLimit) : Promise.resolve([]),
-        resumeFrom === null ? source.latestNotificationId(user.userId) : Promise.resolve(resumeFrom),
-        source.unreadCount(user.userId, user.tenantIds),
+        resumeFrom === null ? source.latestCursor(user.userId) : Promise.resolve(resumeFrom),
+        source.counts(user.userId, user.tenantIds),
       ]);
-      if (res.destroyed) return;
-      res.writeHead(200, {
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-cache, no-transform',
-        Connection: 'keep-alive',
-        'X-Accel-Buffering': 'no',
-      });
-      res.write('retry: 3000\n\n');
-      const waiting = held.get(connection) ?? [];
-      held.delete(connection);
-      for (const notification of replay) deliver(connection, { type: 'notification', data: notification });
-      connection.replayedUpTo = connection.cursor;
-      // A fresh stream's cursor starts at the newest notification it did not need to carry.
-      if (latest > connection.cursor) connection.cursor = latest;
-      connection.send({ type: 'unread_count', data: { unread } });
-      for (const frame of waiting) deliver(connection, frame);
     } catch (err) {
-      held.delete(connection);
-      unsubscribe(channels, connection);
+      release();
+      // The client left, or the hub ended the stream, while it opened: there is nobody to answer.
+      if (connection.isClosed) return;
       throw err;
     }
+    if (connection.isClosed) return release();
+
+    connection.begin();
+    const waiting = held.get(connection) ?? [];
+    held.delete(connection);
+    for (const notification of replay) deliver(connection, { type: 'notification', ...notification });
+    connection.replayedUpTo = connection.cursor;
+    // A fresh stream's cursor starts at the newest notification it did not need to carry.
+    if (latest > connection.cursor) connection.cursor = latest;
+    // Every stream starts with its count, a resumed one too, so a tab that slept shows no stale badge.
+    connection.sendCounts(counts, true);
+    for (const frame of waiting) deliver(connection, frame);
   }
 
   return {
     open,
-    stats: () => ({ connections: allConnections().size, droppedFrames }),
+    stats: () => ({ connections: connections.size, droppedFrames, subscribedChannels: byChannel.size }),
     /** Ends every stream with a retry hint, so browsers reconnect to another instance. */
     async close(): Promise<void> {
       clearInterval(heartbeat);
-      for (const connection of allConnections()) connection.end(1_000);
+      for (const connection of connections) connection.end(1_000);
+      connections.clear();
       byChannel.clear();
     },
   };

@@ -56,8 +56,10 @@ it('a stalled SSE client: others get their frames on time, memory stays bounded'
   const fromPubSub = new Map<string, number>();
   const subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
   subscriber.on('message', (channel: string, message: string) => {
-    const frame = JSON.parse(message) as { type: string; data: { eventId?: string } };
-    if (frame.type === 'notification') fromPubSub.set(`${channel}\u0000${frame.data.eventId}`, performance.now());
+    // One message per publish and user, carrying the user's new rows and their count.
+    for (const frame of JSON.parse(message) as { type: string; data: { eventId?: string } }[]) {
+      if (frame.type === 'notification') fromPubSub.set(`${channel}\u0000${frame.data.eventId}`, performance.now());
+    }
   });
   await subscriber.subscribe(...GOOD.map((userId) => userChannel(env.config.REDIS_PREFIX, userId)));
   const published = new Map<string, number>();

@@ -5,10 +5,10 @@ export type ReceivedFrame = { type: string; id: string; data: any };
 const FRAME_TYPES = ['notification', 'notification.read', 'notifications.read_all', 'unread_count', 'event'];
 
 /** A real EventSource client on a user's stream, recording every frame it gets. */
-export function openStream(baseUrl: string, token: string, options: { lastEventId?: string } = {}) {
+export function openStream(baseUrl: string, token: string, options: { lastEventId?: string; path?: string } = {}) {
   const frames: ReceivedFrame[] = [];
   const listeners = new Set<() => void>();
-  const es = new EventSource(`${baseUrl}/api/v1/events`, {
+  const es = new EventSource(`${baseUrl}${options.path ?? '/api/v1/events'}`, {
     fetch: (input, init) =>
       fetch(input, {
         ...init,
