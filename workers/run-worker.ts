@@ -43,7 +43,8 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
           controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }),
         );
         const result = await Promise.race([spec.handle(payload, { job, signal: controller.signal, logger: jobLog }), aborted]);
-        jobLog.info({ outcome: 'completed' }, 'job completed');
+        // Per job at debug only: the hot path logs nothing per event at info (outcomes are metrics).
+        jobLog.debug({ outcome: 'completed' }, 'job completed');
         return result;
       } catch (err) {
         if (err instanceof PermanentDeliveryError) throw new UnrecoverableError(err.message);

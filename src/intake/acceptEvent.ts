@@ -4,7 +4,7 @@ import type { Db } from '../db/client.ts';
 import { forbidden, HttpError } from '../errors.ts';
 import { createGroupCommitter } from '../groupCommit.ts';
 import type { Logger } from '../logger.ts';
-import { jobIdFor, type PayloadOf } from '../queues/catalog.ts';
+import { routeJobId, type PayloadOf } from '../queues/catalog.ts';
 import { describeProblems, fieldProblems, type FieldProblem } from '../validation.ts';
 import { completeEnvelope, eventEnvelopeSchema, type EventEnvelope } from './eventEnvelope.ts';
 import { storeEvents, type StoreOutcome } from './storeEvents.ts';
@@ -27,26 +27,24 @@ const ENQUEUE_TIMEOUT_MS = 2_000;
 
 /**
  * The one accept path, shared by HTTP and the bus: validate, check scope, store durably, then
- * hand the event to the router. An event counts as accepted once its row is committed; if the
+ * hand the event to the router. Concurrent accepts are stored by one INSERT (group commit), and
+ * the events each INSERT accepted become one route job, so load costs a round trip and a job
+ * per group, not per event. An event counts as accepted once its row is committed; if the
  * enqueue fails (Redis away), the outbox sweeper routes it later, so the publisher never waits
  * on or hears about anything downstream.
  */
 export function createIntake({ db, routeQueue, logger }: IntakeDeps) {
-  const store = createGroupCommitter<EventEnvelope, StoreOutcome>((batch) => storeEvents(db, batch));
-
-  const enqueue = createGroupCommitter<string, void>(async (eventIds) => {
-    const jobs = eventIds.map((eventId) => ({
-      name: 'route',
-      data: { eventId },
-      opts: { jobId: jobIdFor('route', eventId) },
-    }));
-    await withTimeout(routeQueue.addBulk(jobs), ENQUEUE_TIMEOUT_MS);
-    return eventIds.map(() => undefined);
+  const store = createGroupCommitter<EventEnvelope, StoreOutcome>(async (batch) => {
+    const { outcomes, acceptedAt } = await storeEvents(db, batch);
+    handOff(batch.filter((_, i) => outcomes[i] === 'accepted'), acceptedAt);
+    return outcomes;
   });
 
-  function handOff(eventIds: string[]): void {
-    if (eventIds.length === 0) return;
-    enqueue(eventIds).catch((err: unknown) =>
+  function handOff(envelopes: EventEnvelope[], acceptedAt: Date): void {
+    if (envelopes.length === 0) return;
+    const eventIds = envelopes.map((e) => e.id);
+    const job = { eventIds, stored: { envelopes, acceptedAt: acceptedAt.toISOString() } };
+    withTimeout(routeQueue.add('route', job, { jobId: routeJobId(eventIds) }), ENQUEUE_TIMEOUT_MS).catch((err: unknown) =>
       logger.warn({ err, count: eventIds.length }, 'route enqueue failed; the outbox sweeper will route these events'),
     );
   }
@@ -79,7 +77,6 @@ export function createIntake({ db, routeQueue, logger }: IntakeDeps) {
     const valid = prepared.filter((p): p is EventEnvelope => !('status' in p));
     const outcomes = valid.length > 0 ? await store(valid) : [];
     const outcomeByEnvelope = new Map(valid.map((e, i) => [e, outcomes[i]!]));
-    handOff(valid.filter((e) => outcomeByEnvelope.get(e) === 'accepted').map((e) => e.id));
     return prepared.map((p) => ('status' in p ? p : toResult(p, outcomeByEnvelope.get(p)!)));
   }
 
@@ -90,7 +87,6 @@ export function createIntake({ db, routeQueue, logger }: IntakeDeps) {
     const [outcome] = await store([prepared]);
     const result = toResult(prepared, outcome!);
     if (result.status === 'rejected') throw rejectionToHttpError(result);
-    if (result.status === 'accepted') handOff([result.id]);
     return result;
   }
 

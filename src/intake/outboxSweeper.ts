@@ -3,9 +3,8 @@ import type { Queue } from 'bullmq';
 import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
-import { jobIdFor, type Queues } from '../queues/catalog.ts';
+import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, INLINE_INAPP_MAX, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
 import type { Channel } from '../routing/channels.ts';
-import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, queueForChannel } from '../routing/routeEvent.ts';
 
 export type OutboxSweeperOptions = {
   db: Db;
@@ -35,28 +34,39 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
   /** Keyset position in the pending deliveries, so a backlog larger than a batch is checked a batch per sweep. */
   let pendingCursor: { updatedAt: string; id: string } | null = null;
 
-  /** Re-adds an event's route job unless one is still queued or running; true when it did. */
-  async function requeue(eventId: string): Promise<boolean> {
-    const jobId = jobIdFor('route', eventId);
+  /** Re-adds one route job for these events unless the same one is still queued or running; true when it did. */
+  async function requeue(eventIds: string[]): Promise<boolean> {
+    if (eventIds.length === 0) return false;
+    const jobId = routeJobId(eventIds);
     const job = await routeQueue.getJob(jobId);
     const state = job ? await job.getState() : 'missing';
     if (LIVE_STATES.has(state)) return false;
     // A finished job with this id would make the add a no-op, so clear it first.
     if (job) await job.remove().catch(() => {});
-    await routeQueue.add('route', { eventId }, { jobId });
+    await routeQueue.add('route', { eventIds }, { jobId });
     return true;
   }
 
+  /**
+   * Whether the router is behind by more than the sweep threshold: then the stale events may
+   * well sit in its queue, and adding them again would only make it route them twice. After a
+   * Redis flush the old jobs are gone, so this says no and the sweep goes ahead.
+   */
+  async function routerBacklogOlderThanThreshold(): Promise<boolean> {
+    const oldest = await routeQueue.getJobs(['waiting', 'prioritized'], 0, 0, true);
+    const cutoff = Date.now() - options.afterSeconds * 1_000;
+    return oldest.some((job) => job.timestamp < cutoff);
+  }
+
   async function sweepUnrouted(): Promise<number> {
+    if (await routerBacklogOlderThanThreshold()) return 0;
     const stale = await db
       .select({ id: events.id })
       .from(events)
       .where(and(isNull(events.routedAt), lt(events.acceptedAt, sql`now() - make_interval(secs => ${options.afterSeconds})`)))
       .orderBy(events.acceptedAt)
-      .limit(batchSize);
-    let requeued = 0;
-    for (const { id } of stale) if (await requeue(id)) requeued++;
-    return requeued;
+      .limit(Math.min(batchSize, ROUTE_JOB_MAX_EVENTS));
+    return (await requeue(stale.map((row) => row.id))) ? stale.length : 0;
   }
 
   /** Routed events with a pending delivery whose job no longer exists in Redis. */
@@ -84,11 +94,15 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     pendingCursor = pending.length === batchSize && last ? { updatedAt: last.updated_at, id: last.id } : null;
 
     // Every job these rows should have, looked up at once (one pipelined burst, not a round trip each).
+    const lost = new Set<string>();
     const expected: { eventId: string; queue: Queue; jobId: string }[] = [];
     const inappListed = new Set<string>();
     for (const row of pending) {
       if (row.channel !== 'inapp') {
         expected.push({ eventId: row.event_id, queue: queues[queueForChannel(row.channel)], jobId: deliveryJobId(row.id) });
+      } else if (row.inapp_rows <= INLINE_INAPP_MAX) {
+        // The router writes small fan-outs itself and marks them sent at once: still pending means it died midway.
+        lost.add(row.event_id);
       } else if (!inappListed.has(row.event_id)) {
         // In-app jobs go by batches of users; any batch missing means some of these rows have no job.
         inappListed.add(row.event_id);
@@ -99,7 +113,6 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     }
     const jobs = await Promise.all(expected.map(({ queue, jobId }) => queue.getJob(jobId)));
 
-    const lost = new Set<string>();
     let retried = 0;
     for (const [i, job] of jobs.entries()) {
       const { eventId, queue } = expected[i]!;
@@ -110,8 +123,12 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
         retried++;
       }
     }
+    const lostIds = [...lost];
     let requeued = 0;
-    for (const eventId of lost) if (await requeue(eventId)) requeued++;
+    for (let i = 0; i < lostIds.length; i += ROUTE_JOB_MAX_EVENTS) {
+      const group = lostIds.slice(i, i + ROUTE_JOB_MAX_EVENTS);
+      if (await requeue(group)) requeued += group.length;
+    }
     return requeued + retried;
   }
 

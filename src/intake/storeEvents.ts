@@ -4,11 +4,18 @@ import type { EventEnvelope } from './eventEnvelope.ts';
 
 export type StoreOutcome = 'accepted' | 'duplicate' | 'unknown_tenant';
 
+export type Stored = {
+  /** One outcome per input, in order. */
+  outcomes: StoreOutcome[];
+  /** When the accepted ones were stored (the `accepted_at` of their rows). */
+  acceptedAt: Date;
+};
+
 /**
  * Inserts a batch of events in one statement: rows of unknown tenants are left out, ids that
- * exist already are left alone (idempotency). Returns one outcome per input, in order.
+ * exist already are left alone (idempotency).
  */
-export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<StoreOutcome[]> {
+export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<Stored> {
   const firstIndexOfId = new Map<string, number>();
   const unique: EventEnvelope[] = [];
   envelopes.forEach((e, i) => {
@@ -28,7 +35,7 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
     occurred_at: e.occurredAt,
   }));
 
-  const result = await db.execute<{ id: string; tenant_known: boolean; inserted: boolean }>(sql`
+  const result = await db.execute<{ id: string; tenant_known: boolean; inserted: boolean; accepted_at: string }>(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
         as x(id text, tenant_id text, type text, severity text, actor_id text, envelope jsonb, occurred_at timestamptz)
@@ -44,7 +51,8 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
     )
     select input.id,
            exists (select 1 from known where known.id = input.id) as tenant_known,
-           exists (select 1 from inserted where inserted.id = input.id) as inserted
+           exists (select 1 from inserted where inserted.id = input.id) as inserted,
+           now()::text as accepted_at
     from input
   `);
 
@@ -52,10 +60,12 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
   for (const row of result) {
     outcomeById.set(row.id, !row.tenant_known ? 'unknown_tenant' : row.inserted ? 'accepted' : 'duplicate');
   }
-  return envelopes.map((e, i) => {
+  const outcomes = envelopes.map((e, i) => {
     const outcome = outcomeById.get(e.id)!;
     // A repeat of an id earlier in the same batch is a duplicate of that one.
     if (firstIndexOfId.get(e.id) !== i && outcome === 'accepted') return 'duplicate';
     return outcome;
   });
+  // now() is the transaction's start, the very default every inserted row took.
+  return { outcomes, acceptedAt: new Date(result[0]!.accepted_at) };
 }

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import type { Channel } from '../routing/channels.ts';
 
 type QueueDefinition<P extends z.ZodType> = {
   name: string;
@@ -13,27 +16,47 @@ type QueueDefinition<P extends z.ZodType> = {
   timeoutMs: number;
   /** Jobs one worker process runs at once. */
   concurrency: number;
+  /**
+   * Whether a completed job stays for a while (the default), so that adding its id again is a
+   * no-op. A queue whose work is idempotent anyway and whose jobs are large drops them at once.
+   */
+  keepCompleted?: boolean;
 };
 
 function defineQueue<P extends z.ZodType>(definition: QueueDefinition<P>): QueueDefinition<P> {
   return definition;
 }
 
+/** The most events one route job carries: the most one intake INSERT stores (the batch endpoint's limit). */
+export const ROUTE_JOB_MAX_EVENTS = 1_000;
+
 /** One stored delivery row to send; the worker loads everything else from it, so a retry sees current data. */
 const deliveryJobPayload = z.object({ deliveryId: z.uuid(), eventId: z.string().min(1) });
 
 /** Every queue Herald has: producers and workers both read it, so they cannot disagree. */
 export const queueCatalog = {
+  /**
+   * One job per intake commit group: the ids of the events that one INSERT stored, and — from
+   * the intake, not from the sweeper — the stored envelopes themselves, so the router need not
+   * read back what was just written. The rows stay the source of truth: a retry reads them.
+   */
   route: defineQueue({
     name: 'route',
-    payload: z.object({ eventId: z.string() }),
+    payload: z.object({
+      eventIds: z.array(z.string().min(1)).min(1).max(ROUTE_JOB_MAX_EVENTS),
+      // Validated by the intake before it was stored; checking every envelope again would cost the router more than the read it saves.
+      stored: z.object({ envelopes: z.array(z.custom<EventEnvelope>()), acceptedAt: z.string() }).optional(),
+    }),
     attempts: 10,
     backoffMs: 1_000,
     timeoutMs: 60_000,
-    // The router routes the events its concurrent jobs hold as one group (workers/roles/router.ts):
-    // more jobs in flight make bigger groups, and a group costs the round trips of one event.
-    concurrency: 64,
+    // The router routes the events of the jobs it holds at once as one group
+    // (workers/roles/router.ts); a group costs the round trips of one event.
+    concurrency: 16,
+    // Routing is idempotent, and these jobs carry their envelopes: keeping an hour of them would hold the whole stream of events in Redis.
+    keepCompleted: false,
   }),
+  /** Large fan-outs only: the router writes the inbox rows of smaller ones itself (INLINE_INAPP_MAX). */
   inapp: defineQueue({
     name: 'inapp',
     payload: z.object({ eventId: z.string(), userIds: z.array(z.string()).min(1) }),
@@ -85,11 +108,17 @@ export type QueueKey = keyof QueueCatalog;
 export type PayloadOf<K extends QueueKey> = z.output<QueueCatalog[K]['payload']>;
 
 /** Finished jobs are kept for a while so a duplicate add with the same job id stays a no-op. */
-const keepFinished = { removeOnComplete: { age: 3_600, count: 20_000 }, removeOnFail: { age: 7 * 86_400 } };
+const KEEP_COMPLETED = { age: 3_600, count: 20_000 };
+const KEEP_FAILED = { age: 7 * 86_400 };
 
 export function defaultJobOptions(key: QueueKey): JobsOptions {
-  const def = queueCatalog[key];
-  return { attempts: def.attempts, backoff: { type: 'exponential', delay: def.backoffMs, jitter: 0.5 }, ...keepFinished };
+  const def: QueueDefinition<z.ZodType> = queueCatalog[key];
+  return {
+    attempts: def.attempts,
+    backoff: { type: 'exponential', delay: def.backoffMs, jitter: 0.5 },
+    removeOnComplete: def.keepCompleted === false ? true : KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+  };
 }
 
 /**
@@ -98,6 +127,49 @@ export function defaultJobOptions(key: QueueKey): JobsOptions {
  */
 export function jobIdFor(...parts: string[]): string {
   return Buffer.from(parts.join('\u0000')).toString('base64url');
+}
+
+/** The route job of a group of stored events: the same ids always make the same job. */
+export function routeJobId(eventIds: string[]): string {
+  const digest = createHash('sha256').update([...eventIds].sort().join('\u0000')).digest('base64url');
+  return jobIdFor('route', digest);
+}
+
+/**
+ * An event whose in-app recipients are at most this many has its inbox rows written by the
+ * router in the same pass that routes it: no in-app job, no second hop, its frames out in the
+ * time of one group. Larger fan-outs go to the in-app queue in batches, so one big broadcast
+ * never holds up the small events routed with it.
+ */
+export const INLINE_INAPP_MAX = 100;
+
+/** Users per in-app job: one job writes its inbox rows in one statement. */
+export const INAPP_BATCH_SIZE = 1_000;
+
+/** The job id of an event's `batch`-th in-app batch (users in sorted order, INAPP_BATCH_SIZE per batch). */
+export function inappJobId(eventId: string, batch: number): string {
+  return jobIdFor('inapp', eventId, String(batch));
+}
+
+export type DeliveryQueue = 'email' | 'webhook' | 'chat' | 'push';
+
+/** The queue that sends one stored delivery of a channel; Slack and Teams share `chat`. In-app goes by batches instead. */
+export function queueForChannel(channel: Exclude<Channel, 'inapp'>): DeliveryQueue {
+  return channel === 'slack' || channel === 'teams' ? 'chat' : channel;
+}
+
+/** The job id of a delivery's send: one per delivery row, so enqueuing it again adds nothing. */
+export function deliveryJobId(deliveryId: string): string {
+  return jobIdFor('delivery', deliveryId);
+}
+
+/**
+ * The job id of a manual retry of a failed delivery. Each retry gets its own: the delivery's
+ * first job may still sit in the failed set, and re-adding its id would be a silent no-op.
+ * Derived from the failure being retried, so two racing requests for the same failure add one job.
+ */
+export function retryJobId(row: { id: string; attempts: number; failedAt: Date | null }): string {
+  return jobIdFor('delivery', row.id, 'retry', String(row.attempts), String(row.failedAt?.getTime() ?? 0));
 }
 
 export type Queues = { [K in QueueKey]: Queue<PayloadOf<K>> };

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveryJobId } from '../../src/routing/routeEvent.ts';
+import { deliveryJobId } from '../../src/queues/catalog.ts';
 import { startWebhook } from '../../workers/roles/webhook.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';

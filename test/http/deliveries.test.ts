@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retryJobId } from '../../src/http/routes/deliveries.ts';
+import { retryJobId } from '../../src/queues/catalog.ts';
 import { startWebhook } from '../../workers/roles/webhook.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { ACME_KEY, createTestEnv, type TestEnv } from '../helpers/testEnv.ts';

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeQueues, createQueues, type Queues } from '../../src/queues/catalog.ts';
+import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
-import { deliveryJobId, routeEvent, routeEvents, type RouteDeps } from '../../src/routing/routeEvent.ts';
+import { routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
+import { directSource } from '../../src/templates/templateRenderer.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
@@ -19,7 +20,7 @@ beforeAll(async () => {
   await env.startRouter();
   api = apiClient(web.url);
   queues = createQueues(env.redis, env.config.REDIS_PREFIX);
-  deps = { db: env.db, queues, frames: createFramePublisher(env.redis, env.config.REDIS_PREFIX) };
+  deps = { db: env.db, queues, frames: createFramePublisher(env.redis, env.config.REDIS_PREFIX), templates: directSource(env.db) };
 
   await seedDirectory(api, 'acme', ['u1', 'u2', 'u3']);
   await seedDirectory(api, 'globex', ['g1']);
@@ -53,9 +54,15 @@ async function deliveriesOf(eventId: string): Promise<DeliveryRow[]> {
 }
 
 /** Every job of a queue, whatever its state, as `{id, name, data}`. */
-async function jobsOn(queue: keyof Queues, eventId: string) {
+async function jobsOn(queue: Exclude<keyof Queues, 'route'>, eventId: string) {
   const jobs = await queues[queue].getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
   return jobs.filter((j) => j.data.eventId === eventId).map((j) => ({ id: j.id, name: j.name, data: j.data }));
+}
+
+const routeEvent = (id: string) => routeEvents(deps, [id]);
+
+async function inboxRowsOf(eventId: string) {
+  return env.db.$client<{ user_id: string }[]>`select user_id from notifications where event_id = ${eventId} order by user_id`;
 }
 
 async function publishAndWaitRouted(event: Record<string, unknown>): Promise<void> {
@@ -68,7 +75,7 @@ async function publishAndWaitRouted(event: Record<string, unknown>): Promise<voi
 }
 
 describe('routeEvent with rules, teams, preferences and push', () => {
-  it('stores one pending delivery per channel and destination and records the skips', async () => {
+  it('stores one delivery per channel and destination, records the skips, and writes a small fan-out’s inbox rows itself', async () => {
     await publishAndWaitRouted({ id: 'evt_high', severity: 'high', assigneeUserIds: ['u1', 'u2', 'g1', 'ghost'], recipientUserIds: ['u1'], assigneeTeamIds: ['t1', 't9'] });
     const rows = await deliveriesOf('evt_high');
     expect(rows.map(({ id: _id, ...rest }) => rest)).toEqual([
@@ -77,8 +84,9 @@ describe('routeEvent with rules, teams, preferences and push', () => {
       { channel: 'email', destination: 'u1@acme.example', state: 'pending', user_id: 'u1', rule_id: ruleIds.email, team_id: null, last_error: null },
       { channel: 'inapp', destination: 'g1', state: 'skipped', user_id: 'g1', rule_id: null, team_id: null, last_error: 'not a user of tenant acme' },
       { channel: 'inapp', destination: 'ghost', state: 'skipped', user_id: 'ghost', rule_id: null, team_id: null, last_error: 'no such user' },
-      { channel: 'inapp', destination: 'u1', state: 'pending', user_id: 'u1', rule_id: null, team_id: null, last_error: null },
-      { channel: 'inapp', destination: 'u2', state: 'pending', user_id: 'u2', rule_id: null, team_id: null, last_error: null },
+      // The router wrote these inbox rows and announced them in the same pass.
+      { channel: 'inapp', destination: 'u1', state: 'sent', user_id: 'u1', rule_id: null, team_id: null, last_error: null },
+      { channel: 'inapp', destination: 'u2', state: 'sent', user_id: 'u2', rule_id: null, team_id: null, last_error: null },
       // One push delivery per user, however many subscriptions: the push worker fans out to them.
       { channel: 'push', destination: 'u2', state: 'pending', user_id: 'u2', rule_id: null, team_id: null, last_error: null },
       { channel: 'slack', destination: 'team:t1', state: 'pending', user_id: null, rule_id: null, team_id: 't1', last_error: null },
@@ -86,7 +94,7 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     ]);
   });
 
-  it('enqueues each non-in-app delivery once on its channel’s queue and in-app as one batch', async () => {
+  it('enqueues each non-in-app delivery once on its channel’s queue, and no in-app job for a small fan-out', async () => {
     const rows = await deliveriesOf('evt_high');
     const job = (channel: string, destination: string) => {
       const row = rows.find((r) => r.channel === channel && r.destination === destination)!;
@@ -97,17 +105,19 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     expect(await jobsOn('webhook', 'evt_high')).toEqual([job('webhook', `rule:${ruleIds.webhook}`)]);
     expect(await jobsOn('chat', 'evt_high')).toEqual([job('slack', 'team:t1')]);
     expect(await jobsOn('push', 'evt_high')).toEqual([job('push', 'u2')]);
-    const inapp = await jobsOn('inapp', 'evt_high');
-    expect(inapp.map((j) => j.data)).toEqual([{ eventId: 'evt_high', userIds: ['u1', 'u2'] }]);
+    expect(await jobsOn('inapp', 'evt_high')).toEqual([]);
+    expect((await inboxRowsOf('evt_high')).map((r) => r.user_id)).toEqual(['u1', 'u2']);
   });
 
   it('adds nothing when the same event is routed again', async () => {
     const before = await deliveriesOf('evt_high');
+    const inboxBefore = await inboxRowsOf('evt_high');
     const jobCounts = async () => Promise.all((['inapp', 'email', 'webhook', 'chat', 'push'] as const).map(async (q) => (await jobsOn(q, 'evt_high')).length));
     const jobsBefore = await jobCounts();
-    await routeEvent(deps, 'evt_high');
-    await routeEvent(deps, 'evt_high');
+    await routeEvent('evt_high');
+    await routeEvent('evt_high');
     expect(await deliveriesOf('evt_high')).toEqual(before);
+    expect(await inboxRowsOf('evt_high')).toEqual(inboxBefore);
     expect(await jobCounts()).toEqual(jobsBefore);
   });
 
@@ -115,7 +125,7 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     const [webhook] = (await deliveriesOf('evt_high')).filter((r) => r.channel === 'webhook');
     await env.db.$client`update deliveries set state = 'sent' where id = ${webhook!.id}`;
     await (await queues.webhook.getJob(deliveryJobId(webhook!.id)))!.remove();
-    await routeEvent(deps, 'evt_high');
+    await routeEvent('evt_high');
     expect(await jobsOn('webhook', 'evt_high')).toEqual([]);
   });
 
@@ -152,22 +162,90 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     for (const event of group) await publishAndWaitRouted(event);
     const ids = group.map((e) => e.id);
     const alone = await Promise.all(ids.map(deliveriesOf));
-    const inappAlone = await Promise.all(ids.map((id) => jobsOn('inapp', id)));
+    const inboxAlone = await Promise.all(ids.map(inboxRowsOf));
     expect(alone.map((rows) => rows.length)).toEqual([6, 3, 4]);
 
     // Forget the routing and route the three again as one group, an unknown id among them.
     await env.db.$client`delete from deliveries where event_id = any(${ids})`;
+    await env.db.$client`delete from notifications where event_id = any(${ids})`;
     await env.db.$client`update events set routed_at = null where id = any(${ids})`;
-    for (const id of ids) for (const job of await queues.inapp.getJobs(['waiting', 'completed', 'failed'])) if (job.data.eventId === id) await job.remove();
 
     const plans = await routeEvents(deps, [ids[0]!, 'grp_unknown', ids[1]!, ids[2]!]);
     expect(plans.map((p) => p && p.deliveries.length)).toEqual([5, null, 3, 3]);
     const withoutIds = (rows: DeliveryRow[]) => rows.map(({ id: _id, ...rest }) => rest);
     for (const [i, id] of ids.entries()) {
       expect(withoutIds(await deliveriesOf(id)), id).toEqual(withoutIds(alone[i]!));
-      expect(await jobsOn('inapp', id), id).toEqual(inappAlone[i]);
+      expect(await inboxRowsOf(id), id).toEqual(inboxAlone[i]);
     }
     const routed = await env.db.$client`select count(*)::int as n from events where id = any(${ids}) and routed_at is not null`;
     expect(routed[0]!.n).toBe(3);
+  });
+});
+
+describe('route jobs carry a group of events', () => {
+  it('routes every event of one job, and running the same job again adds nothing', async () => {
+    const ids = ['job_a', 'job_b', 'job_c'];
+    // Stored without a route job (as if the intake's enqueue had failed), then handed over as one job.
+    await env.db.$client`
+      insert into events (id, tenant_id, type, envelope, occurred_at)
+      select id, 'acme', 'finding_created',
+             jsonb_build_object('id', id, 'type', 'finding_created', 'tenantId', 'acme', 'severity', null, 'actorId', null,
+               'assigneeUserIds', jsonb_build_array('u1', 'u3'), 'assigneeTeamIds', '[]'::jsonb, 'recipientUserIds', '[]'::jsonb,
+               'approval', null, 'data', jsonb_build_object('title', id), 'occurredAt', now()),
+             now()
+      from unnest(${ids}::text[]) as id`;
+    const add = () => queues.route.add('route', { eventIds: ids }, { jobId: routeJobId(ids) });
+    await add();
+    await eventually(async () => (await env.db.$client`select count(*)::int as n from events where id = any(${ids}) and routed_at is not null`)[0]!.n === 3);
+    const snapshot = async () => ({
+      deliveries: await env.db.$client`select event_id, channel, destination, state from deliveries where event_id = any(${ids}) order by 1, 2, 3`,
+      inbox: await env.db.$client`select event_id, user_id, seq from notifications where event_id = any(${ids}) order by 1, 2`,
+    });
+    const first = await snapshot();
+    expect(first.inbox).toHaveLength(6);
+    // The same group again, as a job (route jobs leave no trace once done, so it runs) and by hand: nothing changes.
+    await add();
+    await eventually(async () => {
+      const counts = await queues.route.getJobCounts('waiting', 'active', 'delayed', 'completed');
+      return Object.values(counts).every((n) => n === 0);
+    });
+    await routeEvents(deps, ids);
+    expect(await snapshot()).toEqual(first);
+  });
+
+  it('routes the rest of a group when one of its events cannot be routed', async () => {
+    const good = ['poison_ok_1', 'poison_ok_2'];
+    const envelope = (id: string, assignees: string[] | number) => ({
+      id, type: 'finding_created', tenantId: 'acme', severity: null, actorId: null, assigneeUserIds: assignees,
+      assigneeTeamIds: [], recipientUserIds: [], approval: null, data: { title: id }, occurredAt: new Date().toISOString(),
+    });
+    // A row no intake would store (its assignee list is not a list), as if written by an older version: routing it throws.
+    const rows = [envelope(good[0]!, ['u1']), envelope('poison_bad', 42), envelope(good[1]!, ['u2'])];
+    for (const e of rows) {
+      await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at) values (${e.id}, 'acme', 'finding_created', ${JSON.stringify(e)}::jsonb, now())`;
+    }
+    const ids = rows.map((e) => e.id);
+    await queues.route.add('route', { eventIds: ids }, { jobId: routeJobId(ids), attempts: 1 });
+    const job = await eventually(async () => {
+      const found = await queues.route.getJob(routeJobId(ids));
+      return (await found?.isFailed()) ? found : null;
+    });
+    expect(job.failedReason).toMatch(/not iterable|42/);
+    const routed = await env.db.$client`select id from events where id = any(${ids}) and routed_at is not null order by id`;
+    expect(routed.map((r) => r.id)).toEqual([...good].sort());
+    expect((await inboxRowsOf(good[0]!)).map((r) => r.user_id)).toEqual(['u1']);
+    expect((await inboxRowsOf(good[1]!)).map((r) => r.user_id)).toEqual(['u2']);
+  });
+
+  it('hands a fan-out larger than the router writes itself to the in-app queue in sorted batches', async () => {
+    const many = Array.from({ length: INLINE_INAPP_MAX + 5 }, (_, i) => `fan${String(i).padStart(4, '0')}`);
+    await env.db.$client`insert into users (id, email, name, tenant_ids) select id, id || '@acme.example', id, array['acme'] from unnest(${many}::text[]) as id`;
+    await publishAndWaitRouted({ id: 'evt_fanout', assigneeUserIds: [...many].reverse() });
+    const batches = await jobsOn('inapp', 'evt_fanout');
+    expect(batches.map((j) => j.data)).toEqual([{ eventId: 'evt_fanout', userIds: many.slice(0, INAPP_BATCH_SIZE) }]);
+    // No in-app worker runs in this file: the rows wait for it, pending.
+    expect(await inboxRowsOf('evt_fanout')).toEqual([]);
+    const states = await env.db.$client`select distinct state from deliveries where event_id = 'evt_fanout' and channel = 'inapp'`;
+    expect(states.map((r) => r.state)).toEqual(['pending']);
   });
 });

@@ -1,38 +1,64 @@
 import type { Config } from '../../src/config.ts';
 import { closeDb, createDb } from '../../src/db/client.ts';
+import { createGroupCommitter } from '../../src/groupCommit.ts';
 import { createOutboxSweeper } from '../../src/intake/outboxSweeper.ts';
 import type { Logger } from '../../src/logger.ts';
-import { closeQueues, createQueues } from '../../src/queues/catalog.ts';
+import { closeQueues, createQueues, type PayloadOf } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { createRedis } from '../../src/redis.ts';
-import { createGroupCommitter } from '../../src/groupCommit.ts';
-import { routeEvents } from '../../src/routing/routeEvent.ts';
+import { routeEvents, type StoredEvent } from '../../src/routing/routeEvents.ts';
+import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
 import type { Role } from './role.ts';
 
-/** Most events routed in one group (bounded by the route queue's concurrency in practice). */
-const ROUTE_GROUP_MAX = 100;
+/** Most events routed in one pass; the jobs that arrive while a pass runs make the next one. */
+const ROUTE_GROUP_MAX = 500;
 
-/** The router: turns stored events into per-channel jobs, and sweeps the outbox for events that never got routed. */
+type RouteItem = { id: string; carried: StoredEvent | undefined };
+
+function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<string, StoredEvent> {
+  const acceptedAt = new Date(stored.acceptedAt);
+  return new Map(stored.envelopes.map((event) => [event.id, { event, acceptedAt, announced: false }]));
+}
+
+/**
+ * The router: turns stored events into deliveries — writing small fan-outs' inbox rows and
+ * frames itself, enqueuing everything else — and sweeps the outbox for events that never got routed.
+ */
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL);
   const producer = createRedis(config.REDIS_URL, 'command');
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
   const queues = createQueues(producer, config.REDIS_PREFIX);
   const frames = createFramePublisher(producer, config.REDIS_PREFIX);
+  const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const sweeper = createOutboxSweeper({ db, queues, logger, afterSeconds: config.OUTBOX_SWEEP_AFTER_SECONDS });
-  // The events that concurrent jobs hold are routed together, in the round trips of one.
-  const route = createGroupCommitter((eventIds: string[]) => routeEvents({ db, queues, frames }, eventIds), {
-    maxBatch: ROUTE_GROUP_MAX,
-    isolateFailures: true,
-  });
+  // The events of the jobs held at once are routed together, in the round trips of one; a
+  // group that fails is routed again event by event, so one poison event fails alone.
+  const route = createGroupCommitter(
+    (items: RouteItem[]) =>
+      routeEvents(
+        { db, queues, frames, templates },
+        items.map((item) => item.id),
+        new Map(items.flatMap((item) => (item.carried ? [[item.id, item.carried] as const] : []))),
+      ),
+    { maxBatch: ROUTE_GROUP_MAX, isolateFailures: true },
+  );
   const worker = runWorker({
     queue: 'route',
     config,
     logger,
-    handle: async ({ eventId }, { logger: log }) => {
-      const [plan] = await route([eventId]);
-      if (!plan) log.warn('event not found; nothing to route');
-      else log.info({ deliveries: plan.deliveries.length, skipped: plan.skipped.length }, 'event routed');
+    handle: async ({ eventIds, stored }, { job, logger: log }) => {
+      // A first try routes the envelopes the intake handed over; a retry reads the rows, which
+      // also tell whether an earlier try announced the events already.
+      const carried = job.attemptsMade === 0 && stored ? carriedEvents(stored) : new Map<string, StoredEvent>();
+      // Every event of the job is settled before the job fails, so the retry finds the good ones routed.
+      const outcomes = await Promise.allSettled(eventIds.map((id) => route([{ id, carried: carried.get(id) }]).then(([plan]) => plan)));
+      const missing = eventIds.filter((_, i) => outcomes[i]!.status === 'fulfilled' && (outcomes[i] as PromiseFulfilledResult<unknown>).value === null);
+      if (missing.length > 0) log.warn({ missing }, 'events not found; nothing to route');
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) throw failed.reason;
+      log.debug({ events: eventIds.length }, 'events routed');
     },
   });
   sweeper.start();
@@ -40,10 +66,11 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
     async close() {
       await sweeper.stop();
       await worker.close();
+      await templates.close();
       await closeQueues(queues);
+      subscriber.disconnect();
       producer.disconnect();
       await closeDb(db);
     },
   };
 }
-

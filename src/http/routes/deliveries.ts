@@ -5,9 +5,8 @@ import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { deliveries, deliveryAttempts, events } from '../../db/schema.ts';
 import { conflict, notFound } from '../../errors.ts';
-import { jobIdFor, type PayloadOf, type Queues } from '../../queues/catalog.ts';
+import { queueForChannel, retryJobId, type PayloadOf, type Queues } from '../../queues/catalog.ts';
 import { isChannel } from '../../routing/channels.ts';
-import { queueForChannel } from '../../routing/routeEvent.ts';
 import { generatedIdSchema, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 
@@ -40,15 +39,6 @@ export function presentDelivery(row: DeliveryRow, attempts: AttemptRow[]) {
       error: a.error,
     })),
   };
-}
-
-/**
- * Each manual retry gets its own job id: the delivery's first job may still sit in the failed
- * set, and re-adding its id would be a silent no-op. Derived from the failure being retried, so
- * two racing requests for the same failure still add one job.
- */
-export function retryJobId(row: Pick<DeliveryRow, 'id' | 'attempts' | 'failedAt'>): string {
-  return jobIdFor('delivery', row.id, 'retry', String(row.attempts), String(row.failedAt?.getTime() ?? 0));
 }
 
 /** SPEC §7: an event's delivery timeline across channels, and manual retry of a failed delivery. */
