@@ -1,10 +1,9 @@
 import express, { type Express } from 'express';
-import { pinoHttp } from 'pino-http';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import type { Intake } from '../intake/acceptEvent.ts';
 import type { RateLimiter } from '../intake/rateLimit.ts';
-import { redactUrl, type Logger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
 import type { AllowHosts } from '../outbound/urlPolicy.ts';
 import type { Queues } from '../queues/catalog.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
@@ -12,7 +11,7 @@ import type { SseHub } from '../realtime/sseHub.ts';
 import type { UserTokenOptions } from '../auth/userTokens.ts';
 import type { Authenticator } from './authenticate.ts';
 import { errorHandler } from './errorHandler.ts';
-import { requestMetrics } from './requestMetrics.ts';
+import { requestLog } from './requestLog.ts';
 import { metricsRouter } from './routes/metrics.ts';
 import { queueBoardRouter } from './routes/queueBoard.ts';
 import { deliveriesRouter } from './routes/deliveries.ts';
@@ -61,27 +60,18 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
-  app.use(requestMetrics());
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-      serializers: {
-        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-    }),
-  );
+  app.use(requestLog(deps.logger));
   app.use(express.json({ limit: '256kb' }));
 
+  // Intake and the live stream first: they are most of the traffic, and Express tries each
+  // router in turn until one matches.
+  app.use(eventsRouter(deps));
+  app.use(streamRouter(deps));
+  app.use(notificationsRouter(deps));
   app.use(healthRouter(deps));
   app.use(metricsRouter());
   app.use(openApiRouter());
   app.use(queueBoardRouter(deps));
-  app.use(eventsRouter(deps));
-  app.use(streamRouter(deps));
-  app.use(notificationsRouter(deps));
   app.use(tenantsRouter(deps));
   app.use(usersRouter(deps));
   app.use(teamsRouter(deps));
@@ -99,6 +89,6 @@ export function createApp(deps: AppDeps): Express {
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route', details: [] } });
   });
-  app.use(errorHandler());
+  app.use(errorHandler(deps.logger));
   return app;
 }
