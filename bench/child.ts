@@ -23,7 +23,6 @@ const starters: Record<string, () => Promise<Starter>> = {
   },
   router: async () => (await import('../workers/roles/router.ts')).startRouter,
   inapp: async () => (await import('../workers/roles/inapp.ts')).startInapp,
-  // Dynamic: these roles are being written; a scenario checks that they load before asking for them.
   webhook: async () => {
     const { startWebhook } = await import('../workers/roles/webhook.ts');
     return (config, logger) => startWebhook(config, logger);
@@ -32,6 +31,12 @@ const starters: Record<string, () => Promise<Starter>> = {
     const { startEmail } = await import('../workers/roles/email.ts');
     return (config, logger) => startEmail(config, logger);
   },
+  chat: async () => {
+    const { startChat } = await import('../workers/roles/chat.ts');
+    return (config, logger) => startChat(config, logger);
+  },
+  push: async () => (await import('../workers/roles/push.ts')).startPush,
+  bus: async () => (await import('../workers/roles/bus.ts')).startBus,
   'bare-intake': async () => (await import('./baselines/bareIntake.ts')).startBareIntake,
   'sse-echo': async () => (await import('./baselines/sseEcho.ts')).startSseEcho,
   'bare-sse': async () => (await import('./baselines/bareSse.ts')).startBareSse,

@@ -166,6 +166,12 @@ async function settleWeb(url: string): Promise<void> {
 
 export type BenchEnv = Awaited<ReturnType<typeof createBenchEnv>>;
 
+/** The worker processes of the Procfile, besides `web` (bench/child.ts starts each by its Procfile name). */
+const PIPELINE_WORKERS = readFileSync(join(ROOT, 'Procfile'), 'utf8')
+  .split('\n')
+  .map((line) => /^([\w-]+):/.exec(line.trim())?.[1])
+  .filter((name): name is string => name !== undefined && name !== 'web');
+
 /**
  * A private world for one scenario, like the tests' createTestEnv: its own database (migrated)
  * and Redis prefix. `childEnv` is what every child process of the scenario gets; `cleanup()`
@@ -185,10 +191,8 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
     REDIS_PREFIX: `bench_${id}`,
     JWT_SECRET: `bench-secret-${id}-0123456789abcdefghijkl`,
     SERVICE_KEYS: JSON.stringify({ [SERVICE_KEY]: ['*'] }),
-    // Request logging at info would write a line per request; production ships logs off-box,
-    // so the bench keeps warnings only (see README in bench/ for the measured cost of info).
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-    OUTBOX_SWEEP_AFTER_SECONDS: '600',
+    // The production defaults: info logs (each child's go to its log file) and the default sweep.
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
     ...extraEnv,
   };
   const config: Config = loadConfig(childEnv);
@@ -210,6 +214,16 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
       children.push(child);
       if (role === 'web') await settleWeb(child.url);
       return child;
+    },
+    /**
+     * Every process of the Procfile, as `npm start` runs them (web, router and each channel's
+     * worker and the bus listener), each its own child: the figures that need "the whole
+     * pipeline" pay for all of them. Returns the web process.
+     */
+    async spawnPipeline(overrides: Record<string, string> = {}): Promise<Child> {
+      const web = await env.spawn('web', overrides);
+      for (const role of PIPELINE_WORKERS) await env.spawn(role, overrides);
+      return web;
     },
     async stop(child: Child): Promise<void> {
       children.splice(children.indexOf(child), 1);

@@ -30,11 +30,15 @@ export const fanout: Scenario = {
       const targets = new Map<string, number>();
       await subscriber.psubscribe(`${env.prefix}:live:user:*`);
       subscriber.on('pmessage', (_pattern: string, _channel: string, message: string) => {
-        if (!message.startsWith('{"type":"notification"')) return;
-        const eventId = (JSON.parse(message) as { data: { eventId: string } }).data.eventId;
-        const n = (framesByEvent.get(eventId) ?? 0) + 1;
-        framesByEvent.set(eventId, n);
-        if (n === targets.get(eventId)) framesDoneAt.set(eventId, performance.now());
+        if (!message.startsWith('[{"type":"notification"')) return;
+        // One message per user and publish: the user's new rows, then their count.
+        for (const frame of JSON.parse(message) as { type: string; data: { eventId: string } }[]) {
+          if (frame.type !== 'notification') continue;
+          const eventId = frame.data.eventId;
+          const n = (framesByEvent.get(eventId) ?? 0) + 1;
+          framesByEvent.set(eventId, n);
+          if (n === targets.get(eventId)) framesDoneAt.set(eventId, performance.now());
+        }
       });
 
       const client = createJsonClient(web.url, 4);

@@ -1,0 +1,46 @@
+/**
+ * `npx tsx bench/tools/profileSummary.ts <dir or .cpuprofile>…`: what each profiled child spent
+ * its CPU on — total busy time, then the top functions and files by self time. Profiles come
+ * from `BENCH_CPU_PROF=<dir> npm run bench`, one folder per child.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
+type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+
+const TOP = Number(process.env.TOP ?? 15);
+
+function files(paths: string[]): string[] {
+  return paths.flatMap((p) => (statSync(p).isDirectory() ? files(readdirSync(p).map((f) => join(p, f))) : p.endsWith('.cpuprofile') ? [p] : []));
+}
+
+const shortUrl = (url: string) => url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'npm:').replace(/.*\/(src|workers|bench)\//, '$1/') || '(native)';
+
+for (const file of files(process.argv.slice(2))) {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const wallMs = (profile.endTime - profile.startTime) / 1000;
+  let idleMs = 0;
+  const byFunction = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)' || functionName === '(program)') {
+      if (functionName === '(idle)') idleMs += us / 1000;
+      if (functionName === '(idle)') continue;
+    }
+    const fn = `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + us / 1000);
+    const f = shortUrl(url).split(':')[0]!.replace(/^npm:([^/]+(?:\/[^/]+)?).*$/, 'npm:$1');
+    byFile.set(f, (byFile.get(f) ?? 0) + us / 1000);
+  }
+  const busy = wallMs - idleMs;
+  console.log(`\n== ${basename(join(file, '..'))}/${basename(file)}: ${wallMs.toFixed(0)} ms wall, ${busy.toFixed(0)} ms busy (${((busy / wallMs) * 100).toFixed(0)}%)`);
+  const top = (m: Map<string, number>) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([k, v]) => `  ${v.toFixed(0).padStart(7)} ms ${((v / busy) * 100).toFixed(1).padStart(5)}%  ${k}`).join('\n');
+  console.log(' by package/file:\n' + top(byFile));
+  console.log(' by function:\n' + top(byFunction));
+}
