@@ -40,8 +40,17 @@ export type WorkerProcess = {
  * kill -9 it: no hook inside Herald, a real crash.
  */
 export function spawnWorker(name: 'router' | 'inapp' | 'webhook' | 'email' | 'chat' | 'push' | 'bus', config: Config, env: Record<string, string> = {}): WorkerProcess {
+  return spawnProcess(name, `workers/${name}.ts`, config, env);
+}
+
+/** The API as the Procfile runs it, on `port`: its own process, so the test's clients do not share its event loop. */
+export function spawnWeb(config: Config, port: number, env: Record<string, string> = {}): WorkerProcess {
+  return spawnProcess('web', 'src/http/server.ts', config, { PORT: String(port), ...env });
+}
+
+function spawnProcess(name: string, entry: string, config: Config, env: Record<string, string>): WorkerProcess {
   const child = trackChild(
-    spawn(process.execPath, ['--import', 'tsx', `workers/${name}.ts`], {
+    spawn(process.execPath, ['--import', 'tsx', entry], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...processEnv(config), ...env },
@@ -54,11 +63,11 @@ export function spawnWorker(name: 'router' | 'inapp' | 'webhook' | 'email' | 'ch
     started: () =>
       waitUntil(
         () => {
-          if (hasExited(child)) throw new Error(`${name} worker exited at start:\n${output}`);
+          if (hasExited(child)) throw new Error(`${name} process exited at start:\n${output}`);
           return output.includes(`"${name} started"`);
         },
         30_000,
-        `the ${name} worker to start`,
+        `the ${name} process to start`,
       ),
     kill9: () => stopChild(child, 'SIGKILL', 5_000),
     stop: () => stopChild(child, 'SIGTERM', 30_000),
