@@ -7,6 +7,7 @@ import type { Role } from '../../workers/roles/role.ts';
 import { startBus } from '../../workers/roles/bus.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { ACME_KEY, createTestEnv, SERVICE_KEY, type TestEnv } from '../helpers/testEnv.ts';
+import { requirePeer } from '../helpers/peers.ts';
 import { copiesOf, holdEventId, killHard, spawnBusProcess } from './busHelpers.ts';
 
 const NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -29,8 +30,12 @@ const slowNats = {
 };
 
 const nc: NatsConnection | null = await connect({ servers: NATS_URL, timeout: 1_000, maxReconnectAttempts: 0 }).catch(() => null);
-const natsUp = nc !== null;
-if (!natsUp) console.warn(`NATS is not reachable at ${NATS_URL}: the NATS bus tests are skipped`);
+const natsUp = requirePeer(
+  'test/bus/nats.test.ts',
+  nc !== null,
+  `no NATS server answers at ${NATS_URL} (TEST_NATS_URL)`,
+  'Start one with JetStream: apt-get install nats-server, then nats-server -a 127.0.0.1 -p 4222 -js -sd /tmp/nats (bash .ci/run does this)',
+);
 
 let env: TestEnv;
 let api: ApiClient;
