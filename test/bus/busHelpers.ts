@@ -68,3 +68,12 @@ export async function copiesOf(db: Db, eventId: string): Promise<{ events: numbe
            (select count(*)::int from notifications where event_id = ${eventId}) as notifications`;
   return { events: row!.events as number, notifications: row!.notifications as number };
 }
+
+/**
+ * The assignees of an event as stored. Routing reads the stored envelope, never a message's, so
+ * while this is unchanged no later routing run can reach anyone a duplicate message added.
+ */
+export async function storedAssignees(db: Db, eventId: string): Promise<string[]> {
+  const [row] = await db.$client`select envelope->'assigneeUserIds' as ids from events where id = ${eventId}`;
+  return (row?.ids ?? []) as string[];
+}
