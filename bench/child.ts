@@ -103,23 +103,8 @@ async function applyConcurrencyOverrides(): Promise<void> {
   }
 }
 
-/**
- * Diagnostic knob, off by default: BENCH_TCP_NODELAY=1 turns Nagle off on every socket this
- * child opens with net.connect (nodemailer's SMTP connections among them), to measure what the
- * mailer would gain from TCP_NODELAY. Not used by `npm run bench`.
- */
-async function applyNoDelay(): Promise<void> {
-  if (process.env.BENCH_TCP_NODELAY !== '1') return;
-  const net = (await import('node:net')).default;
-  const connect = net.connect;
-  const patched = ((...args: Parameters<typeof net.connect>) => connect(...args).setNoDelay(true)) as typeof net.connect;
-  net.connect = patched;
-  net.createConnection = patched;
-}
-
 try {
   await applyConcurrencyOverrides();
-  await applyNoDelay();
   const config = loadConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL, `bench-${roleName}`);
   role = await (await load())(config, logger, send);

@@ -48,13 +48,24 @@ export async function startSseClients(_config: unknown, _logger: unknown, send: 
     send({ type: 'opened', live, broken, seconds: (performance.now() - started) / 1000 });
   }
 
+  /**
+   * Arrival times of the armed marker, one per stream this process was asked to open: -1 for a
+   * stream that never got it — still open and late, closed since it opened, or never live. A
+   * stream that cannot receive any more is not waited for, but it counts as missing.
+   */
   async function collect(timeoutMs: number) {
     const deadline = Date.now() + timeoutMs;
     const done = () => arrivals.every((a, i) => a > 0 || !isLive(i));
     while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    const times: number[] = [];
-    for (let i = 0; i < arrivals.length; i++) if (isLive(i)) times.push(arrivals[i]! > 0 ? arrivals[i]! : -1);
-    send({ type: 'arrivals', times });
+    const times = Array.from(arrivals, (a) => (a > 0 ? a : -1));
+    let closed = 0;
+    let neverLive = 0;
+    for (let i = 0; i < arrivals.length; i++) {
+      if (arrivals[i]! > 0) continue;
+      if (state[i] !== 1) neverLive++;
+      else if (!isLive(i)) closed++;
+    }
+    send({ type: 'arrivals', times, closed, neverLive });
   }
 
   return {

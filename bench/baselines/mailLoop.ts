@@ -12,14 +12,14 @@ type Run = {
   subject: string;
   text: string;
   html: string;
-  /** Open the SMTP sockets with TCP_NODELAY (nodemailer does not): shows what Nagle costs. */
-  noDelay?: boolean;
 };
 
 /**
  * Email baseline: a raw nodemailer pooled transport, `concurrency` sends in flight over
  * `maxConnections` SMTP connections — Herald's settings — with a message of the same shape.
- * No queue, no database, no templates.
+ * No queue, no database, no templates. Its sockets have TCP_NODELAY, as Herald's do: with
+ * Nagle's algorithm on (nodemailer's default) every message waits for a delayed ACK, and the
+ * loop would measure that stall instead of the best a raw sender does.
  */
 export async function startMailLoop(_config: unknown, _logger: unknown, send: (m: Record<string, unknown>) => void): Promise<StartedRole> {
   let transport: nodemailer.Transporter | undefined;
@@ -43,7 +43,7 @@ export async function startMailLoop(_config: unknown, _logger: unknown, send: (m
         pool: true,
         maxConnections: run.maxConnections,
         maxMessages: 100,
-        ...(run.noDelay && { getSocket }),
+        getSocket,
       } as nodemailer.TransportOptions);
       let next = 0;
       let failed = 0;

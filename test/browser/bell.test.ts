@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/demo/demoDirectory.ts';
 import type { Web } from '../../src/http/web.ts';
 import { apiClient, type ApiClient } from '../helpers/api.ts';
+import { requirePeer } from '../helpers/peers.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /** Debian's Chromium: CI installs it; a developer machine may not have it. */
 const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`test/browser/bell.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+const hasChromium = requirePeer('test/browser/bell.test.ts', existsSync(CHROMIUM), `${CHROMIUM} is missing`, 'Install Debian\'s chromium: apt-get install -y chromium (bash .ci/run does this)');
 
 const ARTIFACTS = join(import.meta.dirname, '../artifacts');
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config.ts';
 import type { Db } from '../../src/db/client.ts';
+import { holdRow, type HeldRow } from '../helpers/heldRow.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -44,21 +45,8 @@ export async function killHard(child: ChildProcess): Promise<void> {
  * in the rest, a worker has committed one event and is stuck before acking any — as long as the
  * test wants. Released, the row is rolled back and the id is free again.
  */
-export async function holdEventId(db: Db, eventId: string) {
-  const connection = await db.$client.reserve();
-  await connection`begin`;
-  await connection`insert into events (id, tenant_id, type, envelope, occurred_at) values (${eventId}, 'acme', 'held', '{}', now())`;
-  return {
-    /** Statements of this database waiting on a lock right now. */
-    async waiting(): Promise<number> {
-      const [row] = await db.$client`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
-      return row!.n as number;
-    },
-    async release(): Promise<void> {
-      await connection`rollback`;
-      connection.release();
-    },
-  };
+export function holdEventId(db: Db, eventId: string): Promise<HeldRow> {
+  return holdRow(db, (connection) => connection`insert into events (id, tenant_id, type, envelope, occurred_at) values (${eventId}, 'acme', 'held', '{}', now())`);
 }
 
 /** How many times an event was stored and how many inbox rows it produced. */
@@ -67,4 +55,13 @@ export async function copiesOf(db: Db, eventId: string): Promise<{ events: numbe
     select (select count(*)::int from events where id = ${eventId}) as events,
            (select count(*)::int from notifications where event_id = ${eventId}) as notifications`;
   return { events: row!.events as number, notifications: row!.notifications as number };
+}
+
+/**
+ * The assignees of an event as stored. Routing reads the stored envelope, never a message's, so
+ * while this is unchanged no later routing run can reach anyone a duplicate message added.
+ */
+export async function storedAssignees(db: Db, eventId: string): Promise<string[]> {
+  const [row] = await db.$client`select envelope->'assigneeUserIds' as ids from events where id = ${eventId}`;
+  return (row?.ids ?? []) as string[];
 }

@@ -5,7 +5,7 @@ import type { Role } from '../../workers/roles/role.ts';
 import { startBus } from '../../workers/roles/bus.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { ACME_KEY, createTestEnv, SERVICE_KEY, type TestEnv } from '../helpers/testEnv.ts';
-import { copiesOf, holdEventId, killHard, spawnBusProcess } from './busHelpers.ts';
+import { copiesOf, holdEventId, killHard, spawnBusProcess, storedAssignees } from './busHelpers.ts';
 
 let env: TestEnv;
 let api: ApiClient;
@@ -86,7 +86,8 @@ describe('Redis Stream listener', () => {
     await eventually(async () => (await inboxEventIds()).includes('evt_http_then_bus'));
     const onBus = await xadd({ id: 'evt_http_then_bus', tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1', 'u2'] });
     await settled(onBus);
-    await new Promise((r) => setTimeout(r, 300));
+    // Stored once, as first published: u2, whom only the bus copy names, can never be routed to.
+    expect(await storedAssignees(env.db, 'evt_http_then_bus')).toEqual(['u1']);
     expect(await copiesOf(env.db, 'evt_http_then_bus')).toEqual({ events: 1, notifications: 1 });
     expect((await deadLetters()).some((d) => d.sourceId === onBus)).toBe(false);
   });
@@ -128,8 +129,12 @@ describe('Redis Stream listener', () => {
     await env.stop(bus);
     const broken = await env.startRole(startBus, { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/herald' });
     const id = await xadd({ id: 'evt_db_away', tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1'] });
-    await eventually(async () => ((await env.redis.xpending(stream, GROUP)) as [number])[0] === 1);
-    await new Promise((r) => setTimeout(r, 500));
+    // Delivered to the listener a third time: twice it tried to store it, failed, left it pending
+    // and took it back after BUS_CLAIM_IDLE_MS — two tries that ended in neither an ack nor a dead letter.
+    await eventually(async () => {
+      const [entry] = (await env.redis.xpending(stream, GROUP, '-', '+', 10)) as [string, string, number, number][];
+      return entry?.[0] === id && entry[3] >= 3;
+    });
     expect((await deadLetters()).some((d) => d.sourceId === id)).toBe(false);
     await env.stop(broken);
 
@@ -159,6 +164,9 @@ describe('Redis Stream listener', () => {
     });
     try {
       await eventually(async () => started === 3);
+      // A listener that read ahead would read again as soon as its first read returned, and Redis
+      // would answer at once (seven more wait): 300 ms is well past that. Its only other read, the
+      // claim of messages idle for claimIdleMs, cannot take any for a minute.
       await new Promise((r) => setTimeout(r, 300));
       expect(started).toBe(3);
       expect(((await env.redis.xpending(listener.stream, listener.group)) as [number])[0]).toBe(3);

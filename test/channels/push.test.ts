@@ -258,6 +258,9 @@ describe('Web Push delivery through a real push service', () => {
 
   it('fails a delivery with a clear reason when VAPID is not configured', async () => {
     await publish({ id: 'evt_push_unconfigured' });
+    // Routed first: a routing run after the insert below would enqueue the row for the real
+    // push worker (it enqueues every pending delivery of the event), which would send it.
+    await eventually(async () => (await env.db.$client`select 1 from events where id = 'evt_push_unconfigured' and routed_at is not null`).length === 1);
     const [row] = await env.db.$client`
       insert into deliveries (event_id, tenant_id, channel, destination, user_id)
       values ('evt_push_unconfigured', 'acme', 'push', 'u1', 'u1') returning id`;

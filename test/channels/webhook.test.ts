@@ -14,6 +14,7 @@ const REQUEST_TIMEOUT_MS = 800;
 let env: TestEnv;
 let api: ApiClient;
 let receiver: ScriptedReceiver;
+let webhookQueue: Queue;
 // Failure-heavy tests get receivers of their own: breakers are per host:port.
 let hanging: LocalServer;
 let dead: LocalServer;
@@ -33,8 +34,10 @@ beforeAll(async () => {
   await env.startRole((config) => startWebhook(config, logs.logger, { requestTimeoutMs: REQUEST_TIMEOUT_MS }));
   api = apiClient(web.url);
   await seedDirectory(api, 'acme', ['u1']);
+  webhookQueue = new Queue('webhook', { connection: env.redis, prefix: env.config.REDIS_PREFIX });
 });
 afterAll(async () => {
+  await webhookQueue?.close();
   await env?.cleanup();
   await Promise.all([receiver?.close(), hanging?.close(), dead?.close()]);
 });
@@ -67,6 +70,20 @@ async function webhooksWhen(eventId: string, done: (item: any) => boolean, timeo
 }
 
 const settled = (item: any) => item.state === 'delivered' || item.state === 'failed';
+
+/** The BullMQ state of a delivery's job, once `wanted` accepts it. */
+async function webhookJobState(deliveryId: string, wanted: (state: string) => boolean): Promise<string | null> {
+  const job = await webhookQueue.getJob(deliveryJobId(deliveryId));
+  const state = job ? await job.getState() : null;
+  return state && wanted(state) ? state : null;
+}
+
+/** When a delivery's delayed job is due (BullMQ scores delayed jobs by due time × 4096); 0 when it is not delayed. */
+async function heldUntil(deliveryId: string): Promise<number> {
+  if (!(await webhookJobState(deliveryId, (state) => state === 'delayed'))) return 0;
+  const score = await env.redis.zscore(`${env.config.REDIS_PREFIX}:webhook:delayed`, deliveryJobId(deliveryId));
+  return Math.floor(Number(score) / 4096);
+}
 
 describe('webhook worker', () => {
   it('posts the SPEC envelope signed with the rule secret, webhook-id being the delivery id', async () => {
@@ -156,7 +173,8 @@ describe('webhook worker', () => {
     expect(item).toMatchObject({ state: 'failed', attempts: 1 });
     expect(item.lastError).toMatch(/answered HTTP 404: no such hook/);
     expect(item.attemptLog).toEqual([expect.objectContaining({ statusCode: 404, outcome: 'failed' })]);
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // Failed for good in the queue too: BullMQ schedules no further try, so no later post can come.
+    expect(await eventually(() => webhookJobState(item.id, (state) => state === 'failed'))).toBe('failed');
     expect(receiver.arrivals('/gone/tok-gone-3a9d')).toHaveLength(1);
   });
 
@@ -182,22 +200,18 @@ describe('webhook worker', () => {
       const items = (await timeline('evt_wh_dead_late')).filter((i) => i.channel === 'webhook');
       return items.length === 1 ? items : null;
     });
-    const queue = new Queue('webhook', { connection: env.redis, prefix: env.config.REDIS_PREFIX });
-    try {
-      const job = await eventually(async () => {
-        const found = await queue.getJob(deliveryJobId(late.id));
-        return found && (await found.getState()) === 'delayed' ? found : null;
-      });
-      // Held until the breaker half-opens, about 60 s after it opened (BullMQ scores delayed jobs by due time × 4096).
-      const score = await env.redis.zscore(`${env.config.REDIS_PREFIX}:webhook:delayed`, job.id!);
-      expect(Math.floor(Number(score) / 4096)).toBeGreaterThan(Date.now() + 50_000);
-    } finally {
-      await queue.close();
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // Every job of the dead receiver — the five failed ones once their retry (2.5-5 s later) meets
+    // the open breaker, and the late one at once — ends up held until the breaker half-opens,
+    // about 60 s after it opened. Until then none can post, so the count below is final.
+    const rows = await env.db.$client`select id from deliveries where channel = 'webhook' and event_id like 'evt_wh_dead_%'`;
+    expect(rows).toHaveLength(6);
+    await eventually(async () => {
+      for (const row of rows) if ((await heldUntil(row.id as string)) < Date.now() + 50_000) return false;
+      return true;
+    }, 15_000);
     expect(dead.requests).toHaveLength(5);
     const [still] = (await timeline('evt_wh_dead_late')).filter((i) => i.channel === 'webhook');
-    expect(still).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(still).toMatchObject({ id: late.id, state: 'pending', attempts: 0 });
   });
 
   it('never logs a webhook URL path or signing secret', () => {

@@ -478,7 +478,9 @@ describe('fault: tenant isolation', () => {
     const resumed = open(samB, { lastEventId: '0' });
     await resumed.opened;
     await resumed.waitFor((f) => f.type === 'notification' && f.data.eventId === 'evt-beta-live-1');
-    await new Promise((r) => setTimeout(r, 500));
+    // Its unread count comes after the replay, and every live frame checked below was published
+    // before evt-beta-live-1, which each B stream has received: all there is to check has arrived.
+    await resumed.waitFor((f) => f.type === 'unread_count');
 
     const samBUnread = ((await root.get('/api/v1/notifications/summary', samB)).body as { unread: number }).unread;
     const aNotificationIds = new Set((await env.db.$client`select id::text from notifications where tenant_id = ${A}`).map((r) => r.id as string));

