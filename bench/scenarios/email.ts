@@ -70,6 +70,7 @@ export const email: Scenario = {
         throughputFigure({
           name: 'email',
           metric: METRICS[0]!,
+          goalRatio: 0.5,
           count: COUNT,
           herald,
           baselineMs,

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { createBenchEnv, SERVICE_KEY, sleep, type Scenario } from '../harness.ts';
+import { createBenchEnv, SERVICE_KEY, sleep, waitUntil, type BenchEnv, type Scenario } from '../harness.ts';
 import { ratioOf, type Figure } from '../report.ts';
 
 const CONNECTIONS = 50;
@@ -88,24 +88,37 @@ function batchLoad(url: string, tag: string, seconds: number): Promise<Load & { 
 
 const perSecond = (count: number, result: autocannon.Result) => count / result.duration;
 
+/** Waits until the router has routed every stored event, so one phase's backlog never runs in the next. */
+async function drained(env: BenchEnv): Promise<void> {
+  await waitUntil(
+    'the router to route every stored event',
+    async () => (await env.sql<{ n: number }[]>`select count(*)::int as n from events where routed_at is null`)[0]!.n === 0,
+    120_000,
+    250,
+  );
+}
+
 /**
- * Scenario 1. Herald's web process (no workers: intake alone) and a bare Express endpoint, both
- * started as child processes the same way; autocannon runs in the bench process against each.
+ * Scenario 1. Herald with every process of the Procfile running (the events it accepts are
+ * routed and delivered meanwhile, on the same two cores, as in production) and a bare Express
+ * endpoint, both started as child processes the same way; autocannon runs in the bench process
+ * against each.
  */
 export const intake: Scenario = {
   name: 'intake',
-  summary: `POST /api/v1/events, ${CONNECTIONS} connections × ${DURATION_S} s, vs a bare Express 202; plus the batch endpoint`,
+  summary: `POST /api/v1/events, ${CONNECTIONS} connections × ${DURATION_S} s, whole pipeline running, vs a bare Express 202; plus the batch endpoint`,
   async run() {
     const env = await createBenchEnv('intake');
     try {
       await env.seedTenant('acme');
+      await env.sql`insert into users (id, email, name, tenant_ids) values ('u1', 'u1@bench.example', 'u1', array['acme']), ('u2', 'u2@bench.example', 'u2', array['acme'])`;
       const bare = await env.spawn('bare-intake');
-      const web = await env.spawn('web');
+      const web = await env.spawnPipeline();
 
       // Warm both (JIT, pools, prepared statements) before anything is measured.
       await singleLoad(bare.url, 'warm_bare', 2, 10);
       await singleLoad(web.url, 'warm_web', 2, 10);
-      await sleep(500);
+      await drained(env);
 
       const baseline = await singleLoad(bare.url, 'bare', DURATION_S);
       await sleep(1_000);
@@ -116,7 +129,7 @@ export const intake: Scenario = {
       const committed = committedRow!.n;
       const [allRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id like 'herald\_%'`;
 
-      await sleep(1_000);
+      await drained(env);
       const batchBaseline = await batchLoad(bare.url, 'bbare', BATCH_DURATION_S);
       await sleep(1_000);
       const batchHerald = await batchLoad(web.url, 'bherald', BATCH_DURATION_S);
@@ -137,8 +150,8 @@ export const intake: Scenario = {
           herald: heraldRps,
           baseline: baseRps,
           ratio: rpsRatio,
-          goal: '≥ 0.75× baseline',
-          met: rpsRatio !== null && rpsRatio >= 0.75,
+          goal: '≥ 0.5× baseline',
+          met: rpsRatio !== null && rpsRatio >= 0.5,
           ...(heraldErrors > 0 && { note: `${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts` }),
         },
         {
@@ -148,8 +161,8 @@ export const intake: Scenario = {
           herald: herald.result.latency.p99,
           baseline: baseline.result.latency.p99,
           ratio: ratioOf(herald.result.latency.p99, baseline.result.latency.p99),
-          goal: '≤ 30 ms',
-          met: herald.result.latency.p99 <= 30,
+          goal: '≤ 50 ms',
+          met: herald.result.latency.p99 <= 50,
         },
         {
           name: 'intake',
@@ -169,8 +182,8 @@ export const intake: Scenario = {
           herald: heraldBatchEps,
           baseline: baseBatchEps,
           ratio: ratioOf(heraldBatchEps, baseBatchEps),
-          goal: 'informational',
-          met: null,
+          goal: '≥ 20,000 ev/s, all committed',
+          met: heraldBatchEps >= 20_000 && batchRow!.n === batchHerald.acceptedEvents,
           note: `p99 ${batchHerald.result.latency.p99} ms per batch (baseline ${batchBaseline.result.latency.p99} ms); ${batchRow!.n}/${batchHerald.acceptedEvents} accepted events committed`,
         },
       ];

@@ -100,10 +100,11 @@ export async function timedArrivals(arrivals: Arrivals, count: number, label: st
   return arrivals.lastAt - started;
 }
 
-/** The throughput row of a staged channel scenario: Herald's rate against the raw loop's, goal ≥ 0.5×. */
+/** The throughput row of a staged channel scenario: Herald's rate against the raw loop's, goal ≥ `goalRatio`×. */
 export function throughputFigure(options: {
   name: string;
   metric: { metric: string; unit: string; goal: string };
+  goalRatio: number;
   count: number;
   herald: { ms: number; delivered: number };
   baselineMs: number;
@@ -120,7 +121,7 @@ export function throughputFigure(options: {
     herald: heraldRate,
     baseline: baselineRate,
     ratio,
-    met: ratio !== null && ratio >= 0.5 && herald.delivered >= count,
+    met: ratio !== null && ratio >= options.goalRatio && herald.delivered >= count,
     note: `${count} in ${(herald.ms / 1000).toFixed(2)} s (baseline ${(baselineMs / 1000).toFixed(2)} s); ${options.detail}`,
   };
 }
