@@ -75,7 +75,7 @@ export async function deliverOverHttp(
         if (err instanceof BrokenCircuitError) throw deferred(destination, deps.breakers.openUntil(key) ?? Date.now() + 1_000);
         throw withStatusCode(err);
       }
-      context.logger.info({ destination, statusCode: response.statusCode, durationMs: response.durationMs }, 'delivered');
+      context.logger.debug({ destination, statusCode: response.statusCode, durationMs: response.durationMs }, 'delivered');
       return { state: 'delivered', statusCode: response.statusCode };
     },
     run,

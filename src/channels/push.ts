@@ -58,7 +58,7 @@ export async function deliverPush(payload: PayloadOf<'push'>, deps: PushDeps, co
 
     for (const [i, outcome] of outcomes.entries()) {
       const device = describeUrlForLogs(devices[i]!.endpoint);
-      if (outcome.kind === 'accepted') context.logger.info({ device, statusCode: outcome.statusCode }, 'push accepted');
+      if (outcome.kind === 'accepted') context.logger.debug({ device, statusCode: outcome.statusCode }, 'push accepted');
       else if (outcome.kind === 'deferred') context.logger.warn({ device, until: new Date(outcome.until).toISOString() }, 'push service circuit open; not sent');
       else context.logger.warn({ device, outcome: outcome.kind, err: outcome.error.message }, outcome.kind === 'gone' ? 'push subscription gone; removed' : 'push not accepted');
     }

@@ -88,7 +88,10 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve());
+    // A reconnect storm (every browser back at once after a deploy) arrives as thousands of
+    // connects in a moment; Node's default queue of 511 would drop the rest, publishers' too,
+    // into SYN retries of seconds. The kernel caps this at net.core.somaxconn.
+    server.listen({ port, host: '0.0.0.0', backlog: 4_096 }, () => resolve());
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
