@@ -103,7 +103,7 @@ it('2,000 streams opening at once while events flow: all open, none closed by th
     return [userId, result.status === 'fulfilled' ? result.value : undefined] as const;
   }));
   const owed = published.filter((p) => (openedAt.get(p.userId) ?? Infinity) < p.sentAt);
-  const missing = () => owed.filter((p) => !streamOf.get(p.userId)?.eventIds.has(p.id));
+  const missing = () => owed.filter((p) => !streamOf.get(p.userId)?.eventIds.includes(p.id));
   const stillMissing = await settle(async () => missing(), (m) => m.length === 0, 20_000);
   const closedByServer = streams.filter((s) => s.endedByServer()).length;
   if (stillMissing.length > 0) {

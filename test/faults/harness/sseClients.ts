@@ -95,17 +95,23 @@ export async function fenceStreams(env: TestEnv, tenantId: string, readers: Fram
   await eventually(async () => readers.every((r) => r.tenantEvents.has(id)), 20_000);
 }
 
+/** What a light stream reader keeps: the notifications' event ids, in order, and the id of the last frame of any type. */
+export type LightStream = { eventIds: string[]; lastFrameId(): string | undefined; endedByServer(): boolean; close(): void };
+
 /**
  * The cheapest stream reader for thousands at once: node:http on a socket of its own (no pool,
- * no web streams), keeping only the event ids of notification frames and whether the server
- * ended the stream before the client closed it. Resolves once the server answered 200.
+ * no web streams), keeping only the event ids of notification frames, the last frame id (to
+ * resume from) and whether the server ended the stream before the client closed it. Resolves
+ * once the server answered 200.
  */
-export function openLightStream(baseUrl: string, token: string): Promise<{ eventIds: Set<string>; endedByServer(): boolean; close(): void }> {
+export function openLightStream(baseUrl: string, token: string, lastEventId?: string): Promise<LightStream> {
   return new Promise((resolve, reject) => {
-    const eventIds = new Set<string>();
+    const eventIds: string[] = [];
+    let lastFrameId: string | undefined;
     let closing = false;
     let endedByServer = false;
-    const req = get(`${baseUrl}/api/v1/events`, { agent: false, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (res) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...(lastEventId && { 'last-event-id': lastEventId }) };
+    const req = get(`${baseUrl}/api/v1/events`, { agent: false, headers }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         reject(new Error(`stream answered ${res.statusCode}`));
@@ -117,16 +123,19 @@ export function openLightStream(baseUrl: string, token: string): Promise<{ event
         buffer += chunk;
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const frame = buffer.slice(0, end);
+          const frame = buffer.slice(0, end).split('\n');
           buffer = buffer.slice(end + 2);
-          if (!frame.includes('event: notification\n')) continue;
-          const data = frame.split('\n').find((line) => line.startsWith('data: '));
-          if (data) eventIds.add((JSON.parse(data.slice(6)) as { eventId: string }).eventId);
+          const field = (name: string) => frame.find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2);
+          const id = field('id');
+          if (id !== undefined) lastFrameId = id;
+          const data = field('data');
+          if (field('event') === 'notification' && data) eventIds.push((JSON.parse(data) as { eventId: string }).eventId);
         }
       });
       res.on('close', () => void (endedByServer ||= !closing));
       resolve({
         eventIds,
+        lastFrameId: () => lastFrameId,
         endedByServer: () => endedByServer,
         close: () => {
           closing = true;
