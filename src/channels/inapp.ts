@@ -11,6 +11,7 @@ import {
 } from '../inbox/inboxWriter.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
+import { actorName, loadActors } from '../routing/directory.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
 import { directSource, type TemplateSource } from '../templates/templateRenderer.ts';
@@ -49,7 +50,9 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
   if (pairs.size === 0) return batches.map(() => ({ written: 0 }));
 
   const source = deps.templates ?? directSource(db);
-  const contents = await Promise.all([...eventsById.values()].map(({ envelope }) => inboxContent(source, envelope)));
+  const envelopes = [...eventsById.values()].map(({ envelope }) => envelope);
+  const actors = await loadActors(db, envelopes);
+  const contents = await Promise.all(envelopes.map((e) => inboxContent(source, e, actorName(e, e.actorId ? actors.get(e.actorId) : undefined))));
   const inserted = await insertInboxRows(db, contents, pairs);
   const earlier = await unannouncedEarlierRows(db, pairs, inserted.rows);
   await announceInboxRows(deps.frames, inserted, earlier);

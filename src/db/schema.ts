@@ -104,7 +104,13 @@ export const notifications = pgTable(
     body: text('body').notNull().default(''),
     url: text('url'),
     data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+    priority: text('priority').notNull().default('normal'),
+    /** Who did what the notification is about, as the directory named them when it was written. */
+    actor: jsonb('actor').$type<{ id: string; name: string } | null>(),
+    /** Seen: it was on screen; read: opened or acknowledged (reading marks seen too); archived: out of the inbox and its counts. */
+    seenAt: timestamp('seen_at', { withTimezone: true, mode: 'date' }),
     readAt: timestamp('read_at', { withTimezone: true, mode: 'date' }),
+    archivedAt: timestamp('archived_at', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [
@@ -122,7 +128,7 @@ export const inboxHeads = pgTable('inbox_heads', {
 });
 
 /**
- * A user's unread count per tenant, kept by the same statement that changes a row's state (see
+ * A user's unread and unseen counts per tenant (archived rows not counted), kept by the same statement that changes a row's state (see
  * src/inbox/inboxCounts.ts), so it cannot drift and a new row's count costs no COUNT over the
  * inbox. `version` grows with every change: of two count frames that cross on their way to a
  * stream, the stream keeps the newer.
@@ -133,6 +139,7 @@ export const inboxCounts = pgTable(
     userId: text('user_id').notNull(),
     tenantId: text('tenant_id').notNull(),
     unread: integer('unread').notNull(),
+    unseen: integer('unseen').notNull().default(0),
     version: bigint('version', { mode: 'bigint' }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.tenantId] })],

@@ -1,14 +1,35 @@
 import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { inboxHeads, notifications } from '../db/schema.ts';
-import type { CountsByTenant } from '../realtime/liveFrames.ts';
-import { applyCountDeltas, countsByUser, type CountRow, type InboxCounts } from './inboxCounts.ts';
+import { prioritiesFrom, type Priority } from '../routing/priority.ts';
 import { presentNotification, type NotificationView } from './notificationView.ts';
 
 /** Whose inbox: one user, seen through the tenants their token grants. */
 export type InboxOwner = { userId: string; tenantIds: string[] };
 
-export type ListOptions = { limit: number; cursor?: bigint; read?: boolean; type?: string };
+/** SPEC §5.1: all but archived by default; `all` includes archived; the others exclude it. */
+export const STATUSES = ['unseen', 'unread', 'read', 'archived', 'all'] as const;
+export type InboxStatus = (typeof STATUSES)[number];
+
+export type ListOptions = { limit: number; cursor?: bigint; status?: InboxStatus; priority?: Priority; type?: string };
+
+function statusFilter(status: InboxStatus | undefined): SQL | undefined {
+  const inInbox = isNull(notifications.archivedAt);
+  switch (status) {
+    case 'all':
+      return undefined;
+    case 'archived':
+      return isNotNull(notifications.archivedAt);
+    case 'unseen':
+      return and(inInbox, isNull(notifications.seenAt));
+    case 'unread':
+      return and(inInbox, isNull(notifications.readAt));
+    case 'read':
+      return and(inInbox, isNotNull(notifications.readAt));
+    default:
+      return inInbox;
+  }
+}
 
 function ownedBy(owner: InboxOwner): SQL {
   return and(eq(notifications.userId, owner.userId), inArray(notifications.tenantId, owner.tenantIds))!;
@@ -27,7 +48,8 @@ export async function listNotifications(db: Db, owner: InboxOwner, options: List
       and(
         ownedBy(owner),
         options.cursor !== undefined ? lt(notifications.seq, options.cursor) : undefined,
-        options.read === undefined ? undefined : options.read ? isNotNull(notifications.readAt) : isNull(notifications.readAt),
+        statusFilter(options.status),
+        options.priority ? inArray(notifications.priority, prioritiesFrom(options.priority)) : undefined,
         options.type ? eq(notifications.type, options.type) : undefined,
       ),
     )
@@ -38,54 +60,17 @@ export async function listNotifications(db: Db, owner: InboxOwner, options: List
   return { items: page.map(presentNotification), nextCursor };
 }
 
-export async function summarize(db: Db, owner: InboxOwner): Promise<{ total: number; unread: number }> {
+/** Counted from the rows themselves (the kept counts of inbox_counts must always agree with it); archived ones left out. */
+export async function summarize(db: Db, owner: InboxOwner): Promise<{ total: number; unread: number; unseen: number }> {
   const [row] = await db
-    .select({ total: count(), unread: sql<number>`count(*) filter (where ${notifications.readAt} is null)`.mapWith(Number) })
+    .select({
+      total: count(),
+      unread: sql<number>`count(*) filter (where ${notifications.readAt} is null)`.mapWith(Number),
+      unseen: sql<number>`count(*) filter (where ${notifications.seenAt} is null)`.mapWith(Number),
+    })
     .from(notifications)
-    .where(ownedBy(owner));
-  return { total: row?.total ?? 0, unread: row?.unread ?? 0 };
-}
-
-/** What a change of state did: whose counts it moved, to what (for the live count frames). */
-export type StateChange = { counts: InboxCounts };
-
-/**
- * Marks one notification read, and its tenant's count down in the same statement. Null when it
- * is not this owner's (the caller answers 404); `changed` false when it was read already.
- */
-export async function markRead(db: Db, owner: InboxOwner, id: bigint): Promise<(StateChange & { changed: boolean; tenantId?: string }) | null> {
-  const [row] = await db.execute<{ found: boolean; tenant_id: string | null; counts: CountRow[] }>(sql`
-    with changed as (
-      update notifications set read_at = now()
-      where id = ${id} and user_id = ${owner.userId} and tenant_id = any(${sql.param(owner.tenantIds)}::text[]) and read_at is null
-      returning user_id, tenant_id
-    ),
-    counted as (${applyCountDeltas(sql`select user_id, tenant_id, -1 from changed`)})
-    select exists (select 1 from notifications where id = ${id} and user_id = ${owner.userId} and tenant_id = any(${sql.param(owner.tenantIds)}::text[])) as found,
-           (select tenant_id from changed) as tenant_id,
-           (select coalesce(json_agg(counted), '[]') from counted) as counts
-  `);
-  if (!row?.found && !row?.tenant_id) return null;
-  const counts = countsByUser(row.counts).get(owner.userId) ?? {};
-  return row.tenant_id ? { changed: true, tenantId: row.tenant_id, counts } : { changed: false, counts };
-}
-
-/** Marks every unread notification of the owner's tenants read, and their counts down; how many, in all and per tenant. */
-export async function markAllRead(db: Db, owner: InboxOwner): Promise<StateChange & { updated: number; byTenant: CountsByTenant }> {
-  const [row] = await db.execute<{ by_tenant: { tenant_id: string; n: number }[]; counts: CountRow[] }>(sql`
-    with changed as (
-      update notifications set read_at = now()
-      where user_id = ${owner.userId} and tenant_id = any(${sql.param(owner.tenantIds)}::text[]) and read_at is null
-      returning user_id, tenant_id
-    ),
-    counted as (${applyCountDeltas(sql`select user_id, tenant_id, -1 from changed`)})
-    select (select coalesce(json_agg(t), '[]') from (select tenant_id, count(*)::int as n from changed group by tenant_id) t) as by_tenant,
-           (select coalesce(json_agg(counted), '[]') from counted) as counts
-  `);
-  const byTenant: CountsByTenant = {};
-  for (const { tenant_id: tenantId, n } of row!.by_tenant) byTenant[tenantId] = n;
-  const updated = Object.values(byTenant).reduce((a, b) => a + b, 0);
-  return { updated, byTenant, counts: countsByUser(row!.counts).get(owner.userId) ?? {} };
+    .where(and(ownedBy(owner), isNull(notifications.archivedAt)));
+  return { total: row?.total ?? 0, unread: row?.unread ?? 0, unseen: row?.unseen ?? 0 };
 }
 
 /** A notification with its stream cursor (the user's seq), as a live frame carries it. */

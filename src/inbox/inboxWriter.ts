@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
 import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
 import { TemplateError } from '../templates/handlebars.ts';
@@ -17,10 +18,12 @@ export type InboxContent = {
   tenant_id: string;
   type: string;
   severity: string | null;
+  priority: Priority;
   title: string;
   body: string;
   url: string | null;
   data: Record<string, unknown>;
+  actor: { id: string; name: string } | null;
 };
 
 /** Inbox rows to write as two parallel arrays (for unnest), in the order each user must see them. */
@@ -47,10 +50,11 @@ export function createInboxPairs(): InboxPairs & { add(eventId: string, userId: 
 }
 
 /**
- * An event's inbox text. A stored template that fails to render must not keep the notification
- * from the inbox: the built-in text stands in.
+ * An event's inbox row content; `actorName` is the actor's name in the directory (null when the
+ * event has no actor, or it is nobody the directory knows). A stored template that fails to
+ * render must not keep the notification from the inbox: the built-in text stands in.
  */
-export async function inboxContent(source: TemplateSource, envelope: EventEnvelope): Promise<InboxContent> {
+export async function inboxContent(source: TemplateSource, envelope: EventEnvelope, actorName: string | null): Promise<InboxContent> {
   const text = await renderMessage(source, envelope, 'inapp', null).then(
     (rendered) => rendered.content,
     (err: unknown) => {
@@ -63,10 +67,12 @@ export async function inboxContent(source: TemplateSource, envelope: EventEnvelo
     tenant_id: envelope.tenantId,
     type: envelope.type,
     severity: envelope.severity,
+    priority: envelope.priority ?? DEFAULT_PRIORITY,
     title: text.title,
     body: text.body,
     url: safeLink(envelope.data.url),
     data: envelope.data,
+    actor: envelope.actorId && actorName !== null ? { id: envelope.actorId, name: actorName } : null,
   };
 }
 
@@ -107,17 +113,17 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
       from pairs p join heads h on h.user_id = p.user_id
     ),
     inserted as (
-      insert into notifications (user_id, seq, tenant_id, event_id, type, severity, title, body, url, data)
-      select n.user_id, n.seq, c.tenant_id, c.event_id, c.type, c.severity, c.title, c.body, c.url, c.data
+      insert into notifications (user_id, seq, tenant_id, event_id, type, severity, priority, title, body, url, data, actor)
+      select n.user_id, n.seq, c.tenant_id, c.event_id, c.type, c.severity, c.priority, c.title, c.body, c.url, c.data, c.actor
       from numbered n
       join jsonb_to_recordset(${JSON.stringify(contents)}::jsonb)
-        as c(event_id text, tenant_id text, type text, severity text, title text, body text, url text, data jsonb)
+        as c(event_id text, tenant_id text, type text, severity text, priority text, title text, body text, url text, data jsonb, actor jsonb)
         on c.event_id = n.event_id
       order by n.user_id, n.seq
       on conflict (event_id, user_id) do nothing
       returning *
     ),
-    counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1 from inserted`)})
+    counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1, 1 from inserted`)})
     select
       (select coalesce(json_agg(${rawNotificationJson(sql`inserted`)} order by user_id, seq), '[]') from inserted) as rows,
       (select coalesce(json_agg(counted), '[]') from counted) as counts
@@ -144,7 +150,7 @@ export async function unannouncedEarlierRows(db: DbOrTx, pairs: InboxPairs, fres
     select
       (select coalesce(json_agg(${rawNotificationJson(sql`earlier`)} order by user_id, seq), '[]') from earlier) as rows,
       (select coalesce(json_agg(c), '[]') from (
-        select user_id, tenant_id, unread, version::text from inbox_counts where user_id in (select user_id from earlier)
+        select user_id, tenant_id, unread, unseen, version::text from inbox_counts where user_id in (select user_id from earlier)
       ) c) as counts
   `);
   const rows = result!.rows.map(notificationRow).filter((row) => !freshIds.has(row.id));
@@ -179,14 +185,23 @@ export function markInappSentStatement(pairs: InboxPairs): SQL {
 }
 
 /** A notification row as rawNotificationJson gives it: the content columns and the row's own. */
-type RawNotification = InboxContent & { id: string; user_id: string; seq: string; read_at: string | null; created_at: string };
+type RawNotification = InboxContent & {
+  id: string;
+  user_id: string;
+  seq: string;
+  seen_at: string | null;
+  read_at: string | null;
+  archived_at: string | null;
+  created_at: string;
+};
 
 /** A notification row as JSON, its 64-bit numbers as text so they survive JSON.parse. */
 function rawNotificationJson(row: SQL): SQL {
   return sql`json_build_object(
     'id', ${row}.id::text, 'user_id', ${row}.user_id, 'seq', ${row}.seq::text, 'tenant_id', ${row}.tenant_id,
-    'event_id', ${row}.event_id, 'type', ${row}.type, 'severity', ${row}.severity, 'title', ${row}.title,
-    'body', ${row}.body, 'url', ${row}.url, 'data', ${row}.data, 'read_at', ${row}.read_at, 'created_at', ${row}.created_at)`;
+    'event_id', ${row}.event_id, 'type', ${row}.type, 'severity', ${row}.severity, 'priority', ${row}.priority,
+    'title', ${row}.title, 'body', ${row}.body, 'url', ${row}.url, 'data', ${row}.data, 'actor', ${row}.actor,
+    'seen_at', ${row}.seen_at, 'read_at', ${row}.read_at, 'archived_at', ${row}.archived_at, 'created_at', ${row}.created_at)`;
 }
 
 /** A row as a raw statement gives it (snake_case, JSON types) in the shape drizzle reads it. */
@@ -199,11 +214,15 @@ function notificationRow(raw: RawNotification): NotificationRow {
     eventId: raw.event_id,
     type: raw.type,
     severity: raw.severity,
+    priority: raw.priority,
     title: raw.title,
     body: raw.body,
     url: raw.url,
     data: raw.data,
+    actor: raw.actor,
+    seenAt: raw.seen_at === null ? null : new Date(raw.seen_at),
     readAt: raw.read_at === null ? null : new Date(raw.read_at),
+    archivedAt: raw.archived_at === null ? null : new Date(raw.archived_at),
     createdAt: new Date(raw.created_at),
   };
 }

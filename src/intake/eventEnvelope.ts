@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { prioritySchema } from '../routing/priority.ts';
 import { severityInputSchema, type Severity } from '../routing/severity.ts';
 import { findUnstorable } from '../validation.ts';
 
@@ -17,6 +18,8 @@ export const eventEnvelopeSchema = z.object({
   type: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1–100 characters of A-Z a-z 0-9 . _ : -'),
   tenantId: tenantIdSchema,
   severity: severitySchema,
+  /** How the notification is shown and delivered (SPEC §3.1); rules may raise it. */
+  priority: prioritySchema.optional(),
   actorId: entityIdSchema.nullish(),
   assigneeUserIds: idList,
   assigneeTeamIds: idList,

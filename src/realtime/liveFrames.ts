@@ -19,16 +19,24 @@ export type LiveFrame =
   | { type: 'notification'; data: NotificationView; cursor: string }
   | { type: 'notification.read'; data: { id: string }; tenantId?: string }
   | { type: 'notifications.read_all'; data: { updated: number }; updatedByTenant?: CountsByTenant }
+  | { type: 'notifications.seen'; data: { ids: string[] }; idsByTenant?: Record<string, string[]> }
+  | { type: 'notification.archived'; data: { ids: string[] }; idsByTenant?: Record<string, string[]> }
   /**
    * `counts` are the new counts of the tenants a change touched, each with its version; a
    * stream merges them into what it knows and sends the sum over its own tenants (SseConnection).
    */
-  | { type: 'unread_count'; data: { unread: number }; counts?: InboxCounts }
+  | { type: 'unread_count'; data: { unread: number; unseen: number }; counts?: InboxCounts }
   | { type: 'event'; data: PublicEvent };
 
 /** The new counts of a person, for every stream of theirs; each sends the sum over its own tenants. */
 export function unreadCountFrame(counts: InboxCounts): LiveFrame {
-  return { type: 'unread_count', data: { unread: Object.values(counts).reduce((sum, c) => sum + c.unread, 0) }, counts };
+  const all = Object.values(counts);
+  return { type: 'unread_count', data: { unread: all.reduce((sum, c) => sum + c.unread, 0), unseen: all.reduce((sum, c) => sum + c.unseen, 0) }, counts };
+}
+
+/** A frame naming the rows a change touched, for every stream of the person; each sees its own tenants' ids. */
+export function changedRowsFrame(type: 'notifications.seen' | 'notification.archived', idsByTenant: Record<string, string[]>): LiveFrame {
+  return { type, data: { ids: Object.values(idsByTenant).flat() }, idsByTenant };
 }
 
 const sumOver = (counts: CountsByTenant, tenantIds: ReadonlySet<string>) =>
@@ -48,6 +56,12 @@ export function frameForTenants(frame: LiveFrame, tenantIds: ReadonlySet<string>
       if (!frame.updatedByTenant) return frame;
       const updated = sumOver(frame.updatedByTenant, tenantIds);
       return updated > 0 ? { type: frame.type, data: { updated } } : null;
+    }
+    case 'notifications.seen':
+    case 'notification.archived': {
+      if (!frame.idsByTenant) return frame;
+      const ids = Object.entries(frame.idsByTenant).flatMap(([tenantId, list]) => (tenantIds.has(tenantId) ? list : []));
+      return ids.length > 0 ? { type: frame.type, data: { ids } } : null;
     }
     default:
       return frame;

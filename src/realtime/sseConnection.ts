@@ -30,7 +30,7 @@ export class SseConnection {
   dropped = 0;
   private seq = 0;
   /** What this stream knows of its user's counts, per tenant of its own, with the version of each. */
-  private readonly counts = new Map<string, { unread: number; version: bigint }>();
+  private readonly counts = new Map<string, { unread: number; unseen: number; version: bigint }>();
   private readonly backlog: string[] = [];
   private begun = false;
   private closed = false;
@@ -79,16 +79,19 @@ export class SseConnection {
       const version = BigInt(count.version);
       const known = this.counts.get(tenantId);
       if (known && known.version >= version) continue;
-      changed ||= known?.unread !== count.unread;
-      this.counts.set(tenantId, { unread: count.unread, version });
+      changed ||= known?.unread !== count.unread || known?.unseen !== count.unseen;
+      this.counts.set(tenantId, { unread: count.unread, unseen: count.unseen, version });
     }
-    if (changed || always) this.send({ type: 'unread_count', data: { unread: this.unreadTotal() } });
+    if (changed || always) this.send({ type: 'unread_count', data: this.totals() });
   }
 
-  private unreadTotal(): number {
-    let total = 0;
-    for (const { unread } of this.counts.values()) total += unread;
-    return total;
+  private totals(): { unread: number; unseen: number } {
+    const totals = { unread: 0, unseen: 0 };
+    for (const { unread, unseen } of this.counts.values()) {
+      totals.unread += unread;
+      totals.unseen += unseen;
+    }
+    return totals;
   }
 
   heartbeat(): void {

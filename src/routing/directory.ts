@@ -13,6 +13,8 @@ export type RoutingDirectory = {
   usersFor(event: EventEnvelope): DirectoryUser[];
   teamsFor(event: EventEnvelope): DirectoryTeam[];
   rulesFor(event: EventEnvelope): RoutingRule[];
+  /** The name of the event's actor, when the actor is a user of the event's tenant (see actorName). */
+  actorNameOf(event: EventEnvelope): string | null;
 };
 
 /**
@@ -20,7 +22,7 @@ export type RoutingDirectory = {
  * there are: planDeliveries looks up each event's own candidates, teams and rules in what it is given.
  */
 export async function loadDirectory(db: Db, routedEvents: EventEnvelope[]): Promise<RoutingDirectory> {
-  const userIds = [...new Set(routedEvents.flatMap(candidateRecipients))];
+  const userIds = [...new Set([...routedEvents.flatMap(candidateRecipients), ...routedEvents.flatMap((e) => (e.actorId ? [e.actorId] : []))])];
   const teamIds = [...new Set(routedEvents.flatMap((e) => e.assigneeTeamIds))];
   const pairs = new Map<string, { tenantId: string; eventType: string }>();
   for (const event of routedEvents) pairs.set(ruleKey(event.tenantId, event.type), { tenantId: event.tenantId, eventType: event.type });
@@ -33,6 +35,7 @@ export async function loadDirectory(db: Db, routedEvents: EventEnvelope[]): Prom
       : db
           .select({
             id: users.id,
+            name: users.name,
             tenantIds: users.tenantIds,
             email: users.email,
             preferences: users.preferences,
@@ -70,7 +73,28 @@ export async function loadDirectory(db: Db, routedEvents: EventEnvelope[]): Prom
     usersFor: (event) => pick(usersById, candidateRecipients(event)),
     teamsFor: (event) => pick(teamsById, [...new Set(event.assigneeTeamIds)]),
     rulesFor: (event) => rulesByKey.get(ruleKey(event.tenantId, event.type)) ?? [],
+    actorNameOf: (event) => actorName(event, event.actorId ? usersById.get(event.actorId) : undefined),
   };
+}
+
+/**
+ * The actor's name as a notification shows it, or null. Only a user of the event's own tenant
+ * is named: a service could otherwise put another tenant's user id in `actorId` and read that
+ * person's name in its own users' inboxes.
+ */
+export function actorName(event: EventEnvelope, actor: { name: string; tenantIds: string[] } | undefined): string | null {
+  return actor && actor.tenantIds.includes(event.tenantId) ? actor.name : null;
+}
+
+/** Actors of events as the in-app worker needs them (the router has them from loadDirectory). */
+export async function loadActors(db: Db, routedEvents: EventEnvelope[]): Promise<Map<string, { name: string; tenantIds: string[] }>> {
+  const ids = [...new Set(routedEvents.flatMap((e) => (e.actorId ? [e.actorId] : [])))];
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .select({ id: users.id, name: users.name, tenantIds: users.tenantIds })
+    .from(users)
+    .where(sql`${users.id} = any(${sql.param(ids)}::text[])`);
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 const ruleKey = (tenantId: string, eventType: string) => `${tenantId}\u0000${eventType}`;

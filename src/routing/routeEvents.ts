@@ -67,7 +67,7 @@ export async function routeEvents(deps: RouteDeps, eventIds: string[], carried: 
   const inline = routed.filter((r) => r.inappUsers.length > 0 && r.inappUsers.length <= INLINE_INAPP_MAX);
   const inlinePairs = createInboxPairs();
   for (const r of inline) for (const userId of r.inappUsers) inlinePairs.add(r.event.id, userId);
-  const contents = await Promise.all(inline.map((r) => inboxContent(deps.templates, r.event)));
+  const contents = await Promise.all(inline.map((r) => inboxContent(deps.templates, r.event, directory.actorNameOf(r.event))));
 
   const [pending, inbox] = await Promise.all([recordPlans(db, routed), insertInboxRows(db, contents, inlinePairs)]);
   const earlier = await unannouncedEarlierRows(db, inlinePairs, inbox.rows);

@@ -127,7 +127,7 @@ describe('inbox API', () => {
     expect((await api.post(`/api/v1/notifications/${mine.id}/read`, undefined, u1)).status).toBe(204);
 
     const after = (await api.get('/api/v1/notifications/summary', u1)).body;
-    expect(after).toEqual({ total: before.total, unread: before.unread - 1 });
+    expect(after).toEqual({ total: before.total, unread: before.unread - 1, unseen: before.unseen - 1 });
     const read = (await inboxOf(u1, '?read=true')).items;
     expect(read.map((n) => n.id)).toContain(mine.id);
     expect(read.every((n) => n.readAt !== null)).toBe(true);

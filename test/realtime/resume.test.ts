@@ -40,10 +40,12 @@ const content = (eventId: string): InboxContent => ({
   tenant_id: 'acme',
   type: 'finding_created',
   severity: null,
+  priority: 'normal',
   title: eventId,
   body: '',
   url: null,
   data: {},
+  actor: null,
 });
 
 describe('resume when two writers write one user’s inbox', () => {

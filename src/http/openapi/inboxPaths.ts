@@ -1,10 +1,10 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { notificationIdSchema, notificationListQuery } from '../routes/notifications.ts';
+import { archiveBody, notificationIdSchema, notificationListFields, seenBody } from '../routes/notifications.ts';
 import { myChatBody } from '../routes/chatSettings.ts';
 import { pushSubscriptionSchema, pushUnsubscribeBody } from '../routes/push.ts';
 import { DOCUMENTED_ALLOW_HOSTS, errors, idParam, json, jsonBody, PUBLIC, USER } from './common.ts';
-import { notificationPageView, preferencesMatrix as preferences, summaryView } from './responses.ts';
+import { notificationPageView, preferencesMatrix as preferences, summaryView, updatedView } from './responses.ts';
 
 /** SPEC §5: the signed-in user's inbox, preferences and Web Push devices. */
 export function registerInboxPaths(registry: OpenAPIRegistry): void {
@@ -16,7 +16,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     summary: 'A page of the inbox, newest first',
     description: 'Stable under concurrent inserts: no row repeats or is skipped when new ones arrive between pages.',
     security: USER,
-    request: { query: notificationListQuery },
+    request: { query: notificationListFields },
     responses: { 200: json('A page of notifications.', notificationPageView), ...errors([400, 401]) },
   });
 
@@ -25,7 +25,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     path: '/api/v1/notifications/summary',
     operationId: 'summarizeNotifications',
     tags: ['inbox'],
-    summary: 'Total and unread counts',
+    summary: 'Total, unread and unseen counts (archived notifications left out)',
     security: USER,
     responses: { 200: json('The counts.', summaryView), ...errors([401]) },
   });
@@ -46,9 +46,44 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     path: '/api/v1/notifications/read-all',
     operationId: 'markAllNotificationsRead',
     tags: ['inbox'],
-    summary: 'Mark every notification read',
+    summary: 'Mark every notification read (and so seen)',
     security: USER,
-    responses: { 200: json('How many were unread.', z.object({ updated: z.int().min(0) })), ...errors([401]) },
+    responses: { 200: json('How many were unread.', updatedView), ...errors([401]) },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/notifications/seen',
+    operationId: 'markNotificationsSeen',
+    tags: ['inbox'],
+    summary: 'Mark notifications seen: these ids, or every one',
+    description: 'Ids that are not the caller’s are ignored and not counted. Every open stream of the user gets a `notifications.seen` frame and new counts.',
+    security: USER,
+    request: { body: jsonBody(seenBody) },
+    responses: { 200: json('How many were unseen.', updatedView), ...errors([400, 401]) },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/notifications/{id}/archive',
+    operationId: 'archiveNotification',
+    tags: ['inbox'],
+    summary: 'Archive one notification: it leaves the default list and every count',
+    security: USER,
+    request: { params: idParam(notificationIdSchema, 'a notification id') },
+    responses: { 204: { description: 'Archived (also when it already was).' }, ...errors([401, 404], { 404: 'No such notification in this user’s inbox.' }) },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/notifications/archive',
+    operationId: 'archiveNotifications',
+    tags: ['inbox'],
+    summary: 'Archive notifications: these ids, every read one, or every one',
+    description: 'Ids that are not the caller’s are ignored and not counted. Every open stream of the user gets a `notification.archived` frame and new counts.',
+    security: USER,
+    request: { body: jsonBody(archiveBody) },
+    responses: { 200: json('How many were archived.', updatedView), ...errors([400, 401]) },
   });
 
   registry.registerPath({

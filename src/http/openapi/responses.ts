@@ -3,6 +3,7 @@ import type { NotificationView } from '../../inbox/notificationView.ts';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import { preferencesSchema } from '../../routing/preferences.ts';
 import { CHANNELS } from '../../routing/channels.ts';
+import { PRIORITIES } from '../../routing/priority.ts';
 import type { presentDelivery } from '../routes/deliveries.ts';
 import type { presentRule } from '../routes/rules.ts';
 import type { presentTeam } from '../routes/teams.ts';
@@ -114,11 +115,19 @@ export const notificationView = z
     type: z.string(),
     tenantId: tenantIdSchema,
     severity: z.string().nullable(),
+    priority: z.enum(PRIORITIES).meta({ description: 'the highest of the event’s priority and the priorities of the rules that reached this user' }),
     title: z.string(),
     body: z.string(),
     url: z.string().nullable(),
     data: z.record(z.string(), z.unknown()),
+    actor: z.object({ id: z.string(), name: z.string() }).nullable().meta({ description: 'the event’s actor as the directory names them; null when unknown' }),
+    actions: z
+      .array(z.object({ label: z.string().max(40), url: z.string() }))
+      .max(3)
+      .meta({ description: 'from the event’s `data.actions`: at most 3, https or relative urls; anything else is left out' }),
+    seenAt: timestamp.nullable().meta({ description: 'when it was on screen; reading marks seen too' }),
     readAt: timestamp.nullable(),
+    archivedAt: timestamp.nullable().meta({ description: 'archived notifications leave the default list and every count' }),
     createdAt: timestamp,
   })
   .meta({ id: 'Notification' });
@@ -128,7 +137,13 @@ export const notificationPageView = z.object({
   nextCursor: z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' }),
 });
 
-export const summaryView = z.object({ total: z.int().min(0), unread: z.int().min(0) });
+export const summaryView = z.object({
+  total: z.int().min(0),
+  unread: z.int().min(0),
+  unseen: z.int().min(0),
+}).meta({ description: 'archived notifications are not counted' });
+
+export const updatedView = z.object({ updated: z.int().min(0) });
 
 export const publishView = z.object({ id: z.string(), status: z.enum(['accepted', 'duplicate']) });
 
