@@ -54,6 +54,8 @@ const envSchema = z.object({
   BUS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
   INTAKE_RATE_LIMIT: optionalPositiveInt,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Seconds between comment heartbeats on each live stream (SPEC §6: at most 20). */
+  SSE_HEARTBEAT_SECONDS: z.coerce.number().positive().max(20).default(15),
   /** Seconds an accepted event may stay unrouted before the outbox sweeper enqueues it again. */
   OUTBOX_SWEEP_AFTER_SECONDS: z.coerce.number().positive().default(15),
   /** `user:password` for HTTP basic auth on /admin/queues (besides admin tokens and a `*` service key). */

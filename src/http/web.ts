@@ -42,6 +42,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     subscriber,
     prefix: config.REDIS_PREFIX,
     logger,
+    heartbeatMs: config.SSE_HEARTBEAT_SECONDS * 1000,
     source: {
       notificationsAfter: (userId, tenantIds, afterId, limit) => notificationsAfter(db, { userId, tenantIds }, afterId, limit),
       latestNotificationId: (userId) => latestNotificationId(db, userId),

@@ -106,7 +106,7 @@ export function templatesRouter(deps: Deps): Router {
   router.post('/api/v1/templates', deps.auth.admin, async (req, res) => {
     const body = parseOrThrow(templateCreateBody, req.body);
     assertMayChange(principalOf(req).tenants, body.tenantId);
-    compileOrThrow(kindOrThrow(body.channel), fieldsOf(body));
+    compileOrThrow(kindOrThrow(body.channel), fieldsOf(body), body.eventType);
     if (body.tenantId !== null) await assertTenantsExist(db, [body.tenantId]);
     try {
       const row = await createTemplate(db, { tenantId: body.tenantId, eventType: body.eventType, channel: body.channel }, fieldsOf(body));
@@ -135,7 +135,7 @@ export function templatesRouter(deps: Deps): Router {
     for (const key of ['tenantId', 'eventType', 'channel'] as const) {
       if (body[key] !== undefined && body[key] !== template[key]) throw badRequest(`${key}: a version cannot move the template; create a new one`, [{ field: key, message: 'must match the template' }]);
     }
-    compileOrThrow(kindOrThrow(template.channel), fieldsOf(body));
+    compileOrThrow(kindOrThrow(template.channel), fieldsOf(body), template.eventType);
     const row = await addTemplateVersion(db, template.id, fieldsOf(body));
     if (!row) throw notFound('template');
     await deps.templates.announceChange({ kind: 'template', tenantId: row.tenantId });
@@ -146,7 +146,7 @@ export function templatesRouter(deps: Deps): Router {
     const body = parseOrThrow(templatePreviewBody, req.body);
     if (body.tenantId !== null) assertTenantAccess(principalOf(req).tenants, body.tenantId);
     const kind = kindOrThrow(body.channel);
-    const template = body.template ? compileOrThrow(kind, fieldsOf(body.template), ['template']) : await loadTemplate(db, body.tenantId, body.eventType, body.channel);
+    const template = body.template ? compileOrThrow(kind, fieldsOf(body.template), body.eventType, ['template']) : await loadTemplate(db, body.tenantId, body.eventType, body.channel);
     const { brand } = await loadBrand(db, body.tenantId);
     const context = previewContext('evt_preview', body.eventType, body.data ?? null, { tenantId: body.tenantId, brand });
     res.json(renderOrThrow(template, context, body.template ? ['template'] : []));
@@ -164,7 +164,7 @@ export function templatesRouter(deps: Deps): Router {
     const loaded = await loadBrand(db, tenantId);
     const eventId = `test_${randomUUID()}`;
     const context = previewContext(eventId, template.eventType, body.data ?? null, { tenantId, brand: loaded.brand, user: { id: null, name: null, email: body.to } });
-    const content = renderOrThrow(compileOrThrow('email', fieldsOf(template)), context) as EmailContent;
+    const content = renderOrThrow(compileOrThrow('email', fieldsOf(template), template.eventType), context) as EmailContent;
     const { mailer } = deps.templates;
     const message = composeEmail({
       from: mailer.from,
