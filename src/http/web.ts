@@ -86,10 +86,14 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
   // SSE connections are long-lived; the default request timeout would cut them.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
+  // Demo mode signs anyone in as a demo person without a password: it must not be reachable from
+  // another machine, whoever turned it on.
+  const host = config.HERALD_DEMO ? '127.0.0.1' : '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve());
+    server.listen(port, host, () => resolve());
   });
+  if (config.HERALD_DEMO) logger.warn('demo mode: listening on 127.0.0.1 only');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   async function close(): Promise<void> {

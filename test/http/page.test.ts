@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/demo/demoDirectory.ts';
 import type { Web } from '../../src/http/web.ts';
@@ -96,6 +97,18 @@ describe('demo mode', () => {
     expect((await api.post('/demo/publish', {}, null)).status).toBe(404);
     const res = await fetch(`${plain.url}/demo/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"alice"}' });
     expect(res.headers.getSetCookie()).toEqual([]);
+  });
+
+  it('listens on loopback only, so no other machine can sign in as a demo person', async () => {
+    const port = (url: string) => Number(new URL(url).port);
+    expect(demo.server.address()).toMatchObject({ address: '127.0.0.1' });
+    expect(plain.server.address()).toMatchObject({ address: '0.0.0.0' });
+    // Through this machine's own network address, as another machine would come: refused.
+    const external = Object.values(networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4');
+    if (!external) return;
+    const signIn = (base: string) => fetch(`${base}/demo/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"alice"}' });
+    await expect(signIn(`http://${external.address}:${port(demo.url)}`)).rejects.toThrow();
+    expect((await signIn(`http://${external.address}:${port(plain.url)}`)).status).toBe(404);
   });
 
   it('says so in the page when it is on', async () => {
