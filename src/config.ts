@@ -27,6 +27,8 @@ const envSchema = z.object({
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
+  /** The oldest `iat` a user token may have (or, without `iat`, how far ahead its `exp` may be). */
+  JWT_MAX_AGE_SECONDS: z.coerce.number().int().positive().default(86_400),
   SERVICE_KEYS: serviceKeysSchema.default({}),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).default('smtp://127.0.0.1:1025'),
   EMAIL_FROM: z

@@ -51,7 +51,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     },
   });
   const userTokens = { secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
-  const auth = createAuthenticator(createServiceKeyStore(config.SERVICE_KEYS), createUserTokenVerifier(userTokens));
+  const auth = createAuthenticator(createServiceKeyStore(config.SERVICE_KEYS), createUserTokenVerifier({ ...userTokens, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS }));
   // Test-sends only: a couple of connections, opened on first use.
   const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.EMAIL_FROM, maxConnections: 2 });
   const app = createApp({

@@ -70,7 +70,8 @@ const SECURITY_SCHEMES = {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'A user JWT (HS256): `sub` = user id, `tenants` = accessible tenant ids, `role` = `user` | `admin`. The admin API needs `role: admin`.',
+    description:
+      'A user JWT (HS256): `sub` = user id, `tenants` = accessible tenant ids, `role` = `user` | `admin`. The admin API needs `role: admin`. `exp` is required; a token issued (`iat`) more than `JWT_MAX_AGE_SECONDS` ago (default 86400), or without `iat` and with `exp` further ahead than that, is refused.',
   },
   userTokenCookie: { type: 'apiKey', in: 'cookie', name: 'herald_token', description: 'The user JWT as a cookie.' },
   userTokenQuery: { type: 'apiKey', in: 'query', name: 'access_token', description: 'The user JWT in the query (redacted from logs), for EventSource.' },
