@@ -17,7 +17,9 @@ import { createSseHub, type SseHub } from '../realtime/sseHub.ts';
 import { createRedis } from '../redis.ts';
 import { createMailer } from '../channels/email.ts';
 import { createChangeAnnouncer } from '../templates/templateRenderer.ts';
+import { createSlidingWindowLimiter } from '../slidingWindowLimit.ts';
 import { createApp } from './app.ts';
+import { TEST_SEND_LIMIT } from './routes/templates.ts';
 import { createAuthenticator } from './authenticate.ts';
 
 export type Web = {
@@ -64,7 +66,11 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     hub,
     frames,
     allowHosts: config.OUTBOUND_ALLOW_HOSTS,
-    templates: { mailer, announceChange: createChangeAnnouncer(redis, config.REDIS_PREFIX, logger) },
+    templates: {
+      mailer,
+      announceChange: createChangeAnnouncer(redis, config.REDIS_PREFIX, logger),
+      testSendLimit: createSlidingWindowLimiter(redis, { prefix: config.REDIS_PREFIX, name: 'testsend', ...TEST_SEND_LIMIT }),
+    },
     demoMode: config.HERALD_DEMO,
     userTokens,
     queues,

@@ -73,7 +73,13 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
       summary,
       security: USER,
       request: { body: jsonBody(preferences) },
-      responses: { 200: json('The stored matrix.', preferences), ...errors([400, 401, 404], { 404: 'The token’s user is not in the directory.' }) },
+      responses: {
+        200: json('The stored matrix.', preferences),
+        ...errors([400, 401, 404], {
+          400: 'Invalid input (code `invalid_request`), or a merge that would leave more than 1,000 keys stored (field `(body)`; nothing is changed).',
+          404: 'The token’s user is not in the directory.',
+        }),
+      },
     });
   }
 
@@ -107,7 +113,8 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     operationId: 'addPushSubscription',
     tags: ['inbox'],
     summary: 'Register a Web Push subscription',
-    description: 'The body is the browser’s `PushSubscription.toJSON()`. The endpoint passes the same outbound URL check as a webhook URL.',
+    description:
+      'The body is the browser’s `PushSubscription.toJSON()`. The endpoint passes the same outbound URL check as a webhook URL. A user keeps at most 20 subscriptions: registering a 21st removes their oldest.',
     security: USER,
     request: { body: jsonBody(pushSubscriptionSchema(DOCUMENTED_ALLOW_HOSTS)) },
     responses: {

@@ -92,7 +92,11 @@ export function registerTemplatesPaths(registry: OpenAPIRegistry): void {
     request: { params, body: jsonBody(templateTestSendBody) },
     responses: {
       202: json('Handed to the SMTP relay.', testSendView),
-      ...errors([400, 401, 403, 404, 422, 502], { 422: `The relay refused the message (code \`email_rejected\`), or ${TOO_EXPENSIVE}` }),
+      ...errors([400, 401, 403, 404, 422, 429, 502, 503], {
+        422: `The relay refused the message (code \`email_rejected\`), or ${TOO_EXPENSIVE}`,
+        429: 'Over 10 test-sends of this tenant in the last 60 s, counted across every API instance (code `rate_limited`); retry after `Retry-After` seconds.',
+        503: 'The test-send count cannot be read (Redis is unavailable; code `unavailable`); nothing was sent.',
+      }),
     },
   });
 }
