@@ -25,18 +25,26 @@ export const preferencesMatrix = preferencesSchema.meta({ id: 'Preferences' });
 
 export const tenantView = z.object({ id: tenantIdSchema, name: z.string(), ...timestamps }).meta({ id: 'Tenant' });
 
+const personalUrl = z.string().nullable().optional().meta({ description: 'only for a service key scoped to every tenant (`*`); null when unset' });
+
 export const userView = z
   .object({
     id: entityIdSchema,
     email: z.email(),
     name: z.string(),
     tenantIds: z.array(tenantIdSchema),
-    slackWebhookUrl: z.string().nullable(),
-    teamsWebhookUrl: z.string().nullable(),
+    hasSlackWebhookUrl: z.boolean().meta({ description: 'whether the user has a personal Slack URL' }),
+    hasTeamsWebhookUrl: z.boolean().meta({ description: 'whether the user has a personal Teams URL' }),
+    slackWebhookUrl: personalUrl,
+    teamsWebhookUrl: personalUrl,
     preferences: preferencesMatrix,
     ...timestamps,
   })
-  .meta({ id: 'User' });
+  .meta({
+    id: 'User',
+    description:
+      'A personal chat URL is a credential of its owner: only a service key for every tenant sees the URLs; a tenant-scoped caller sees `hasSlackWebhookUrl`/`hasTeamsWebhookUrl`, and the user reads their own on `GET /api/v1/me/chat`.',
+  });
 
 export const teamView = z
   .object({ id: entityIdSchema, tenantId: tenantIdSchema, name: z.string(), slackWebhookUrl: z.string().nullable(), teamsWebhookUrl: z.string().nullable(), ...timestamps })
