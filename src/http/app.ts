@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.ts';
 import type { Intake } from '../intake/acceptEvent.ts';
 import type { RateLimiter } from '../intake/rateLimit.ts';
-import { redactUrl, type Logger } from '../logger.ts';
+import { LOG_SERIALIZERS, redactUrl, type Logger } from '../logger.ts';
 import type { AllowHosts } from '../outbound/urlPolicy.ts';
 import type { Queues } from '../queues/catalog.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
@@ -69,7 +69,11 @@ export function createApp(deps: AppDeps): Express {
       serializers: {
         req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        // pino-http would otherwise put its own in place of the logger's.
+        ...LOG_SERIALIZERS,
       },
+      // Wrapped, each serializer would get pino's plain-object copy instead of the error itself.
+      wrapSerializers: false,
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     }),
   );
