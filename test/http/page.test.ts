@@ -149,7 +149,8 @@ describe('demo mode', () => {
     const { body: session } = await apiClient(demo.url).post('/demo/session', { userId: 'carol' }, null);
     const res = await fetch(`${demo.url}/demo/publish`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: `herald_token=${session.token}` },
+      // As the page sends it: same-origin fetch, so the browser adds Origin (SPEC §7.1).
+      headers: { 'content-type': 'application/json', cookie: `herald_token=${session.token}`, origin: demo.url },
       body: JSON.stringify({ type: 'sla_breached' }),
     });
     expect(res.status).toBe(202);
