@@ -31,11 +31,18 @@ export function presentedCredential(req: Request): PresentedCredential | null {
   return typeof query === 'string' && query !== '' ? { value: query, via: 'query' } : null;
 }
 
+/** A cookie's value; null when absent, or when its percent-encoding is broken (then it holds no token: 401, not 500). */
 function readCookie(header: string | undefined, name: string): string | null {
   if (!header) return null;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return null;
+      }
+    }
   }
   return null;
 }

@@ -96,7 +96,12 @@ describe('/readyz', () => {
     const noRedis = await env.startWeb({ REDIS_URL: 'redis://127.0.0.1:1' });
     const down = await apiClient(noRedis.url).get('/readyz');
     expect(down.status).toBe(503);
-    expect(down.body.checks).toEqual({ postgres: 'ok', redis: 'down' });
+    // Which one is down, and nothing of the driver's error: it is a public route.
+    expect(down.body).toEqual({ status: 'unavailable', checks: { postgres: 'ok', redis: 'down' } });
+    const noPostgres = await env.startWeb({ DATABASE_URL: 'postgres://herald-secret-user:hunter2@127.0.0.1:1/secretdb' });
+    const pgDown = await apiClient(noPostgres.url).get('/readyz');
+    expect(pgDown.status).toBe(503);
+    expect(pgDown.body).toEqual({ status: 'unavailable', checks: { postgres: 'down', redis: 'ok' } });
   });
 });
 

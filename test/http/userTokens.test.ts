@@ -64,3 +64,16 @@ describe('user token lifetime (SPEC §7.1)', () => {
     await res.body?.cancel();
   });
 });
+
+describe('the herald_token cookie', () => {
+  it('answers a malformed percent-encoding 401, not 500, and the page signed out', async () => {
+    for (const cookie of ['herald_token=%E0%A4%A', 'herald_token=%', 'herald_token=abc%ZZ']) {
+      const res = await fetch(`${url}/api/v1/notifications/summary`, { headers: { cookie } });
+      expect(res.status, cookie).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+      const page = await fetch(`${url}/`, { headers: { cookie } });
+      expect(page.status, cookie).toBe(200);
+      await page.body?.cancel();
+    }
+  });
+});
