@@ -19,12 +19,13 @@ let env: TestEnv;
 let smtp: SmtpReceiver;
 let api: ApiClient;
 let url: string;
+let web: ReturnType<typeof spawnApi>;
 const processes: WorkerProcess[] = [];
 
 beforeAll(async () => {
   smtp = await startSmtpReceiver();
   env = await createTestEnv({ SMTP_URL: smtp.url });
-  const web = spawnApi(env.config, { SSE_HEARTBEAT_SECONDS: String(HEARTBEAT_MS / 1000) });
+  web = spawnApi(env.config, { SSE_HEARTBEAT_SECONDS: String(HEARTBEAT_MS / 1000) });
   processes.push(web, spawnWorker('inapp', env.config), spawnWorker('email', env.config));
   await Promise.all(processes.map((p) => p.started()));
   // Routing renders nothing: it may run here.
@@ -57,24 +58,29 @@ async function heartbeatRecorder(token: string) {
   const res = await fetch(`${url}/api/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
   expect(res.status).toBe(200);
   const beats: number[] = [];
+  let received = '';
   const decoder = new TextDecoder();
   void (async () => {
     try {
       for await (const chunk of res.body!) {
-        for (const _ of decoder.decode(chunk as Uint8Array, { stream: true }).matchAll(/: heartbeat/g)) beats.push(performance.now());
+        const text = decoder.decode(chunk as Uint8Array, { stream: true });
+        received = (received + text).slice(-500);
+        for (const _ of text.matchAll(/: heartbeat/g)) beats.push(performance.now());
       }
     } catch {
       // aborted at the end of the test
     }
   })();
-  return { beats, close: () => controller.abort() };
+  return { beats, received: () => received, close: () => controller.abort() };
 }
 
 describe('template render budget (SPEC §7.1)', () => {
   it('answers the preview bomb 422 within a second while /healthz and a live stream keep going', async () => {
     const stream = await heartbeatRecorder(await env.userToken('u1', ['acme']));
     try {
-      await eventually(async () => stream.beats.length >= 2, 15_000);
+      await eventually(async () => stream.beats.length >= 2, 15_000).catch((err: Error) => {
+        throw new Error(`${err.message}: no heartbeats before the attack; the stream said ${JSON.stringify(stream.received())}; the API said ${web.output().slice(-1_500)}`);
+      });
       const attackedAt = performance.now();
       const attack = timed(api.post('/api/v1/templates/preview', { tenantId: 'acme', eventType: 'bomb', channel: 'inapp', data: { a: ZEROS }, template: { title: BOMB } }), 5_000);
       await new Promise((r) => setTimeout(r, 10));
