@@ -39,7 +39,8 @@ export class SseConnection {
   }
 
   heartbeat(): void {
-    if (this.backlog.length === 0 && !this.res.writableNeedDrain) this.res.write(': heartbeat\n\n');
+    // Not while the stream is still opening: a write before writeHead would send default headers.
+    if (this.res.headersSent && this.backlog.length === 0 && !this.res.writableNeedDrain) this.res.write(': heartbeat\n\n');
   }
 
   /** Ends the stream asking the browser to come back soon (to another instance, when this one is leaving). */
