@@ -118,10 +118,10 @@ async function main(): Promise<void> {
 
   const aliceToken = await signUserToken({ secret: env.JWT_SECRET! }, { sub: 'alice', tenants: [DEMO_TENANT.id], role: 'admin' });
   say(`running ${children.map((c) => c.name).join(', ')} — Ctrl-C stops them all`);
-  say(`open http://localhost:${port}/  (demo tenant "${DEMO_TENANT.id}", users ${DEMO_USERS.map((u) => u.id).join(', ')})`);
+  say(`open http://127.0.0.1:${port}/  (demo tenant "${DEMO_TENANT.id}", users ${DEMO_USERS.map((u) => u.id).join(', ')})`);
   say(`service key: ${secrets.serviceKey}`);
-  say(`publish: curl -X POST localhost:${port}/api/v1/events -H 'authorization: Bearer ${secrets.serviceKey}' -H 'content-type: application/json' -d '{"type":"finding_created","tenantId":"demo","severity":"high","assigneeUserIds":["alice"],"data":{"title":"SQL injection in /login"}}'`);
-  say(`watch:   curl -N localhost:${port}/api/v1/events -H 'authorization: Bearer ${aliceToken}'`);
+  say(`publish: curl -X POST 127.0.0.1:${port}/api/v1/events -H 'authorization: Bearer ${secrets.serviceKey}' -H 'content-type: application/json' -d '{"type":"finding_created","tenantId":"demo","severity":"high","assigneeUserIds":["alice"],"data":{"title":"SQL injection in /login"}}'`);
+  say(`watch:   curl -N 127.0.0.1:${port}/api/v1/events -H 'authorization: Bearer ${aliceToken}'`);
 
   let stopping = false;
   const stopAll = () => {

@@ -27,6 +27,8 @@ const envSchema = z.object({
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
+  /** The oldest `iat` a user token may have (or, without `iat`, how far ahead its `exp` may be). */
+  JWT_MAX_AGE_SECONDS: z.coerce.number().int().positive().default(86_400),
   SERVICE_KEYS: serviceKeysSchema.default({}),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).default('smtp://127.0.0.1:1025'),
   EMAIL_FROM: z
@@ -54,6 +56,8 @@ const envSchema = z.object({
   BUS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
   INTAKE_RATE_LIMIT: optionalPositiveInt,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Seconds between comment heartbeats on each live stream (SPEC §6: at most 20). */
+  SSE_HEARTBEAT_SECONDS: z.coerce.number().positive().max(20).default(15),
   /** Seconds an accepted event may stay unrouted before the outbox sweeper enqueues it again. */
   OUTBOX_SWEEP_AFTER_SECONDS: z.coerce.number().positive().default(15),
   /** `user:password` for HTTP basic auth on /admin/queues (besides admin tokens and a `*` service key). */

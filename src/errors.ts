@@ -67,11 +67,78 @@ function isConnectionFailure(code: string | undefined): boolean {
 }
 
 /**
- * The innermost message of an error chain. Drizzle's wrapper message repeats the query with
- * its parameters (user data); logs and delivery records want only the cause.
+ * The innermost message of an error chain, safe to log and to store on a delivery: Drizzle's
+ * wrapper message repeats the query with its parameters, which may be webhook secrets or chat
+ * URLs (SPEC §7.1), so only the cause is kept, with any parameter it quotes redacted.
  */
 export function rootCauseMessage(err: unknown): string {
   let e = err as { message?: string; cause?: unknown } | null;
   for (let depth = 0; e?.cause && depth < 5; depth++) e = e.cause as typeof e;
-  return e?.message ?? String(err);
+  return redactParameters(e?.message ?? String(err), queryParameters(err));
+}
+
+const REDACTED = '[redacted]';
+// Shorter parameters (ids, channel names, flags, numbers) are no secret, and replacing them would
+// mangle the SQL and names around them (`webhook` in `webhook_url`). Secrets and URLs are longer.
+const MIN_REDACTED_LENGTH = 10;
+
+/**
+ * The values a failed query was sent with, anywhere in the chain: Drizzle keeps them on its
+ * wrapper (`params`), postgres.js on its own error (`parameters`, not enumerable). The strings
+ * inside a JSON parameter count too, since Postgres may quote a piece of one.
+ */
+function queryParameters(err: unknown): string[] {
+  const values = new Set<string>();
+  const add = (value: unknown, depth = 0): void => {
+    if (depth > 8 || value === null || value === undefined) return;
+    if (Array.isArray(value)) return value.forEach((v) => add(v, depth + 1));
+    if (typeof value === 'object') return Object.values(value).forEach((v) => add(v, depth + 1));
+    const text = String(value);
+    if (text.length < MIN_REDACTED_LENGTH) return;
+    values.add(text);
+    if (/^[[{]/.test(text)) {
+      try {
+        add(JSON.parse(text), depth + 1);
+      } catch {
+        // not JSON after all
+      }
+    }
+  };
+  for (let e = err as { params?: unknown; parameters?: unknown; cause?: unknown } | null, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    add(e.params);
+    add(e.parameters);
+  }
+  // Longest first, so a value containing a shorter one is replaced whole.
+  return [...values].sort((a, b) => b.length - a.length);
+}
+
+function redactParameters(text: string, parameters: string[]): string {
+  // Drizzle's wrapper lists them after the query; Postgres quotes one when it cannot convert it.
+  let redacted = text.replace(/\nparams: [\s\S]*$/, '');
+  for (const value of parameters) redacted = redacted.split(value).join(REDACTED);
+  return redacted;
+}
+
+/** What of a driver error is worth logging: the SQLSTATE and where it happened, never the row (`detail`) or context (`where`). */
+const LOGGED_FIELDS = ['code', 'statusCode', 'severity', 'schema_name', 'table_name', 'column_name', 'constraint_name', 'routine'] as const;
+
+/**
+ * An error as a log line may show it (the logger's `err` serializer): type, message and stack
+ * frames with every query parameter redacted, the driver's diagnostic fields, and its cause the
+ * same way. Postgres' `detail` ("Failing row contains (…)", "Key (…)=(…)") is left out: it
+ * repeats the values of the row.
+ */
+export function loggableError(err: unknown, parameters: string[] = queryParameters(err), depth = 0): unknown {
+  if (!(err instanceof Error)) return err;
+  const message = redactParameters(err.message, parameters);
+  const frames = (err.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  const fields = Object.fromEntries(LOGGED_FIELDS.flatMap((name) => (name in err ? [[name, (err as unknown as Record<string, unknown>)[name]]] : [])));
+  const cause = (err as { cause?: unknown }).cause;
+  return {
+    type: err.constructor?.name ?? err.name,
+    message,
+    stack: [`${err.name}: ${message}`, ...frames].join('\n'),
+    ...fields,
+    ...(cause !== undefined && depth < 5 ? { cause: loggableError(cause, parameters, depth + 1) } : {}),
+  };
 }

@@ -1,4 +1,5 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { loggableError } from './errors.ts';
 
 export type { Logger };
 
@@ -19,14 +20,20 @@ export const REDACTED_PATHS = [
   '*.password',
 ];
 
-export function createLogger(level: string, name = 'herald'): Logger {
-  return pino({
+/** Errors are logged through loggableError: a database error's message may carry the query's parameters. */
+export const LOG_SERIALIZERS = { err: loggableError };
+
+/** The process's logger; `destination` is stdout unless given (a file, a test's capture). */
+export function createLogger(level: string, name = 'herald', destination?: DestinationStream): Logger {
+  const options = {
     name,
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: LOG_SERIALIZERS,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 const SECRET_QUERY_PARAMS = /([?&](?:access_token|token)=)[^&#]*/gi;

@@ -1,4 +1,4 @@
-import { jwtVerify, SignJWT } from 'jose';
+import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { scopeOf, type Principal } from './principal.ts';
 
@@ -10,16 +10,31 @@ const claimsSchema = z.object({
   role: z.enum(['user', 'admin']).default('user'),
 });
 
-/** Verifies HS256 user tokens; `iss`/`aud` are checked only when configured. */
-export function createUserTokenVerifier(options: UserTokenOptions) {
-  const key = new TextEncoder().encode(options.secret);
+export type UserTokenPolicy = UserTokenOptions & {
+  /** JWT_MAX_AGE_SECONDS: the oldest `iat` accepted, and the furthest `exp` of a token without `iat`. */
+  maxAgeSeconds: number;
+};
+
+// Issuers' clocks differ a little from ours; an `iat` further ahead than this is not believed.
+const CLOCK_SKEW_SECONDS = 60;
+
+/**
+ * Verifies HS256 user tokens; `iss`/`aud` are checked only when configured. SPEC §7.1: a token
+ * must carry `exp`, and none lives longer than `maxAgeSeconds` — judged by `iat` when it has one
+ * (an `iat` in the future is refused, or it would keep a token young), else by how far ahead its
+ * `exp` lies — so a token leaked once does not work for years.
+ */
+export function createUserTokenVerifier(policy: UserTokenPolicy) {
+  const key = new TextEncoder().encode(policy.secret);
   return async function verifyUserToken(token: string): Promise<Extract<Principal, { kind: 'user' }> | null> {
     try {
       const { payload } = await jwtVerify(token, key, {
         algorithms: ['HS256'],
-        ...(options.issuer ? { issuer: options.issuer } : {}),
-        ...(options.audience ? { audience: options.audience } : {}),
+        requiredClaims: ['exp'],
+        ...(policy.issuer ? { issuer: policy.issuer } : {}),
+        ...(policy.audience ? { audience: policy.audience } : {}),
       });
+      if (!withinMaxAge(payload, policy.maxAgeSeconds)) return null;
       const claims = claimsSchema.safeParse(payload);
       if (!claims.success) return null;
       // A user token never grants every tenant: "*" is a service-key notion only.
@@ -29,6 +44,11 @@ export function createUserTokenVerifier(options: UserTokenOptions) {
       return null;
     }
   };
+}
+
+function withinMaxAge(payload: JWTPayload, maxAgeSeconds: number, now = Math.floor(Date.now() / 1000)): boolean {
+  if (typeof payload.iat === 'number') return payload.iat <= now + CLOCK_SKEW_SECONDS && now - payload.iat <= maxAgeSeconds;
+  return typeof payload.exp === 'number' && payload.exp - now <= maxAgeSeconds;
 }
 
 export type UserTokenVerifier = ReturnType<typeof createUserTokenVerifier>;

@@ -11,13 +11,14 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from 'nats';
+import { keyIdOf } from '../auth/serviceKeys.ts';
 import type { Logger } from '../logger.ts';
 import { createBackoff, pause, type BusMessageHandler, type BusOutcome } from './busMessage.ts';
 
 /** The header that may carry a service key, like the Redis message's `key` field. */
 export const NATS_KEY_HEADER = 'Herald-Key';
-/** On a dead letter: why it was refused, and where it came from. */
-export const NATS_DEAD_HEADERS = { reason: 'Herald-Dead-Reason', subject: 'Herald-Source-Subject', sequence: 'Herald-Source-Sequence' } as const;
+/** On a dead letter: why it was refused, where it came from, and which key (by its id, never the key) sent it. */
+export const NATS_DEAD_HEADERS = { reason: 'Herald-Dead-Reason', subject: 'Herald-Source-Subject', sequence: 'Herald-Source-Sequence', keyId: 'Herald-Key-Id' } as const;
 
 export type NatsListenerOptions = {
   url: string;
@@ -76,9 +77,11 @@ export async function startNatsListener(options: NatsListenerOptions): Promise<N
 
   async function deadLetter(msg: JsMsg, reason: string): Promise<void> {
     const record = headers();
-    // JetStream's own headers (Nats-Msg-Id, Nats-Expected-…) would change how the dead letter is stored.
+    // JetStream's own headers (Nats-Msg-Id, Nats-Expected-…) would change how the dead letter is
+    // stored; the service key would sit in the dead-letter stream for anyone who can read it.
     for (const [name, values] of msg.headers ?? []) {
-      if (!name.toLowerCase().startsWith('nats-')) for (const value of values) record.append(name, value);
+      if (name.toLowerCase() === NATS_KEY_HEADER.toLowerCase()) record.set(NATS_DEAD_HEADERS.keyId, keyIdOf(values[0] ?? ''));
+      else if (!name.toLowerCase().startsWith('nats-')) for (const value of values) record.append(name, value);
     }
     const line = reason.replace(/[\r\n]+/g, ' ').slice(0, 2_000);
     record.set(NATS_DEAD_HEADERS.reason, line);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { keyIdOf } from '../auth/serviceKeys.ts';
 import type { Logger } from '../logger.ts';
 import { createRedis } from '../redis.ts';
 import { createBackoff, pause, type BusMessage, type BusMessageHandler, type BusOutcome } from './busMessage.ts';
@@ -95,7 +96,7 @@ export async function startRedisStreamListener(options: RedisStreamListenerOptio
 
   async function deadLetter(id: string, fields: string[], reason: string): Promise<void> {
     // One MULTI: a message is never both acknowledged and missing from the dead-letter stream.
-    const results = await redis.multi().xadd(deadStream, '*', ...fields, 'reason', reason, 'sourceId', id).xack(stream, group, id).exec();
+    const results = await redis.multi().xadd(deadStream, '*', ...deadLetterFields(fields), 'reason', reason, 'sourceId', id).xack(stream, group, id).exec();
     const failure = results?.find(([err]) => err)?.[0];
     if (!results || failure) throw failure ?? new Error('dead-letter transaction aborted');
   }
@@ -169,10 +170,25 @@ async function ensureGroup(redis: Redis, stream: string, group: string): Promise
   }
 }
 
+/**
+ * The message as the dead-letter stream keeps it: every field but the service key, which would
+ * sit there for anyone who can read the stream. Its `keyId` still says which publisher sent it.
+ */
+function deadLetterFields(fields: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === KEY_FIELD) kept.push('keyId', keyIdOf(fields[i + 1]!));
+    else kept.push(fields[i]!, fields[i + 1]!);
+  }
+  return kept;
+}
+
+const KEY_FIELD = 'key';
+
 function toBusMessage(fields: string[]): BusMessage {
   const values = pairsToObject(fields);
   const field = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-  return { event: field('event'), key: field('key') };
+  return { event: field('event'), key: field(KEY_FIELD) };
 }
 
 /** Redis flat reply `[k1, v1, k2, v2…]` → object; the first occurrence of a name wins. */

@@ -243,7 +243,7 @@ async function recipientOf(db: Db, userId: string): Promise<TemplateUser | null>
  */
 export async function sendThroughRelay(deps: Pick<EmailDeps, 'mailer' | 'breakers' | 'bulkhead'>, message: SendMailOptions, signal?: AbortSignal): Promise<SentEmail> {
   const { mailer } = deps;
-  const breaker = deps.breakers.forHost(mailer.relayKey);
+  const breaker = deps.breakers.forDestination(mailer.relayKey);
   let result: { sent: SentEmail } | { refused: DeliveryFailure };
   try {
     result = await deps.bulkhead.execute(

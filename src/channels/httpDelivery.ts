@@ -20,15 +20,6 @@ export type DeliveryJobContext = {
 /** One POST, built fresh for each attempt from the rows as they are now. */
 export type HttpDeliveryRequest = { url: string; kind: UrlKind; body: string; headers: Record<string, string> };
 
-// Receivers on one host share its breaker; host:port keeps two local receivers apart.
-function breakerKey(url: string): string {
-  try {
-    return new URL(url).host.toLowerCase();
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
 /**
  * The outbound client's failures name the status only in their message ("… answered HTTP 503");
  * the attempt log wants it as a number.
@@ -63,7 +54,8 @@ export async function deliverOverHttp(
     deliveryId,
     async (delivery) => {
       const request = await prepare(delivery);
-      const key = breakerKey(request.url);
+      // The breaker is the URL's own (see BreakerRegistry); the URL never leaves this process.
+      const key = request.url;
       const destination = describeUrlForLogs(request.url);
       const openUntil = deps.breakers.openUntil(key);
       if (openUntil !== null) throw deferred(destination, openUntil);
@@ -88,7 +80,7 @@ async function postCountingTransient(
   request: HttpDeliveryRequest,
   signal: AbortSignal | undefined,
 ): Promise<OutboundResponse> {
-  const outcome = await deps.breakers.forHost(key).execute(async () => {
+  const outcome = await deps.breakers.forDestination(key).execute(async () => {
     try {
       return { response: await deps.client.post(request.url, { kind: request.kind, body: request.body, headers: request.headers, signal }) };
     } catch (err) {

@@ -106,10 +106,10 @@ type SendPlan = { body: string; options: PushDeliveryOptions; topic: string; sig
 
 async function sendToDevice(deps: PushDeps, device: PushSubscriptionRow, plan: SendPlan): Promise<DeviceOutcome> {
   const destination = describeUrlForLogs(device.endpoint);
-  let host: string;
+  // One breaker per subscription endpoint (see BreakerRegistry): push services are shared hosts.
+  const key = device.endpoint;
   let request: RequestDetails;
   try {
-    host = new URL(device.endpoint).host;
     // web-push only encrypts and signs here; the request itself goes through the guarded client.
     request = webpush.generateRequestDetails({ endpoint: device.endpoint, keys: { p256dh: device.p256dh, auth: device.auth } }, plan.body, {
       vapidDetails: deps.vapid!,
@@ -121,10 +121,10 @@ async function sendToDevice(deps: PushDeps, device: PushSubscriptionRow, plan: S
     return { kind: 'failed', error: new PermanentDeliveryError(`${destination}: cannot encrypt for this subscription: ${(err as Error).message}`) };
   }
 
-  const openUntil = deps.breakers.openUntil(host);
+  const openUntil = deps.breakers.openUntil(key);
   if (openUntil !== null) return { kind: 'deferred', until: openUntil, destination };
   try {
-    const answer = await deps.breakers.forHost(host).execute(async () => {
+    const answer = await deps.breakers.forDestination(key).execute(async () => {
       try {
         return await deps.client.post(device.endpoint, { kind: 'webhook', body: request.body!, headers: headersOf(request), signal: plan.signal });
       } catch (err) {
@@ -139,7 +139,7 @@ async function sendToDevice(deps: PushDeps, device: PushSubscriptionRow, plan: S
     if (answer instanceof PermanentDeliveryError && statusCode !== null && GONE_STATUSES.has(statusCode)) return { kind: 'gone', error: answer, statusCode };
     return { kind: 'failed', error: answer };
   } catch (err) {
-    if (err instanceof BrokenCircuitError) return { kind: 'deferred', until: deps.breakers.openUntil(host) ?? Date.now() + 1_000, destination };
+    if (err instanceof BrokenCircuitError) return { kind: 'deferred', until: deps.breakers.openUntil(key) ?? Date.now() + 1_000, destination };
     if (err instanceof TransientDeliveryError) return { kind: 'failed', error: err };
     return { kind: 'failed', error: new TransientDeliveryError(`${destination}: ${(err as Error).message}`) };
   }

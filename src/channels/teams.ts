@@ -35,6 +35,16 @@ export type TeamsMessage = {
   attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive'; contentUrl: null; content: AdaptiveCard }];
 };
 
+/**
+ * TextBlocks and facts render Markdown (bold, italic, lists, `[title](url)` links), so event text
+ * must not bring its own: a title like `[Reset your password](https://evil.example)` would become
+ * a link in the channel. Each such character is backslash-escaped, as Slack's output escapes
+ * its own control characters, and a line that would start a list does not.
+ */
+export function escapeTeamsMarkdown(text: string): string {
+  return text.replace(/[\\*_~`[\]()]/g, '\\$&').replace(/^(\s*)([-+]|\d+\.)(?=\s)/gm, (_m, indent: string, marker: string) => `${indent}\\${marker}`);
+}
+
 function adaptiveCard(content: ChatContent, body: string): AdaptiveCard {
   const elements: CardElement[] = [];
   if (content.severityLabel) {
@@ -47,11 +57,13 @@ function adaptiveCard(content: ChatContent, body: string): AdaptiveCard {
       spacing: 'None',
     });
   }
-  elements.push({ type: 'TextBlock', text: content.title, weight: 'Bolder', size: 'Large', wrap: true });
-  if (body) elements.push({ type: 'TextBlock', text: body, wrap: true });
+  elements.push({ type: 'TextBlock', text: escapeTeamsMarkdown(content.title), weight: 'Bolder', size: 'Large', wrap: true });
+  if (body) elements.push({ type: 'TextBlock', text: escapeTeamsMarkdown(body), wrap: true });
   elements.push({
     type: 'FactSet',
     facts: [
+      // Ids of [A-Za-z0-9._:-] can form neither a link nor a list, and CommonMark leaves an
+      // underscore inside a word alone; escaping them would show backslashes on mobile clients.
       { title: 'Tenant', value: content.tenantId },
       { title: 'Event', value: content.eventType },
       { title: 'Occurred', value: content.occurredAt },

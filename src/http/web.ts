@@ -18,7 +18,9 @@ import { createSseHub, type SseHub } from '../realtime/sseHub.ts';
 import { createRedis } from '../redis.ts';
 import { createMailer } from '../channels/email.ts';
 import { createChangeAnnouncer } from '../templates/templateRenderer.ts';
+import { createSlidingWindowLimiter } from '../slidingWindowLimit.ts';
 import { createApp } from './app.ts';
+import { TEST_SEND_LIMIT } from './routes/templates.ts';
 import { createAuthenticator } from './authenticate.ts';
 
 export type Web = {
@@ -43,6 +45,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     subscriber,
     prefix: config.REDIS_PREFIX,
     logger,
+    heartbeatMs: config.SSE_HEARTBEAT_SECONDS * 1000,
     source: {
       notificationsAfter: (userId, tenantIds, afterCursor, limit) => notificationsAfter(db, { userId, tenantIds }, afterCursor, limit),
       latestCursor: (userId) => latestCursor(db, userId),
@@ -51,7 +54,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     },
   });
   const userTokens = { secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
-  const auth = createAuthenticator(createServiceKeyStore(config.SERVICE_KEYS), createUserTokenVerifier(userTokens));
+  const auth = createAuthenticator(createServiceKeyStore(config.SERVICE_KEYS), createUserTokenVerifier({ ...userTokens, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS }));
   // Test-sends only: a couple of connections, opened on first use.
   const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.EMAIL_FROM, maxConnections: 2 });
   const app = createApp({
@@ -64,7 +67,11 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     hub,
     frames,
     allowHosts: config.OUTBOUND_ALLOW_HOSTS,
-    templates: { mailer, announceChange: createChangeAnnouncer(redis, config.REDIS_PREFIX, logger) },
+    templates: {
+      mailer,
+      announceChange: createChangeAnnouncer(redis, config.REDIS_PREFIX, logger),
+      testSendLimit: createSlidingWindowLimiter(redis, { prefix: config.REDIS_PREFIX, name: 'testsend', ...TEST_SEND_LIMIT }),
+    },
     demoMode: config.HERALD_DEMO,
     userTokens,
     queues,
@@ -86,13 +93,17 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
   // SSE connections are long-lived; the default request timeout would cut them.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
+  // Demo mode signs anyone in as a demo person without a password: it must not be reachable from
+  // another machine, whoever turned it on.
+  const host = config.HERALD_DEMO ? '127.0.0.1' : '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // A reconnect storm (every browser back at once after a deploy) arrives as thousands of
     // connects in a moment; Node's default queue of 511 would drop the rest, publishers' too,
     // into SYN retries of seconds. The kernel caps this at net.core.somaxconn.
-    server.listen({ port, host: '0.0.0.0', backlog: 4_096 }, () => resolve());
+    server.listen({ port, host, backlog: 4_096 }, () => resolve());
   });
+  if (config.HERALD_DEMO) logger.warn('demo mode: listening on 127.0.0.1 only');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   async function close(): Promise<void> {

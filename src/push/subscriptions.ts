@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { pushSubscriptions } from '../db/schema.ts';
 
@@ -9,10 +9,17 @@ export type PushSubscriptionRow = typeof pushSubscriptions.$inferSelect;
 export type PushSubscriptionInput = { endpoint: string; keys: { p256dh: string; auth: string } };
 
 /**
+ * SPEC §7.1: every notification to a user is one POST per device, to hosts the user chose, so a
+ * user's devices are bounded: the newest this many.
+ */
+export const MAX_PUSH_SUBSCRIPTIONS = 20;
+
+/**
  * Stores a subscription for `userId`. The endpoint identifies one browser profile, and a browser
  * belongs to whoever subscribed in it last: a row for the same endpoint under another user is
- * taken over, or that user would keep getting pushes on a machine they signed out of.
- * Returns whether the subscription is new for this user.
+ * taken over, or that user would keep getting pushes on a machine they signed out of. A user
+ * past MAX_PUSH_SUBSCRIPTIONS loses their oldest. Returns whether the subscription is new for
+ * this user.
  */
 export async function saveSubscription(db: Db, userId: string, subscription: PushSubscriptionInput): Promise<{ created: boolean }> {
   const { endpoint, keys } = subscription;
@@ -29,6 +36,12 @@ export async function saveSubscription(db: Db, userId: string, subscription: Pus
         set: { p256dh: keys.p256dh, auth: keys.auth },
       })
       .returning({ created: sql<boolean>`(xmax = 0)` });
+    // Serialized per user, so two devices subscribing at once cannot both count 20 and keep 21.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`push-user:${userId}`}, 0))`);
+    await tx.execute(sql`
+      delete from push_subscriptions where user_id = ${userId} and endpoint not in (
+        select endpoint from push_subscriptions where user_id = ${userId}
+        order by created_at desc, endpoint = ${endpoint} desc limit ${MAX_PUSH_SUBSCRIPTIONS})`);
     return { created: row!.created };
   });
 }
@@ -42,7 +55,13 @@ export async function removeSubscription(db: Db, userId: string, endpoint: strin
   return removed.length > 0;
 }
 
-/** Every device the user has subscribed, oldest first. */
+/** The devices a push goes to, oldest first: the newest MAX_PUSH_SUBSCRIPTIONS, whatever rows older code left. */
 export async function subscriptionsOf(db: Db, userId: string): Promise<PushSubscriptionRow[]> {
-  return db.select().from(pushSubscriptions).where(eq(pushSubscriptions.userId, userId)).orderBy(asc(pushSubscriptions.createdAt));
+  const newest = await db
+    .select()
+    .from(pushSubscriptions)
+    .where(eq(pushSubscriptions.userId, userId))
+    .orderBy(desc(pushSubscriptions.createdAt))
+    .limit(MAX_PUSH_SUBSCRIPTIONS);
+  return newest.reverse();
 }

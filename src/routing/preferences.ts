@@ -20,7 +20,7 @@ const CHANNEL_DEFAULTS: Record<Channel, boolean> = {
 };
 
 const NAMESPACED_KEY = /^([A-Za-z0-9._:-]{1,100})\.([a-z]+)$/;
-const MAX_KEYS = 1_000;
+export const MAX_KEYS = 1_000;
 
 // `in` would also accept inherited names such as `constructor` or `__proto__`.
 const isLegacyKey = (key: string) => Object.hasOwn(LEGACY_PREFERENCE_KEYS, key);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badRequest } from '../errors.ts';
+import { badRequest, HttpError } from '../errors.ts';
 import { eventEnvelopeSchema } from '../intake/eventEnvelope.ts';
 import { CHANNELS } from '../routing/channels.ts';
 import type { FieldProblem } from '../validation.ts';
@@ -16,7 +16,7 @@ import {
   type TemplateField,
   type TemplateFields,
 } from './content.ts';
-import { TemplateError } from './handlebars.ts';
+import { TemplateError, TemplateTooExpensiveError } from './handlebars.ts';
 
 /** The text fields of a template as the API takes them (SPEC §7). */
 export const templateFieldsSchema = z.object({
@@ -45,10 +45,11 @@ export function kindOrThrow(channel: string, field = 'channel'): ContentKind {
 /**
  * Checks template fields before anything is stored or previewed and returns them compiled:
  * fields of the other kind are refused, the required ones must be there, every field must
- * compile (a syntax error answers 400 with its line), and a trial render with sample data must
- * pass (a missing partial only shows when rendering).
+ * compile (a syntax error answers 400 with its line), and a trial render with the event type's
+ * sample data must pass (a missing partial only shows when rendering; SPEC §7.1: so does a
+ * template past the render budget, which answers 422 template_too_expensive).
  */
-export function compileOrThrow(kind: ContentKind, fields: TemplateFields, prefix: string[] = []): CompiledTemplate {
+export function compileOrThrow(kind: ContentKind, fields: TemplateFields, eventType: string, prefix: string[] = []): CompiledTemplate {
   const name = (field: string) => [...prefix, field].join('.');
   const problems: TemplateProblem[] = [];
   for (const field of ['subject', 'html', 'text', 'title', 'body'] as const) {
@@ -57,17 +58,10 @@ export function compileOrThrow(kind: ContentKind, fields: TemplateFields, prefix
   for (const field of REQUIRED[kind]) {
     if (!fields[field]?.trim()) problems.push({ field: name(field), message: `is required for ${kind} templates` });
   }
-  if (problems.length === 0) {
-    try {
-      const compiled = compileTemplate(kind, fields);
-      renderTemplate(compiled, previewContext('preview', 'sample_event', null));
-      return compiled;
-    } catch (err) {
-      if (!(err instanceof TemplateError)) throw err;
-      problems.push(templateProblem(err, prefix));
-    }
-  }
-  throw badRequest(problems.map((p) => `${p.field}: ${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; '), problems);
+  if (problems.length > 0) throw badRequest(problemText(problems), problems);
+  const compiled = throwingHttpError(() => compileTemplate(kind, fields), prefix);
+  renderOrThrow(compiled, previewContext('preview', eventType, null), prefix);
+  return compiled;
 }
 
 export function templateProblem(err: TemplateError, prefix: string[] = []): TemplateProblem {
@@ -79,15 +73,23 @@ export function templateProblem(err: TemplateError, prefix: string[] = []): Temp
   };
 }
 
-/** Renders, turning a template's runtime error into a 400 that names the field. */
-export function renderOrThrow(template: CompiledTemplate, context: ReturnType<typeof previewContext>, prefix: string[] = []) {
+const problemText = (problems: TemplateProblem[]) => problems.map((p) => `${p.field}: ${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; ');
+
+/** Runs `work`, turning a template's error into the answer naming its field: 422 template_too_expensive past the budget, else 400. */
+function throwingHttpError<T>(work: () => T, prefix: string[]): T {
   try {
-    return renderTemplate(template, context);
+    return work();
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    const problem = templateProblem(err, prefix);
-    throw badRequest(`${problem.field}: ${problem.line ? `line ${problem.line}: ` : ''}${problem.message}`, [problem]);
+    const problems = [templateProblem(err, prefix)];
+    if (err instanceof TemplateTooExpensiveError) throw new HttpError(422, 'template_too_expensive', problemText(problems), problems);
+    throw badRequest(problemText(problems), problems);
   }
+}
+
+/** Renders, turning a template's runtime error into a 400 (or a 422 past the render budget) that names the field. */
+export function renderOrThrow(template: CompiledTemplate, context: ReturnType<typeof previewContext>, prefix: string[] = []) {
+  return throwingHttpError(() => renderTemplate(template, context), prefix);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, headers, type JetStreamManager, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyIdOf } from '../../src/auth/serviceKeys.ts';
 import { deadLetterCounter } from '../../src/bus/busMessage.ts';
 import { NATS_DEAD_HEADERS, NATS_KEY_HEADER, startNatsListener } from '../../src/bus/natsListener.ts';
 import type { Role } from '../../workers/roles/role.ts';
@@ -84,7 +85,7 @@ async function settled(): Promise<void> {
   });
 }
 
-async function deadLetters(): Promise<{ data: string; reason: string; sequence: number; key: string }[]> {
+async function deadLetters(): Promise<{ data: string; reason: string; sequence: number; key: string; keyId: string; headers: string }[]> {
   const { state } = await jsm.streams.info(DEAD_STREAM);
   const out = [];
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
@@ -94,6 +95,8 @@ async function deadLetters(): Promise<{ data: string; reason: string; sequence: 
       reason: msg.header.get(NATS_DEAD_HEADERS.reason),
       sequence: Number(msg.header.get(NATS_DEAD_HEADERS.sequence)),
       key: msg.header.get(NATS_KEY_HEADER),
+      keyId: msg.header.get(NATS_DEAD_HEADERS.keyId),
+      headers: JSON.stringify([...msg.header]),
     });
   }
   return out;
@@ -111,10 +114,13 @@ describe('NATS JetStream listener', () => {
     const outside = await publish({ id: 'nats_outside', tenantId: 'globex', type: 'finding_created' }, ACME_KEY);
     await settled();
     const dead = await deadLetters();
+    // SPEC §7.1: the key never reaches the dead letter; its id says which publisher it was.
     expect(dead.find((d) => d.sequence === outside)).toMatchObject({
       reason: 'forbidden: tenantId: not allowed for tenant globex',
-      key: ACME_KEY,
+      key: '',
+      keyId: keyIdOf(ACME_KEY),
     });
+    expect(dead.find((d) => d.sequence === outside)!.headers).not.toContain(ACME_KEY);
     // Work-queue retention: acknowledged and terminated messages leave the stream.
     expect((await jsm.streams.info(natsEnv.NATS_STREAM)).state.messages).toBe(0);
   });

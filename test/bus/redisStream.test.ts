@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyIdOf } from '../../src/auth/serviceKeys.ts';
 import { deadLetterCounter } from '../../src/bus/busMessage.ts';
 import { startRedisStreamListener } from '../../src/bus/redisStreamListener.ts';
 import type { Role } from '../../workers/roles/role.ts';
@@ -78,6 +79,12 @@ describe('Redis Stream listener', () => {
     expect(dead.find((d) => d.sourceId === unknownKey)?.reason).toBe('unknown service key');
     expect(dead.find((d) => d.sourceId === unknownTenant)?.reason).toBe('unknown_tenant: tenantId: unknown tenant nowhere');
     expect((await copiesOf(env.db, 'evt_outside')).events).toBe(0);
+    // SPEC §7.1: the key never reaches the dead letter; its id says which publisher it was.
+    expect(dead.find((d) => d.sourceId === outside)).toMatchObject({ keyId: keyIdOf(ACME_KEY) });
+    expect(dead.find((d) => d.sourceId === outside)).not.toHaveProperty('key');
+    const raw = JSON.stringify(await env.redis.xrange(deadStream, '-', '+'));
+    expect(raw).not.toContain(ACME_KEY);
+    expect(raw).not.toContain('not-a-configured-service-key');
   });
 
   it('treats an id already published over HTTP as a duplicate: one notification', async () => {

@@ -86,6 +86,16 @@ describe('Teams Adaptive Card message', () => {
     expect(teamsMessage(event({ data: { url: 'http://app.example/i/7' } })).attachments[0].content.actions).toBeUndefined();
   });
 
+  it('escapes Markdown in event text so it cannot link, emphasise or start a list', () => {
+    const message = teamsMessage(
+      event({ data: { title: '[Reset your password](https://evil.example) **now**', body: '- item\n2. step\n_quiet_ ~x~ `code` a\\b' } }),
+    );
+    // The first TextBlock is the severity label.
+    const [, title, body] = message.attachments[0].content.body.filter((e) => e.type === 'TextBlock').map((e) => e.text as string);
+    expect(title).toBe('\\[Reset your password\\]\\(https://evil.example\\) \\*\\*now\\*\\*');
+    expect(body).toBe('\\- item\n\\2. step\n\\_quiet\\_ \\~x\\~ \\`code\\` a\\\\b');
+  });
+
   it('stays within 28 KB however much text the event carries', () => {
     // Control characters cost six bytes each once JSON-escaped.
     const message = teamsMessage(event({ data: { title: 'Big', body: '\u0001'.repeat(5_000) } }));

@@ -15,7 +15,7 @@ let env: TestEnv;
 let api: ApiClient;
 let receiver: ScriptedReceiver;
 let webhookQueue: Queue;
-// Failure-heavy tests get receivers of their own: breakers are per host:port.
+// Failure-heavy tests get receivers of their own, so their failures stay out of other tests' timing.
 let hanging: LocalServer;
 let dead: LocalServer;
 const logs = capturingLogger();
@@ -212,6 +212,28 @@ describe('webhook worker', () => {
     expect(dead.requests).toHaveLength(5);
     const [still] = (await timeline('evt_wh_dead_late')).filter((i) => i.channel === 'webhook');
     expect(still).toMatchObject({ id: late.id, state: 'pending', attempts: 0 });
+  });
+
+  it('keeps another tenant’s URL on the same host flowing while one URL’s breaker is open (SPEC §7.1)', async () => {
+    // Two tenants' endpoints on one host, as Logic Apps of one Azure region or Slack hooks are.
+    receiver.script('/tenant-a/failing-c9c9', ...Array.from({ length: 50 }, () => ({ status: 500 })));
+    await webhookRule('wh_shared_a', `${receiver.origin}/tenant-a/failing-c9c9`);
+    await webhookRule('wh_shared_b', `${receiver.origin}/tenant-b/healthy-d0d0`);
+    for (let i = 0; i < 5; i++) await publish(`evt_shared_a_${i}`, 'wh_shared_a');
+    await eventually(async () => receiver.arrivals('/tenant-a/failing-c9c9').length >= 5);
+    // A's breaker is open: its next delivery waits without being tried.
+    await publish('evt_shared_a_late', 'wh_shared_a');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const [held] = (await timeline('evt_shared_a_late')).filter((i) => i.channel === 'webhook');
+    expect(held).toMatchObject({ state: 'pending', attempts: 0 });
+
+    await publish('evt_shared_b', 'wh_shared_b');
+    await eventually(async () => receiver.arrivals('/tenant-b/healthy-d0d0').length === 1, 5_000);
+    const [delivered] = await eventually(async () => {
+      const items = (await timeline('evt_shared_b')).filter((i) => i.channel === 'webhook' && i.state === 'delivered');
+      return items.length === 1 ? items : null;
+    });
+    expect(delivered).toMatchObject({ attempts: 1 });
   });
 
   it('never logs a webhook URL path or signing secret', () => {

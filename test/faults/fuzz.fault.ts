@@ -4,13 +4,17 @@
  * shapes with one field broken (wrong types, huge or hostile strings, NUL, lone surrogates,
  * deep nesting, `__proto__` keys, missing keys), arbitrary JSON and malformed JSON text.
  *
- * The property: never a 5xx; a 4xx is `{"error": {"code", "message", "details"}}`, and a 400
- * (or a 422 other than SPEC's `unknown_tenant`) names the field in `details[].field`; a
- * batch's rejected events name theirs. Every problem is counted, the first few are printed
- * with what was sent, and the run is repeatable with FUZZ_SEED.
+ * The property: never a 5xx and never a hang (template bombs among the hostile values: every
+ * answer within 10 s); a 4xx is `{"error": {"code", "message", "details"}}`, and a 400 (or a
+ * 422 other than SPEC's `unknown_tenant`, e.g. `template_too_expensive`) names the field in
+ * `details[].field`; a batch's rejected events name theirs. Issue #14 adds: a cookie-authenticated
+ * change from another origin is a 403 whatever headers come with it, any cookie text is at worst
+ * a 401, and a token is accepted exactly when its exp and iat allow. Every problem is counted,
+ * the first few are printed with what was sent, and the run is repeatable with FUZZ_SEED.
  */
 import { createECDH, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateVapidKeys } from '../../src/push/vapidKeys.ts';
 import { apiClient } from '../helpers/api.ts';
@@ -47,6 +51,7 @@ beforeAll(async () => {
   ids.emailTemplateId = (await ok('template', api.post('/api/v1/templates', { tenantId: 'acme', eventType: 'seed_template', channel: 'email', subject: 'S {{data.title}}', html: '<p>{{data.title}}</p>' }))).id;
   ids.inappTemplateId = (await ok('template', api.post('/api/v1/templates', { tenantId: 'acme', eventType: 'seed_template', channel: 'inapp', title: 'T {{data.title}}' }))).id;
   userToken = await env.userToken('u1', ['acme']);
+  adminToken = await env.userToken('root', ['acme'], 'admin');
 }, 60_000);
 
 afterAll(async () => {
@@ -75,6 +80,10 @@ const hostileString: fc.Arbitrary<string> = fc.oneof(
       '', ' ', '\u0000', 'a\u0000b', '\uD800', 'x\uDC00y', '\u202Eevil', '\uFEFF', '\u2028', '🙂🙂', 'e\u0301', '%00', '%E0%A4%A',
       '../../etc/passwd', '<script>alert(1)</script>', "'; drop table users; --", '{{', '{{#each this}}{{/each}}', '{{> missing}}',
       '{{constructor.constructor "return 1"}}', '{{#if}}', '{{lookup . "__proto__"}}', '__proto__', 'constructor',
+      // Issue #14: template bombs — nested loops over the data, exploding and self-calling inline partials, {{log}}.
+      '{{#each data.a}}{{#each @root.data.a}}{{#each @root.data.a}}{{/each}}{{/each}}{{/each}}', '{{#data.a}}{{#@root.data.a}}x{{/@root.data.a}}{{/data.a}}',
+      `{{#*inline "p0"}}xxxxxxxx{{/inline}}${Array.from({ length: 8 }, (_, i) => `{{#*inline "p${i + 1}"}}${`{{> p${i}}}`.repeat(8)}{{/inline}}`).join('')}{{> p8}}`,
+      '{{#*inline "r"}}{{> r}}{{> r}}{{/inline}}{{> r}}', '{{log data}}', '{{data.a}}'.repeat(400),
       'https://hooks.slack.com/services/T0/B0/XYZ', 'http://169.254.169.254/latest/meta-data', 'https://127.0.0.1/x', 'javascript:alert(1)',
       'a@b.c', 'not-an-email', '2026-13-45T99:99:99Z', '2026-11-23T10:00:00Z', 'NaN', 'Infinity', '1e309', 'null', 'true', 'HIGH', 'urgent',
     ),
@@ -195,6 +204,8 @@ const emailArb = fc.oneof(fc.emailAddress(), fc.constantFrom('ops@acme.example',
 const userIdsArb = fc.array(fc.constantFrom('u1', 'u2', 'ghost'), { maxLength: 3 });
 const dataArb = fc.oneof(
   fc.record({ title: fc.string({ maxLength: 30 }), url: fc.constantFrom('https://app.example/findings/42', 'javascript:alert(1)', '/relative') }, { requiredKeys: [] }),
+  // What a template bomb needs to go off: a long list (and a long text to repeat).
+  fc.constantFrom({ a: Array.from({ length: 80_000 }, () => 0) }, { a: Array.from({ length: 300 }, (_, i) => i), big: 'x'.repeat(100_000) }),
   fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
 );
 
@@ -226,11 +237,24 @@ const preferencesArb = fc.dictionary(
   { maxKeys: 5 },
 );
 
+/** Issue #14: templates that would run for ever, or render gigabytes, without the render budget. */
+const bombs = [
+  '{{#each data.a}}{{#each @root.data.a}}{{#each @root.data.a}}{{/each}}{{/each}}{{/each}}',
+  '{{#each data.a}}{{{@root.data.big}}}{{/each}}',
+  '{{#*inline "r"}}{{> r}}{{/inline}}{{> r}}',
+];
 const emailTemplateFields = fc.record(
-  { subject: fc.constantFrom('Finding: {{data.title}}', 'Hi {{user.name}}', 'Plain'), html: fc.constantFrom('<p>{{data.title}}</p>', '<b>{{brand.companyName}}</b>'), text: fc.constantFrom('{{data.title}}', 'text') },
+  {
+    subject: fc.constantFrom('Finding: {{data.title}}', 'Hi {{user.name}}', 'Plain'),
+    html: fc.constantFrom('<p>{{data.title}}</p>', '<b>{{brand.companyName}}</b>', ...bombs, '<a href="x">'.repeat(5_000)),
+    text: fc.constantFrom('{{data.title}}', 'text'),
+  },
   { requiredKeys: ['subject', 'html'] },
 );
-const messageTemplateFields = fc.record({ title: fc.constantFrom('{{data.title}}', 'Title'), body: fc.constantFrom('{{event.type}}', 'Body') }, { requiredKeys: ['title'] });
+const messageTemplateFields = fc.record(
+  { title: fc.constantFrom('{{data.title}}', 'Title', ...bombs), body: fc.constantFrom('{{event.type}}', 'Body', ...bombs) },
+  { requiredKeys: ['title'] },
+);
 
 const pushKeys = Array.from({ length: 4 }, () => {
   const ecdh = createECDH('prime256v1');
@@ -243,6 +267,7 @@ type Target = { name: string; method: string; path: () => string; token: () => s
 
 const admin = () => SERVICE_KEY;
 const user = () => userToken;
+let adminToken: string;
 
 const targets: Target[] = [
   { name: 'intake event', method: 'POST', path: () => '/api/v1/events', token: admin, payloads: bodies(eventArb), runs: RUNS * 1.5 },
@@ -366,6 +391,15 @@ const targets: Target[] = [
   { name: 'preferences put', method: 'PUT', path: () => '/api/v1/me/preferences', token: user, payloads: bodies(preferencesArb), runs: RUNS },
   { name: 'my chat', method: 'PUT', path: () => '/api/v1/me/chat', token: user, payloads: bodies(fc.record({ slackWebhookUrl: slackUrl, teamsWebhookUrl: teamsUrl }, { requiredKeys: [] })), runs: RUNS / 2 },
   { name: 'preferences patch', method: 'PATCH', path: () => '/api/v1/me/preferences', token: user, payloads: bodies(preferencesArb), runs: RUNS / 2 },
+  // Merges that keep adding keys: past 1,000 stored keys the answer is a 400 naming (body) (SPEC §7.1).
+  {
+    name: 'preferences patch, many keys',
+    method: 'PATCH',
+    path: () => '/api/v1/me/preferences',
+    token: user,
+    payloads: fc.integer({ min: 50, max: 400 }).map((n) => asJson(json(Object.fromEntries(Array.from({ length: n }, () => [`k${randomBytes(6).toString('hex')}.email`, true]))))),
+    runs: RUNS / 4,
+  },
   {
     name: 'push subscribe',
     method: 'POST',
@@ -407,21 +441,34 @@ const pathTargets: PathTarget[] = [
 
 // ---- the property -----------------------------------------------------------------------
 
-type Problem = { kind: '5xx' | 'unnamed'; target: string; status: number; sent: string; answer: string };
+type Problem = { kind: '5xx' | 'unnamed' | 'hang' | 'csrf' | 'token'; target: string; status: number; sent: string; answer: string };
+
+/** An answer slower than this is a problem: a template bomb (or anything else) holding the API. */
+const ANSWER_WITHIN_MS = 10_000;
 
 let requests = 0;
 const problems: Problem[] = [];
 
 async function send(method: string, path: string, token: string, payload?: Payload): Promise<{ status: number; text: string }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  if (payload && payload.contentType) headers['content-type'] = payload.contentType;
-  const res = await fetch(url + path, { method, headers, body: payload?.text });
+  return sendWith(method, path, { authorization: `Bearer ${token}` }, payload);
+}
+
+/** One request with exactly these credential headers; status 0 when there was no answer in time. */
+async function sendWith(method: string, path: string, headers: Record<string, string>, payload?: Payload): Promise<{ status: number; text: string }> {
+  const all = { ...headers, ...(payload?.contentType && { 'content-type': payload.contentType }) };
   requests++;
-  return { status: res.status, text: await res.text() };
+  try {
+    const res = await fetch(url + path, { method, headers: all, body: payload?.text, signal: AbortSignal.timeout(ANSWER_WITHIN_MS) });
+    return { status: res.status, text: await res.text() };
+  } catch (err) {
+    if ((err as Error).name !== 'TimeoutError') throw err;
+    return { status: 0, text: `no answer within ${ANSWER_WITHIN_MS} ms` };
+  }
 }
 
 /** What is wrong with an answer, if anything: a 5xx, or a 4xx a client could not act on. */
 function judge(status: number, text: string): Problem['kind'] | null {
+  if (status === 0) return 'hang';
   if (status >= 500) return '5xx';
   let body: any;
   try {
@@ -458,7 +505,8 @@ describe('fault: fuzzing the intake and admin bodies', () => {
       console.log(`  ${p.kind.toUpperCase()} ${p.target}: ${p.status} ${p.answer}\n      sent ${JSON.stringify(p.sent)}`);
     }
     if (problems.length > 0) console.log(`  (seed ${SEED}; rerun with FUZZ_SEED=${SEED})`);
-    report('fuzz', { requests, '5xx': problems.filter((p) => p.kind === '5xx').length, 'unnamed 4xx': problems.filter((p) => p.kind === 'unnamed').length });
+    const count = (kind: Problem['kind']) => problems.filter((p) => p.kind === kind).length;
+    report('fuzz', { requests, '5xx': count('5xx'), 'unnamed 4xx': count('unnamed'), hangs: count('hang'), 'cross-site cookie let through': count('csrf'), 'token misjudged': count('token') });
   });
 
   it.each(targets.map((t, i) => [t.name, t, i] as const))('body: %s', async (_name, target, index) => {
@@ -491,4 +539,80 @@ describe('fault: fuzzing the intake and admin bodies', () => {
     );
     expect(problems.slice(before).map((p) => `${p.kind} ${p.status} ${p.sent.slice(0, 80)}`)).toEqual([]);
   });
+
+  // Issue #14 item 8: whatever Origin and Sec-Fetch-Site a page can make the browser send, a
+  // cookie-authenticated change from anywhere but this host is a 403.
+  it('cookie: state changes from another origin are refused', async () => {
+    const before = problems.length;
+    const writes: [string, string, unknown, () => string][] = [
+      ['POST', '/api/v1/notifications/read-all', undefined, user],
+      ['PATCH', '/api/v1/me/preferences', { 'finding_created.email': false }, user],
+      ['PUT', '/api/v1/me/chat', { slackWebhookUrl: 'https://hooks.slack.com/services/T0/B0/XYZ' }, user],
+      ['DELETE', '/api/v1/me/push-subscriptions', { endpoint: 'https://fcm.googleapis.com/fcm/send/x' }, user],
+      ['POST', `/api/v1/notifications/1/read`, undefined, user],
+      ['PUT', '/api/v1/tenants/acme', { name: 'Acme' }, () => adminToken],
+      ['POST', '/api/v1/rules', { tenantId: 'acme', eventType: 'csrf', channel: 'email', emailRecipients: ['x@acme.example'] }, () => adminToken],
+    ];
+    const own = new URL(url);
+    const origins = fc.option(fc.constantFrom('https://evil.example', 'null', '', 'not a url', url, `http://localhost:${own.port}`, `http://127.0.0.1:${Number(own.port) + 1}`, `https://${own.host}`, `${url}.evil.example`));
+    const sites = fc.option(fc.constantFrom('same-origin', 'same-site', 'cross-site', 'none', 'SAME-ORIGIN', ''));
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: writes.length - 1 }), origins, sites, async (which, origin, site) => {
+        const [method, path, body, token] = writes[which]!;
+        const headers: Record<string, string> = { cookie: `herald_token=${token()}`, ...(origin !== null && { origin }), ...(site !== null && { 'sec-fetch-site': site }) };
+        const res = await sendWith(method, path, headers, body === undefined ? undefined : asJson(JSON.stringify(body)));
+        const sameOrigin = site === 'same-origin' || (origin !== null && hostOf(origin) === own.host);
+        const kind = judge(res.status, res.text) ?? (!sameOrigin && res.status !== 403 ? 'csrf' : null);
+        if (kind) record(kind, `${method} ${path} by cookie`, res.status, JSON.stringify(headers).replace(token(), '<token>'), res.text);
+        return true;
+      }),
+      { seed: SEED + 2000, numRuns: RUNS, endOnFailure: true },
+    );
+    expect(problems.slice(before).map((p) => `${p.kind} ${p.status} ${p.sent.slice(0, 120)}`)).toEqual([]);
+  });
+
+  // Issue #14 items 4 and 9: any cookie text is at worst a 401, and a token lives by exp and iat.
+  it('credentials: broken cookies are 401, tokens need exp and at most a day of age', async () => {
+    const before = problems.length;
+    const cookieText = fc.oneof(
+      fc.stringMatching(/^(%[0-9A-Fa-z]{0,2}|[A-Za-z0-9._-]){1,40}$/),
+      hostileString.filter((t) => /^[\x20-\x7e]{1,200}$/.test(t) && !t.includes(';')),
+    );
+    await fc.assert(
+      fc.asyncProperty(cookieText, async (value) => {
+        const res = await sendWith('GET', '/api/v1/notifications/summary', { cookie: `herald_token=${value}` });
+        const kind = judge(res.status, res.text) ?? (res.status !== 401 ? 'token' : null);
+        if (kind) record(kind, 'GET summary with a cookie', res.status, value, res.text);
+        return true;
+      }),
+      { seed: SEED + 3000, numRuns: RUNS, endOnFailure: true },
+    );
+    const key = new TextEncoder().encode(env.config.JWT_SECRET);
+    const minutes = (min: number, max: number) => fc.option(fc.integer({ min, max }).map((m) => m * 60));
+    await fc.assert(
+      fc.asyncProperty(minutes(-3 * 1440, 3 * 1440), minutes(-1440, 40 * 1440), async (iatOffset, expOffset) => {
+        const now = Math.floor(Date.now() / 1000);
+        // Within two minutes of a limit the answer depends on the second the check runs in.
+        const nearLimit = (iatOffset !== null && (Math.abs(iatOffset + 86_400) < 120 || Math.abs(iatOffset - 60) < 120)) || (expOffset !== null && (Math.abs(expOffset) < 120 || Math.abs(expOffset - 86_400) < 120));
+        fc.pre(!nearLimit);
+        const claims = { tenants: ['acme'], ...(iatOffset !== null && { iat: now + iatOffset }), ...(expOffset !== null && { exp: now + expOffset }) };
+        const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').sign(key);
+        const valid = expOffset !== null && expOffset > 0 && (iatOffset !== null ? iatOffset <= 60 && -iatOffset <= 86_400 : expOffset <= 86_400);
+        const res = await send('GET', '/api/v1/notifications/summary', token);
+        const kind = judge(res.status, res.text) ?? (res.status !== (valid ? 200 : 401) ? 'token' : null);
+        if (kind) record(kind, 'GET summary with a token', res.status, JSON.stringify({ iatOffset, expOffset }), res.text);
+        return true;
+      }),
+      { seed: SEED + 3001, numRuns: RUNS, endOnFailure: true },
+    );
+    expect(problems.slice(before).map((p) => `${p.kind} ${p.status} ${p.sent.slice(0, 120)}`)).toEqual([]);
+  });
 });
+
+function hostOf(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}

@@ -8,6 +8,7 @@
  * at tenant A's objects.
  */
 import { createECDH, randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
 import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateVapidKeys } from '../../src/push/vapidKeys.ts';
@@ -15,6 +16,8 @@ import { startWebhook } from '../../workers/roles/webhook.ts';
 import { startScriptedReceiver, type ScriptedReceiver } from '../channels/receivers.ts';
 import { apiClient, eventually, type ApiClient, type ApiResponse } from '../helpers/api.ts';
 import { openStream, type ReceivedFrame } from '../helpers/sse.ts';
+import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtpReceiver.ts';
+import { concretePath, registeredRoutes } from '../helpers/routes.ts';
 import { createTestEnv, SERVICE_KEY, type TestEnv } from '../helpers/testEnv.ts';
 import { report } from './harness/scenario.ts';
 
@@ -154,37 +157,9 @@ function pushSubscription(endpoint: string) {
   return { endpoint, expirationTime: null, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') } };
 }
 
-type RegisteredRoute = { method: string; path: string };
-
-type RouterLayer = {
-  route?: { path: unknown; methods: Record<string, boolean> };
-  rawPath?: unknown;
-  handle?: { stack?: RouterLayer[]; router?: { stack?: RouterLayer[] } };
-};
-
-/** Every method × path the app registers, nested routers and mounted apps (the queue board) included. */
-function registeredRoutes(app: Express): RegisteredRoute[] {
-  const found: RegisteredRoute[] = [];
-  const walk = (stack: RouterLayer[], prefix: string) => {
-    for (const layer of stack) {
-      if (layer.route) {
-        const paths = [layer.route.path].flat().map(String);
-        for (const method of Object.keys(layer.route.methods)) {
-          if (method !== '_all') for (const path of paths) found.push({ method: method.toUpperCase(), path: prefix + path });
-        }
-        continue;
-      }
-      // A Router has its stack; a mounted Express app has it on its router.
-      const inner = layer.handle?.stack ?? layer.handle?.router?.stack;
-      if (Array.isArray(inner)) walk(inner, prefix + (layer.rawPath === '/' || typeof layer.rawPath !== 'string' ? '' : layer.rawPath));
-    }
-  };
-  walk((app as unknown as { router: { stack: RouterLayer[] } }).router.stack, '');
-  return found;
-}
-
 let env: TestEnv;
 let receiver: ScriptedReceiver;
+let smtp: SmtpReceiver;
 let url: string;
 let app: Express;
 let root: ApiClient;
@@ -199,8 +174,10 @@ let secrets: string[] = [];
 beforeAll(async () => {
   receiver = await startScriptedReceiver();
   receiver.script(HOOK_PATH, { status: 410 });
+  smtp = await startSmtpReceiver();
   const vapid = generateVapidKeys();
   env = await createTestEnv({
+    SMTP_URL: smtp.url,
     SERVICE_KEYS: JSON.stringify({ [SERVICE_KEY]: ['*'], [A_KEY]: [A], [B_KEY]: [B] }),
     OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
     VAPID_PUBLIC_KEY: vapid.publicKey,
@@ -302,6 +279,7 @@ afterAll(async () => {
   for (const s of streams) s.close();
   await env?.cleanup();
   await receiver?.close();
+  await smtp?.close();
 });
 
 /** Everything of A's, read as A: compared before and after the sweep, it must not have moved. */
@@ -404,9 +382,9 @@ describe('fault: tenant isolation', () => {
       } else if (entry) {
         probes = entry(world);
       } else if (route.path.startsWith('/admin/')) {
-        // The operator surface (Bull Board) spans every tenant. SPEC §8 opens it to admin tokens
-        // (operators); B's ordinary user and B's scoped key must be refused.
-        probes = [{ path: route.path.replace(/:queueName/g, 'route').replace(/:(\w+)/g, 'x'), body: route.method === 'GET' ? undefined : {}, expect: 'refused' }];
+        // The operator surface (Bull Board) spans every tenant: SPEC §7.1 opens it to operators
+        // only, so B's admin token, B's user and B's scoped key are all refused.
+        probes = [{ path: concretePath(route.path), body: route.method === 'GET' ? undefined : {}, expect: 'refused' }];
       } else if (!route.path.startsWith('/api/v1/') && !route.path.includes(':') && route.method === 'GET') {
         // Outside the API (page, health, metrics): no tenant in the path, so nothing of A's may show.
         probes = [{ path: route.path, expect: 'no-leak' }];
@@ -415,7 +393,6 @@ describe('fault: tenant isolation', () => {
       }
       swept.add(key);
       for (const principal of principals()) {
-        if (route.path.startsWith('/admin/') && principal.name === 'B admin JWT') continue;
         for (const probe of probes) {
           const { res, text } = await send(route.method, probe, principal.token);
           requests++;
@@ -515,3 +492,96 @@ function scopeSlip(frame: ReceivedFrame, aNotificationIds: Set<string>, scopedUn
   if (frame.type === 'unread_count' && frame.data.unread > scopedUnread) return `says unread ${frame.data.unread}; the B-scoped inbox has ${scopedUnread}`;
   return null;
 }
+
+/**
+ * Issue #14: what a hostile tenant could do without touching the other's data — read credentials
+ * inside its own tenant, ride a signed-in browser, stall the shared processes, exhaust shared
+ * limits, trip a breaker shared by a host. Each probe is the attack; A must not notice it.
+ */
+describe('fault: a hostile tenant', () => {
+  it('shows no tenant-scoped caller a person’s chat URL, in its own tenant either; a * key sees it', async () => {
+    const scoped = [
+      { name: 'A service key', token: A_KEY },
+      { name: 'A admin JWT', token: tokens['alma-alpha-admin']! },
+    ];
+    for (const { name, token } of scoped) {
+      for (const path of [`/api/v1/users?tenantId=${A}&limit=1000`, '/api/v1/users', ...world.users.map((u) => `/api/v1/users/${u.id}`)]) {
+        const res = await alpha.get(path, token);
+        expect(res.status, `${name} ${path}`).toBe(200);
+        expect(JSON.stringify(res.body), `${name} ${path}`).not.toContain(ALPHA_SLACK);
+      }
+    }
+    expect(JSON.stringify((await root.get(`/api/v1/users/${world.users[0]!.id}`)).body)).toContain(ALPHA_SLACK);
+  });
+
+  it('refuses every state-changing route a cross-site request carrying a session cookie, and nothing of A changes', async () => {
+    const before = await snapshotOfA();
+    const cookies = { 'A admin': tokens['alma-alpha-admin']!, 'A user': tokens['anna-alpha']!, '* key': SERVICE_KEY };
+    const wrong: string[] = [];
+    let routes = 0;
+    for (const route of registeredRoutes(app)) {
+      if (['GET', 'HEAD', 'OPTIONS'].includes(route.method)) continue;
+      const entry = ROUTE_TABLE[`${route.method} ${route.path}`];
+      const probes = typeof entry === 'function' ? entry(world) : [{ path: concretePath(route.path), body: {} }];
+      routes++;
+      for (const [who, cookie] of Object.entries(cookies)) {
+        for (const probe of probes) {
+          const res = await fetch(url + probe.path, {
+            method: route.method,
+            headers: { cookie: `herald_token=${cookie}`, origin: 'https://evil.example', 'content-type': 'application/json' },
+            body: JSON.stringify(probe.body ?? {}),
+          });
+          if (res.status !== 403) wrong.push(`${who} ${route.method} ${probe.path}: ${res.status}`);
+          await res.body?.cancel();
+        }
+      }
+    }
+    expect(routes).toBeGreaterThan(20);
+    expect(wrong).toEqual([]);
+    const after = await snapshotOfA();
+    for (const part of Object.keys(before)) expect(JSON.stringify(after[part]), part).toBe(JSON.stringify(before[part]));
+  }, 120_000);
+
+  it('does not hold back A while B detonates a template bomb and trips a breaker on a host they share', async () => {
+    const b = apiClient(url, B_KEY);
+    const zeros = Array.from({ length: 80_000 }, () => 0);
+    const bomb = '{{#each data.a}}{{#each @root.data.a}}{{#each @root.data.a}}{{/each}}{{/each}}{{/each}}';
+    expect((await b.post('/api/v1/templates', { tenantId: B, eventType: 'beta_bomb', channel: 'inapp', title: bomb })).status).toBe(201);
+    // B's endpoint on the same host as A's fails until its breaker opens.
+    receiver.script('/beta-failing-hook', ...Array.from({ length: 50 }, () => ({ status: 500 })));
+    expect((await b.post('/api/v1/rules', { tenantId: B, eventType: 'beta_bomb', channel: 'webhook', webhookUrl: `${receiver.origin}/beta-failing-hook` })).status).toBe(201);
+    for (let i = 0; i < 6; i++) {
+      expect((await b.post('/api/v1/events', { tenantId: B, type: 'beta_bomb', assigneeUserIds: ['bea-beta'], data: { a: zeros } })).status).toBe(202);
+    }
+    const preview = await b.post('/api/v1/templates/preview', { tenantId: B, eventType: 'beta_bomb', channel: 'inapp', data: { a: zeros }, template: { title: bomb } });
+    expect(preview.status).toBe(422);
+    await eventually(async () => receiver.arrivals('/beta-failing-hook').length >= 5, 20_000);
+
+    const aHook = '/alpha-healthy-hook-6b1f';
+    expect((await alpha.post('/api/v1/rules', { tenantId: A, eventType: 'alpha_after_bomb', channel: 'webhook', webhookUrl: receiver.origin + aHook })).status).toBe(201);
+    const started = Date.now();
+    expect((await alpha.post('/api/v1/events', { id: 'evt-alpha-after-bomb', tenantId: A, type: 'alpha_after_bomb', assigneeUserIds: ['anna-alpha'], data: { title: 'after the bomb' } })).status).toBe(202);
+    await eventually(async () => receiver.arrivals(aHook).length === 1, 10_000);
+    await eventually(async () => ((await alpha.get('/api/v1/notifications', tokens['anna-alpha'])).body.items as { eventId: string }[]).some((n) => n.eventId === 'evt-alpha-after-bomb'), 10_000);
+    report('hostile tenant', { 'A delivered after B’s bomb and breaker (ms)': Date.now() - started });
+  }, 90_000);
+
+  it('leaves A its own test-sends after B has used up B’s', async () => {
+    const b = apiClient(url, B_KEY);
+    const template = await b.post('/api/v1/templates', { tenantId: B, eventType: 'beta_spam', channel: 'email', subject: 'Spam', html: '<p>spam</p>' });
+    expect(template.status).toBe(201);
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await b.post(`/api/v1/templates/${template.body.id}/test-send`, { to: `victim${i}@spam.example` })).status);
+    expect(statuses).toEqual([...Array.from({ length: 10 }, () => 202), 429]);
+    expect((await alpha.post(`/api/v1/templates/${world.templateId}/test-send`, { to: 'alpha-ops-secret@alpha.example' })).status).toBe(202);
+  });
+
+  it('refuses A’s own tokens once they lack exp or are older than a day', async () => {
+    const key = new TextEncoder().encode(env.config.JWT_SECRET);
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (claims: Record<string, number>) => new SignJWT({ tenants: [A], role: 'admin', ...claims }).setProtectedHeader({ alg: 'HS256' }).setSubject('alma-alpha-admin').sign(key);
+    for (const token of [await sign({ iat: now }), await sign({ iat: now - 2 * 86_400, exp: now + 3_600 }), await sign({ exp: now + 30 * 86_400 })]) {
+      for (const path of [`/api/v1/tenants/${A}`, `/api/v1/users?tenantId=${A}`, '/api/v1/notifications']) expect((await alpha.get(path, token)).status, path).toBe(401);
+    }
+  });
+});

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { apiClient, type ApiClient } from '../helpers/api.ts';
-import { freePort } from './harness/processes.ts';
 import { openFaultWorld, report, settle, sleep, type FaultWorld } from './harness/scenario.ts';
 import { openLightStream } from './harness/sseClients.ts';
-import { spawnWeb, spawnWorker, type WorkerProcess } from './harness/workerProcess.ts';
+import { spawnApi, spawnWorker, type WorkerProcess } from './harness/workerProcess.ts';
 
 /**
  * A reconnect storm (issue #21): after a deploy every browser comes back at once. 2,000 live
@@ -30,12 +29,11 @@ const processes: WorkerProcess[] = [];
 
 beforeAll(async () => {
   world = await openFaultWorld();
-  const port = await freePort();
-  const web = spawnWeb(world.env.config, port);
+  const web = spawnApi(world.env.config);
   const router = spawnWorker('router', world.env.config);
   processes.push(web, router);
   await Promise.all([web.started(), router.started()]);
-  baseUrl = `http://127.0.0.1:${port}`;
+  baseUrl = web.url();
   api = apiClient(baseUrl);
   const tenants = USERS.map((_, i) => tenantOf(i));
   await world.env.db.$client`insert into tenants (id, name) select distinct t, t from unnest(${tenants}::text[]) as t`;

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/api.ts';
-import { freePort } from './harness/processes.ts';
 import { openFaultWorld, report, settle, sleep, type FaultWorld } from './harness/scenario.ts';
 import { openLightStream, type LightStream } from './harness/sseClients.ts';
-import { spawnWeb, spawnWorker, type WorkerProcess } from './harness/workerProcess.ts';
+import { spawnApi, spawnWorker, type WorkerProcess } from './harness/workerProcess.ts';
 
 /**
  * Issue #20: resume without loss when many processes write inboxes. The router writes small
@@ -26,11 +25,11 @@ const processes: WorkerProcess[] = [];
 
 beforeAll(async () => {
   world = await openFaultWorld();
-  const port = await freePort();
   const { config } = world.env;
-  processes.push(spawnWeb(config, port), spawnWorker('router', config), spawnWorker('inapp', config), spawnWorker('inapp', config));
+  const web = spawnApi(config);
+  processes.push(web, spawnWorker('router', config), spawnWorker('inapp', config), spawnWorker('inapp', config));
   await Promise.all(processes.map((p) => p.started()));
-  baseUrl = `http://127.0.0.1:${port}`;
+  baseUrl = web.url();
   api = apiClient(baseUrl);
   await api.put('/api/v1/tenants/acme', { name: 'Acme' });
   await world.env.db.$client`insert into users (id, email, name, tenant_ids) select id, id || '@acme.example', id, array['acme'] from unnest(${[...USERS, ...CROWD]}::text[]) as id`;

@@ -97,6 +97,42 @@ describe('users', () => {
   });
 });
 
+describe('personal chat URLs (SPEC §7.1)', () => {
+  const SLACK = 'https://hooks.slack.com/services/TPERSONAL/BPERSONAL/personal-secret';
+  const TEAMS = 'https://acme.webhook.office.com/webhookb2/personal-secret';
+
+  it('shows a tenant-scoped caller whether one is set, never the URL; a key for every tenant and the owner see it', async () => {
+    await api.put('/api/v1/users/pat', { email: 'pat@acme.example', name: 'Pat', tenantIds: ['acme'], slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS });
+    await api.put('/api/v1/users/quinn', { email: 'quinn@acme.example', name: 'Quinn', tenantIds: ['acme'] });
+    const scoped = [ACME_KEY, await env.userToken('acme-admin', ['acme'], 'admin')];
+    for (const token of scoped) {
+      for (const path of ['/api/v1/users/pat', '/api/v1/users?tenantId=acme', '/api/v1/users']) {
+        const res = await api.get(path, token);
+        expect(res.status).toBe(200);
+        expect(JSON.stringify(res.body), path).not.toContain('personal-secret');
+      }
+      const pat = (await api.get('/api/v1/users/pat', token)).body;
+      expect(pat).toMatchObject({ hasSlackWebhookUrl: true, hasTeamsWebhookUrl: true });
+      expect(pat).not.toHaveProperty('slackWebhookUrl');
+      expect((await api.get('/api/v1/users/quinn', token)).body).toMatchObject({ hasSlackWebhookUrl: false, hasTeamsWebhookUrl: false });
+      // Writing it does not echo it back either.
+      const rewritten = await api.put('/api/v1/users/pat', { email: 'pat@acme.example', name: 'Pat', tenantIds: ['acme'], slackWebhookUrl: SLACK }, token);
+      expect(JSON.stringify(rewritten.body)).not.toContain('personal-secret');
+    }
+    expect((await api.get('/api/v1/users/pat')).body).toMatchObject({ slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS, hasSlackWebhookUrl: true });
+    expect((await api.get('/api/v1/me/chat', await env.userToken('pat', ['acme']))).body).toEqual({ slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS });
+  });
+
+  it('keeps the URLs when a user is sent back without them, and removes one set to null', async () => {
+    const admin = await env.userToken('acme-admin', ['acme'], 'admin');
+    const seen = (await api.get('/api/v1/users/pat', admin)).body;
+    expect((await api.put('/api/v1/users/pat', { ...seen, name: 'Pat Renamed' }, admin)).status).toBe(200);
+    expect((await api.get('/api/v1/users/pat')).body).toMatchObject({ name: 'Pat Renamed', slackWebhookUrl: SLACK, teamsWebhookUrl: TEAMS });
+    const cleared = await api.put('/api/v1/users/pat', { email: 'pat@acme.example', name: 'Pat', tenantIds: ['acme'], teamsWebhookUrl: null }, admin);
+    expect(cleared.body).toMatchObject({ hasSlackWebhookUrl: true, hasTeamsWebhookUrl: false });
+  });
+});
+
 describe('teams', () => {
   it('PUT/GET/DELETE with tenant scoping and URL checks', async () => {
     const created = await api.put('/api/v1/teams/sec', { tenantId: 'acme', name: 'Security', slackWebhookUrl: 'https://hooks.slack.com/services/T0/B0/XYZ' });

@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../src/demo/demoDirectory.ts';
 import type { Web } from '../../src/http/web.ts';
@@ -97,6 +98,18 @@ describe('demo mode', () => {
     expect(res.headers.getSetCookie()).toEqual([]);
   });
 
+  it('listens on loopback only, so no other machine can sign in as a demo person', async () => {
+    const port = (url: string) => Number(new URL(url).port);
+    expect(demo.server.address()).toMatchObject({ address: '127.0.0.1' });
+    expect(plain.server.address()).toMatchObject({ address: '0.0.0.0' });
+    // Through this machine's own network address, as another machine would come: refused.
+    const external = Object.values(networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4');
+    if (!external) return;
+    const signIn = (base: string) => fetch(`${base}/demo/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"alice"}' });
+    await expect(signIn(`http://${external.address}:${port(demo.url)}`)).rejects.toThrow();
+    expect((await signIn(`http://${external.address}:${port(plain.url)}`)).status).toBe(404);
+  });
+
   it('says so in the page when it is on', async () => {
     expect(bootOf(await (await fetch(`${demo.url}/`)).text()).demo).toBe(true);
   });
@@ -135,7 +148,8 @@ describe('demo mode', () => {
     const { body: session } = await apiClient(demo.url).post('/demo/session', { userId: 'carol' }, null);
     const res = await fetch(`${demo.url}/demo/publish`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: `herald_token=${session.token}` },
+      // As the page sends it: same-origin fetch, so the browser adds Origin (SPEC §7.1).
+      headers: { 'content-type': 'application/json', cookie: `herald_token=${session.token}`, origin: demo.url },
       body: JSON.stringify({ type: 'sla_breached' }),
     });
     expect(res.status).toBe(202);

@@ -22,9 +22,13 @@ beforeAll(async () => {
 });
 afterAll(() => env?.cleanup());
 
-/** The in-app worker as its own process, exactly as the Procfile runs it. */
+/**
+ * The in-app worker as its own process, as the Procfile runs it — with tsx as a loader rather
+ * than its CLI: the CLI relays SIGTERM to a child of its own and SIGKILLs that child when it does
+ * not confirm the signal within a few tens of milliseconds, which a busy machine easily misses.
+ */
 function startInappProcess(): ChildProcess {
-  return spawn(`${root}/node_modules/.bin/tsx`, ['workers/inapp.ts'], {
+  return spawn(process.execPath, ['--import', 'tsx', 'workers/inapp.ts'], {
     cwd: root,
     env: {
       ...process.env,

@@ -30,6 +30,9 @@ export type ErrorStatus = keyof typeof ERROR_MEANINGS;
 
 const retryAfter = { 'Retry-After': { description: 'seconds to wait before retrying', schema: { type: 'integer' as const } } };
 
+/** The 403 of a state-changing operation a browser may call with the session cookie. */
+export const CROSS_SITE_COOKIE = { 403: 'Authenticated by the `herald_token` cookie from another origin (code `forbidden`): see the userTokenCookie scheme.' };
+
 /** The error answers of an operation, each with its usual meaning; `overrides` words one for this operation. */
 export function errors(statuses: ErrorStatus[], overrides: Partial<Record<ErrorStatus, string>> = {}): Record<number, ResponseConfig> {
   return Object.fromEntries(
@@ -70,9 +73,15 @@ const SECURITY_SCHEMES = {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'A user JWT (HS256): `sub` = user id, `tenants` = accessible tenant ids, `role` = `user` | `admin`. The admin API needs `role: admin`.',
+    description:
+      'A user JWT (HS256): `sub` = user id, `tenants` = accessible tenant ids, `role` = `user` | `admin`. The admin API needs `role: admin`. `exp` is required; a token issued (`iat`) more than `JWT_MAX_AGE_SECONDS` ago (default 86400), or without `iat` and with `exp` further ahead than that, is refused.',
   },
-  userTokenCookie: { type: 'apiKey', in: 'cookie', name: 'herald_token', description: 'The user JWT as a cookie.' },
+  userTokenCookie: {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'herald_token',
+    description: 'The user JWT as a cookie. A state-changing request (not GET/HEAD/OPTIONS) it authenticates must come from the API’s own origin — `Sec-Fetch-Site: same-origin`, or an `Origin` of the API’s host — else 403.',
+  },
   userTokenQuery: { type: 'apiKey', in: 'query', name: 'access_token', description: 'The user JWT in the query (redacted from logs), for EventSource.' },
 } as const;
 

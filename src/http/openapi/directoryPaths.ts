@@ -14,7 +14,7 @@ const branding = brandingSchema.meta({ id: 'Branding', description: 'What every 
 /** PUT/GET/DELETE of one directory resource: the three look alike for tenants, users and teams. */
 function registerResource(
   registry: OpenAPIRegistry,
-  options: { name: string; path: string; id: z.ZodType; body: z.ZodType; view: z.ZodType; putErrors: ErrorStatus[] },
+  options: { name: string; path: string; id: z.ZodType; body: z.ZodType; view: z.ZodType; putErrors: ErrorStatus[]; putDescription?: string },
 ): void {
   const { name, path } = options;
   const Name = name[0]!.toUpperCase() + name.slice(1);
@@ -25,6 +25,7 @@ function registerResource(
     operationId: `put${Name}`,
     tags: ['directory'],
     summary: `Create or replace a ${name}`,
+    ...(options.putDescription && { description: options.putDescription }),
     security: ADMIN,
     request: { params, body: jsonBody(options.body) },
     responses: {
@@ -73,6 +74,8 @@ export function registerDirectoryPaths(registry: OpenAPIRegistry): void {
   registerResource(registry, { name: 'tenant', path: '/api/v1/tenants/{id}', id: tenantIdSchema, body: tenantBody, view: tenantView, putErrors: [400, 401, 403] });
   registerResource(registry, {
     name: 'user',
+    putDescription:
+      'Creates or replaces the user. `preferences`, `slackWebhookUrl` and `teamsWebhookUrl` belong to the person: left out, the stored ones are kept (so a caller shown only whether a URL is set can send the user back unchanged); a URL set to null is removed.',
     path: '/api/v1/users/{id}',
     id: entityIdSchema,
     body: userBody(DOCUMENTED_ALLOW_HOSTS),

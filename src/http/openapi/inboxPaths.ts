@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { archiveBody, notificationIdSchema, notificationListFields, seenBody } from '../routes/notifications.ts';
 import { myChatBody } from '../routes/chatSettings.ts';
 import { pushSubscriptionSchema, pushUnsubscribeBody } from '../routes/push.ts';
-import { DOCUMENTED_ALLOW_HOSTS, errors, idParam, json, jsonBody, PUBLIC, USER } from './common.ts';
+import { CROSS_SITE_COOKIE, DOCUMENTED_ALLOW_HOSTS, PUBLIC, USER, errors, idParam, json, jsonBody } from './common.ts';
 import { notificationPageView, preferencesMatrix as preferences, summaryView, updatedView } from './responses.ts';
 
 /** SPEC §5: the signed-in user's inbox, preferences and Web Push devices. */
@@ -38,7 +38,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     summary: 'Mark one notification read',
     security: USER,
     request: { params: idParam(notificationIdSchema, 'a notification id') },
-    responses: { 204: { description: 'Read (also when it already was).' }, ...errors([401, 404], { 404: 'No such notification in this user’s inbox.' }) },
+    responses: { 204: { description: 'Read (also when it already was).' }, ...errors([401, 403, 404], { ...CROSS_SITE_COOKIE, 404: 'No such notification in this user’s inbox.' }) },
   });
 
   registry.registerPath({
@@ -48,7 +48,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     tags: ['inbox'],
     summary: 'Mark every notification read (and so seen)',
     security: USER,
-    responses: { 200: json('How many were unread.', updatedView), ...errors([401]) },
+    responses: { 200: json('How many were unread.', updatedView), ...errors([401, 403], CROSS_SITE_COOKIE) },
   });
 
   registry.registerPath({
@@ -60,7 +60,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     description: 'Ids that are not the caller’s are ignored and not counted. Every open stream of the user gets a `notifications.seen` frame and new counts.',
     security: USER,
     request: { body: jsonBody(seenBody) },
-    responses: { 200: json('How many were unseen.', updatedView), ...errors([400, 401]) },
+    responses: { 200: json('How many were unseen.', updatedView), ...errors([400, 401, 403], CROSS_SITE_COOKIE) },
   });
 
   registry.registerPath({
@@ -71,7 +71,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     summary: 'Archive one notification: it leaves the default list and every count',
     security: USER,
     request: { params: idParam(notificationIdSchema, 'a notification id') },
-    responses: { 204: { description: 'Archived (also when it already was).' }, ...errors([401, 404], { 404: 'No such notification in this user’s inbox.' }) },
+    responses: { 204: { description: 'Archived (also when it already was).' }, ...errors([401, 403, 404], { ...CROSS_SITE_COOKIE, 404: 'No such notification in this user’s inbox.' }) },
   });
 
   registry.registerPath({
@@ -83,7 +83,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     description: 'Ids that are not the caller’s are ignored and not counted. Every open stream of the user gets a `notification.archived` frame and new counts.',
     security: USER,
     request: { body: jsonBody(archiveBody) },
-    responses: { 200: json('How many were archived.', updatedView), ...errors([400, 401]) },
+    responses: { 200: json('How many were archived.', updatedView), ...errors([400, 401, 403], CROSS_SITE_COOKIE) },
   });
 
   registry.registerPath({
@@ -108,7 +108,14 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
       summary,
       security: USER,
       request: { body: jsonBody(preferences) },
-      responses: { 200: json('The stored matrix.', preferences), ...errors([400, 401, 404], { 404: 'The token’s user is not in the directory.' }) },
+      responses: {
+        200: json('The stored matrix.', preferences),
+        ...errors([400, 401, 403, 404], {
+          ...CROSS_SITE_COOKIE,
+          400: 'Invalid input (code `invalid_request`), or a merge that would leave more than 1,000 keys stored (field `(body)`; nothing is changed).',
+          404: 'The token’s user is not in the directory.',
+        }),
+      },
     });
   }
 
@@ -133,7 +140,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     description: 'A URL left out or null is removed. Each URL passes the same outbound check the chat worker applies before sending.',
     security: USER,
     request: { body: jsonBody(myChatBody(DOCUMENTED_ALLOW_HOSTS)) },
-    responses: { 200: json('The stored URLs.', chatSettings), ...errors([400, 401, 404], { 404: 'The token’s user is not in the directory.' }) },
+    responses: { 200: json('The stored URLs.', chatSettings), ...errors([400, 401, 403, 404], { ...CROSS_SITE_COOKIE, 404: 'The token’s user is not in the directory.' }) },
   });
 
   registry.registerPath({
@@ -142,13 +149,14 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     operationId: 'addPushSubscription',
     tags: ['inbox'],
     summary: 'Register a Web Push subscription',
-    description: 'The body is the browser’s `PushSubscription.toJSON()`. The endpoint passes the same outbound URL check as a webhook URL.',
+    description:
+      'The body is the browser’s `PushSubscription.toJSON()`. The endpoint passes the same outbound URL check as a webhook URL. A user keeps at most 20 subscriptions: registering a 21st removes their oldest.',
     security: USER,
     request: { body: jsonBody(pushSubscriptionSchema(DOCUMENTED_ALLOW_HOSTS)) },
     responses: {
       201: json('Registered.', z.object({ endpoint: z.string() })),
       200: json('Already registered; keys updated.', z.object({ endpoint: z.string() })),
-      ...errors([400, 401]),
+      ...errors([400, 401, 403], CROSS_SITE_COOKIE),
     },
   });
 
@@ -160,7 +168,7 @@ export function registerInboxPaths(registry: OpenAPIRegistry): void {
     summary: 'Remove a Web Push subscription',
     security: USER,
     request: { body: jsonBody(pushUnsubscribeBody) },
-    responses: { 204: { description: 'Removed.' }, ...errors([400, 401, 404]) },
+    responses: { 204: { description: 'Removed.' }, ...errors([400, 401, 403, 404], CROSS_SITE_COOKIE) },
   });
 
   registry.registerPath({

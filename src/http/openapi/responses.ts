@@ -26,18 +26,26 @@ export const preferencesMatrix = preferencesSchema.meta({ id: 'Preferences' });
 
 export const tenantView = z.object({ id: tenantIdSchema, name: z.string(), ...timestamps }).meta({ id: 'Tenant' });
 
+const personalUrl = z.string().nullable().optional().meta({ description: 'only for a service key scoped to every tenant (`*`); null when unset' });
+
 export const userView = z
   .object({
     id: entityIdSchema,
     email: z.email(),
     name: z.string(),
     tenantIds: z.array(tenantIdSchema),
-    slackWebhookUrl: z.string().nullable(),
-    teamsWebhookUrl: z.string().nullable(),
+    hasSlackWebhookUrl: z.boolean().meta({ description: 'whether the user has a personal Slack URL' }),
+    hasTeamsWebhookUrl: z.boolean().meta({ description: 'whether the user has a personal Teams URL' }),
+    slackWebhookUrl: personalUrl,
+    teamsWebhookUrl: personalUrl,
     preferences: preferencesMatrix,
     ...timestamps,
   })
-  .meta({ id: 'User' });
+  .meta({
+    id: 'User',
+    description:
+      'A personal chat URL is a credential of its owner: only a service key for every tenant sees the URLs; a tenant-scoped caller sees `hasSlackWebhookUrl`/`hasTeamsWebhookUrl`, and the user reads their own on `GET /api/v1/me/chat`.',
+  });
 
 export const teamView = z
   .object({ id: entityIdSchema, tenantId: tenantIdSchema, name: z.string(), slackWebhookUrl: z.string().nullable(), teamsWebhookUrl: z.string().nullable(), ...timestamps })
@@ -162,8 +170,7 @@ export const healthView = z.object({ status: z.literal('ok') });
 const check = z.enum(['ok', 'down']);
 export const readinessView = z.object({
   status: z.enum(['ready', 'unavailable']),
-  checks: z.object({ postgres: check, redis: check }),
-  errors: z.object({ postgres: z.string().optional(), redis: z.string().optional() }).optional().meta({ description: 'when unavailable: why, per dependency' }),
+  checks: z.object({ postgres: check, redis: check }).meta({ description: 'which dependency answers; why one does not is logged, never shown' }),
 });
 
 // Compile-time only: every field a presenter returns is documented, and every required documented field is returned.

@@ -5,6 +5,8 @@ import { ADMIN, errors, idParam, json, jsonBody } from './common.ts';
 import { listOf, renderedView, templateView, testSendView } from './responses.ts';
 
 const SYNTAX_ERRORS = { 400: 'Invalid input, or a template that does not compile: `details` names the field and the line.' };
+const TOO_EXPENSIVE =
+  'Code `template_too_expensive`: the template (`details` names the field) went past the render budget — 100 ms of CPU time, 100,000 loop iterations or partials, 1 MiB of output — or has more than 1,000 `{{…}}` in one field. Save renders once with the event type’s sample data.';
 const GLOBAL_NEEDS_ALL = { 403: 'Outside the caller’s tenants; changing a global default (tenantId null) needs a credential for every tenant.' };
 
 /** SPEC §7: versioned Handlebars templates, previews and test-sends. */
@@ -32,7 +34,12 @@ export function registerTemplatesPaths(registry: OpenAPIRegistry): void {
     request: { body: jsonBody(templateCreateBody) },
     responses: {
       201: json('The stored template.', templateView),
-      ...errors([400, 401, 403, 409, 422], { ...SYNTAX_ERRORS, ...GLOBAL_NEEDS_ALL, 409: 'This tenant, event type and channel already has a template: add a version to it (details name its id).' }),
+      ...errors([400, 401, 403, 409, 422], {
+        ...SYNTAX_ERRORS,
+        ...GLOBAL_NEEDS_ALL,
+        409: 'This tenant, event type and channel already has a template: add a version to it (details name its id).',
+        422: `The tenant does not exist (code \`unknown_tenant\`), or ${TOO_EXPENSIVE}`,
+      }),
     },
   });
   registry.registerPath({
@@ -63,7 +70,7 @@ export function registerTemplatesPaths(registry: OpenAPIRegistry): void {
     summary: 'Add a version, which becomes the active one',
     security: ADMIN,
     request: { params, body: jsonBody(templateVersionBody) },
-    responses: { 201: json('The new version.', templateView), ...errors([400, 401, 403, 404], { ...SYNTAX_ERRORS, ...GLOBAL_NEEDS_ALL }) },
+    responses: { 201: json('The new version.', templateView), ...errors([400, 401, 403, 404, 422], { ...SYNTAX_ERRORS, ...GLOBAL_NEEDS_ALL, 422: TOO_EXPENSIVE }) },
   });
   registry.registerPath({
     method: 'post',
@@ -73,7 +80,7 @@ export function registerTemplatesPaths(registry: OpenAPIRegistry): void {
     summary: 'Render a stored or unsaved template with sample data',
     security: ADMIN,
     request: { body: jsonBody(templatePreviewBody) },
-    responses: { 200: json('The rendered content.', renderedView), ...errors([400, 401, 403], SYNTAX_ERRORS) },
+    responses: { 200: json('The rendered content.', renderedView), ...errors([400, 401, 403, 422], { ...SYNTAX_ERRORS, 422: TOO_EXPENSIVE }) },
   });
   registry.registerPath({
     method: 'post',
@@ -85,7 +92,11 @@ export function registerTemplatesPaths(registry: OpenAPIRegistry): void {
     request: { params, body: jsonBody(templateTestSendBody) },
     responses: {
       202: json('Handed to the SMTP relay.', testSendView),
-      ...errors([400, 401, 403, 404, 422, 502], { 422: 'The relay refused the message (code `email_rejected`).' }),
+      ...errors([400, 401, 403, 404, 422, 429, 502, 503], {
+        422: `The relay refused the message (code \`email_rejected\`), or ${TOO_EXPENSIVE}`,
+        429: 'Over 10 test-sends of this tenant in the last 60 s, counted across every API instance (code `rate_limited`); retry after `Retry-After` seconds.',
+        503: 'The test-send count cannot be read (Redis is unavailable; code `unavailable`); nothing was sent.',
+      }),
     },
   });
 }

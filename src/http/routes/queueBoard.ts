@@ -4,7 +4,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
 import type { Queues } from '../../queues/catalog.ts';
-import { HttpError } from '../../errors.ts';
+import { forbidden, HttpError } from '../../errors.ts';
 import type { Authenticator } from '../authenticate.ts';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
@@ -12,11 +12,10 @@ export const QUEUE_BOARD_PATH = '/admin/queues';
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 /**
- * Admins only (SPEC §8): an admin user token (header or cookie), HTTP basic auth with the
- * configured `user:password`, or a service key for every tenant. The board is an operator's
- * view: it shows (job ids only — payloads carry no content) and controls every tenant's queues,
- * so a service key scoped to some tenants is refused, and admin tokens should be issued to
- * operators only.
+ * Operators only (SPEC §7.1): the board shows and controls every tenant's queues (pause, empty,
+ * obliterate, re-add, read job data), so only credentials that already span every tenant open
+ * it — HTTP basic auth with the configured `user:password`, or a service key for every tenant.
+ * Anything else that authenticates (a tenant admin's token, a tenant-scoped key) is a 403.
  */
 function boardAccess(auth: Authenticator, basicAuth: string | undefined): RequestHandler {
   const expected = basicAuth ? sha256(basicAuth) : null;
@@ -27,10 +26,10 @@ function boardAccess(auth: Authenticator, basicAuth: string | undefined): Reques
       if (timingSafeEqual(sha256(presented), expected)) return next();
     }
     const principal = await auth.identify(req);
-    if (principal?.kind === 'user' && principal.role === 'admin') return next();
     if (principal?.kind === 'service' && principal.tenants.all) return next();
+    if (principal) return next(forbidden('the queue board spans every tenant: it needs the operator password or a service key for every tenant'));
     if (expected) res.setHeader('WWW-Authenticate', 'Basic realm="Herald queues", charset="UTF-8"');
-    next(new HttpError(401, 'unauthorized', 'the queue board needs an admin token, the operator password or a service key for every tenant'));
+    next(new HttpError(401, 'unauthorized', 'the queue board needs the operator password or a service key for every tenant'));
   };
 }
 

@@ -27,6 +27,7 @@ import {
   TemplateSlotTaken,
   type StoredTemplate,
 } from '../../templates/templateStore.ts';
+import type { LimitDecision, SlidingWindowLimiter } from '../../slidingWindowLimit.ts';
 import { parseOrThrow } from '../../validation.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 import { generatedIdSchema, pathParam } from '../params.ts';
@@ -38,7 +39,15 @@ export type TemplateApiDeps = {
   mailer: Mailer;
   /** Tells every instance to drop its cached templates and brands; never throws. */
   announceChange(change: TemplatesChange): Promise<void>;
+  /** Counts test-sends per tenant (see TEST_SEND_LIMIT); throws when Redis cannot say. */
+  testSendLimit: SlidingWindowLimiter;
 };
+
+/**
+ * SPEC §7.1: a test-send relays a tenant's HTML from the platform's sender to any address, so a
+ * tenant gets a few per minute (across every API instance), not a spam cannon.
+ */
+export const TEST_SEND_LIMIT = { limit: 10, windowSeconds: 60 };
 
 type Deps = { auth: Authenticator; db: Db; templates: TemplateApiDeps };
 
@@ -106,7 +115,7 @@ export function templatesRouter(deps: Deps): Router {
   router.post('/api/v1/templates', deps.auth.admin, async (req, res) => {
     const body = parseOrThrow(templateCreateBody, req.body);
     assertMayChange(principalOf(req).tenants, body.tenantId);
-    compileOrThrow(kindOrThrow(body.channel), fieldsOf(body));
+    compileOrThrow(kindOrThrow(body.channel), fieldsOf(body), body.eventType);
     if (body.tenantId !== null) await assertTenantsExist(db, [body.tenantId]);
     try {
       const row = await createTemplate(db, { tenantId: body.tenantId, eventType: body.eventType, channel: body.channel }, fieldsOf(body));
@@ -135,7 +144,7 @@ export function templatesRouter(deps: Deps): Router {
     for (const key of ['tenantId', 'eventType', 'channel'] as const) {
       if (body[key] !== undefined && body[key] !== template[key]) throw badRequest(`${key}: a version cannot move the template; create a new one`, [{ field: key, message: 'must match the template' }]);
     }
-    compileOrThrow(kindOrThrow(template.channel), fieldsOf(body));
+    compileOrThrow(kindOrThrow(template.channel), fieldsOf(body), template.eventType);
     const row = await addTemplateVersion(db, template.id, fieldsOf(body));
     if (!row) throw notFound('template');
     await deps.templates.announceChange({ kind: 'template', tenantId: row.tenantId });
@@ -146,7 +155,7 @@ export function templatesRouter(deps: Deps): Router {
     const body = parseOrThrow(templatePreviewBody, req.body);
     if (body.tenantId !== null) assertTenantAccess(principalOf(req).tenants, body.tenantId);
     const kind = kindOrThrow(body.channel);
-    const template = body.template ? compileOrThrow(kind, fieldsOf(body.template), ['template']) : await loadTemplate(db, body.tenantId, body.eventType, body.channel);
+    const template = body.template ? compileOrThrow(kind, fieldsOf(body.template), body.eventType, ['template']) : await loadTemplate(db, body.tenantId, body.eventType, body.channel);
     const { brand } = await loadBrand(db, body.tenantId);
     const context = previewContext('evt_preview', body.eventType, body.data ?? null, { tenantId: body.tenantId, brand });
     res.json(renderOrThrow(template, context, body.template ? ['template'] : []));
@@ -164,7 +173,8 @@ export function templatesRouter(deps: Deps): Router {
     const loaded = await loadBrand(db, tenantId);
     const eventId = `test_${randomUUID()}`;
     const context = previewContext(eventId, template.eventType, body.data ?? null, { tenantId, brand: loaded.brand, user: { id: null, name: null, email: body.to } });
-    const content = renderOrThrow(compileOrThrow('email', fieldsOf(template)), context) as EmailContent;
+    const content = renderOrThrow(compileOrThrow('email', fieldsOf(template), template.eventType), context) as EmailContent;
+    await consumeTestSend(deps.templates.testSendLimit, tenantId);
     const { mailer } = deps.templates;
     const message = composeEmail({
       from: mailer.from,
@@ -186,4 +196,20 @@ export function templatesRouter(deps: Deps): Router {
   });
 
   return router;
+}
+
+/** One test-send of the tenant's (a global template's without a tenant share one count), or a 429 saying when the next may go. */
+async function consumeTestSend(limit: SlidingWindowLimiter, tenantId: string | null): Promise<void> {
+  let decision: LimitDecision;
+  try {
+    decision = await limit(tenantId ?? '(global)');
+  } catch {
+    throw new HttpError(503, 'unavailable', 'cannot count test-sends right now; retry later', [], { 'Retry-After': '5' });
+  }
+  if (!decision.allowed) {
+    const { limit: most, windowSeconds } = TEST_SEND_LIMIT;
+    throw new HttpError(429, 'rate_limited', `at most ${most} test-sends per tenant every ${windowSeconds} s; retry in ${decision.retryAfterSeconds} s`, [], {
+      'Retry-After': String(decision.retryAfterSeconds),
+    });
+  }
 }

@@ -14,14 +14,20 @@ import { principalOf, type Authenticator } from '../authenticate.ts';
 import { assertTenantsExist, insertedFlag, outboundUrlField, sendUpserted } from './directoryCommon.ts';
 import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
 
-export function presentUser(row: typeof users.$inferSelect) {
+/**
+ * The user as a caller sees them. A personal Slack or Teams URL is a credential of its owner (it
+ * lets anyone post as that person's integration), so SPEC §7.1 shows it only to a credential for
+ * every tenant; a tenant-scoped caller sees whether one is set. The owner reads theirs on /me/chat.
+ */
+export function presentUser(row: typeof users.$inferSelect, scope: TenantScope) {
   return {
     id: row.id,
     email: row.email,
     name: row.name,
     tenantIds: row.tenantIds,
-    slackWebhookUrl: row.slackWebhookUrl,
-    teamsWebhookUrl: row.teamsWebhookUrl,
+    hasSlackWebhookUrl: row.slackWebhookUrl !== null,
+    hasTeamsWebhookUrl: row.teamsWebhookUrl !== null,
+    ...(scope.all && { slackWebhookUrl: row.slackWebhookUrl, teamsWebhookUrl: row.teamsWebhookUrl }),
     preferences: row.preferences,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -59,13 +65,15 @@ export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
     if (existing && !ownedBy(scope, existing)) throw forbidden('this user belongs to a tenant outside this credential’s scope');
     await assertTenantsExist(db, tenantIds);
 
+    // A replace without preferences or personal chat URLs keeps what is stored: they belong to the
+    // person, not the directory sync — and a caller who is shown only whether a URL is set must be
+    // able to send the user back without wiping it. An explicit null removes a URL.
     const values = {
       email: body.email,
       name: body.name,
       tenantIds,
-      slackWebhookUrl: body.slackWebhookUrl ?? null,
-      teamsWebhookUrl: body.teamsWebhookUrl ?? null,
-      // A replace without preferences keeps the user's own choices: they belong to the person, not the directory sync.
+      ...(body.slackWebhookUrl !== undefined && { slackWebhookUrl: body.slackWebhookUrl }),
+      ...(body.teamsWebhookUrl !== undefined && { teamsWebhookUrl: body.teamsWebhookUrl }),
       ...(body.preferences ? { preferences: body.preferences } : {}),
     };
     const [row] = await db
@@ -73,7 +81,7 @@ export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       .values({ id, ...values })
       .onConflictDoUpdate({ target: users.id, set: { ...values, updatedAt: sql`now()` } })
       .returning({ ...getTableColumns(users), inserted: insertedFlag });
-    sendUpserted(res, presentUser(row!), row!.inserted);
+    sendUpserted(res, presentUser(row!, scope), row!.inserted);
   });
 
   router.get('/api/v1/users', deps.auth.admin, async (req, res) => {
@@ -85,13 +93,15 @@ export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       .where(tenantIds ? arrayOverlaps(users.tenantIds, tenantIds) : undefined)
       .orderBy(users.id)
       .limit(query.limit);
-    res.json({ items: rows.map(presentUser) });
+    const scope = principalOf(req).tenants;
+    res.json({ items: rows.map((row) => presentUser(row, scope)) });
   });
 
   router.get('/api/v1/users/:id', deps.auth.admin, async (req, res) => {
     const [row] = await db.select().from(users).where(eq(users.id, pathParam(req, 'id')));
-    if (!row || !visibleTo(principalOf(req).tenants, row)) throw notFound('user');
-    res.json(presentUser(row));
+    const scope = principalOf(req).tenants;
+    if (!row || !visibleTo(scope, row)) throw notFound('user');
+    res.json(presentUser(row, scope));
   });
 
   router.delete('/api/v1/users/:id', deps.auth.admin, async (req, res) => {

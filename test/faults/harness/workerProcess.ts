@@ -40,15 +40,28 @@ export type WorkerProcess = {
  * kill -9 it: no hook inside Herald, a real crash.
  */
 export function spawnWorker(name: 'router' | 'inapp' | 'webhook' | 'email' | 'chat' | 'push' | 'bus', config: Config, env: Record<string, string> = {}): WorkerProcess {
-  return spawnProcess(name, `workers/${name}.ts`, config, env);
+  return spawnHerald(name, `workers/${name}.ts`, config, env);
 }
 
-/** The API as the Procfile runs it, on `port`: its own process, so the test's clients do not share its event loop. */
-export function spawnWeb(config: Config, port: number, env: Record<string, string> = {}): WorkerProcess {
-  return spawnProcess('web', 'src/http/server.ts', config, { PORT: String(port), ...env });
+/**
+ * The API as the Procfile's `web` runs it, on a port of its own choosing: a test that makes it
+ * busy (or hangs it) keeps its own event loop free to time the answers.
+ */
+export function spawnApi(config: Config, env: Record<string, string> = {}): WorkerProcess & { url(): string } {
+  const api = spawnHerald('web', 'src/http/server.ts', config, { PORT: '0', ...env });
+  let url: string | undefined;
+  return {
+    ...api,
+    // Read once: the line may scroll out of the kept output later.
+    url() {
+      url ??= /"url":"(http:\/\/[^"]+)"[^\n]*"API listening"/.exec(api.output())?.[1];
+      if (!url) throw new Error(`the API has not said where it listens:\n${api.output()}`);
+      return url;
+    },
+  };
 }
 
-function spawnProcess(name: string, entry: string, config: Config, env: Record<string, string>): WorkerProcess {
+function spawnHerald(name: string, entry: string, config: Config, env: Record<string, string>): WorkerProcess {
   const child = trackChild(
     spawn(process.execPath, ['--import', 'tsx', entry], {
       cwd: repoRoot,
@@ -63,11 +76,12 @@ function spawnProcess(name: string, entry: string, config: Config, env: Record<s
     started: () =>
       waitUntil(
         () => {
-          if (hasExited(child)) throw new Error(`${name} process exited at start:\n${output}`);
+          if (hasExited(child)) throw new Error(`${name} exited at start:\n${output}`);
           return output.includes(`"${name} started"`);
         },
-        30_000,
-        `the ${name} process to start`,
+        // Generous: on a busy machine, tsx compiling a process's modules alone can take half a minute.
+        60_000,
+        `${name} to start`,
       ),
     kill9: () => stopChild(child, 'SIGKILL', 5_000),
     stop: () => stopChild(child, 'SIGTERM', 30_000),
