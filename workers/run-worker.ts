@@ -53,7 +53,10 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
           await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
           throw new DelayedError();
         }
-        throw err;
+        // What BullMQ keeps in Redis (failedReason, stack) must not carry a query's parameters,
+        // which may be secrets (SPEC §7.1): only the redacted root cause goes on.
+        if (err instanceof DelayedError || err instanceof UnrecoverableError) throw err;
+        throw new Error(rootCauseMessage(err));
       } finally {
         clearTimeout(timer);
       }

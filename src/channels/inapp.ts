@@ -4,9 +4,10 @@ import { events } from '../db/schema.ts';
 import {
   announceInboxRows,
   createInboxPairs,
-  inboxContent,
   insertInboxRows,
+  markInappRefusedStatement,
   markInappSent,
+  renderInboxContents,
   unannouncedEarlierRows,
 } from '../inbox/inboxWriter.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
@@ -45,14 +46,21 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
     .from(events)
     .where(inArray(events.id, [...new Set(batches.map((b) => b.eventId))]));
   const eventsById = new Map(stored.map((row) => [row.id, { envelope: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt }]));
-  const pairs = createInboxPairs();
-  for (const { eventId, userIds } of batches) if (eventsById.has(eventId)) for (const userId of userIds) pairs.add(eventId, userId);
-  if (pairs.size === 0) return batches.map(() => ({ written: 0 }));
+  if (eventsById.size === 0) return batches.map(() => ({ written: 0 }));
 
   const source = deps.templates ?? directSource(db);
   const envelopes = [...eventsById.values()].map(({ envelope }) => envelope);
   const actors = await loadActors(db, envelopes);
-  const contents = await Promise.all(envelopes.map((e) => inboxContent(source, e, actorName(e, e.actorId ? actors.get(e.actorId) : undefined))));
+  const { contents, refused } = await renderInboxContents(
+    source,
+    envelopes.map((event) => ({ event, actorName: actorName(event, event.actorId ? actors.get(event.actorId) : undefined) })),
+  );
+  if (refused.size > 0) (await db.execute(markInappRefusedStatement(refused))).forEach(() => observeDelivery('inapp', 'failed'));
+  const pairs = createInboxPairs();
+  for (const { eventId, userIds } of batches) {
+    if (eventsById.has(eventId) && !refused.has(eventId)) for (const userId of userIds) pairs.add(eventId, userId);
+  }
+  if (pairs.size === 0) return batches.map(() => ({ written: 0 }));
   const inserted = await insertInboxRows(db, contents, pairs);
   const earlier = await unannouncedEarlierRows(db, pairs, inserted.rows);
   await announceInboxRows(deps.frames, inserted, earlier);

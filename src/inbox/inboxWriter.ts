@@ -4,7 +4,7 @@ import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
 import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
-import { TemplateError } from '../templates/handlebars.ts';
+import { TemplateError, TemplateTooExpensiveError } from '../templates/handlebars.ts';
 import { renderMessage, type TemplateSource } from '../templates/templateRenderer.ts';
 import { applyCountDeltas, countsByUser, type CountRow, type InboxCounts } from './inboxCounts.ts';
 import { presentNotification, type NotificationRow } from './notificationView.ts';
@@ -50,15 +50,37 @@ export function createInboxPairs(): InboxPairs & { add(eventId: string, userId: 
 }
 
 /**
- * An event's inbox row content; `actorName` is the actor's name in the directory (null when the
- * event has no actor, or it is nobody the directory knows). A stored template that fails to
- * render must not keep the notification from the inbox: the built-in text stands in.
+ * The inbox rows' content of several events, rendered once each. An event whose in-app template
+ * is over the render budget gets none: its in-app deliveries fail for good with that reason
+ * (SPEC §7.1; `refused`, by event id), and every other event goes on. A template that fails to
+ * render otherwise must not keep the notification from the inbox: the built-in text stands in.
  */
-export async function inboxContent(source: TemplateSource, envelope: EventEnvelope, actorName: string | null): Promise<InboxContent> {
+export async function renderInboxContents(
+  source: TemplateSource,
+  items: { event: EventEnvelope; actorName: string | null }[],
+): Promise<{ contents: InboxContent[]; refused: Map<string, string> }> {
+  const refused = new Map<string, string>();
+  const rendered = await Promise.all(
+    items.map(({ event, actorName }) =>
+      inboxContent(source, event, actorName).catch((err: unknown) => {
+        if (!(err instanceof TemplateTooExpensiveError)) throw err;
+        refused.set(event.id, err.message);
+        return null;
+      }),
+    ),
+  );
+  return { contents: rendered.filter((c): c is InboxContent => c !== null), refused };
+}
+
+/**
+ * An event's inbox row content; `actorName` is the actor's name in the directory (null when the
+ * event has no actor, or it is nobody the directory knows). Throws TemplateTooExpensiveError.
+ */
+async function inboxContent(source: TemplateSource, envelope: EventEnvelope, actorName: string | null): Promise<InboxContent> {
   const text = await renderMessage(source, envelope, 'inapp', null).then(
     (rendered) => rendered.content,
     (err: unknown) => {
-      if (err instanceof TemplateError) return defaultInboxContent(envelope);
+      if (err instanceof TemplateError && !(err instanceof TemplateTooExpensiveError)) return defaultInboxContent(envelope);
       throw err;
     },
   );
@@ -173,6 +195,15 @@ export async function markInappSent(db: DbOrTx, pairs: InboxPairs): Promise<stri
   if (pairs.eventIds.length === 0) return [];
   const sent = await db.execute<{ event_id: string }>(markInappSentStatement(pairs));
   return sent.map((row) => row.event_id);
+}
+
+/** In-app deliveries of events whose content was refused (see renderInboxContents): failed for good, with the reason; returns `event_id`. */
+export function markInappRefusedStatement(refused: ReadonlyMap<string, string>): SQL {
+  return sql`
+    update deliveries d set state = 'failed', failed_at = now(), updated_at = now(), attempts = d.attempts + 1, last_error = r.reason
+    from unnest(${sql.param([...refused.keys()])}::text[], ${sql.param([...refused.values()])}::text[]) as r(event_id, reason)
+    where d.event_id = r.event_id and d.channel = 'inapp' and d.state = 'pending'
+    returning d.event_id`;
 }
 
 /** The UPDATE of markInappSent, returning `event_id`, to run on its own or inside a larger statement. */

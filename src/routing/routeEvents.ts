@@ -4,9 +4,10 @@ import { events } from '../db/schema.ts';
 import {
   announceInboxRows,
   createInboxPairs,
-  inboxContent,
   insertInboxRows,
+  markInappRefusedStatement,
   markInappSentStatement,
+  renderInboxContents,
   unannouncedEarlierRows,
   type InboxPairs,
 } from '../inbox/inboxWriter.ts';
@@ -65,9 +66,9 @@ export async function routeEvents(deps: RouteDeps, eventIds: string[], carried: 
   });
 
   const inline = routed.filter((r) => r.inappUsers.length > 0 && r.inappUsers.length <= INLINE_INAPP_MAX);
+  const { contents, refused } = await renderInboxContents(deps.templates, inline.map((r) => ({ event: r.event, actorName: directory.actorNameOf(r.event) })));
   const inlinePairs = createInboxPairs();
-  for (const r of inline) for (const userId of r.inappUsers) inlinePairs.add(r.event.id, userId);
-  const contents = await Promise.all(inline.map((r) => inboxContent(deps.templates, r.event, directory.actorNameOf(r.event))));
+  for (const r of inline) if (!refused.has(r.event.id)) for (const userId of r.inappUsers) inlinePairs.add(r.event.id, userId);
 
   const [pending, inbox] = await Promise.all([recordPlans(db, routed), insertInboxRows(db, contents, inlinePairs)]);
   const earlier = await unannouncedEarlierRows(db, inlinePairs, inbox.rows);
@@ -82,7 +83,7 @@ export async function routeEvents(deps: RouteDeps, eventIds: string[], carried: 
     enqueueInappBatches(deps.queues, routed.filter((r) => r.inappUsers.length > INLINE_INAPP_MAX)),
     enqueueDeliveries(deps.queues, pending),
   ]);
-  await finishRouting(db, routed, inlinePairs);
+  await finishRouting(db, routed, inlinePairs, refused);
 
   const plans = new Map(routed.map((r) => [r.event.id, r.plan]));
   return eventIds.map((id) => plans.get(id) ?? null);
@@ -197,13 +198,17 @@ async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[]): Pr
  * Until then a crash leaves them pending and unrouted, so a retry (or the sweeper) announces
  * the rows again rather than leaving an open stream without them.
  */
-async function finishRouting(db: Db, routed: Routed[], inlinePairs: InboxPairs): Promise<void> {
+async function finishRouting(db: Db, routed: Routed[], inlinePairs: InboxPairs, refused: ReadonlyMap<string, string>): Promise<void> {
   const acceptedAt = new Map(routed.map((r) => [r.event.id, r.acceptedAt]));
-  // One statement, so whoever sees an event routed also sees its inline rows sent.
-  const sent = await db.execute<{ event_id: string }>(sql`
+  // One statement, so whoever sees an event routed also sees its inline rows sent (or refused).
+  const outcomes = await db.execute<{ event_id: string; state: 'sent' | 'failed' }>(sql`
     with sent as (${markInappSentStatement(inlinePairs)}),
+    refused as (${markInappRefusedStatement(refused)}),
     routed as (update events set routed_at = now() where id = any(${sql.param(routed.map((r) => r.event.id))}::text[]))
-    select event_id from sent
+    select event_id, 'sent' as state from sent union all select event_id, 'failed' from refused
   `);
-  for (const { event_id: eventId } of sent) observeDelivery('inapp', 'sent', acceptedAt.get(eventId)!);
+  for (const { event_id: eventId, state } of outcomes) {
+    if (state === 'sent') observeDelivery('inapp', 'sent', acceptedAt.get(eventId)!);
+    else observeDelivery('inapp', 'failed');
+  }
 }
