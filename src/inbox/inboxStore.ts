@@ -76,12 +76,12 @@ export async function summarize(db: Db, owner: InboxOwner): Promise<{ total: num
 /** A notification with its stream cursor (the user's seq), as a live frame carries it. */
 export type CursoredNotification = { data: NotificationView; cursor: string };
 
-/** Notifications after a stream cursor, in cursor order: what a reconnecting stream missed. */
-export async function notificationsAfter(db: Db, owner: InboxOwner, afterSeq: bigint, limit: number): Promise<CursoredNotification[]> {
+/** Notifications after a stream cursor (and before another, when given), in cursor order: what a stream missed. */
+export async function notificationsAfter(db: Db, owner: InboxOwner, afterSeq: bigint, limit: number, beforeSeq?: bigint): Promise<CursoredNotification[]> {
   const rows = await db
     .select()
     .from(notifications)
-    .where(and(ownedBy(owner), gt(notifications.seq, afterSeq)))
+    .where(and(ownedBy(owner), gt(notifications.seq, afterSeq), beforeSeq === undefined ? undefined : lt(notifications.seq, beforeSeq)))
     .orderBy(asc(notifications.seq))
     .limit(limit);
   return rows.map((row) => ({ data: presentNotification(row), cursor: row.seq.toString() }));

@@ -13,9 +13,10 @@ const SSE_HEADERS = {
 const RECONNECT_MS = 3_000;
 
 /**
- * One browser's stream. Frame ids carry the stream cursor — the highest per-user seq this
- * connection has carried — so a reconnect with Last-Event-ID set to any frame's id (of any
- * type) tells the server exactly which notifications to replay from the inbox.
+ * One browser's stream. Frame ids carry the stream cursor — the user's seq up to which this
+ * connection has carried every notification, in order (the hub makes sure of the order; see
+ * createSseHub) — so a reconnect with Last-Event-ID set to any frame's id (of any type) tells
+ * the server exactly which notifications to replay from the inbox.
  *
  * A connection is opening until `begin()` writes its headers, and nothing else writes to the
  * response before that: a heartbeat skips it, and an `end()` (shutdown, the user's stream limit)
@@ -23,10 +24,8 @@ const RECONNECT_MS = 3_000;
  * later `writeHead` throw, killing the stream.
  */
 export class SseConnection {
-  /** Highest notification seq carried so far. */
+  /** Every notification of the user up to this seq has been carried (or was not this stream's to carry). */
   cursor: bigint;
-  /** Notifications up to this seq were replayed on resume; a live copy of one of them is not sent again. */
-  replayedUpTo = 0n;
   dropped = 0;
   private seq = 0;
   /** What this stream knows of its user's counts, per tenant of its own, with the version of each. */
@@ -56,12 +55,13 @@ export class SseConnection {
     this.res.write(`retry: ${RECONNECT_MS}\n\n`);
   }
 
-  /** Writes a frame, or queues it while the socket is backed up; past the buffer limit the frame is dropped. */
+  /**
+   * Writes a frame, or queues it while the socket is backed up; past the buffer limit the frame
+   * is dropped. A notification frame is the next in cursor order (the hub's job): it moves the
+   * cursor to its own seq, which is its id.
+   */
   send(frame: LiveFrame): boolean {
-    if (frame.type === 'notification') {
-      const cursor = BigInt(frame.cursor);
-      if (cursor > this.cursor) this.cursor = cursor;
-    }
+    if (frame.type === 'notification') this.cursor = BigInt(frame.cursor);
     const id = frame.type === 'notification' ? frame.cursor : `${this.cursor}.${++this.seq}`;
     return this.write(`id: ${id}\nevent: ${frame.type}\ndata: ${JSON.stringify(frame.data)}\n\n`);
   }

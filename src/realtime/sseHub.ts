@@ -9,8 +9,8 @@ import { frameForTenants, parseFrameMessage, tenantChannel, userChannel, type Li
 import { parseStreamCursor, SseConnection } from './sseConnection.ts';
 
 export type StreamSource = {
-  /** Notifications of this user (in these tenants) after a cursor, in cursor order. */
-  notificationsAfter(userId: string, tenantIds: string[], afterCursor: bigint, limit: number): Promise<CursoredNotification[]>;
+  /** Notifications of this user (in these tenants) after a cursor (and before another, when given), in cursor order. */
+  notificationsAfter(userId: string, tenantIds: string[], afterCursor: bigint, limit: number, beforeCursor?: bigint): Promise<CursoredNotification[]>;
   latestCursor(userId: string): Promise<bigint>;
   /** The user's unread counts in these tenants, with their versions. */
   counts(userId: string, tenantIds: string[]): Promise<InboxCounts>;
@@ -33,6 +33,14 @@ export type SseHubOptions = {
  * channel per user and per tenant, subscribed while a connection needs it) and are written to
  * every open tab of the user. Each connection has its own bounded backlog, so a stalled
  * browser loses its own frames and never delays anyone else's.
+ *
+ * A user's notifications reach each stream in cursor order, each once. They commit in that
+ * order (see insertInboxRows), but their frames come from whichever process wrote them and may
+ * cross on the way: a stream that carried seq 11 before seq 10 arrived would hand out 11 as its
+ * resume point, and 10 would be lost to a reconnect. So a frame past the next expected seq
+ * holds the stream's frames back while the gap is read from the inbox — every row below a
+ * committed seq has committed already, so the read is complete — and then everything goes out
+ * in order; a frame at or below the cursor is one the stream carried already.
  */
 export function createSseHub(options: SseHubOptions) {
   const { subscriber, prefix, source, logger } = options;
@@ -40,7 +48,7 @@ export function createSseHub(options: SseHubOptions) {
   const replayLimit = options.replayLimit ?? 500;
   const byChannel = new Map<string, Set<SseConnection>>();
   const connections = new Set<SseConnection>();
-  /** Connections still opening: their live frames wait here, in order, until the replay is out. */
+  /** Connections opening or filling a gap: their live frames wait here, in order. */
   const held = new Map<SseConnection, LiveFrame[]>();
   let droppedFrames = 0;
 
@@ -59,14 +67,59 @@ export function createSseHub(options: SseHubOptions) {
       return;
     }
     if (frame.type === 'notification') {
-      // The same notification may come from replay and live (it was committed in between): send it once.
-      if (!connection.tenantIds.has(frame.data.tenantId) || BigInt(frame.cursor) <= connection.replayedUpTo) return;
-      if (connection.send(frame)) source.carried(frame.data, connection.userId);
-      return;
+      const seq = BigInt(frame.cursor);
+      if (seq <= connection.cursor) return;
+      if (seq > connection.cursor + 1n) {
+        held.set(connection, [frame]);
+        void fillGap(connection, seq);
+        return;
+      }
+      return carry(connection, frame);
     }
     if (frame.type === 'unread_count' && frame.counts) return connection.sendCounts(frame.counts);
     const visible = frameForTenants(frame, connection.tenantIds);
     if (visible) connection.send(visible);
+  }
+
+  /** The next notification in cursor order: sent when it is one of the stream's tenants', skipped (cursor moved past) when not. */
+  function carry(connection: SseConnection, frame: Extract<LiveFrame, { type: 'notification' }>): void {
+    if (!connection.tenantIds.has(frame.data.tenantId)) {
+      connection.cursor = BigInt(frame.cursor);
+      return;
+    }
+    if (connection.send(frame)) source.carried(frame.data, connection.userId);
+  }
+
+  /** Reads the notifications between the cursor and `upTo` from the inbox, carries them, then the frames held meanwhile. */
+  async function fillGap(connection: SseConnection, upTo: bigint): Promise<void> {
+    try {
+      for (;;) {
+        const rows = await source.notificationsAfter(connection.userId, [...connection.tenantIds], connection.cursor, replayLimit, upTo);
+        for (const row of rows) if (BigInt(row.cursor) > connection.cursor) carry(connection, { type: 'notification', ...row });
+        if (rows.length < replayLimit) break;
+      }
+      // Whatever lies below upTo and was not read is not this stream's (another tenant's row, or a number no row took).
+      if (connection.cursor < upTo - 1n) connection.cursor = upTo - 1n;
+    } catch (err) {
+      // The held frames still go out; a reconnect replays from the inbox what this read would have.
+      logger.warn({ err, userId: connection.userId }, 'could not read a gap in a live stream from the inbox');
+    }
+    release(connection);
+  }
+
+  /** Lets a connection's held frames go, in order; one of them may start another gap, which holds the rest again. */
+  function release(connection: SseConnection): void {
+    const waiting = held.get(connection);
+    held.delete(connection);
+    if (!waiting || connection.isClosed) return;
+    for (let i = 0; i < waiting.length; i++) {
+      deliver(connection, waiting[i]!);
+      const again = held.get(connection);
+      if (again) {
+        again.push(...waiting.slice(i + 1));
+        return;
+      }
+    }
   }
 
   function onDrop(connection: SseConnection): void {
@@ -122,16 +175,16 @@ export function createSseHub(options: SseHubOptions) {
     const connection = new SseConnection(res, user.userId, tenantIds, resumeFrom ?? 0n, bufferLimit, onDrop);
     connections.add(connection);
     held.set(connection, []);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
+    let forgotten = false;
+    const forget = () => {
+      if (forgotten) return;
+      forgotten = true;
       connections.delete(connection);
       held.delete(connection);
       unsubscribe(channels, connection);
     };
-    res.on('close', release);
-    if (res.destroyed) return release();
+    res.on('close', forget);
+    if (res.destroyed) return forget();
 
     let replay: CursoredNotification[];
     let latest: bigint;
@@ -144,23 +197,20 @@ export function createSseHub(options: SseHubOptions) {
         source.counts(user.userId, user.tenantIds),
       ]);
     } catch (err) {
-      release();
+      forget();
       // The client left, or the hub ended the stream, while it opened: there is nobody to answer.
       if (connection.isClosed) return;
       throw err;
     }
-    if (connection.isClosed) return release();
+    if (connection.isClosed) return forget();
 
     connection.begin();
-    const waiting = held.get(connection) ?? [];
-    held.delete(connection);
-    for (const notification of replay) deliver(connection, { type: 'notification', ...notification });
-    connection.replayedUpTo = connection.cursor;
+    for (const notification of replay) carry(connection, { type: 'notification', ...notification });
     // A fresh stream's cursor starts at the newest notification it did not need to carry.
     if (latest > connection.cursor) connection.cursor = latest;
     // Every stream starts with its count, a resumed one too, so a tab that slept shows no stale badge.
     connection.sendCounts(counts, true);
-    for (const frame of waiting) deliver(connection, frame);
+    release(connection);
   }
 
   return {

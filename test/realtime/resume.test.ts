@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertInboxRows, type InboxContent } from '../../src/inbox/inboxWriter.ts';
+import { announceInboxRows, insertInboxRows, type InboxContent } from '../../src/inbox/inboxWriter.ts';
+import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { notificationFrames, openStream } from '../helpers/sse.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
@@ -59,7 +60,7 @@ describe('resume when two writers write one user’s inbox', () => {
     await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at) values ('writer_a', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
     let commitA!: () => void;
     const aCommitted = env.db.transaction(async (tx) => {
-      await insertInboxRows(tx, [content('writer_a')], { eventIds: ['writer_a'], userIds: ['ursula'] });
+      await insertInboxRows(tx, [content('writer_a')], { tenantIds: ['acme'], eventIds: ['writer_a'], userIds: ['ursula'] });
       await new Promise<void>((resolve) => (commitA = resolve));
     });
     await eventually(async () => commitA !== undefined);
@@ -97,7 +98,7 @@ describe('resume when two writers write one user’s inbox', () => {
     await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at) values ('writer_c', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
     let commitC!: () => void;
     const cCommitted = env.db.transaction(async (tx) => {
-      await insertInboxRows(tx, [content('writer_c')], { eventIds: ['writer_c'], userIds: ['ursula'] });
+      await insertInboxRows(tx, [content('writer_c')], { tenantIds: ['acme'], eventIds: ['writer_c'], userIds: ['ursula'] });
       await new Promise<void>((resolve) => (commitC = resolve));
     });
     await eventually(async () => commitC !== undefined);
@@ -106,5 +107,27 @@ describe('resume when two writers write one user’s inbox', () => {
     await eventually(async () => (await env.db.$client`select 1 from notifications where event_id = 'writer_d' and user_id = 'victor'`).length === 1);
     commitC();
     await cCommitted;
+  });
+
+  it('carries a user’s notifications in cursor order, each once, when their frames cross on the way', async () => {
+    const token = await env.userToken('victor', ['acme']);
+    const tab = stream(web.url, token);
+    await tab.opened;
+    await tab.waitFor((f) => f.type === 'unread_count');
+    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at)
+      values ('cross_1', 'acme', 'finding_created', '{}'::jsonb, now(), now()), ('cross_2', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
+    // Two writers commit in order (1, then 2)…
+    const first = await insertInboxRows(env.db, [content('cross_1')], { tenantIds: ['acme'], eventIds: ['cross_1'], userIds: ['victor'] });
+    const second = await insertInboxRows(env.db, [content('cross_2')], { tenantIds: ['acme'], eventIds: ['cross_2'], userIds: ['victor'] });
+    // …but the second one's frame comes first.
+    const frames = createFramePublisher(env.redis, env.config.REDIS_PREFIX);
+    await announceInboxRows(frames, second);
+    await tab.waitFor((f) => f.type === 'notification', 2);
+    await announceInboxRows(frames, first);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The stream read the first from the inbox before it sent the second, and did not send the first again.
+    expect(notificationFrames(tab.frames).map((f) => f.data.eventId)).toEqual(['cross_1', 'cross_2']);
+    const ids = notificationFrames(tab.frames).map((f) => BigInt(f.id));
+    expect(ids[0]! < ids[1]!).toBe(true);
   });
 });
