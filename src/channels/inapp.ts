@@ -1,6 +1,5 @@
-import { inArray } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { events } from '../db/schema.ts';
 import {
   announceInboxRows,
   createInboxPairs,
@@ -10,7 +9,7 @@ import {
   renderInboxContents,
   unannouncedEarlierRows,
 } from '../inbox/inboxWriter.ts';
-import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { eventKey, type EventEnvelope } from '../intake/eventEnvelope.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import { actorName, loadActors } from '../routing/directory.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
@@ -41,15 +40,15 @@ export async function deliverInapp(payload: InappBatch, deps: InappDeps): Promis
  */
 export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps): Promise<{ written: number }[]> {
   const { db } = deps;
-  const stored = await db
-    .select({ id: events.id, envelope: events.envelope, acceptedAt: events.acceptedAt })
-    .from(events)
-    .where(inArray(events.id, [...new Set(batches.map((b) => b.eventId))]));
-  const eventsById = new Map(stored.map((row) => [row.id, { envelope: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt }]));
-  if (eventsById.size === 0) return batches.map(() => ({ written: 0 }));
+  const refs = [...new Map(batches.map((b) => [eventKey({ tenantId: b.tenantId, id: b.eventId }), { tenantId: b.tenantId, id: b.eventId }])).values()];
+  const stored = await db.execute<{ envelope: EventEnvelope; accepted_at: string }>(sql`
+    select envelope, accepted_at::text from events
+    where (tenant_id, id) in (select * from unnest(${sql.param(refs.map((r) => r.tenantId))}::text[], ${sql.param(refs.map((r) => r.id))}::text[]))`);
+  const eventsByKey = new Map(stored.map((row) => [eventKey(row.envelope), { envelope: row.envelope, acceptedAt: new Date(row.accepted_at) }]));
+  if (eventsByKey.size === 0) return batches.map(() => ({ written: 0 }));
 
   const source = deps.templates ?? directSource(db);
-  const envelopes = [...eventsById.values()].map(({ envelope }) => envelope);
+  const envelopes = [...eventsByKey.values()].map(({ envelope }) => envelope);
   const actors = await loadActors(db, envelopes);
   const { contents, refused } = await renderInboxContents(
     source,
@@ -57,8 +56,9 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
   );
   if (refused.size > 0) (await db.execute(markInappRefusedStatement(refused))).forEach(() => observeDelivery('inapp', 'failed'));
   const pairs = createInboxPairs();
-  for (const { eventId, userIds } of batches) {
-    if (eventsById.has(eventId) && !refused.has(eventId)) for (const userId of userIds) pairs.add(eventId, userId);
+  for (const { tenantId, eventId, userIds } of batches) {
+    const key = eventKey({ tenantId, id: eventId });
+    if (eventsByKey.has(key) && !refused.has(key)) for (const userId of userIds) pairs.add({ tenantId, id: eventId }, userId);
   }
   if (pairs.size === 0) return batches.map(() => ({ written: 0 }));
   const inserted = await insertInboxRows(db, contents, pairs);
@@ -66,10 +66,10 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
   await announceInboxRows(deps.frames, inserted, earlier);
   const unannounced = [...inserted.rows, ...earlier.rows];
 
-  for (const eventId of await markInappSent(db, pairs)) observeDelivery('inapp', 'sent', eventsById.get(eventId)!.acceptedAt);
+  for (const event of await markInappSent(db, pairs)) observeDelivery('inapp', 'sent', eventsByKey.get(eventKey(event))!.acceptedAt);
 
   return batches.map((batch) => {
     const users = new Set(batch.userIds);
-    return { written: unannounced.filter((row) => row.eventId === batch.eventId && users.has(row.userId)).length };
+    return { written: unannounced.filter((row) => row.tenantId === batch.tenantId && row.eventId === batch.eventId && users.has(row.userId)).length };
   });
 }

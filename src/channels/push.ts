@@ -159,7 +159,7 @@ async function pushMessageFor(db: Db, event: EventEnvelope, userId: string): Pro
   const [inbox] = await db
     .select({ id: notifications.id })
     .from(notifications)
-    .where(and(eq(notifications.eventId, event.id), eq(notifications.userId, userId)));
+    .where(and(eq(notifications.tenantId, event.tenantId), eq(notifications.eventId, event.id), eq(notifications.userId, userId)));
   return { title, body, url, eventId: event.id, ...(inbox && { notificationId: String(inbox.id) }), tag: `herald:${event.id}` };
 }
 

@@ -65,11 +65,15 @@ export const teams = pgTable(
   (t) => [index('teams_tenant_idx').on(t.tenantId)],
 );
 
-/** The durable record of every accepted event; `routedAt` null means the router has not finished it (the outbox). */
+/**
+ * The durable record of every accepted event; `routedAt` null means the router has not finished
+ * it (the outbox). An event's id is its publisher's idempotency key within its tenant (SPEC §2):
+ * the same id in another tenant is another event, so every reference to an event carries both.
+ */
 export const events = pgTable(
   'events',
   {
-    id: text('id').primaryKey(),
+    id: text('id').notNull(),
     tenantId: text('tenant_id').notNull(),
     type: text('type').notNull(),
     severity: text('severity'),
@@ -80,6 +84,7 @@ export const events = pgTable(
     routedAt: timestamp('routed_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
     index('events_unrouted_idx').on(t.acceptedAt).where(sql`${t.routedAt} is null`),
     index('events_tenant_idx').on(t.tenantId, t.acceptedAt),
   ],
@@ -114,7 +119,7 @@ export const notifications = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex('notifications_event_user_uq').on(t.eventId, t.userId),
+    uniqueIndex('notifications_event_user_uq').on(t.tenantId, t.eventId, t.userId),
     // Pages, replay and the newest cursor all walk one user's rows in seq order.
     uniqueIndex('notifications_user_seq_uq').on(t.userId, t.seq),
     index('notifications_user_unread_idx').on(t.userId).where(sql`${t.readAt} is null`),
@@ -183,7 +188,7 @@ export const deliveries = pgTable(
     ...timestamps,
   },
   (t) => [
-    uniqueIndex('deliveries_event_channel_destination_uq').on(t.eventId, t.channel, t.destination),
+    uniqueIndex('deliveries_event_channel_destination_uq').on(t.tenantId, t.eventId, t.channel, t.destination),
     // The outbox sweeper walks pending deliveries oldest first, looking for jobs Redis lost.
     index('deliveries_pending_idx').on(t.updatedAt, t.id).where(sql`${t.state} = 'pending'`),
   ],

@@ -53,7 +53,7 @@ export function createDeliveryStore(db: Db): DeliveryStore {
     const rows = await db
       .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt, rule: { webhookUrl: rules.webhookUrl, secret: rules.secret } })
       .from(deliveries)
-      .innerJoin(events, eq(events.id, deliveries.eventId))
+      .innerJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
       .leftJoin(rules, eq(rules.id, deliveries.ruleId))
       .where(inArray(deliveries.id, [...new Set(ids)]));
     const byId = new Map(

@@ -47,10 +47,10 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     logger,
     heartbeatMs: config.SSE_HEARTBEAT_SECONDS * 1000,
     source: {
-      notificationsAfter: (userId, tenantIds, afterCursor, limit) => notificationsAfter(db, { userId, tenantIds }, afterCursor, limit),
+      notificationsAfter: (userId, tenantIds, afterCursor, limit, beforeCursor) => notificationsAfter(db, { userId, tenantIds }, afterCursor, limit, beforeCursor),
       latestCursor: (userId) => latestCursor(db, userId),
       counts: (userId, tenantIds) => countsOf(db, userId, tenantIds),
-      carried: (notification, userId) => receipts.record(notification.eventId, userId),
+      carried: (notification, userId) => receipts.record(notification.tenantId, notification.eventId, userId),
     },
   });
   const userTokens = { secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };

@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { eventKey, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
 import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
 import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
@@ -26,20 +26,22 @@ export type InboxContent = {
   actor: { id: string; name: string } | null;
 };
 
-/** Inbox rows to write as two parallel arrays (for unnest), in the order each user must see them. */
-export type InboxPairs = { eventIds: string[]; userIds: string[] };
+/** Inbox rows to write as parallel arrays (for unnest): each row's event (tenant and id) and user, in the order each user must see them. */
+export type InboxPairs = { tenantIds: string[]; eventIds: string[]; userIds: string[] };
 
 /** Collects (event, user) pairs once each, keeping the order they were first added in. */
-export function createInboxPairs(): InboxPairs & { add(eventId: string, userId: string): void; readonly size: number } {
+export function createInboxPairs(): InboxPairs & { add(event: EventRef, userId: string): void; readonly size: number } {
   const seen = new Set<string>();
   const pairs = {
+    tenantIds: [] as string[],
     eventIds: [] as string[],
     userIds: [] as string[],
-    add(eventId: string, userId: string) {
-      const key = `${eventId}\u0000${userId}`;
+    add(event: EventRef, userId: string) {
+      const key = `${eventKey(event)}\u0000${userId}`;
       if (seen.has(key)) return;
       seen.add(key);
-      pairs.eventIds.push(eventId);
+      pairs.tenantIds.push(event.tenantId);
+      pairs.eventIds.push(event.id);
       pairs.userIds.push(userId);
     },
     get size() {
@@ -49,22 +51,25 @@ export function createInboxPairs(): InboxPairs & { add(eventId: string, userId: 
   return pairs;
 }
 
+/** Events whose in-app content was refused, by eventKey, with the reason. */
+export type Refused = Map<string, { event: EventRef; reason: string }>;
+
 /**
  * The inbox rows' content of several events, rendered once each. An event whose in-app template
  * is over the render budget gets none: its in-app deliveries fail for good with that reason
- * (SPEC §7.1; `refused`, by event id), and every other event goes on. A template that fails to
+ * (SPEC §7.1; `refused`, by eventKey), and every other event goes on. A template that fails to
  * render otherwise must not keep the notification from the inbox: the built-in text stands in.
  */
 export async function renderInboxContents(
   source: TemplateSource,
   items: { event: EventEnvelope; actorName: string | null }[],
-): Promise<{ contents: InboxContent[]; refused: Map<string, string> }> {
-  const refused = new Map<string, string>();
+): Promise<{ contents: InboxContent[]; refused: Refused }> {
+  const refused: Refused = new Map();
   const rendered = await Promise.all(
     items.map(({ event, actorName }) =>
       inboxContent(source, event, actorName).catch((err: unknown) => {
         if (!(err instanceof TemplateTooExpensiveError)) throw err;
-        refused.set(event.id, err.message);
+        refused.set(eventKey(event), { event, reason: err.message });
         return null;
       }),
     ),
@@ -120,8 +125,9 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
   if (pairs.eventIds.length === 0) return { rows: [], counts: new Map() };
   const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
     with pairs as (
-      select p.event_id, p.user_id, p.ord
-      from unnest(${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) with ordinality as p(event_id, user_id, ord)
+      select p.tenant_id, p.event_id, p.user_id, p.ord
+      from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[])
+        with ordinality as p(tenant_id, event_id, user_id, ord)
     ),
     heads as (
       insert into inbox_heads (user_id, seq)
@@ -130,7 +136,7 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
       returning user_id, seq
     ),
     numbered as (
-      select p.event_id, p.user_id,
+      select p.tenant_id, p.event_id, p.user_id,
              h.seq - count(*) over (partition by p.user_id) + row_number() over (partition by p.user_id order by p.ord) as seq
       from pairs p join heads h on h.user_id = p.user_id
     ),
@@ -140,9 +146,9 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
       from numbered n
       join jsonb_to_recordset(${JSON.stringify(contents)}::jsonb)
         as c(event_id text, tenant_id text, type text, severity text, priority text, title text, body text, url text, data jsonb, actor jsonb)
-        on c.event_id = n.event_id
+        on c.tenant_id = n.tenant_id and c.event_id = n.event_id
       order by n.user_id, n.seq
-      on conflict (event_id, user_id) do nothing
+      on conflict (tenant_id, event_id, user_id) do nothing
       returning *
     ),
     counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1, 1 from inserted`)})
@@ -165,9 +171,10 @@ export async function unannouncedEarlierRows(db: DbOrTx, pairs: InboxPairs, fres
   const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
     with earlier as (
       select n.* from notifications n
-      join deliveries d on d.event_id = n.event_id and d.destination = n.user_id and d.channel = 'inapp' and d.state = 'pending'
-      join unnest(${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(event_id, user_id)
-        on n.event_id = p.event_id and n.user_id = p.user_id
+      join deliveries d
+        on d.tenant_id = n.tenant_id and d.event_id = n.event_id and d.destination = n.user_id and d.channel = 'inapp' and d.state = 'pending'
+      join unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(tenant_id, event_id, user_id)
+        on n.tenant_id = p.tenant_id and n.event_id = p.event_id and n.user_id = p.user_id
     )
     select
       (select coalesce(json_agg(${rawNotificationJson(sql`earlier`)} order by user_id, seq), '[]') from earlier) as rows,
@@ -190,29 +197,31 @@ export function announceInboxRows(frames: FramePublisher, ...writes: InboxWrite[
   return frames.toUsers([...byUser].map(([userId, list]) => ({ userId, frames: list })));
 }
 
-/** Marks in-app deliveries sent once their rows are announced; the event ids of those it changed, for the latency metric. */
-export async function markInappSent(db: DbOrTx, pairs: InboxPairs): Promise<string[]> {
+/** Marks in-app deliveries sent once their rows are announced; the events of those it changed, for the latency metric. */
+export async function markInappSent(db: DbOrTx, pairs: InboxPairs): Promise<EventRef[]> {
   if (pairs.eventIds.length === 0) return [];
-  const sent = await db.execute<{ event_id: string }>(markInappSentStatement(pairs));
-  return sent.map((row) => row.event_id);
+  const sent = await db.execute<{ tenant_id: string; event_id: string }>(markInappSentStatement(pairs));
+  return sent.map((row) => ({ tenantId: row.tenant_id, id: row.event_id }));
 }
 
-/** In-app deliveries of events whose content was refused (see renderInboxContents): failed for good, with the reason; returns `event_id`. */
-export function markInappRefusedStatement(refused: ReadonlyMap<string, string>): SQL {
+/** In-app deliveries of events whose content was refused (see renderInboxContents): failed for good, with the reason; returns `tenant_id, event_id`. */
+export function markInappRefusedStatement(refused: Refused): SQL {
+  const items = [...refused.values()];
   return sql`
     update deliveries d set state = 'failed', failed_at = now(), updated_at = now(), attempts = d.attempts + 1, last_error = r.reason
-    from unnest(${sql.param([...refused.keys()])}::text[], ${sql.param([...refused.values()])}::text[]) as r(event_id, reason)
-    where d.event_id = r.event_id and d.channel = 'inapp' and d.state = 'pending'
-    returning d.event_id`;
+    from unnest(${sql.param(items.map((i) => i.event.tenantId))}::text[], ${sql.param(items.map((i) => i.event.id))}::text[], ${sql.param(items.map((i) => i.reason))}::text[])
+      as r(tenant_id, event_id, reason)
+    where d.tenant_id = r.tenant_id and d.event_id = r.event_id and d.channel = 'inapp' and d.state = 'pending'
+    returning d.tenant_id, d.event_id`;
 }
 
-/** The UPDATE of markInappSent, returning `event_id`, to run on its own or inside a larger statement. */
+/** The UPDATE of markInappSent, returning `tenant_id, event_id`, to run on its own or inside a larger statement. */
 export function markInappSentStatement(pairs: InboxPairs): SQL {
   return sql`
     update deliveries d set state = 'sent', sent_at = now(), updated_at = now(), attempts = d.attempts + 1
-    from unnest(${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as r(event_id, user_id)
-    where d.event_id = r.event_id and d.destination = r.user_id and d.channel = 'inapp' and d.state = 'pending'
-    returning d.event_id`;
+    from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as r(tenant_id, event_id, user_id)
+    where d.tenant_id = r.tenant_id and d.event_id = r.event_id and d.destination = r.user_id and d.channel = 'inapp' and d.state = 'pending'
+    returning d.tenant_id, d.event_id`;
 }
 
 /** A notification row as rawNotificationJson gives it: the content columns and the row's own. */

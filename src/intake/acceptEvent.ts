@@ -42,10 +42,10 @@ export function createIntake({ db, routeQueue, logger }: IntakeDeps) {
 
   function handOff(envelopes: EventEnvelope[], acceptedAt: Date): void {
     if (envelopes.length === 0) return;
-    const eventIds = envelopes.map((e) => e.id);
-    const job = { eventIds, stored: { envelopes, acceptedAt: acceptedAt.toISOString() } };
-    withTimeout(routeQueue.add('route', job, { jobId: routeJobId(eventIds) }), ENQUEUE_TIMEOUT_MS).catch((err: unknown) =>
-      logger.warn({ err, count: eventIds.length }, 'route enqueue failed; the outbox sweeper will route these events'),
+    const events = envelopes.map((e) => ({ tenantId: e.tenantId, id: e.id }));
+    const job = { events, stored: { envelopes, acceptedAt: acceptedAt.toISOString() } };
+    withTimeout(routeQueue.add('route', job, { jobId: routeJobId(events) }), ENQUEUE_TIMEOUT_MS).catch((err: unknown) =>
+      logger.warn({ err, count: events.length }, 'route enqueue failed; the outbox sweeper will route these events'),
     );
   }
 

@@ -62,6 +62,12 @@ export function completeEnvelope(parsed: z.output<typeof eventEnvelopeSchema>, n
   };
 }
 
+/** An event's identity: its id is the publisher's idempotency key within its tenant only (SPEC §2). */
+export type EventRef = { tenantId: string; id: string };
+
+/** A map key for an event: ids alone collide across tenants. */
+export const eventKey = (event: EventRef): string => `${event.tenantId}\u0000${event.id}`;
+
 /** An event as anyone outside routing sees it (tenant stream frames, webhook bodies): no recipient lists, actor or approval roles. */
 export type PublicEvent = {
   id: string;

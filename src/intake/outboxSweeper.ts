@@ -5,6 +5,7 @@ import { events } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, INLINE_INAPP_MAX, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
 import type { Channel } from '../routing/channels.ts';
+import { eventKey, type EventRef } from './eventEnvelope.ts';
 
 export type OutboxSweeperOptions = {
   db: Db;
@@ -35,15 +36,15 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
   let pendingCursor: { updatedAt: string; id: string } | null = null;
 
   /** Re-adds one route job for these events unless the same one is still queued or running; true when it did. */
-  async function requeue(eventIds: string[]): Promise<boolean> {
-    if (eventIds.length === 0) return false;
-    const jobId = routeJobId(eventIds);
+  async function requeue(events: EventRef[]): Promise<boolean> {
+    if (events.length === 0) return false;
+    const jobId = routeJobId(events);
     const job = await routeQueue.getJob(jobId);
     const state = job ? await job.getState() : 'missing';
     if (LIVE_STATES.has(state)) return false;
     // A finished job with this id would make the add a no-op, so clear it first.
     if (job) await job.remove().catch(() => {});
-    await routeQueue.add('route', { eventIds }, { jobId });
+    await routeQueue.add('route', { events }, { jobId });
     return true;
   }
 
@@ -61,20 +62,20 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
   async function sweepUnrouted(): Promise<number> {
     if (await routerBacklogOlderThanThreshold()) return 0;
     const stale = await db
-      .select({ id: events.id })
+      .select({ tenantId: events.tenantId, id: events.id })
       .from(events)
       .where(and(isNull(events.routedAt), lt(events.acceptedAt, sql`now() - make_interval(secs => ${options.afterSeconds})`)))
       .orderBy(events.acceptedAt)
       .limit(Math.min(batchSize, ROUTE_JOB_MAX_EVENTS));
-    return (await requeue(stale.map((row) => row.id))) ? stale.length : 0;
+    return (await requeue(stale)) ? stale.length : 0;
   }
 
   /** Routed events with a pending delivery whose job no longer exists in Redis. */
   async function sweepLostDeliveries(): Promise<number> {
     const after = pendingCursor;
-    const pending = await db.execute<{ id: string; event_id: string; channel: Channel; updated_at: string; inapp_rows: number }>(sql`
+    const pending = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel; updated_at: string; inapp_rows: number }>(sql`
       with stale as (
-        select id, event_id, channel, updated_at from deliveries
+        select id, tenant_id, event_id, channel, updated_at from deliveries
         where state = 'pending'
           and updated_at < now() - make_interval(secs => ${options.afterSeconds})
           ${after ? sql`and (updated_at, id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
@@ -82,32 +83,33 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
         limit ${batchSize}
       ),
       inapp as (
-        select event_id, count(*)::int as n from deliveries
-        where channel = 'inapp' and state <> 'skipped' and event_id in (select event_id from stale where channel = 'inapp')
-        group by event_id
+        select tenant_id, event_id, count(*)::int as n from deliveries
+        where channel = 'inapp' and state <> 'skipped' and (tenant_id, event_id) in (select tenant_id, event_id from stale where channel = 'inapp')
+        group by tenant_id, event_id
       )
-      select s.id, s.event_id, s.channel, s.updated_at::text as updated_at, coalesce(inapp.n, 0) as inapp_rows
-      from stale s left join inapp on inapp.event_id = s.event_id and s.channel = 'inapp'
+      select s.id, s.tenant_id, s.event_id, s.channel, s.updated_at::text as updated_at, coalesce(inapp.n, 0) as inapp_rows
+      from stale s left join inapp on inapp.tenant_id = s.tenant_id and inapp.event_id = s.event_id and s.channel = 'inapp'
       order by s.updated_at, s.id
     `);
     const last = pending[pending.length - 1];
     pendingCursor = pending.length === batchSize && last ? { updatedAt: last.updated_at, id: last.id } : null;
 
     // Every job these rows should have, looked up at once (one pipelined burst, not a round trip each).
-    const lost = new Set<string>();
-    const expected: { eventId: string; queue: Queue; jobId: string }[] = [];
+    const lost = new Map<string, EventRef>();
+    const expected: { event: EventRef; queue: Queue; jobId: string }[] = [];
     const inappListed = new Set<string>();
     for (const row of pending) {
+      const event = { tenantId: row.tenant_id, id: row.event_id };
       if (row.channel !== 'inapp') {
-        expected.push({ eventId: row.event_id, queue: queues[queueForChannel(row.channel)], jobId: deliveryJobId(row.id) });
+        expected.push({ event, queue: queues[queueForChannel(row.channel)], jobId: deliveryJobId(row.id) });
       } else if (row.inapp_rows <= INLINE_INAPP_MAX) {
         // The router writes small fan-outs itself and marks them sent at once: still pending means it died midway.
-        lost.add(row.event_id);
-      } else if (!inappListed.has(row.event_id)) {
+        lost.set(eventKey(event), event);
+      } else if (!inappListed.has(eventKey(event))) {
         // In-app jobs go by batches of users; any batch missing means some of these rows have no job.
-        inappListed.add(row.event_id);
+        inappListed.add(eventKey(event));
         for (let batch = 0; batch * INAPP_BATCH_SIZE < row.inapp_rows; batch++) {
-          expected.push({ eventId: row.event_id, queue: queues.inapp, jobId: inappJobId(row.event_id, batch) });
+          expected.push({ event, queue: queues.inapp, jobId: inappJobId(event, batch) });
         }
       }
     }
@@ -115,18 +117,18 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
 
     let retried = 0;
     for (const [i, job] of jobs.entries()) {
-      const { eventId, queue } = expected[i]!;
-      if (!job) lost.add(eventId);
+      const { event, queue } = expected[i]!;
+      if (!job) lost.set(eventKey(event), event);
       // An in-app batch that used up its tries (Postgres away for minutes) runs again: inbox writes are idempotent.
-      else if (queue === queues.inapp && !lost.has(eventId) && (await job.isFailed())) {
+      else if (queue === queues.inapp && !lost.has(eventKey(event)) && (await job.isFailed())) {
         await job.retry('failed');
         retried++;
       }
     }
-    const lostIds = [...lost];
+    const lostEvents = [...lost.values()];
     let requeued = 0;
-    for (let i = 0; i < lostIds.length; i += ROUTE_JOB_MAX_EVENTS) {
-      const group = lostIds.slice(i, i + ROUTE_JOB_MAX_EVENTS);
+    for (let i = 0; i < lostEvents.length; i += ROUTE_JOB_MAX_EVENTS) {
+      const group = lostEvents.slice(i, i + ROUTE_JOB_MAX_EVENTS);
       if (await requeue(group)) requeued += group.length;
     }
     return requeued + retried;

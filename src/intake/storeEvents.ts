@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import type { EventEnvelope } from './eventEnvelope.ts';
+import { eventKey, type EventEnvelope } from './eventEnvelope.ts';
 
 export type StoreOutcome = 'accepted' | 'duplicate' | 'unknown_tenant';
 
@@ -16,11 +16,11 @@ export type Stored = {
  * exist already are left alone (idempotency).
  */
 export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<Stored> {
-  const firstIndexOfId = new Map<string, number>();
+  const firstIndexOfKey = new Map<string, number>();
   const unique: EventEnvelope[] = [];
   envelopes.forEach((e, i) => {
-    if (!firstIndexOfId.has(e.id)) {
-      firstIndexOfId.set(e.id, i);
+    if (!firstIndexOfKey.has(eventKey(e))) {
+      firstIndexOfKey.set(eventKey(e), i);
       unique.push(e);
     }
   });
@@ -35,7 +35,7 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
     occurred_at: e.occurredAt,
   }));
 
-  const result = await db.execute<{ id: string; tenant_known: boolean; inserted: boolean; accepted_at: string }>(sql`
+  const result = await db.execute<{ id: string; tenant_id: string; tenant_known: boolean; inserted: boolean; accepted_at: string }>(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
         as x(id text, tenant_id text, type text, severity text, actor_id text, envelope jsonb, occurred_at timestamptz)
@@ -46,24 +46,24 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
     inserted as (
       insert into events (id, tenant_id, type, severity, actor_id, envelope, occurred_at)
       select id, tenant_id, type, severity, actor_id, envelope, occurred_at from known
-      on conflict (id) do nothing
-      returning id
+      on conflict (tenant_id, id) do nothing
+      returning tenant_id, id
     )
-    select input.id,
-           exists (select 1 from known where known.id = input.id) as tenant_known,
-           exists (select 1 from inserted where inserted.id = input.id) as inserted,
+    select input.id, input.tenant_id,
+           exists (select 1 from known where known.tenant_id = input.tenant_id and known.id = input.id) as tenant_known,
+           exists (select 1 from inserted where inserted.tenant_id = input.tenant_id and inserted.id = input.id) as inserted,
            now()::text as accepted_at
     from input
   `);
 
-  const outcomeById = new Map<string, StoreOutcome>();
+  const outcomeByKey = new Map<string, StoreOutcome>();
   for (const row of result) {
-    outcomeById.set(row.id, !row.tenant_known ? 'unknown_tenant' : row.inserted ? 'accepted' : 'duplicate');
+    outcomeByKey.set(eventKey({ tenantId: row.tenant_id, id: row.id }), !row.tenant_known ? 'unknown_tenant' : row.inserted ? 'accepted' : 'duplicate');
   }
   const outcomes = envelopes.map((e, i) => {
-    const outcome = outcomeById.get(e.id)!;
-    // A repeat of an id earlier in the same batch is a duplicate of that one.
-    if (firstIndexOfId.get(e.id) !== i && outcome === 'accepted') return 'duplicate';
+    const outcome = outcomeByKey.get(eventKey(e))!;
+    // A repeat of an event earlier in the same batch is a duplicate of that one.
+    if (firstIndexOfKey.get(eventKey(e)) !== i && outcome === 'accepted') return 'duplicate';
     return outcome;
   });
   // now() is the transaction's start, the very default every inserted row took.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import { eventKey, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
 import type { Channel } from '../routing/channels.ts';
 
 type QueueDefinition<P extends z.ZodType> = {
@@ -30,6 +30,8 @@ function defineQueue<P extends z.ZodType>(definition: QueueDefinition<P>): Queue
 /** The most events one route job carries: the most one intake INSERT stores (the batch endpoint's limit). */
 export const ROUTE_JOB_MAX_EVENTS = 1_000;
 
+const eventRefSchema = z.object({ tenantId: z.string().min(1), id: z.string().min(1) });
+
 /** One stored delivery row to send; the worker loads everything else from it, so a retry sees current data. */
 const deliveryJobPayload = z.object({ deliveryId: z.uuid(), eventId: z.string().min(1) });
 
@@ -43,7 +45,7 @@ export const queueCatalog = {
   route: defineQueue({
     name: 'route',
     payload: z.object({
-      eventIds: z.array(z.string().min(1)).min(1).max(ROUTE_JOB_MAX_EVENTS),
+      events: z.array(eventRefSchema).min(1).max(ROUTE_JOB_MAX_EVENTS),
       // Validated by the intake before it was stored; checking every envelope again would cost the router more than the read it saves.
       stored: z.object({ envelopes: z.array(z.custom<EventEnvelope>()), acceptedAt: z.string() }).optional(),
     }),
@@ -59,7 +61,7 @@ export const queueCatalog = {
   /** Large fan-outs only: the router writes the inbox rows of smaller ones itself (INLINE_INAPP_MAX). */
   inapp: defineQueue({
     name: 'inapp',
-    payload: z.object({ eventId: z.string(), userIds: z.array(z.string()).min(1) }),
+    payload: z.object({ tenantId: z.string(), eventId: z.string(), userIds: z.array(z.string()).min(1) }),
     attempts: 10,
     backoffMs: 500,
     timeoutMs: 60_000,
@@ -129,9 +131,9 @@ export function jobIdFor(...parts: string[]): string {
   return Buffer.from(parts.join('\u0000')).toString('base64url');
 }
 
-/** The route job of a group of stored events: the same ids always make the same job. */
-export function routeJobId(eventIds: string[]): string {
-  const digest = createHash('sha256').update([...eventIds].sort().join('\u0000')).digest('base64url');
+/** The route job of a group of stored events: the same events always make the same job. */
+export function routeJobId(events: EventRef[]): string {
+  const digest = createHash('sha256').update(events.map(eventKey).sort().join('\u0001')).digest('base64url');
   return jobIdFor('route', digest);
 }
 
@@ -147,8 +149,8 @@ export const INLINE_INAPP_MAX = 100;
 export const INAPP_BATCH_SIZE = 1_000;
 
 /** The job id of an event's `batch`-th in-app batch (users in sorted order, INAPP_BATCH_SIZE per batch). */
-export function inappJobId(eventId: string, batch: number): string {
-  return jobIdFor('inapp', eventId, String(batch));
+export function inappJobId(event: EventRef, batch: number): string {
+  return jobIdFor('inapp', event.tenantId, event.id, String(batch));
 }
 
 export type DeliveryQueue = 'email' | 'webhook' | 'chat' | 'push';

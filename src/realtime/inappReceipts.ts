@@ -8,7 +8,7 @@ import { deliveriesFinished } from '../metrics/processMetrics.ts';
  * and written in one UPDATE every flush interval, so a busy stream costs no query per frame.
  */
 export function createInappReceipts(db: Db, logger: Logger, flushMs = 500) {
-  let pending = new Map<string, { eventId: string; userId: string }>();
+  let pending = new Map<string, { tenantId: string; eventId: string; userId: string }>();
 
   async function flush(): Promise<void> {
     if (pending.size === 0) return;
@@ -17,8 +17,8 @@ export function createInappReceipts(db: Db, logger: Logger, flushMs = 500) {
     try {
       const delivered = await db.execute(sql`
         update deliveries d set state = 'delivered', delivered_at = now(), updated_at = now()
-        from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as r("eventId" text, "userId" text)
-        where d.event_id = r."eventId" and d.channel = 'inapp' and d.destination = r."userId" and d.state in ('pending', 'sent')
+        from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as r("tenantId" text, "eventId" text, "userId" text)
+        where d.tenant_id = r."tenantId" and d.event_id = r."eventId" and d.channel = 'inapp' and d.destination = r."userId" and d.state in ('pending', 'sent')
       `);
       deliveriesFinished.inc({ channel: 'inapp', state: 'delivered' }, delivered.count);
     } catch (err) {
@@ -30,8 +30,8 @@ export function createInappReceipts(db: Db, logger: Logger, flushMs = 500) {
   timer.unref();
 
   return {
-    record(eventId: string, userId: string): void {
-      pending.set(`${eventId}\u0000${userId}`, { eventId, userId });
+    record(tenantId: string, eventId: string, userId: string): void {
+      pending.set(`${tenantId}\u0000${eventId}\u0000${userId}`, { tenantId, eventId, userId });
     },
     flush,
     async close(): Promise<void> {

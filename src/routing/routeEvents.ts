@@ -10,8 +10,9 @@ import {
   renderInboxContents,
   unannouncedEarlierRows,
   type InboxPairs,
+  type Refused,
 } from '../inbox/inboxWriter.ts';
-import { publicView, type EventEnvelope } from '../intake/eventEnvelope.ts';
+import { eventKey, publicView, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import {
   deliveryJobId,
@@ -42,7 +43,7 @@ const INSERT_CHUNK = 2_500;
 /** A stored event as routing needs it; `announced` once its tenant frame went out (it was routed before). */
 export type StoredEvent = { event: EventEnvelope; acceptedAt: Date; announced: boolean };
 type Routed = StoredEvent & { plan: DeliveryPlan; inappUsers: string[] };
-type PendingDelivery = { id: string; event_id: string; channel: Exclude<Channel, 'inapp'> };
+type PendingDelivery = { id: string; tenant_id: string; event_id: string; channel: Exclude<Channel, 'inapp'> };
 
 /**
  * Routes a group of stored events in the round trips of one: load them (unless the intake
@@ -51,12 +52,13 @@ type PendingDelivery = { id: string; event_id: string; channel: Exclude<Channel,
  * announce those rows and the events live, enqueue the other channels' jobs (and large
  * fan-outs' in-app batches), and mark the group routed. Every step is idempotent (unique
  * deliveries and inbox rows, deterministic job ids), so a retry or the outbox sweeper can run
- * it again. Returns the plan of each id, in order; null for an id not stored.
+ * it again. Returns the plan of each event, in order; null for one not stored. `carried` is by
+ * eventKey.
  */
-export async function routeEvents(deps: RouteDeps, eventIds: string[], carried: ReadonlyMap<string, StoredEvent> = new Map()): Promise<(DeliveryPlan | null)[]> {
+export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: ReadonlyMap<string, StoredEvent> = new Map()): Promise<(DeliveryPlan | null)[]> {
   const { db } = deps;
-  const stored = await loadEvents(db, eventIds, carried);
-  if (stored.length === 0) return eventIds.map(() => null);
+  const stored = await loadEvents(db, refs, carried);
+  if (stored.length === 0) return refs.map(() => null);
 
   const directory = await loadDirectory(db, stored.map((s) => s.event));
   const routed: Routed[] = stored.map((s) => {
@@ -68,7 +70,7 @@ export async function routeEvents(deps: RouteDeps, eventIds: string[], carried: 
   const inline = routed.filter((r) => r.inappUsers.length > 0 && r.inappUsers.length <= INLINE_INAPP_MAX);
   const { contents, refused } = await renderInboxContents(deps.templates, inline.map((r) => ({ event: r.event, actorName: directory.actorNameOf(r.event) })));
   const inlinePairs = createInboxPairs();
-  for (const r of inline) if (!refused.has(r.event.id)) for (const userId of r.inappUsers) inlinePairs.add(r.event.id, userId);
+  for (const r of inline) if (!refused.has(eventKey(r.event))) for (const userId of r.inappUsers) inlinePairs.add(r.event, userId);
 
   const [pending, inbox] = await Promise.all([recordPlans(db, routed), insertInboxRows(db, contents, inlinePairs)]);
   const earlier = await unannouncedEarlierRows(db, inlinePairs, inbox.rows);
@@ -85,24 +87,23 @@ export async function routeEvents(deps: RouteDeps, eventIds: string[], carried: 
   ]);
   await finishRouting(db, routed, inlinePairs, refused);
 
-  const plans = new Map(routed.map((r) => [r.event.id, r.plan]));
-  return eventIds.map((id) => plans.get(id) ?? null);
+  const plans = new Map(routed.map((r) => [eventKey(r.event), r.plan]));
+  return refs.map((ref) => plans.get(eventKey(ref)) ?? null);
 }
 
-/** The stored events of these ids, in the order given (the order their users see them in); only those not carried are read. */
-async function loadEvents(db: Db, eventIds: string[], carried: ReadonlyMap<string, StoredEvent>): Promise<StoredEvent[]> {
-  const ids = [...new Set(eventIds)];
-  const toRead = ids.filter((id) => !carried.has(id));
+/** The stored events, in the order given (the order their users see them in); only those not carried are read. */
+async function loadEvents(db: Db, refs: EventRef[], carried: ReadonlyMap<string, StoredEvent>): Promise<StoredEvent[]> {
+  const unique = [...new Map(refs.map((ref) => [eventKey(ref), ref])).values()];
+  const toRead = unique.filter((ref) => !carried.has(eventKey(ref)));
   const rows =
     toRead.length === 0
       ? []
-      : await db
-          .select({ id: events.id, envelope: events.envelope, acceptedAt: events.acceptedAt, routedAt: events.routedAt })
-          .from(events)
-          .where(inArray(events.id, toRead));
-  const byId = new Map<string, StoredEvent>(carried);
-  for (const row of rows) byId.set(row.id, { event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt, announced: row.routedAt !== null });
-  return ids.flatMap((id) => byId.get(id) ?? []);
+      : await db.execute<{ envelope: EventEnvelope; accepted_at: string; routed: boolean }>(sql`
+          select envelope, accepted_at::text, routed_at is not null as routed from events
+          where (tenant_id, id) in (select * from unnest(${sql.param(toRead.map((r) => r.tenantId))}::text[], ${sql.param(toRead.map((r) => r.id))}::text[]))`);
+  const byKey = new Map<string, StoredEvent>(carried);
+  for (const row of rows) byKey.set(eventKey(row.envelope), { event: row.envelope, acceptedAt: new Date(row.accepted_at), announced: row.routed });
+  return unique.flatMap((ref) => byKey.get(eventKey(ref)) ?? []);
 }
 
 /**
@@ -137,6 +138,7 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
       last_error: s.reason,
     })),
   ]);
+  const tenantIds = routed.map((r) => r.event.tenantId);
   const eventIds = routed.map((r) => r.event.id);
   const chunks: (typeof rows)[] = [];
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) chunks.push(rows.slice(i, i + INSERT_CHUNK));
@@ -150,16 +152,17 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
           select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.last_error
           from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb)
             as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, last_error text)
-          on conflict (event_id, channel, destination) do nothing
-          returning id, event_id, channel, state
+          on conflict (tenant_id, event_id, channel, destination) do nothing
+          returning id, tenant_id, event_id, channel, state
         )
-        select id, event_id, channel from inserted where channel <> 'inapp' and state = 'pending'
+        select id, tenant_id, event_id, channel from inserted where channel <> 'inapp' and state = 'pending'
         ${
           // The statement's snapshot predates its own inserts, so this reads only an earlier run's rows.
           i === 0
             ? sql`union all
-                  select id, event_id, channel from deliveries
-                  where event_id = any(${sql.param(eventIds)}::text[]) and channel <> 'inapp' and state = 'pending'`
+                  select id, tenant_id, event_id, channel from deliveries
+                  where (tenant_id, event_id) in (select * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[]))
+                    and channel <> 'inapp' and state = 'pending'`
             : sql``
         }
       `),
@@ -175,7 +178,7 @@ async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<vo
     const sorted = [...inappUsers].sort();
     for (let i = 0; i < sorted.length; i += INAPP_BATCH_SIZE) {
       const userIds = sorted.slice(i, i + INAPP_BATCH_SIZE);
-      jobs.push({ name: 'inapp', data: { eventId: event.id, userIds }, opts: { jobId: inappJobId(event.id, i / INAPP_BATCH_SIZE) } });
+      jobs.push({ name: 'inapp', data: { tenantId: event.tenantId, eventId: event.id, userIds }, opts: { jobId: inappJobId(event, i / INAPP_BATCH_SIZE) } });
     }
   }
   if (jobs.length > 0) await queues.inapp.addBulk(jobs);
@@ -198,17 +201,20 @@ async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[]): Pr
  * Until then a crash leaves them pending and unrouted, so a retry (or the sweeper) announces
  * the rows again rather than leaving an open stream without them.
  */
-async function finishRouting(db: Db, routed: Routed[], inlinePairs: InboxPairs, refused: ReadonlyMap<string, string>): Promise<void> {
-  const acceptedAt = new Map(routed.map((r) => [r.event.id, r.acceptedAt]));
+async function finishRouting(db: Db, routed: Routed[], inlinePairs: InboxPairs, refused: Refused): Promise<void> {
+  const acceptedAt = new Map(routed.map((r) => [eventKey(r.event), r.acceptedAt]));
   // One statement, so whoever sees an event routed also sees its inline rows sent (or refused).
-  const outcomes = await db.execute<{ event_id: string; state: 'sent' | 'failed' }>(sql`
+  const outcomes = await db.execute<{ tenant_id: string; event_id: string; state: 'sent' | 'failed' }>(sql`
     with sent as (${markInappSentStatement(inlinePairs)}),
     refused as (${markInappRefusedStatement(refused)}),
-    routed as (update events set routed_at = now() where id = any(${sql.param(routed.map((r) => r.event.id))}::text[]))
-    select event_id, 'sent' as state from sent union all select event_id, 'failed' from refused
+    routed as (
+      update events set routed_at = now()
+      where (tenant_id, id) in (select * from unnest(${sql.param(routed.map((r) => r.event.tenantId))}::text[], ${sql.param(routed.map((r) => r.event.id))}::text[]))
+    )
+    select tenant_id, event_id, 'sent' as state from sent union all select tenant_id, event_id, 'failed' from refused
   `);
-  for (const { event_id: eventId, state } of outcomes) {
-    if (state === 'sent') observeDelivery('inapp', 'sent', acceptedAt.get(eventId)!);
+  for (const { tenant_id: tenantId, event_id: id, state } of outcomes) {
+    if (state === 'sent') observeDelivery('inapp', 'sent', acceptedAt.get(eventKey({ tenantId, id }))!);
     else observeDelivery('inapp', 'failed');
   }
 }

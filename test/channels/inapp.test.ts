@@ -71,11 +71,11 @@ describe('in-app batches written as one group', () => {
     // Two batches of one event, one of another, one of an event that is not stored, one repeated.
     const results = await deliverInappBatches(
       [
-        { eventId: 'grp_a', userIds: ['a1', 'a2'] },
-        { eventId: 'grp_g', userIds: ['g1'] },
-        { eventId: 'grp_missing', userIds: ['a1'] },
-        { eventId: 'grp_a', userIds: ['a3'] },
-        { eventId: 'grp_g', userIds: ['g1'] },
+        { tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2'] },
+        { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] },
+        { tenantId: 'acme', eventId: 'grp_missing', userIds: ['a1'] },
+        { tenantId: 'acme', eventId: 'grp_a', userIds: ['a3'] },
+        { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] },
       ],
       deps,
     );
@@ -100,7 +100,7 @@ describe('in-app batches written as one group', () => {
 
   it('writes and announces nothing twice when the same batches run again', async () => {
     const before = frames.length;
-    const results = await deliverInappBatches([{ eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }, { eventId: 'grp_g', userIds: ['g1'] }], deps);
+    const results = await deliverInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }, { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] }], deps);
     expect(results.map((r) => r.written)).toEqual([0, 0]);
     expect((await inboxOf('grp_a')).length).toBe(3);
     expect((await statesOf('grp_a')).map((r) => r.attempts)).toEqual([1, 1, 1]);
@@ -110,7 +110,7 @@ describe('in-app batches written as one group', () => {
   it('announces again a row written before a crash that left its delivery pending, and only that one', async () => {
     await env.db.$client`update deliveries set state = 'pending' where event_id = 'grp_a' and destination = 'a2' and channel = 'inapp'`;
     const before = frames.length;
-    const results = await deliverInappBatches([{ eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }], deps);
+    const results = await deliverInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }], deps);
     expect(results).toEqual([{ written: 1 }]);
     expect((await inboxOf('grp_a')).length).toBe(3);
     expect((await statesOf('grp_a')).map((r) => r.state)).toEqual(['sent', 'sent', 'sent']);

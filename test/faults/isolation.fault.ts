@@ -69,6 +69,10 @@ const ROUTE_TABLE: Record<string, ((w: World) => Probe[]) | 'stream'> = {
   'GET /api/v1/notifications/summary': () => [{ path: '/api/v1/notifications/summary', expect: 'no-leak' }],
   'POST /api/v1/notifications/read-all': () => [{ path: '/api/v1/notifications/read-all', expect: 'no-leak' }],
   'POST /api/v1/notifications/:id/read': (w) => w.notificationIds.map((id) => ({ path: `/api/v1/notifications/${id}/read`, expect: 'refused' as const })),
+  'POST /api/v1/notifications/:id/archive': (w) => w.notificationIds.map((id) => ({ path: `/api/v1/notifications/${id}/archive`, expect: 'refused' as const })),
+  // A's ids are ignored (and the snapshot shows A's rows unchanged): answered, counting none.
+  'POST /api/v1/notifications/seen': (w) => [{ path: '/api/v1/notifications/seen', body: { ids: w.notificationIds }, expect: 'no-leak' }],
+  'POST /api/v1/notifications/archive': (w) => [{ path: '/api/v1/notifications/archive', body: { ids: w.notificationIds }, expect: 'no-leak' }],
 
   'GET /api/v1/me/preferences': () => [{ path: '/api/v1/me/preferences', expect: 'no-leak' }],
   'PUT /api/v1/me/preferences': () => [{ path: '/api/v1/me/preferences', body: { 'finding_created.email': false }, expect: 'no-leak' }],
@@ -132,7 +136,11 @@ const ROUTE_TABLE: Record<string, ((w: World) => Probe[]) | 'stream'> = {
     { path: `/api/v1/templates/${w.templateId}/test-send`, body: { to: 'spy@beta.example', tenantId: B }, expect: 'refused' },
   ],
 
-  'GET /api/v1/events/:id/deliveries': (w) => w.eventIds.map((id) => ({ path: `/api/v1/events/${id}/deliveries`, expect: 'refused' as const })),
+  'GET /api/v1/events/:id/deliveries': (w) =>
+    w.eventIds.flatMap((id) => [
+      { path: `/api/v1/events/${id}/deliveries`, expect: 'refused' as const },
+      { path: `/api/v1/events/${id}/deliveries?tenantId=${A}`, expect: 'refused' as const },
+    ]),
   'POST /api/v1/deliveries/:id/retry': (w) => w.deliveryIds.map((id) => ({ path: `/api/v1/deliveries/${id}/retry`, expect: 'refused' as const })),
 };
 

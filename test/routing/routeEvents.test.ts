@@ -59,7 +59,8 @@ async function jobsOn(queue: Exclude<keyof Queues, 'route'>, eventId: string) {
   return jobs.filter((j) => j.data.eventId === eventId).map((j) => ({ id: j.id, name: j.name, data: j.data }));
 }
 
-const routeEvent = (id: string) => routeEvents(deps, [id]);
+const acme = (id: string) => ({ tenantId: 'acme', id });
+const routeEvent = (id: string) => routeEvents(deps, [acme(id)]);
 
 async function inboxRowsOf(eventId: string) {
   return env.db.$client<{ user_id: string }[]>`select user_id from notifications where event_id = ${eventId} order by user_id`;
@@ -170,7 +171,8 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     await env.db.$client`delete from notifications where event_id = any(${ids})`;
     await env.db.$client`update events set routed_at = null where id = any(${ids})`;
 
-    const plans = await routeEvents(deps, [ids[0]!, 'grp_unknown', ids[1]!, ids[2]!]);
+    const refs = group.map((e) => ({ tenantId: e.tenantId ?? 'acme', id: e.id }));
+    const plans = await routeEvents(deps, [refs[0]!, acme('grp_unknown'), refs[1]!, refs[2]!]);
     expect(plans.map((p) => p && p.deliveries.length)).toEqual([5, null, 3, 3]);
     const withoutIds = (rows: DeliveryRow[]) => rows.map(({ id: _id, ...rest }) => rest);
     for (const [i, id] of ids.entries()) {
@@ -194,7 +196,7 @@ describe('route jobs carry a group of events', () => {
                'approval', null, 'data', jsonb_build_object('title', id), 'occurredAt', now()),
              now()
       from unnest(${ids}::text[]) as id`;
-    const add = () => queues.route.add('route', { eventIds: ids }, { jobId: routeJobId(ids) });
+    const add = () => queues.route.add('route', { events: ids.map(acme) }, { jobId: routeJobId(ids.map(acme)) });
     await add();
     await eventually(async () => (await env.db.$client`select count(*)::int as n from events where id = any(${ids}) and routed_at is not null`)[0]!.n === 3);
     const snapshot = async () => ({
@@ -209,7 +211,7 @@ describe('route jobs carry a group of events', () => {
       const counts = await queues.route.getJobCounts('waiting', 'active', 'delayed', 'completed');
       return Object.values(counts).every((n) => n === 0);
     });
-    await routeEvents(deps, ids);
+    await routeEvents(deps, ids.map(acme));
     expect(await snapshot()).toEqual(first);
   });
 
@@ -225,9 +227,9 @@ describe('route jobs carry a group of events', () => {
       await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at) values (${e.id}, 'acme', 'finding_created', ${JSON.stringify(e)}::jsonb, now())`;
     }
     const ids = rows.map((e) => e.id);
-    await queues.route.add('route', { eventIds: ids }, { jobId: routeJobId(ids), attempts: 1 });
+    await queues.route.add('route', { events: ids.map(acme) }, { jobId: routeJobId(ids.map(acme)), attempts: 1 });
     const job = await eventually(async () => {
-      const found = await queues.route.getJob(routeJobId(ids));
+      const found = await queues.route.getJob(routeJobId(ids.map(acme)));
       return (await found?.isFailed()) ? found : null;
     });
     expect(job.failedReason).toMatch(/not iterable|42/);
@@ -242,7 +244,7 @@ describe('route jobs carry a group of events', () => {
     await env.db.$client`insert into users (id, email, name, tenant_ids) select id, id || '@acme.example', id, array['acme'] from unnest(${many}::text[]) as id`;
     await publishAndWaitRouted({ id: 'evt_fanout', assigneeUserIds: [...many].reverse() });
     const batches = await jobsOn('inapp', 'evt_fanout');
-    expect(batches.map((j) => j.data)).toEqual([{ eventId: 'evt_fanout', userIds: many.slice(0, INAPP_BATCH_SIZE) }]);
+    expect(batches.map((j) => j.data)).toEqual([{ tenantId: 'acme', eventId: 'evt_fanout', userIds: many.slice(0, INAPP_BATCH_SIZE) }]);
     // No in-app worker runs in this file: the rows wait for it, pending.
     expect(await inboxRowsOf('evt_fanout')).toEqual([]);
     const states = await env.db.$client`select distinct state from deliveries where event_id = 'evt_fanout' and channel = 'inapp'`;

@@ -6,6 +6,7 @@ import type { Logger } from '../../src/logger.ts';
 import { closeQueues, createQueues, type PayloadOf } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { createRedis } from '../../src/redis.ts';
+import { eventKey, type EventRef } from '../../src/intake/eventEnvelope.ts';
 import { routeEvents, type StoredEvent } from '../../src/routing/routeEvents.ts';
 import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
@@ -14,11 +15,12 @@ import type { Role } from './role.ts';
 /** Most events routed in one pass; the jobs that arrive while a pass runs make the next one. */
 const ROUTE_GROUP_MAX = 500;
 
-type RouteItem = { id: string; carried: StoredEvent | undefined };
+type RouteItem = { event: EventRef; carried: StoredEvent | undefined };
 
+/** The envelopes a route job carries, by eventKey. */
 function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<string, StoredEvent> {
   const acceptedAt = new Date(stored.acceptedAt);
-  return new Map(stored.envelopes.map((event) => [event.id, { event, acceptedAt, announced: false }]));
+  return new Map(stored.envelopes.map((event) => [eventKey(event), { event, acceptedAt, announced: false }]));
 }
 
 /**
@@ -39,8 +41,8 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
     (items: RouteItem[]) =>
       routeEvents(
         { db, queues, frames, templates },
-        items.map((item) => item.id),
-        new Map(items.flatMap((item) => (item.carried ? [[item.id, item.carried] as const] : []))),
+        items.map((item) => item.event),
+        new Map(items.flatMap((item) => (item.carried ? [[eventKey(item.event), item.carried] as const] : []))),
       ),
     { maxBatch: ROUTE_GROUP_MAX, isolateFailures: true },
   );
@@ -48,17 +50,17 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
     queue: 'route',
     config,
     logger,
-    handle: async ({ eventIds, stored }, { job, logger: log }) => {
+    handle: async ({ events, stored }, { job, logger: log }) => {
       // A first try routes the envelopes the intake handed over; a retry reads the rows, which
       // also tell whether an earlier try announced the events already.
       const carried = job.attemptsMade === 0 && stored ? carriedEvents(stored) : new Map<string, StoredEvent>();
       // Every event of the job is settled before the job fails, so the retry finds the good ones routed.
-      const outcomes = await Promise.allSettled(eventIds.map((id) => route([{ id, carried: carried.get(id) }]).then(([plan]) => plan)));
-      const missing = eventIds.filter((_, i) => outcomes[i]!.status === 'fulfilled' && (outcomes[i] as PromiseFulfilledResult<unknown>).value === null);
+      const outcomes = await Promise.allSettled(events.map((event) => route([{ event, carried: carried.get(eventKey(event)) }]).then(([plan]) => plan)));
+      const missing = events.filter((_, i) => outcomes[i]!.status === 'fulfilled' && (outcomes[i] as PromiseFulfilledResult<unknown>).value === null);
       if (missing.length > 0) log.warn({ missing }, 'events not found; nothing to route');
       const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
       if (failed) throw failed.reason;
-      log.debug({ events: eventIds.length }, 'events routed');
+      log.debug({ events: events.length }, 'events routed');
     },
   });
   sweeper.start();

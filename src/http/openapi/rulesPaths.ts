@@ -1,6 +1,7 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { entityIdSchema } from '../../intake/eventEnvelope.ts';
 import { generatedIdSchema } from '../params.ts';
+import { eventTimelineQuery } from '../routes/deliveries.ts';
 import { ruleBodies, ruleListQuery } from '../routes/rules.ts';
 import { ADMIN, DOCUMENTED_ALLOW_HOSTS, errors, idParam, json, jsonBody } from './common.ts';
 import { createdRuleView, deliveryView, listOf, retryView, ruleView } from './responses.ts';
@@ -70,10 +71,14 @@ export function registerRulesPaths(registry: OpenAPIRegistry): void {
     operationId: 'listDeliveries',
     tags: ['deliveries'],
     summary: 'An event’s delivery timeline',
-    description: 'Every delivery routing planned for the event, across channels, with every attempt.',
+    description:
+      'Every delivery routing planned for the event, across channels, with every attempt. Event ids are unique within a tenant: when the id names events of several tenants in the caller’s scope, `tenantId` is required.',
     security: ADMIN,
-    request: { params: idParam(entityIdSchema, 'the event id') },
-    responses: { 200: json('The timeline, oldest first.', listOf(deliveryView)), ...errors([401, 403, 404]) },
+    request: { params: idParam(entityIdSchema, 'the event id'), query: eventTimelineQuery },
+    responses: {
+      200: json('The timeline, oldest first.', listOf(deliveryView)),
+      ...errors([400, 401, 403, 404], { 400: '`tenantId` missing where the id names events of several of the caller’s tenants.', 403: '`tenantId` outside the caller’s scope.' }),
+    },
   });
   registry.registerPath({
     method: 'post',

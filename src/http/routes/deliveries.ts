@@ -1,10 +1,14 @@
 import type { Queue } from 'bullmq';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { Router } from 'express';
+import { z } from 'zod';
 import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { deliveries, deliveryAttempts, events } from '../../db/schema.ts';
-import { conflict, notFound } from '../../errors.ts';
+import { badRequest, conflict, notFound } from '../../errors.ts';
+import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
+import { parseOrThrow } from '../../validation.ts';
+import { scopedTenantFilter } from './listScope.ts';
 import { queueForChannel, retryJobId, type PayloadOf, type Queues } from '../../queues/catalog.ts';
 import { isChannel } from '../../routing/channels.ts';
 import { generatedIdSchema, pathParam } from '../params.ts';
@@ -41,6 +45,8 @@ export function presentDelivery(row: DeliveryRow, attempts: AttemptRow[]) {
   };
 }
 
+export const eventTimelineQuery = z.object({ tenantId: tenantIdSchema.optional().meta({ description: 'the event’s tenant; required when the id names events of several tenants in your scope' }) });
+
 /** SPEC §7: an event's delivery timeline across channels, and manual retry of a failed delivery. */
 export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Queues }): Router {
   const router = Router();
@@ -53,15 +59,35 @@ export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Qu
     return row;
   }
 
+  /**
+   * The event an id names in the caller's scope (SPEC §2): ids are unique within a tenant only,
+   * so `?tenantId=` picks one; without it an id that names events of several tenants the caller
+   * may see is a 400 naming `tenantId`. An event outside the scope is not found, like one that
+   * does not exist: the answer never tells that another tenant used an id.
+   */
+  async function findEvent(eventId: string, scope: TenantScope, tenantId: string | undefined): Promise<{ tenantId: string }> {
+    const tenants = scopedTenantFilter(scope, tenantId);
+    const found = await db
+      .select({ tenantId: events.tenantId })
+      .from(events)
+      .where(and(eq(events.id, eventId), tenants === null ? undefined : inArray(events.tenantId, tenants)));
+    if (found.length === 0) throw notFound('event');
+    if (found.length > 1) {
+      const message = `required: the id names events of ${found.length} of your tenants`;
+      throw badRequest(`tenantId: ${message}`, [{ field: 'tenantId', message }]);
+    }
+    return found[0]!;
+  }
+
   router.get('/api/v1/events/:id/deliveries', deps.auth.admin, async (req, res) => {
     const eventId = pathParam(req, 'id');
-    const [event] = await db.select({ tenantId: events.tenantId }).from(events).where(eq(events.id, eventId));
-    if (!event || !canAccessTenant(principalOf(req).tenants, event.tenantId)) throw notFound('event');
+    const { tenantId } = parseOrThrow(eventTimelineQuery, req.query);
+    const event = await findEvent(eventId, principalOf(req).tenants, tenantId);
 
     const rows = await db
       .select()
       .from(deliveries)
-      .where(eq(deliveries.eventId, eventId))
+      .where(and(eq(deliveries.tenantId, event.tenantId), eq(deliveries.eventId, eventId)))
       .orderBy(asc(deliveries.createdAt), asc(deliveries.channel), asc(deliveries.destination));
     const ids = rows.filter((r) => r.attempts > 0).map((r) => r.id);
     const attempts =
