@@ -43,6 +43,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
   const receipts = createInappReceipts(db, logger);
   const hub = createSseHub({
     subscriber,
+    redis,
     prefix: config.REDIS_PREFIX,
     logger,
     heartbeatMs: config.SSE_HEARTBEAT_SECONDS * 1000,

@@ -26,7 +26,9 @@ export type LiveFrame =
    * stream merges them into what it knows and sends the sum over its own tenants (SseConnection).
    */
   | { type: 'unread_count'; data: { unread: number; unseen: number }; counts?: InboxCounts }
-  | { type: 'event'; data: PublicEvent };
+  | { type: 'event'; data: PublicEvent }
+  /** Internal, never sent to a browser: these streams of the user are past the limit and must close (streamLimit.ts). */
+  | { type: 'streams.close'; data: Record<string, never>; streamIds: string[] };
 
 /** The new counts of a person, for every stream of theirs; each sends the sum over its own tenants. */
 export function unreadCountFrame(counts: InboxCounts): LiveFrame {
@@ -63,6 +65,8 @@ export function frameForTenants(frame: LiveFrame, tenantIds: ReadonlySet<string>
       const ids = Object.entries(frame.idsByTenant).flatMap(([tenantId, list]) => (tenantIds.has(tenantId) ? list : []));
       return ids.length > 0 ? { type: frame.type, data: { ids } } : null;
     }
+    case 'streams.close':
+      return null;
     default:
       return frame;
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { InboxCounts } from '../inbox/inboxCounts.ts';
 import type { LiveFrame } from './liveFrames.ts';
@@ -34,6 +35,9 @@ export class SseConnection {
   private begun = false;
   private closed = false;
   private corked = false;
+
+  /** Names this stream among the user's streams on every instance (streamLimit.ts). */
+  readonly id = randomUUID();
 
   constructor(
     readonly res: ServerResponse,

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import { sseFramesDropped } from '../metrics/processMetrics.ts';
 import { frameForTenants, parseFrameMessage, tenantChannel, userChannel, type LiveFrame } from './liveFrames.ts';
 import { parseStreamCursor, SseConnection } from './sseConnection.ts';
+import { CLOSED_OLDEST_RETRY_MS, registerStream, unregisterStream } from './streamLimit.ts';
 
 export type StreamSource = {
   /** Notifications of this user (in these tenants) after a cursor (and before another, when given), in cursor order. */
@@ -20,6 +21,8 @@ export type StreamSource = {
 
 export type SseHubOptions = {
   subscriber: Redis;
+  /** For the per-user stream limit and its close signal (any command connection). */
+  redis: Redis;
   prefix: string;
   source: StreamSource;
   logger: Logger;
@@ -43,7 +46,7 @@ export type SseHubOptions = {
  * in order; a frame at or below the cursor is one the stream carried already.
  */
 export function createSseHub(options: SseHubOptions) {
-  const { subscriber, prefix, source, logger } = options;
+  const { subscriber, redis, prefix, source, logger } = options;
   const bufferLimit = options.bufferLimit ?? 128;
   const replayLimit = options.replayLimit ?? 500;
   const byChannel = new Map<string, Set<SseConnection>>();
@@ -77,6 +80,10 @@ export function createSseHub(options: SseHubOptions) {
       return carry(connection, frame);
     }
     if (frame.type === 'unread_count' && frame.counts) return connection.sendCounts(frame.counts);
+    if (frame.type === 'streams.close') {
+      if (frame.streamIds.includes(connection.id)) connection.end(CLOSED_OLDEST_RETRY_MS);
+      return;
+    }
     const visible = frameForTenants(frame, connection.tenantIds);
     if (visible) connection.send(visible);
   }
@@ -182,6 +189,7 @@ export function createSseHub(options: SseHubOptions) {
       connections.delete(connection);
       held.delete(connection);
       unsubscribe(channels, connection);
+      unregisterStream(redis, prefix, user.userId, connection.id).catch(() => {});
     };
     res.on('close', forget);
     if (res.destroyed) return forget();
@@ -191,6 +199,9 @@ export function createSseHub(options: SseHubOptions) {
     let counts: InboxCounts;
     try {
       await subscribe(channels, connection);
+      const overLimit = await registerStream(redis, prefix, user.userId, connection.id);
+      // The user's oldest streams past the limit, on whichever instance holds them, close with a retry hint.
+      if (overLimit.length > 0) await redis.publish(userChannel(prefix, user.userId), JSON.stringify([{ type: 'streams.close', data: {}, streamIds: overLimit }]));
       [replay, latest, counts] = await Promise.all([
         resumeFrom !== null ? source.notificationsAfter(user.userId, user.tenantIds, resumeFrom, replayLimit) : Promise.resolve([]),
         resumeFrom === null ? source.latestCursor(user.userId) : Promise.resolve(resumeFrom),

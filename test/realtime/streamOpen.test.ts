@@ -58,7 +58,7 @@ beforeAll(async () => {
     },
   });
   subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
-  hub = createSseHub({ subscriber, prefix: env.config.REDIS_PREFIX, source, logger: pino({ level: 'debug' }, sink), heartbeatMs: 2 });
+  hub = createSseHub({ subscriber, redis: env.redis, prefix: env.config.REDIS_PREFIX, source, logger: pino({ level: 'debug' }, sink), heartbeatMs: 2 });
   server = createServer((req, res) => {
     const userId = new URL(req.url!, 'http://x').searchParams.get('user')!;
     hub.open(req, res, { userId, tenantIds: ['acme'] }).catch((err: unknown) => {
