@@ -54,3 +54,18 @@ export function openStream(baseUrl: string, token: string, options: { lastEventI
 }
 
 export const notificationFrames = (frames: ReceivedFrame[]) => frames.filter((f) => f.type === 'notification');
+
+/** Opens streams as openStream does and remembers them, so a file's afterAll closes every one it opened. */
+export function streamTracker() {
+  const opened: { close(): void }[] = [];
+  return {
+    open(...args: Parameters<typeof openStream>) {
+      const s = openStream(...args);
+      opened.push(s);
+      return s;
+    },
+    closeAll(): void {
+      for (const s of opened.splice(0)) s.close();
+    },
+  };
+}

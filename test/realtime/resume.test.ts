@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announceInboxRows, insertInboxRows, type InboxContent } from '../../src/inbox/inboxWriter.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
-import { notificationFrames, openStream } from '../helpers/sse.ts';
+import { notificationFrames, streamTracker } from '../helpers/sse.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /**
@@ -16,7 +16,7 @@ import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 let env: TestEnv;
 let api: ApiClient;
 let web: Awaited<ReturnType<TestEnv['startWeb']>>;
-const streams: { close(): void }[] = [];
+const streams = streamTracker();
 
 beforeAll(async () => {
   env = await createTestEnv();
@@ -26,15 +26,11 @@ beforeAll(async () => {
   await seedDirectory(api, 'acme', ['ursula', 'victor']);
 });
 afterAll(async () => {
-  for (const s of streams) s.close();
+  streams.closeAll();
   await env?.cleanup();
 });
 
-function stream(...args: Parameters<typeof openStream>) {
-  const s = openStream(...args);
-  streams.push(s);
-  return s;
-}
+const stream = streams.open;
 
 const content = (eventId: string): InboxContent => ({
   event_id: eventId,

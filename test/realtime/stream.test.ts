@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
-import { notificationFrames, openStream } from '../helpers/sse.ts';
+import { notificationFrames, openStream, streamTracker } from '../helpers/sse.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 import type { Web } from '../../src/http/web.ts';
 
@@ -10,7 +10,7 @@ let env: TestEnv;
 let instanceA: Web;
 let instanceB: Web;
 let api: ApiClient;
-const streams: { close(): void }[] = [];
+const streams = streamTracker();
 
 beforeAll(async () => {
   env = await createTestEnv();
@@ -23,15 +23,11 @@ beforeAll(async () => {
   await seedDirectory(api, 'globex', ['gina']);
 });
 afterAll(async () => {
-  for (const s of streams) s.close();
+  streams.closeAll();
   await env?.cleanup();
 });
 
-function stream(...args: Parameters<typeof openStream>) {
-  const s = openStream(...args);
-  streams.push(s);
-  return s;
-}
+const stream = streams.open;
 
 const publish = (body: Record<string, unknown>) => api.post('/api/v1/events', { tenantId: 'acme', type: 'finding_created', ...body });
 
