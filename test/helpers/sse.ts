@@ -2,7 +2,7 @@ import { EventSource } from 'eventsource';
 
 export type ReceivedFrame = { type: string; id: string; data: any };
 
-const FRAME_TYPES = ['notification', 'notification.read', 'notifications.read_all', 'unread_count', 'event'];
+const FRAME_TYPES = ['notification', 'notification.read', 'notifications.read_all', 'notifications.seen', 'notification.archived', 'unread_count', 'event'];
 
 /** A real EventSource client on a user's stream, recording every frame it gets. */
 export function openStream(baseUrl: string, token: string, options: { lastEventId?: string; path?: string } = {}) {
