@@ -2,14 +2,15 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import {
   announceInboxRows,
-  createInboxPairs,
   insertInboxRows,
   markInappRefusedStatement,
   markInappSent,
-  renderInboxContents,
   unannouncedEarlierRows,
 } from '../inbox/inboxWriter.ts';
+import { prepareInboxRows, type InappRecipient } from '../inbox/inboxContent.ts';
 import { eventKey, type EventEnvelope } from '../intake/eventEnvelope.ts';
+import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
+import type { RuleContent } from '../routing/ruleSpec.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import { actorName, loadActors } from '../routing/directory.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
@@ -41,25 +42,27 @@ export async function deliverInapp(payload: InappBatch, deps: InappDeps): Promis
 export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps): Promise<{ written: number }[]> {
   const { db } = deps;
   const refs = [...new Map(batches.map((b) => [eventKey({ tenantId: b.tenantId, id: b.eventId }), { tenantId: b.tenantId, id: b.eventId }])).values()];
-  const stored = await db.execute<{ envelope: EventEnvelope; accepted_at: string }>(sql`
-    select envelope, accepted_at::text from events
-    where (tenant_id, id) in (select * from unnest(${sql.param(refs.map((r) => r.tenantId))}::text[], ${sql.param(refs.map((r) => r.id))}::text[]))`);
+  const [stored, planned] = await Promise.all([
+    db.execute<{ envelope: EventEnvelope; accepted_at: string }>(sql`
+      select envelope, accepted_at::text from events
+      where (tenant_id, id) in (select * from unnest(${sql.param(refs.map((r) => r.tenantId))}::text[], ${sql.param(refs.map((r) => r.id))}::text[]))`),
+    plannedRecipients(db, batches),
+  ]);
   const eventsByKey = new Map(stored.map((row) => [eventKey(row.envelope), { envelope: row.envelope, acceptedAt: new Date(row.accepted_at) }]));
   if (eventsByKey.size === 0) return batches.map(() => ({ written: 0 }));
 
   const source = deps.templates ?? directSource(db);
   const envelopes = [...eventsByKey.values()].map(({ envelope }) => envelope);
   const actors = await loadActors(db, envelopes);
-  const { contents, refused } = await renderInboxContents(
-    source,
-    envelopes.map((event) => ({ event, actorName: actorName(event, event.actorId ? actors.get(event.actorId) : undefined) })),
-  );
-  if (refused.size > 0) (await db.execute(markInappRefusedStatement(refused))).forEach(() => observeDelivery('inapp', 'failed'));
-  const pairs = createInboxPairs();
-  for (const { tenantId, eventId, userIds } of batches) {
+  const items = batches.flatMap(({ tenantId, eventId, userIds }) => {
     const key = eventKey({ tenantId, id: eventId });
-    if (eventsByKey.has(key) && !refused.has(key)) for (const userId of userIds) pairs.add({ tenantId, id: eventId }, userId);
-  }
+    const event = eventsByKey.get(key)?.envelope;
+    if (!event) return [];
+    const recipients = userIds.map((userId) => planned.get(`${key}\u0000${userId}`) ?? { userId, priority: event.priority ?? DEFAULT_PRIORITY, contentRule: null });
+    return [{ event, actorName: actorName(event, event.actorId ? actors.get(event.actorId) : undefined), recipients }];
+  });
+  const { contents, pairs, refused } = await prepareInboxRows(source, items);
+  if (refused.length > 0) (await db.execute(markInappRefusedStatement(refused))).forEach(() => observeDelivery('inapp', 'failed'));
   if (pairs.size === 0) return batches.map(() => ({ written: 0 }));
   const inserted = await insertInboxRows(db, contents, pairs);
   const earlier = await unannouncedEarlierRows(db, pairs, inserted.rows);
@@ -72,4 +75,25 @@ export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps
     const users = new Set(batch.userIds);
     return { written: unannounced.filter((row) => row.tenantId === batch.tenantId && row.eventId === batch.eventId && users.has(row.userId)).length };
   });
+}
+
+/**
+ * What routing decided for each row of the batches, from their in-app delivery rows: the
+ * person's priority and the rule whose content their row takes. Keyed by eventKey and user.
+ */
+async function plannedRecipients(db: Db, batches: InappBatch[]): Promise<Map<string, InappRecipient>> {
+  const pairs = batches.flatMap((b) => b.userIds.map((userId) => [b.tenantId, b.eventId, userId] as const));
+  const rows = await db.execute<{ tenant_id: string; event_id: string; user_id: string; priority: Priority; rule_id: string | null; content: RuleContent | null }>(sql`
+    select d.tenant_id, d.event_id, d.destination as user_id, d.priority, r.id as rule_id, r.content
+    from deliveries d
+    join unnest(${sql.param(pairs.map((p) => p[0]))}::text[], ${sql.param(pairs.map((p) => p[1]))}::text[], ${sql.param(pairs.map((p) => p[2]))}::text[])
+      as p(tenant_id, event_id, user_id) on d.tenant_id = p.tenant_id and d.event_id = p.event_id and d.destination = p.user_id
+    left join rules r on r.id = d.rule_id and r.content is not null
+    where d.channel = 'inapp'`);
+  return new Map(
+    rows.map((row) => [
+      `${eventKey({ tenantId: row.tenant_id, id: row.event_id })}\u0000${row.user_id}`,
+      { userId: row.user_id, priority: row.priority, contentRule: row.rule_id && row.content ? { id: row.rule_id, content: row.content } : null },
+    ]),
+  );
 }

@@ -1,4 +1,6 @@
 import { sql } from 'drizzle-orm';
+import type { Priority } from '../routing/priority.ts';
+import type { RecipientSpec, RuleContent } from '../routing/ruleSpec.ts';
 import {
   bigint,
   boolean,
@@ -34,6 +36,8 @@ export const tenants = pgTable('tenants', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
   branding: jsonb('branding').$type<Branding>().notNull().default({}),
+  /** Bumped with every change to the tenant's rules: a router that caches them checks it in its directory read (src/routing/ruleCache.ts). */
+  rulesVersion: bigint('rules_version', { mode: 'bigint' }).notNull().default(sql`0`),
   ...timestamps,
 });
 
@@ -47,9 +51,14 @@ export const users = pgTable(
     slackWebhookUrl: text('slack_webhook_url'),
     teamsWebhookUrl: text('teams_webhook_url'),
     preferences: jsonb('preferences').$type<Preferences>().notNull().default({}),
+    /** Free-form role names per tenant (SPEC §1): `{ "<tenantId>": ["admin", …] }`, what `role` rules resolve. */
+    roles: jsonb('roles').$type<Record<string, string[]>>().notNull().default({}),
+    /** IANA time zone, and daily quiet hours in it (null: none), for timed delivery. */
+    timezone: text('timezone').notNull().default('UTC'),
+    quietHours: jsonb('quiet_hours').$type<{ start: string; end: string } | null>(),
     ...timestamps,
   },
-  (t) => [index('users_tenant_ids_idx').using('gin', t.tenantIds)],
+  (t) => [index('users_tenant_ids_idx').using('gin', t.tenantIds), index('users_roles_idx').using('gin', t.roles)],
 );
 
 export const teams = pgTable(
@@ -60,6 +69,8 @@ export const teams = pgTable(
     name: text('name').notNull(),
     slackWebhookUrl: text('slack_webhook_url'),
     teamsWebhookUrl: text('teams_webhook_url'),
+    /** Users of the team's tenant, what `teams` rules resolve. */
+    memberIds: text('member_ids').array().notNull().default(sql`'{}'::text[]`),
     ...timestamps,
   },
   (t) => [index('teams_tenant_idx').on(t.tenantId)],
@@ -155,16 +166,27 @@ export const rules = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     tenantId: text('tenant_id').notNull(),
+    /** An exact type, or a pattern in which `*` matches any run of characters (SPEC §3.1). */
     eventType: text('event_type').notNull(),
-    channel: text('channel').notNull(),
+    /** Sorted and distinct, so the unique index compares sets. */
+    channels: text('channels').array().notNull(),
     severityFilter: text('severity_filter').notNull().default(''),
     enabled: boolean('enabled').notNull().default(true),
     emailRecipients: text('email_recipients').array().notNull().default(sql`'{}'::text[]`),
     webhookUrl: text('webhook_url'),
     secret: text('secret'),
+    recipients: jsonb('recipients').$type<RecipientSpec>().notNull().default({ kind: 'event' }),
+    priority: text('priority').$type<Priority>(),
+    content: jsonb('content').$type<RuleContent>(),
+    /** Timed delivery (SPEC §4.1): fallback and digest settings. */
+    delivery: jsonb('delivery').$type<Record<string, unknown>>(),
     ...timestamps,
   },
-  (t) => [uniqueIndex('rules_unique_route_uq').on(t.tenantId, t.eventType, t.channel, t.severityFilter)],
+  (t) => [
+    // SPEC §3.1: an enabled rule of a tenant is unique on its pattern, channel set, severity filter and recipients.
+    uniqueIndex('rules_unique_route_uq').on(t.tenantId, t.eventType, t.channels, t.severityFilter, t.recipients).where(sql`${t.enabled}`),
+    index('rules_tenant_idx').on(t.tenantId),
+  ],
 );
 
 /** One attempt-tracked send: event × channel × destination. Unique, so re-routing never adds a second. */
@@ -180,6 +202,8 @@ export const deliveries = pgTable(
     ruleId: uuid('rule_id'),
     teamId: text('team_id'),
     state: text('state').notNull().default('pending'),
+    /** The notification's priority for a person's delivery, the event's (raised by its rules) for the others: orders jobs, sets Web Push Urgency. */
+    priority: text('priority').notNull().default('normal'),
     attempts: integer('attempts').notNull().default(0),
     lastError: text('last_error'),
     sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),

@@ -1,106 +1,45 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { eventKey, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
-import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
+import { eventKey, type EventRef } from '../intake/eventEnvelope.ts';
+import type { Priority } from '../routing/priority.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
-import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
-import { TemplateError, TemplateTooExpensiveError } from '../templates/handlebars.ts';
-import { renderMessage, type TemplateSource } from '../templates/templateRenderer.ts';
+import type { InboxContent } from './inboxContent.ts';
 import { applyCountDeltas, countsByUser, type CountRow, type InboxCounts } from './inboxCounts.ts';
 import { presentNotification, type NotificationRow } from './notificationView.ts';
 
 /** A database handle or an open transaction: the statements below run in either. */
 export type DbOrTx = Pick<Db, 'execute'>;
 
-/** An event's inbox row as every recipient gets it (rendered once per event, so in-app templates see no `user.*`). */
-export type InboxContent = {
-  event_id: string;
-  tenant_id: string;
-  type: string;
-  severity: string | null;
-  priority: Priority;
-  title: string;
-  body: string;
-  url: string | null;
-  data: Record<string, unknown>;
-  actor: { id: string; name: string } | null;
-};
-
-/** Inbox rows to write as parallel arrays (for unnest): each row's event (tenant and id) and user, in the order each user must see them. */
-export type InboxPairs = { tenantIds: string[]; eventIds: string[]; userIds: string[] };
+/**
+ * Inbox rows to write as parallel arrays (for unnest), in the order each user must see them:
+ * each row's event (tenant and id), user, content (see contentKey) and priority.
+ */
+export type InboxPairs = { tenantIds: string[]; eventIds: string[]; userIds: string[]; contentKeys: string[]; priorities: Priority[] };
 
 /** Collects (event, user) pairs once each, keeping the order they were first added in. */
-export function createInboxPairs(): InboxPairs & { add(event: EventRef, userId: string): void; readonly size: number } {
+export function createInboxPairs(): InboxPairs & { add(event: EventRef, userId: string, contentKey: string, priority: Priority): void; readonly size: number } {
   const seen = new Set<string>();
   const pairs = {
     tenantIds: [] as string[],
     eventIds: [] as string[],
     userIds: [] as string[],
-    add(event: EventRef, userId: string) {
+    contentKeys: [] as string[],
+    priorities: [] as Priority[],
+    add(event: EventRef, userId: string, contentKey: string, priority: Priority) {
       const key = `${eventKey(event)}\u0000${userId}`;
       if (seen.has(key)) return;
       seen.add(key);
       pairs.tenantIds.push(event.tenantId);
       pairs.eventIds.push(event.id);
       pairs.userIds.push(userId);
+      pairs.contentKeys.push(contentKey);
+      pairs.priorities.push(priority);
     },
     get size() {
       return pairs.eventIds.length;
     },
   };
   return pairs;
-}
-
-/** Events whose in-app content was refused, by eventKey, with the reason. */
-export type Refused = Map<string, { event: EventRef; reason: string }>;
-
-/**
- * The inbox rows' content of several events, rendered once each. An event whose in-app template
- * is over the render budget gets none: its in-app deliveries fail for good with that reason
- * (SPEC §7.1; `refused`, by eventKey), and every other event goes on. A template that fails to
- * render otherwise must not keep the notification from the inbox: the built-in text stands in.
- */
-export async function renderInboxContents(
-  source: TemplateSource,
-  items: { event: EventEnvelope; actorName: string | null }[],
-): Promise<{ contents: InboxContent[]; refused: Refused }> {
-  const refused: Refused = new Map();
-  const rendered = await Promise.all(
-    items.map(({ event, actorName }) =>
-      inboxContent(source, event, actorName).catch((err: unknown) => {
-        if (!(err instanceof TemplateTooExpensiveError)) throw err;
-        refused.set(eventKey(event), { event, reason: err.message });
-        return null;
-      }),
-    ),
-  );
-  return { contents: rendered.filter((c): c is InboxContent => c !== null), refused };
-}
-
-/**
- * An event's inbox row content; `actorName` is the actor's name in the directory (null when the
- * event has no actor, or it is nobody the directory knows). Throws TemplateTooExpensiveError.
- */
-async function inboxContent(source: TemplateSource, envelope: EventEnvelope, actorName: string | null): Promise<InboxContent> {
-  const text = await renderMessage(source, envelope, 'inapp', null).then(
-    (rendered) => rendered.content,
-    (err: unknown) => {
-      if (err instanceof TemplateError && !(err instanceof TemplateTooExpensiveError)) return defaultInboxContent(envelope);
-      throw err;
-    },
-  );
-  return {
-    event_id: envelope.id,
-    tenant_id: envelope.tenantId,
-    type: envelope.type,
-    severity: envelope.severity,
-    priority: envelope.priority ?? DEFAULT_PRIORITY,
-    title: text.title,
-    body: text.body,
-    url: safeLink(envelope.data.url),
-    data: envelope.data,
-    actor: envelope.actorId && actorName !== null ? { id: envelope.actorId, name: actorName } : null,
-  };
 }
 
 /** Rows written (or found waiting for their frame) and the new unread counts of their users. */
@@ -125,9 +64,11 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
   if (pairs.eventIds.length === 0) return { rows: [], counts: new Map() };
   const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
     with pairs as (
-      select p.tenant_id, p.event_id, p.user_id, p.ord
-      from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[])
-        with ordinality as p(tenant_id, event_id, user_id, ord)
+      select p.tenant_id, p.event_id, p.user_id, p.content_key, p.priority, p.ord
+      from unnest(
+        ${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[],
+        ${sql.param(pairs.contentKeys)}::text[], ${sql.param(pairs.priorities)}::text[]
+      ) with ordinality as p(tenant_id, event_id, user_id, content_key, priority, ord)
     ),
     heads as (
       insert into inbox_heads (user_id, seq)
@@ -136,17 +77,17 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
       returning user_id, seq
     ),
     numbered as (
-      select p.tenant_id, p.event_id, p.user_id,
+      select p.tenant_id, p.event_id, p.user_id, p.content_key, p.priority,
              h.seq - count(*) over (partition by p.user_id) + row_number() over (partition by p.user_id order by p.ord) as seq
       from pairs p join heads h on h.user_id = p.user_id
     ),
     inserted as (
       insert into notifications (user_id, seq, tenant_id, event_id, type, severity, priority, title, body, url, data, actor)
-      select n.user_id, n.seq, c.tenant_id, c.event_id, c.type, c.severity, c.priority, c.title, c.body, c.url, c.data, c.actor
+      select n.user_id, n.seq, c.tenant_id, c.event_id, c.type, c.severity, n.priority, c.title, c.body, c.url, c.data, c.actor
       from numbered n
       join jsonb_to_recordset(${JSON.stringify(contents)}::jsonb)
-        as c(event_id text, tenant_id text, type text, severity text, priority text, title text, body text, url text, data jsonb, actor jsonb)
-        on c.tenant_id = n.tenant_id and c.event_id = n.event_id
+        as c(key text, event_id text, tenant_id text, type text, severity text, title text, body text, url text, data jsonb, actor jsonb)
+        on c.key = n.content_key
       order by n.user_id, n.seq
       on conflict (tenant_id, event_id, user_id) do nothing
       returning *
@@ -204,14 +145,15 @@ export async function markInappSent(db: DbOrTx, pairs: InboxPairs): Promise<Even
   return sent.map((row) => ({ tenantId: row.tenant_id, id: row.event_id }));
 }
 
-/** In-app deliveries of events whose content was refused (see renderInboxContents): failed for good, with the reason; returns `tenant_id, event_id`. */
-export function markInappRefusedStatement(refused: Refused): SQL {
-  const items = [...refused.values()];
+/** In-app deliveries whose content was refused (see renderInboxContents): failed for good, with the reason; returns `tenant_id, event_id`. */
+export function markInappRefusedStatement(refused: { event: EventRef; userId: string; reason: string }[]): SQL {
   return sql`
     update deliveries d set state = 'failed', failed_at = now(), updated_at = now(), attempts = d.attempts + 1, last_error = r.reason
-    from unnest(${sql.param(items.map((i) => i.event.tenantId))}::text[], ${sql.param(items.map((i) => i.event.id))}::text[], ${sql.param(items.map((i) => i.reason))}::text[])
-      as r(tenant_id, event_id, reason)
-    where d.tenant_id = r.tenant_id and d.event_id = r.event_id and d.channel = 'inapp' and d.state = 'pending'
+    from unnest(
+      ${sql.param(refused.map((r) => r.event.tenantId))}::text[], ${sql.param(refused.map((r) => r.event.id))}::text[],
+      ${sql.param(refused.map((r) => r.userId))}::text[], ${sql.param(refused.map((r) => r.reason))}::text[]
+    ) as r(tenant_id, event_id, user_id, reason)
+    where d.tenant_id = r.tenant_id and d.event_id = r.event_id and d.destination = r.user_id and d.channel = 'inapp' and d.state = 'pending'
     returning d.tenant_id, d.event_id`;
 }
 
@@ -225,7 +167,8 @@ export function markInappSentStatement(pairs: InboxPairs): SQL {
 }
 
 /** A notification row as rawNotificationJson gives it: the content columns and the row's own. */
-type RawNotification = InboxContent & {
+type RawNotification = Omit<InboxContent, 'key'> & {
+  priority: string;
   id: string;
   user_id: string;
   seq: string;

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { eventKey, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
 import type { Channel } from '../routing/channels.ts';
+import type { Priority } from '../routing/priority.ts';
 
 type QueueDefinition<P extends z.ZodType> = {
   name: string;
@@ -151,6 +152,15 @@ export const INAPP_BATCH_SIZE = 1_000;
 /** The job id of an event's `batch`-th in-app batch (users in sorted order, INAPP_BATCH_SIZE per batch). */
 export function inappJobId(event: EventRef, batch: number): string {
   return jobIdFor('inapp', event.tenantId, event.id, String(batch));
+}
+
+/**
+ * A job's place in its queue by the priority of what it delivers (SPEC §3.1: urgent first).
+ * BullMQ runs jobs without a priority before any with one, and lower numbers first: urgent takes
+ * no priority, and the rest 1 (high) to 3 (low).
+ */
+export function jobPriority(priority: Priority): { priority?: number } {
+  return priority === 'urgent' ? {} : { priority: { high: 1, normal: 2, low: 3 }[priority] };
 }
 
 export type DeliveryQueue = 'email' | 'webhook' | 'chat' | 'push';

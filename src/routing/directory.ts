@@ -1,8 +1,10 @@
-import { asc, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { pushSubscriptions, rules, teams, users } from '../db/schema.ts';
+import { pushSubscriptions, teams, tenants, users } from '../db/schema.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
-import { candidateRecipients, type DirectoryTeam, type DirectoryUser, type RoutingRule } from './planDeliveries.ts';
+import { candidateRecipients, matchingRules, type DirectoryTeam, type DirectoryUser, type RoutingRule } from './planDeliveries.ts';
+import type { RuleCache } from './ruleCache.ts';
+import { idsAtPath } from './ruleSpec.ts';
 
 /**
  * What the routing decisions of a group of events read, handed out per event: each event's
@@ -17,20 +19,50 @@ export type RoutingDirectory = {
   actorNameOf(event: EventEnvelope): string | null;
 };
 
-/**
- * Everything the decisions read, in three parallel queries however many events and recipients
- * there are: planDeliveries looks up each event's own candidates, teams and rules in what it is given.
- */
-export async function loadDirectory(db: Db, routedEvents: EventEnvelope[]): Promise<RoutingDirectory> {
-  const userIds = [...new Set([...routedEvents.flatMap(candidateRecipients), ...routedEvents.flatMap((e) => (e.actorId ? [e.actorId] : []))])];
-  const teamIds = [...new Set(routedEvents.flatMap((e) => e.assigneeTeamIds))];
-  const pairs = new Map<string, { tenantId: string; eventType: string }>();
-  for (const event of routedEvents) pairs.set(ruleKey(event.tenantId, event.type), { tenantId: event.tenantId, eventType: event.type });
-  const ruleTenants = [...pairs.values()].map((p) => p.tenantId);
-  const ruleTypes = [...pairs.values()].map((p) => p.eventType);
+type LoadedUser = DirectoryUser & { name: string };
 
-  const [directoryUsers, directoryTeams, firingRules] = await Promise.all([
-    userIds.length === 0
+/**
+ * Everything the decisions of a group read, in one round of parallel queries however many
+ * events, recipients and rules there are: the rules come from the router's cache, whose
+ * freshness is checked in the same round (and, only when a tenant's rules changed, read again
+ * with a second round); the users are every one an event or a matching rule can name — the
+ * events' own, the ids rules list or find in event data, the members of the teams they name,
+ * and every holder of the roles they name.
+ */
+export async function loadDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelope[]): Promise<RoutingDirectory> {
+  const tenantIds = [...new Set(routedEvents.map((e) => e.tenantId))];
+  await cache.ensure(tenantIds);
+  for (;;) {
+    const directory = await readDirectory(db, cache, routedEvents, tenantIds);
+    if (!(await cache.refresh(directory.versions))) return directory;
+  }
+}
+
+/** Whom an event and its matching rules name: user ids, team ids, and roles of its tenant. */
+function namedBy(event: EventEnvelope, rules: RoutingRule[]) {
+  const userIds = new Set(candidateRecipients(event));
+  if (event.actorId) userIds.add(event.actorId);
+  const teamIds = new Set(event.assigneeTeamIds);
+  const roles = new Set<string>();
+  for (const rule of matchingRules(event, rules)) {
+    const spec = rule.recipients;
+    if (spec.kind === 'users') for (const id of spec.userIds) userIds.add(id);
+    else if (spec.kind === 'data') for (const id of idsAtPath(event.data, spec.path)) userIds.add(id);
+    else if (spec.kind === 'teams') for (const id of spec.teamIds) teamIds.add(id);
+    else if (spec.kind === 'role') roles.add(spec.role);
+  }
+  return { userIds, teamIds, roles };
+}
+
+async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelope[], tenantIds: string[]) {
+  const named = new Map(routedEvents.map((event) => [event, namedBy(event, cache.rulesOf(event.tenantId))]));
+  const userIds = new Set([...named.values()].flatMap((n) => [...n.userIds]));
+  const teamIds = new Set([...named.values()].flatMap((n) => [...n.teamIds]));
+  // A role holder is a user whose roles map contains {"<tenant>": ["<role>"]}: the GIN index on roles answers it.
+  const roleHolders = [...new Set(routedEvents.flatMap((event) => [...named.get(event)!.roles].map((role) => JSON.stringify({ [event.tenantId]: [role] }))))];
+
+  const [directoryUsers, directoryTeams, versions] = await Promise.all([
+    userIds.size === 0 && teamIds.size === 0 && roleHolders.length === 0
       ? []
       : db
           .select({
@@ -41,39 +73,42 @@ export async function loadDirectory(db: Db, routedEvents: EventEnvelope[]): Prom
             preferences: users.preferences,
             slackWebhookUrl: users.slackWebhookUrl,
             teamsWebhookUrl: users.teamsWebhookUrl,
+            roles: users.roles,
             hasPushSubscription: sql<boolean>`exists (select 1 from ${pushSubscriptions} where ${pushSubscriptions.userId} = ${users.id})`,
           })
           .from(users)
-          .where(sql`${users.id} = any(${sql.param(userIds)}::text[])`),
-    teamIds.length === 0
+          .where(
+            sql`${users.id} = any(${sql.param([...userIds])}::text[])
+              or ${users.id} in (select unnest(${teams.memberIds}) from ${teams} where ${teams.id} = any(${sql.param([...teamIds])}::text[]))
+              or ${users.roles} @> any(${sql.param(roleHolders)}::jsonb[])`,
+          ),
+    teamIds.size === 0
       ? []
       : db
-          .select({ id: teams.id, tenantId: teams.tenantId, slackWebhookUrl: teams.slackWebhookUrl, teamsWebhookUrl: teams.teamsWebhookUrl })
+          .select({ id: teams.id, tenantId: teams.tenantId, slackWebhookUrl: teams.slackWebhookUrl, teamsWebhookUrl: teams.teamsWebhookUrl, memberIds: teams.memberIds })
           .from(teams)
-          .where(sql`${teams.id} = any(${sql.param(teamIds)}::text[])`),
-    // Oldest first, so the rule an email is attributed to does not change between runs.
-    db
-      .select()
-      .from(rules)
-      .where(
-        sql`${rules.enabled} and (${rules.tenantId}, ${rules.eventType}) in (
-          select * from unnest(${sql.param(ruleTenants)}::text[], ${sql.param(ruleTypes)}::text[]))`,
-      )
-      .orderBy(asc(rules.createdAt), asc(rules.id)),
+          .where(sql`${teams.id} = any(${sql.param([...teamIds])}::text[])`),
+    db.select({ id: tenants.id, version: sql<string>`${tenants.rulesVersion}::text` }).from(tenants).where(sql`${tenants.id} = any(${sql.param(tenantIds)}::text[])`),
   ]);
-  const rulesByKey = new Map<string, RoutingRule[]>();
-  for (const rule of firingRules) {
-    const key = ruleKey(rule.tenantId, rule.eventType);
-    rulesByKey.set(key, [...(rulesByKey.get(key) ?? []), rule]);
-  }
-  const usersById = new Map(directoryUsers.map((u) => [u.id, u]));
+
+  const usersById = new Map<string, LoadedUser>(directoryUsers.map((u) => [u.id, u]));
   const teamsById = new Map(directoryTeams.map((t) => [t.id, t]));
-  const pick = <T>(byId: Map<string, T>, ids: string[]) => ids.flatMap((id) => byId.get(id) ?? []);
+  const holders = new Map<string, LoadedUser[]>();
+  for (const user of directoryUsers) {
+    for (const [tenantId, list] of Object.entries(user.roles)) for (const role of list) holders.set(`${tenantId}\u0000${role}`, [...(holders.get(`${tenantId}\u0000${role}`) ?? []), user]);
+  }
+  const pick = <T>(byId: Map<string, T>, ids: Iterable<string>) => [...ids].flatMap((id) => byId.get(id) ?? []);
   return {
-    usersFor: (event) => pick(usersById, candidateRecipients(event)),
-    teamsFor: (event) => pick(teamsById, [...new Set(event.assigneeTeamIds)]),
-    rulesFor: (event) => rulesByKey.get(ruleKey(event.tenantId, event.type)) ?? [],
-    actorNameOf: (event) => actorName(event, event.actorId ? usersById.get(event.actorId) : undefined),
+    versions: new Map(versions.map((v) => [v.id, v.version])),
+    usersFor: (event: EventEnvelope) => {
+      const { userIds: ids, teamIds: teamsNamed, roles } = named.get(event)!;
+      const members = pick(teamsById, teamsNamed).flatMap((team) => team.memberIds);
+      const roleUsers = [...roles].flatMap((role) => holders.get(`${event.tenantId}\u0000${role}`) ?? []);
+      return [...new Set([...pick(usersById, [...ids, ...members]), ...roleUsers])];
+    },
+    teamsFor: (event: EventEnvelope) => pick(teamsById, named.get(event)!.teamIds),
+    rulesFor: (event: EventEnvelope) => cache.rulesOf(event.tenantId),
+    actorNameOf: (event: EventEnvelope) => actorName(event, event.actorId ? usersById.get(event.actorId) : undefined),
   };
 }
 
@@ -96,5 +131,3 @@ export async function loadActors(db: Db, routedEvents: EventEnvelope[]): Promise
     .where(sql`${users.id} = any(${sql.param(ids)}::text[])`);
   return new Map(rows.map((row) => [row.id, row]));
 }
-
-const ruleKey = (tenantId: string, eventType: string) => `${tenantId}\u0000${eventType}`;

@@ -1,10 +1,13 @@
 import type { Preferences } from '../db/schema.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { Channel } from './channels.ts';
+import { matchesEventPattern } from './eventPattern.ts';
 import { wantsChannel } from './preferences.ts';
+import { DEFAULT_PRIORITY, higherPriority, priorityRank, type Priority } from './priority.ts';
+import { idsAtPath, type RecipientSpec, type RuleContent } from './ruleSpec.ts';
 import { meetsSeverityFilter } from './severity.ts';
 
-/** What routing needs to know of a user named by an event. */
+/** What routing needs to know of a user an event or a rule may reach. */
 export type DirectoryUser = {
   id: string;
   tenantIds: string[];
@@ -14,30 +17,36 @@ export type DirectoryUser = {
   teamsWebhookUrl: string | null;
   /** Whether the user has at least one Web Push subscription. */
   hasPushSubscription: boolean;
+  /** Role names per tenant, for `role` rules. */
+  roles: Record<string, string[]>;
 };
 
-/** What routing needs to know of a team named in `assigneeTeamIds`. */
-export type DirectoryTeam = { id: string; tenantId: string; slackWebhookUrl: string | null; teamsWebhookUrl: string | null };
+/** What routing needs to know of a team: its chat URLs (for `assigneeTeamIds`) and members (for `teams` rules). */
+export type DirectoryTeam = { id: string; tenantId: string; slackWebhookUrl: string | null; teamsWebhookUrl: string | null; memberIds: string[] };
 
-/** An admin routing rule as stored (SPEC §7). */
+/** An admin routing rule as stored (SPEC §3.1); a v1 rule is one with a single channel and the event's recipients. */
 export type RoutingRule = {
   id: string;
   tenantId: string;
+  /** An exact type or a pattern (see matchesEventPattern). */
   eventType: string;
-  channel: string;
+  channels: readonly Channel[];
   severityFilter: string;
   enabled: boolean;
   emailRecipients: string[];
   webhookUrl: string | null;
+  recipients: RecipientSpec;
+  priority: Priority | null;
+  content: RuleContent | null;
 };
 
 export type RoutingInput = {
   event: EventEnvelope;
-  /** The users the event names (any tenant); ids not found here do not exist. */
+  /** Every user the event or its rules may name (any tenant); ids not found here do not exist. */
   users: DirectoryUser[];
-  /** The teams the event names (any tenant); ids not found here are ignored. */
+  /** The teams the event or its rules name (any tenant); ids not found here are ignored. */
   teams?: DirectoryTeam[];
-  /** The tenant's rules; rules of another tenant or event type, disabled ones and ones below their threshold do not fire. */
+  /** The tenant's rules, oldest first (the oldest wins a tie); those that do not match the event do not fire. */
   rules?: RoutingRule[];
 };
 
@@ -50,8 +59,11 @@ export type PlannedDelivery = {
    */
   destination: string;
   userId?: string;
+  /** The rule it is for: the one whose content it carries, else the oldest rule that produced it. */
   ruleId?: string;
   teamId?: string;
+  /** A person's notification priority (SPEC §3.1), or the event's raised by the rules that produced it. */
+  priority: Priority;
 };
 
 export type SkippedRecipient = { userId: string; reason: string };
@@ -61,9 +73,9 @@ export type DeliveryPlan = { deliveries: PlannedDelivery[]; skipped: SkippedReci
 const APPROVAL_OUTCOMES = new Set(['approval_approved', 'approval_rejected', 'approval_cancelled', 'approval_expired']);
 
 /**
- * Who the event is about to reach, before tenant membership is checked (SPEC §3.1): approval
- * events route by role; everything else goes to assignees and explicit recipients. The actor
- * is never notified of their own action.
+ * Who the event itself is about to reach, before tenant membership is checked (SPEC §3): approval
+ * events route by role; everything else goes to assignees and explicit recipients. The actor is
+ * never notified of their own action.
  */
 export function candidateRecipients(event: EventEnvelope): string[] {
   let ids: string[];
@@ -73,70 +85,125 @@ export function candidateRecipients(event: EventEnvelope): string[] {
   return [...new Set(ids)].filter((id) => id !== event.actorId);
 }
 
-/** The enabled rules of the event's tenant and type whose severity threshold the event meets. */
+/** The enabled rules of the event's tenant whose pattern matches its type and whose severity threshold it meets. */
 export function matchingRules(event: EventEnvelope, rules: RoutingRule[]): RoutingRule[] {
   return rules.filter(
-    (r) => r.enabled && r.tenantId === event.tenantId && r.eventType === event.type && meetsSeverityFilter(event.severity, r.severityFilter),
+    (r) => r.enabled && r.tenantId === event.tenantId && matchesEventPattern(r.eventType, event.type) && meetsSeverityFilter(event.severity, r.severityFilter),
   );
 }
 
-const emailAddress = (raw: string) => raw.trim().toLowerCase();
+/**
+ * The user ids a rule names, before membership is checked: what its resolver finds, without the
+ * actor. `teamsById` and `users` are what the directory loaded for the event.
+ */
+export function ruleCandidates(rule: RoutingRule, event: EventEnvelope, teamsById: ReadonlyMap<string, DirectoryTeam>, users: DirectoryUser[]): string[] {
+  const spec = rule.recipients;
+  let ids: string[];
+  switch (spec.kind) {
+    case 'event':
+      return candidateRecipients(event);
+    case 'users':
+      ids = spec.userIds;
+      break;
+    case 'teams':
+      ids = spec.teamIds.flatMap((id) => {
+        const team = teamsById.get(id);
+        return team && team.tenantId === event.tenantId ? team.memberIds : [];
+      });
+      break;
+    case 'role':
+      ids = users.filter((u) => u.roles[event.tenantId]?.includes(spec.role)).map((u) => u.id);
+      break;
+    case 'data':
+      ids = idsAtPath(event.data, spec.path);
+      break;
+  }
+  return [...new Set(ids)].filter((id) => id !== event.actorId);
+}
 
-/** The routing decision (SPEC §3): plain data in, a delivery plan out. No I/O. */
+const emailAddress = (raw: string) => raw.trim().toLowerCase();
+const rankOf = (rule: RoutingRule) => priorityRank(rule.priority ?? DEFAULT_PRIORITY);
+
+type Slot = { delivery: Omit<PlannedDelivery, 'priority' | 'ruleId'>; producers: RoutingRule[] };
+
+/**
+ * The routing decision (SPEC §3, §3.1): plain data in, a delivery plan out. No I/O.
+ *
+ * The event's own recipients get in-app, push and opted-in personal chat as in v1; every
+ * matching rule adds its channels for the people its resolver names (webhooks post once per
+ * rule); teams the event names get their chat posts. One delivery per channel and destination
+ * however many paths reach it. A person's priority is the highest of the event's and of the
+ * rules that reached them; each delivery carries the content of the highest-priority rule that
+ * produced it and has content (ties: the oldest).
+ */
 export function planDeliveries({ event, users, teams = [], rules = [] }: RoutingInput): DeliveryPlan {
-  const planned = new Map<string, PlannedDelivery>();
-  // The first path to reach a destination keeps it; later ones are the duplicates SPEC §3.7 forbids.
-  const plan = (delivery: PlannedDelivery) => {
+  const usersById = new Map(users.map((u) => [u.id, u]));
+  const teamsById = new Map(teams.map((t) => [t.id, t]));
+  const skipped = new Map<string, string>();
+  /** A user of the event's tenant by id, or undefined with the reason recorded. */
+  const member = (userId: string): DirectoryUser | undefined => {
+    const user = usersById.get(userId);
+    if (user && user.tenantIds.includes(event.tenantId)) return user;
+    if (!skipped.has(userId)) skipped.set(userId, user ? `not a user of tenant ${event.tenantId}` : 'no such user');
+    return undefined;
+  };
+  const membersOf = (ids: string[]) => ids.flatMap((id) => member(id) ?? []);
+
+  const slots = new Map<string, Slot>();
+  const plan = (delivery: Slot['delivery'], producer: RoutingRule | null) => {
     const key = `${delivery.channel}\u0000${delivery.destination}`;
-    if (!planned.has(key)) planned.set(key, delivery);
+    let slot = slots.get(key);
+    if (!slot) slots.set(key, (slot = { delivery, producers: [] }));
+    if (producer && !slot.producers.includes(producer)) slot.producers.push(producer);
   };
   const wants = (user: DirectoryUser, channel: Channel) => wantsChannel(user.preferences, event.type, channel);
+  const forUser = (user: DirectoryUser, channel: Channel, producer: RoutingRule | null) => {
+    if (!wants(user, channel)) return;
+    if (channel === 'inapp') plan({ channel, destination: user.id, userId: user.id }, producer);
+    else if (channel === 'push' && user.hasPushSubscription) plan({ channel, destination: user.id, userId: user.id }, producer);
+    else if (channel === 'email' && user.email.trim() !== '') plan({ channel, destination: emailAddress(user.email), userId: user.id }, producer);
+    else if (channel === 'slack' && user.slackWebhookUrl) plan({ channel, destination: `user:${user.id}`, userId: user.id }, producer);
+    else if (channel === 'teams' && user.teamsWebhookUrl) plan({ channel, destination: `user:${user.id}`, userId: user.id }, producer);
+  };
 
-  const fired = matchingRules(event, rules);
-  const emailRules = fired.filter((r) => r.channel === 'email');
-  const { recipients, skipped } = resolveRecipients(event, users);
+  // The event's own recipients: in-app, push and personal chat without any rule (SPEC §3 items 2, 5, 6).
+  for (const user of membersOf(candidateRecipients(event))) {
+    for (const channel of ['inapp', 'push', 'slack', 'teams'] as const) forUser(user, channel, null);
+  }
 
-  for (const user of recipients) {
-    if (wants(user, 'inapp')) plan({ channel: 'inapp', destination: user.id, userId: user.id });
-    if (emailRules.length > 0 && user.email.trim() !== '' && wants(user, 'email')) {
-      plan({ channel: 'email', destination: emailAddress(user.email), userId: user.id, ruleId: emailRules[0]!.id });
+  // Every matching rule, for the people it names: who it reached sets their priority.
+  const reachedBy = new Map<string, RoutingRule[]>();
+  for (const rule of matchingRules(event, rules)) {
+    const personal = rule.channels.filter((c) => c !== 'webhook');
+    if (personal.length > 0) {
+      for (const user of membersOf(ruleCandidates(rule, event, teamsById, users))) {
+        reachedBy.set(user.id, [...(reachedBy.get(user.id) ?? []), rule]);
+        for (const channel of personal) forUser(user, channel, rule);
+      }
     }
-    if (user.hasPushSubscription && wants(user, 'push')) plan({ channel: 'push', destination: user.id, userId: user.id });
-    if (user.slackWebhookUrl && wants(user, 'slack')) plan({ channel: 'slack', destination: `user:${user.id}`, userId: user.id });
-    if (user.teamsWebhookUrl && wants(user, 'teams')) plan({ channel: 'teams', destination: `user:${user.id}`, userId: user.id });
-  }
-
-  // Static recipients are addresses the admin chose for the rule, not people: recipients' preferences do not apply.
-  for (const rule of emailRules) {
-    for (const address of rule.emailRecipients) {
-      if (address.trim() !== '') plan({ channel: 'email', destination: emailAddress(address), ruleId: rule.id });
+    // Static recipients are addresses the admin chose for the rule, not people: preferences do not apply.
+    if (rule.channels.includes('email')) {
+      for (const address of rule.emailRecipients) if (address.trim() !== '') plan({ channel: 'email', destination: emailAddress(address) }, rule);
     }
-  }
-  for (const rule of fired) {
-    if (rule.channel === 'webhook' && rule.webhookUrl) plan({ channel: 'webhook', destination: `rule:${rule.id}`, ruleId: rule.id });
+    if (rule.channels.includes('webhook') && rule.webhookUrl) plan({ channel: 'webhook', destination: `rule:${rule.id}` }, rule);
   }
 
-  const teamsById = new Map(teams.map((t) => [t.id, t]));
+  // Teams the event names: one post per chat URL, independent of rules and preferences (SPEC §3 item 4).
   for (const teamId of new Set(event.assigneeTeamIds)) {
     const team = teamsById.get(teamId);
     if (!team || team.tenantId !== event.tenantId) continue;
-    if (team.slackWebhookUrl) plan({ channel: 'slack', destination: `team:${team.id}`, teamId: team.id });
-    if (team.teamsWebhookUrl) plan({ channel: 'teams', destination: `team:${team.id}`, teamId: team.id });
+    if (team.slackWebhookUrl) plan({ channel: 'slack', destination: `team:${team.id}`, teamId: team.id }, null);
+    if (team.teamsWebhookUrl) plan({ channel: 'teams', destination: `team:${team.id}`, teamId: team.id }, null);
   }
 
-  return { deliveries: [...planned.values()], skipped };
-}
-
-/** The candidate recipients who are users of the event's tenant, and why each of the others is left out. */
-function resolveRecipients(event: EventEnvelope, users: DirectoryUser[]): { recipients: DirectoryUser[]; skipped: SkippedRecipient[] } {
-  const usersById = new Map(users.map((u) => [u.id, u]));
-  const recipients: DirectoryUser[] = [];
-  const skipped: SkippedRecipient[] = [];
-  for (const userId of candidateRecipients(event)) {
-    const user = usersById.get(userId);
-    if (!user) skipped.push({ userId, reason: 'no such user' });
-    else if (!user.tenantIds.includes(event.tenantId)) skipped.push({ userId, reason: `not a user of tenant ${event.tenantId}` });
-    else recipients.push(user);
-  }
-  return { recipients, skipped };
+  const eventPriority = event.priority ?? DEFAULT_PRIORITY;
+  const raise = (from: Priority, by: RoutingRule[]) => by.reduce((p, rule) => (rule.priority ? higherPriority(p, rule.priority) : p), from);
+  const deliveries = [...slots.values()].map(({ delivery, producers }): PlannedDelivery => {
+    const priority = raise(eventPriority, delivery.userId ? (reachedBy.get(delivery.userId) ?? []) : producers);
+    const withContent = producers.filter((rule) => rule.content);
+    // Producers are in rule order (oldest first), so the first of the highest rank is the oldest.
+    const ruleId = withContent.length > 0 ? withContent.reduce((best, rule) => (rankOf(rule) > rankOf(best) ? rule : best)).id : producers[0]?.id;
+    return { ...delivery, ...(ruleId !== undefined && { ruleId }), priority };
+  });
+  return { deliveries, skipped: [...skipped].map(([userId, reason]) => ({ userId, reason })) };
 }

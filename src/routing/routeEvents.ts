@@ -3,22 +3,21 @@ import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import {
   announceInboxRows,
-  createInboxPairs,
   insertInboxRows,
   markInappRefusedStatement,
   markInappSentStatement,
-  renderInboxContents,
   unannouncedEarlierRows,
   type InboxPairs,
-  type Refused,
 } from '../inbox/inboxWriter.ts';
 import { eventKey, publicView, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
+import { prepareInboxRows } from '../inbox/inboxContent.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import {
   deliveryJobId,
   INAPP_BATCH_SIZE,
   inappJobId,
   INLINE_INAPP_MAX,
+  jobPriority,
   queueForChannel,
   type DeliveryQueue,
   type Queues,
@@ -28,11 +27,15 @@ import type { TemplateSource } from '../templates/templateRenderer.ts';
 import type { Channel } from './channels.ts';
 import { loadDirectory } from './directory.ts';
 import { planDeliveries, type DeliveryPlan } from './planDeliveries.ts';
+import { DEFAULT_PRIORITY, higherPriority, type Priority } from './priority.ts';
+import type { RuleCache } from './ruleCache.ts';
 
 export type RouteDeps = {
   db: Db;
   queues: Queues;
   frames: FramePublisher;
+  /** The tenants' rules, kept by the router (see createRuleCache). */
+  rules: RuleCache;
   /** In-app templates, for the inbox rows the router writes itself. */
   templates: TemplateSource;
 };
@@ -43,7 +46,7 @@ const INSERT_CHUNK = 2_500;
 /** A stored event as routing needs it; `announced` once its tenant frame went out (it was routed before). */
 export type StoredEvent = { event: EventEnvelope; acceptedAt: Date; announced: boolean };
 type Routed = StoredEvent & { plan: DeliveryPlan; inappUsers: string[] };
-type PendingDelivery = { id: string; tenant_id: string; event_id: string; channel: Exclude<Channel, 'inapp'> };
+type PendingDelivery = { id: string; tenant_id: string; event_id: string; channel: Exclude<Channel, 'inapp'>; priority: Priority };
 
 /**
  * Routes a group of stored events in the round trips of one: load them (unless the intake
@@ -60,7 +63,7 @@ export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: Re
   const stored = await loadEvents(db, refs, carried);
   if (stored.length === 0) return refs.map(() => null);
 
-  const directory = await loadDirectory(db, stored.map((s) => s.event));
+  const directory = await loadDirectory(db, deps.rules, stored.map((s) => s.event));
   const routed: Routed[] = stored.map((s) => {
     const plan = planDeliveries({ event: s.event, users: directory.usersFor(s.event), teams: directory.teamsFor(s.event), rules: directory.rulesFor(s.event) });
     const inappUsers = plan.deliveries.filter((d) => d.channel === 'inapp').map((d) => d.destination);
@@ -68,9 +71,19 @@ export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: Re
   });
 
   const inline = routed.filter((r) => r.inappUsers.length > 0 && r.inappUsers.length <= INLINE_INAPP_MAX);
-  const { contents, refused } = await renderInboxContents(deps.templates, inline.map((r) => ({ event: r.event, actorName: directory.actorNameOf(r.event) })));
-  const inlinePairs = createInboxPairs();
-  for (const r of inline) if (!refused.has(eventKey(r.event))) for (const userId of r.inappUsers) inlinePairs.add(r.event, userId);
+  const { contents, pairs: inlinePairs, refused } = await prepareInboxRows(
+    deps.templates,
+    inline.map((r) => {
+      const rulesById = new Map(directory.rulesFor(r.event).map((rule) => [rule.id, rule]));
+      const recipients = r.plan.deliveries
+        .filter((d) => d.channel === 'inapp')
+        .map((d) => {
+          const rule = d.ruleId ? rulesById.get(d.ruleId) : undefined;
+          return { userId: d.destination, priority: d.priority, contentRule: rule?.content ? { id: rule.id, content: rule.content } : null };
+        });
+      return { event: r.event, actorName: directory.actorNameOf(r.event), recipients };
+    }),
+  );
 
   const [pending, inbox] = await Promise.all([recordPlans(db, routed), insertInboxRows(db, contents, inlinePairs)]);
   const earlier = await unannouncedEarlierRows(db, inlinePairs, inbox.rows);
@@ -123,6 +136,7 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
       rule_id: d.ruleId ?? null,
       team_id: d.teamId ?? null,
       state: 'pending',
+      priority: d.priority,
       last_error: null,
     })),
     // A skip is about a person, not a channel; it sits on the in-app line of the timeline, where the recipient would have been.
@@ -135,6 +149,7 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
       rule_id: null,
       team_id: null,
       state: 'skipped',
+      priority: event.priority ?? DEFAULT_PRIORITY,
       last_error: s.reason,
     })),
   ]);
@@ -148,19 +163,19 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
     chunks.map((chunk, i) =>
       db.execute<PendingDelivery>(sql`
         with inserted as (
-          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, last_error)
-          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.last_error
+          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error)
+          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.priority, r.last_error
           from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb)
-            as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, last_error text)
+            as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, priority text, last_error text)
           on conflict (tenant_id, event_id, channel, destination) do nothing
-          returning id, tenant_id, event_id, channel, state
+          returning id, tenant_id, event_id, channel, state, priority
         )
-        select id, tenant_id, event_id, channel from inserted where channel <> 'inapp' and state = 'pending'
+        select id, tenant_id, event_id, channel, priority from inserted where channel <> 'inapp' and state = 'pending'
         ${
           // The statement's snapshot predates its own inserts, so this reads only an earlier run's rows.
           i === 0
             ? sql`union all
-                  select id, tenant_id, event_id, channel from deliveries
+                  select id, tenant_id, event_id, channel, priority from deliveries
                   where (tenant_id, event_id) in (select * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[]))
                     and channel <> 'inapp' and state = 'pending'`
             : sql``
@@ -171,26 +186,34 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
   return results.flat().sort((a, b) => a.event_id.localeCompare(b.event_id) || a.id.localeCompare(b.id));
 }
 
-/** Large fan-outs: `{eventId, userIds}` batches for the in-app worker, users in sorted order so batch numbers are stable. */
+/**
+ * Large fan-outs: `{tenantId, eventId, userIds}` batches for the in-app worker, users in sorted
+ * order so batch numbers are stable; a batch is as urgent as the most urgent row in it.
+ */
 async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<void> {
   const jobs = [];
-  for (const { event, inappUsers } of routed) {
-    const sorted = [...inappUsers].sort();
-    for (let i = 0; i < sorted.length; i += INAPP_BATCH_SIZE) {
-      const userIds = sorted.slice(i, i + INAPP_BATCH_SIZE);
-      jobs.push({ name: 'inapp', data: { tenantId: event.tenantId, eventId: event.id, userIds }, opts: { jobId: inappJobId(event, i / INAPP_BATCH_SIZE) } });
+  for (const { event, plan } of routed) {
+    const inapp = plan.deliveries.filter((d) => d.channel === 'inapp').sort((a, b) => (a.destination < b.destination ? -1 : 1));
+    for (let i = 0; i < inapp.length; i += INAPP_BATCH_SIZE) {
+      const batch = inapp.slice(i, i + INAPP_BATCH_SIZE);
+      const priority = batch.reduce((p, d) => higherPriority(p, d.priority), 'low' as Priority);
+      jobs.push({
+        name: 'inapp',
+        data: { tenantId: event.tenantId, eventId: event.id, userIds: batch.map((d) => d.destination) },
+        opts: { jobId: inappJobId(event, i / INAPP_BATCH_SIZE), ...jobPriority(priority) },
+      });
     }
   }
   if (jobs.length > 0) await queues.inapp.addBulk(jobs);
 }
 
-/** One job per pending delivery, on its channel's queue. */
+/** One job per pending delivery, on its channel's queue, urgent ones first. */
 async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[]): Promise<void> {
-  const byQueue = new Map<DeliveryQueue, { name: string; data: { deliveryId: string; eventId: string }; opts: { jobId: string } }[]>();
-  for (const { id, event_id: eventId, channel } of pending) {
+  const byQueue = new Map<DeliveryQueue, { name: string; data: { deliveryId: string; eventId: string }; opts: { jobId: string; priority?: number } }[]>();
+  for (const { id, event_id: eventId, channel, priority } of pending) {
     const queue = queueForChannel(channel);
     const jobs = byQueue.get(queue) ?? [];
-    jobs.push({ name: channel, data: { deliveryId: id, eventId }, opts: { jobId: deliveryJobId(id) } });
+    jobs.push({ name: channel, data: { deliveryId: id, eventId }, opts: { jobId: deliveryJobId(id), ...jobPriority(priority) } });
     byQueue.set(queue, jobs);
   }
   await Promise.all([...byQueue].map(([queue, jobs]) => queues[queue].addBulk(jobs)));
@@ -201,7 +224,7 @@ async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[]): Pr
  * Until then a crash leaves them pending and unrouted, so a retry (or the sweeper) announces
  * the rows again rather than leaving an open stream without them.
  */
-async function finishRouting(db: Db, routed: Routed[], inlinePairs: InboxPairs, refused: Refused): Promise<void> {
+async function finishRouting(db: Db, routed: Routed[], inlinePairs: InboxPairs, refused: { event: EventRef; userId: string; reason: string }[]): Promise<void> {
   const acceptedAt = new Map(routed.map((r) => [eventKey(r.event), r.acceptedAt]));
   // One statement, so whoever sees an event routed also sees its inline rows sent (or refused).
   const outcomes = await db.execute<{ tenant_id: string; event_id: string; state: 'sent' | 'failed' }>(sql`

@@ -42,6 +42,11 @@ describe('POST /api/v1/rules', () => {
       enabled: true,
       emailRecipients: ['ops@acme.example', 'sec@acme.example'],
       webhookUrl: null,
+      // What v2 adds to a v1 rule: the channel set, the event's own recipients, no priority or content.
+      channels: ['email'],
+      recipients: { kind: 'event' },
+      priority: null,
+      content: null,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
@@ -74,7 +79,7 @@ describe('POST /api/v1/rules', () => {
     ['a webhook URL on an email rule', emailRule({ webhookUrl: HOOK }), 'webhookUrl'],
     ['static addresses on a webhook rule', webhookRule({ emailRecipients: ['a@b.example'] }), 'emailRecipients'],
     ['an unknown severity filter', emailRule({ severityFilter: 'severe' }), 'severityFilter'],
-    ['an unknown channel', emailRule({ channel: 'slack' }), 'channel'],
+    ['an unknown channel', emailRule({ channel: 'sms' }), 'channel'],
     ['a bad address', emailRule({ emailRecipients: ['not-an-address'] }), 'emailRecipients.0'],
     ['a missing event type', emailRule({ eventType: undefined }), 'eventType'],
     ['a non-boolean enabled', emailRule({ enabled: 'yes' }), 'enabled'],

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { announceInboxRows, insertInboxRows, type InboxContent } from '../../src/inbox/inboxWriter.ts';
+import { contentKey, type InboxContent } from '../../src/inbox/inboxContent.ts';
+import { announceInboxRows, insertInboxRows, type InboxPairs } from '../../src/inbox/inboxWriter.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { notificationFrames, streamTracker } from '../helpers/sse.ts';
@@ -32,12 +33,21 @@ afterAll(async () => {
 
 const stream = streams.open;
 
+/** One row for a user of acme, with its event's default content. */
+const pairFor = (eventId: string, userId: string): InboxPairs => ({
+  tenantIds: ['acme'],
+  eventIds: [eventId],
+  userIds: [userId],
+  contentKeys: [contentKey({ tenantId: 'acme', id: eventId }, null)],
+  priorities: ['normal'],
+});
+
 const content = (eventId: string): InboxContent => ({
+  key: contentKey({ tenantId: 'acme', id: eventId }, null),
   event_id: eventId,
   tenant_id: 'acme',
   type: 'finding_created',
   severity: null,
-  priority: 'normal',
   title: eventId,
   body: '',
   url: null,
@@ -56,7 +66,7 @@ describe('resume when two writers write one user’s inbox', () => {
     await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at) values ('writer_a', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
     let commitA!: () => void;
     const aCommitted = env.db.transaction(async (tx) => {
-      await insertInboxRows(tx, [content('writer_a')], { tenantIds: ['acme'], eventIds: ['writer_a'], userIds: ['ursula'] });
+      await insertInboxRows(tx, [content('writer_a')], pairFor('writer_a', 'ursula'));
       await new Promise<void>((resolve) => (commitA = resolve));
     });
     await eventually(async () => commitA !== undefined);
@@ -94,7 +104,7 @@ describe('resume when two writers write one user’s inbox', () => {
     await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at) values ('writer_c', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
     let commitC!: () => void;
     const cCommitted = env.db.transaction(async (tx) => {
-      await insertInboxRows(tx, [content('writer_c')], { tenantIds: ['acme'], eventIds: ['writer_c'], userIds: ['ursula'] });
+      await insertInboxRows(tx, [content('writer_c')], pairFor('writer_c', 'ursula'));
       await new Promise<void>((resolve) => (commitC = resolve));
     });
     await eventually(async () => commitC !== undefined);
@@ -113,8 +123,8 @@ describe('resume when two writers write one user’s inbox', () => {
     await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at)
       values ('cross_1', 'acme', 'finding_created', '{}'::jsonb, now(), now()), ('cross_2', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
     // Two writers commit in order (1, then 2)…
-    const first = await insertInboxRows(env.db, [content('cross_1')], { tenantIds: ['acme'], eventIds: ['cross_1'], userIds: ['victor'] });
-    const second = await insertInboxRows(env.db, [content('cross_2')], { tenantIds: ['acme'], eventIds: ['cross_2'], userIds: ['victor'] });
+    const first = await insertInboxRows(env.db, [content('cross_1')], pairFor('cross_1', 'victor'));
+    const second = await insertInboxRows(env.db, [content('cross_2')], pairFor('cross_2', 'victor'));
     // …but the second one's frame comes first.
     const frames = createFramePublisher(env.redis, env.config.REDIS_PREFIX);
     await announceInboxRows(frames, second);

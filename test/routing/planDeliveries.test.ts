@@ -32,6 +32,7 @@ const user = (id: string, over: Partial<DirectoryUser> = {}): DirectoryUser => (
   slackWebhookUrl: null,
   teamsWebhookUrl: null,
   hasPushSubscription: false,
+  roles: {},
   ...over,
 });
 
@@ -40,6 +41,7 @@ const team = (id: string, over: Partial<DirectoryTeam> = {}): DirectoryTeam => (
   tenantId: 'acme',
   slackWebhookUrl: 'https://hooks.slack.com/services/T/B/x',
   teamsWebhookUrl: null,
+  memberIds: [],
   ...over,
 });
 
@@ -47,16 +49,19 @@ const rule = (id: string, over: Partial<RoutingRule> = {}): RoutingRule => ({
   id,
   tenantId: 'acme',
   eventType: 'finding_created',
-  channel: 'email',
+  channels: ['email'],
   severityFilter: '',
   enabled: true,
   emailRecipients: [],
   webhookUrl: null,
+  recipients: { kind: 'event' },
+  priority: null,
+  content: null,
   ...over,
 });
 
 const emailRule = (over: Partial<RoutingRule> = {}) => rule('r_email', over);
-const webhookRule = (over: Partial<RoutingRule> = {}) => rule('r_hook', { channel: 'webhook', webhookUrl: 'https://hooks.example/in', ...over });
+const webhookRule = (over: Partial<RoutingRule> = {}) => rule('r_hook', { channels: ['webhook'], webhookUrl: 'https://hooks.example/in', ...over });
 
 const SLACK = 'https://hooks.slack.com/services/T/B/personal';
 const TEAMS = 'https://acme.webhook.office.com/webhookb2/x';
@@ -70,6 +75,10 @@ type Row = {
   deliveries: string[];
   /** Every skipped recipient as "<userId>: <reason>". */
   skipped?: string[];
+  /** Some deliveries' priority, by "<channel> <destination>". */
+  priorities?: Record<string, string>;
+  /** Some deliveries' rule, by "<channel> <destination>" (the rule whose content they carry). */
+  ruleIds?: Record<string, string | undefined>;
 };
 
 const directory = [user('u1'), user('u2'), user('u3')];
@@ -170,7 +179,7 @@ const rows: [string, Row][] = [
   ['§3.3 a matching webhook rule posts once', { rules: [webhookRule()], deliveries: ['inapp u1', 'webhook rule:r_hook'] }],
   [
     '§3.3 each matching webhook rule posts once',
-    { rules: [webhookRule(), rule('r_hook2', { channel: 'webhook', severityFilter: 'medium', webhookUrl: 'https://other.example/in' })], deliveries: ['inapp u1', 'webhook rule:r_hook', 'webhook rule:r_hook2'] },
+    { rules: [webhookRule(), rule('r_hook2', { channels: ['webhook'], severityFilter: 'medium', webhookUrl: 'https://other.example/in' })], deliveries: ['inapp u1', 'webhook rule:r_hook', 'webhook rule:r_hook2'] },
   ],
   ['§3.3 a webhook rule above the event’s severity does not post', { event: { severity: 'low' }, rules: [webhookRule({ severityFilter: 'medium' })], deliveries: ['inapp u1'] }],
   ['§3.3 a webhook rule without a URL does not post', { rules: [webhookRule({ webhookUrl: null })], deliveries: ['inapp u1'] }],
@@ -210,11 +219,102 @@ const rows: [string, Row][] = [
   ['§3.6 without a subscription there is no push', { users: [user('u1', { preferences: { 'finding_created.push': true } })], deliveries: ['inapp u1'] }],
 ];
 
+
+// ---- SPEC §3.1 rules v2: patterns × resolvers × priority × content × preferences ----
+
+const inappRule = (id: string, over: Partial<RoutingRule> = {}) => rule(id, { channels: ['inapp'], ...over });
+const people = [
+  user('u1'),
+  user('u2'),
+  user('u3'),
+  user('adm', { roles: { acme: ['admin'] } }),
+  user('adm2', { roles: { acme: ['admin', 'billing'] }, hasPushSubscription: true }),
+  user('gadm', { tenantIds: ['globex'], roles: { globex: ['admin'] } }),
+  // An admin of globex who is also a plain user of acme: the role is per tenant.
+  user('both', { tenantIds: ['acme', 'globex'], roles: { globex: ['admin'] } }),
+];
+const squad = team('squad', { slackWebhookUrl: null, memberIds: ['u2', 'u3', 'ghost', 'gadm'] });
+const otherSquad = team('g_squad', { tenantId: 'globex', slackWebhookUrl: null, memberIds: ['gadm'] });
+
+const v2Rows: [string, Row][] = [
+  // patterns
+  ['§3.1 pattern provisioning.* matches provisioning.started', { event: { type: 'provisioning.started' }, rules: [inappRule('r', { eventType: 'provisioning.*', recipients: { kind: 'users', userIds: ['u2'] } })], users: people, deliveries: ['inapp u1', 'inapp u2'] }],
+  ['§3.1 pattern provisioning.* matches provisioning.step-completed', { event: { type: 'provisioning.step-completed' }, rules: [inappRule('r', { eventType: 'provisioning.*', recipients: { kind: 'users', userIds: ['u2'] } })], users: people, deliveries: ['inapp u1', 'inapp u2'] }],
+  ['§3.1 pattern provisioning.* does not match order.created', { event: { type: 'order.created' }, rules: [inappRule('r', { eventType: 'provisioning.*', recipients: { kind: 'users', userIds: ['u2'] } })], users: people, deliveries: ['inapp u1'] }],
+  ['§3.1 pattern provisioning.* does not match the bare word provisioning', { event: { type: 'provisioning' }, rules: [inappRule('r', { eventType: 'provisioning.*', recipients: { kind: 'users', userIds: ['u2'] } })], users: people, deliveries: ['inapp u1'] }],
+  ['§3.1 pattern *.failed matches order.failed', { event: { type: 'order.failed' }, rules: [emailRule({ eventType: '*.failed' })], users: people, deliveries: ['inapp u1', 'email u1@acme.example'] }],
+  ['§3.1 pattern *.failed matches a deeper provisioning.step.failed', { event: { type: 'provisioning.step.failed' }, rules: [emailRule({ eventType: '*.failed' })], users: people, deliveries: ['inapp u1', 'email u1@acme.example'] }],
+  ['§3.1 pattern *.failed does not match order.failed-over', { event: { type: 'order.failed-over' }, rules: [emailRule({ eventType: '*.failed' })], users: people, deliveries: ['inapp u1'] }],
+  ['§3.1 pattern * matches every type', { event: { type: 'anything:at_all' }, rules: [emailRule({ eventType: '*' })], users: people, deliveries: ['inapp u1', 'email u1@acme.example'] }],
+  ['§3.1 a dot in a pattern is literal, not any character', { event: { type: 'orderXcreated' }, rules: [emailRule({ eventType: 'order.created' })], users: people, deliveries: ['inapp u1'] }],
+  ['§3.1 a pattern rule of another tenant does not fire', { event: { type: 'order.failed' }, rules: [emailRule({ eventType: '*', tenantId: 'globex' })], users: people, deliveries: ['inapp u1'] }],
+  ['§3.1 a pattern rule still meets its severity threshold', { event: { type: 'order.failed', severity: 'low' }, rules: [emailRule({ eventType: '*.failed', severityFilter: 'high' })], users: people, deliveries: ['inapp u1'] }],
+
+  // channels per rule
+  ['§3.1 a rule with several channels delivers each to its recipients', { rules: [rule('r', { channels: ['email', 'push', 'inapp'] })], users: [user('u1', { hasPushSubscription: true })], deliveries: ['inapp u1', 'email u1@acme.example', 'push u1'] }],
+  ['§3.1 a rule’s slack channel is personal chat, still opt-in', { rules: [rule('r', { channels: ['slack'] })], users: [user('u1', { slackWebhookUrl: SLACK })], deliveries: ['inapp u1'] }],
+  ['§3.1 a rule’s slack channel posts to a user who opted in', { rules: [rule('r', { channels: ['slack'] })], users: [user('u1', { slackWebhookUrl: SLACK, preferences: { 'finding_created.slack': true } })], deliveries: ['inapp u1', 'slack user:u1'] }],
+  ['§3.1 a rule’s teams channel posts to a user who opted in', { rules: [rule('r', { channels: ['teams'], recipients: { kind: 'users', userIds: ['u2'] } })], users: [user('u1'), user('u2', { teamsWebhookUrl: TEAMS, preferences: { 'finding_created.teams': true } })], deliveries: ['inapp u1', 'teams user:u2'] }],
+  ['§3.1 webhook posts once per rule and ignores the rule’s recipients', { rules: [rule('r', { channels: ['webhook', 'inapp'], webhookUrl: 'https://hooks.example/in', recipients: { kind: 'users', userIds: ['u2'] } })], users: people, deliveries: ['inapp u1', 'inapp u2', 'webhook rule:r'] }],
+
+  // resolvers
+  ['§3.1 users resolver reaches the listed users on the rule’s channels', { rules: [inappRule('r', { recipients: { kind: 'users', userIds: ['u2', 'u3'] } })], users: people, deliveries: ['inapp u1', 'inapp u2', 'inapp u3'] }],
+  ['§3.1 users resolver skips unknown ids and users of other tenants with the reason', { rules: [inappRule('r', { recipients: { kind: 'users', userIds: ['u2', 'nobody', 'gadm'] } })], users: people, deliveries: ['inapp u1', 'inapp u2'], skipped: ['nobody: no such user', 'gadm: not a user of tenant acme'] }],
+  ['§3.1 users resolver never reaches the actor', { event: { actorId: 'u2' }, rules: [inappRule('r', { recipients: { kind: 'users', userIds: ['u2', 'u3'] } })], users: people, deliveries: ['inapp u1', 'inapp u3'] }],
+  ['§3.1 teams resolver reaches members of the tenant’s team, skipping strangers', { rules: [inappRule('r', { recipients: { kind: 'teams', teamIds: ['squad'] } })], users: people, teams: [squad], deliveries: ['inapp u1', 'inapp u2', 'inapp u3'], skipped: ['ghost: no such user', 'gadm: not a user of tenant acme'] }],
+  ['§3.1 teams resolver ignores another tenant’s team', { rules: [inappRule('r', { recipients: { kind: 'teams', teamIds: ['g_squad'] } })], users: people, teams: [otherSquad], deliveries: ['inapp u1'] }],
+  ['§3.1 teams resolver does not post to the team’s chat: that is for teams the event names', { rules: [inappRule('r', { recipients: { kind: 'teams', teamIds: ['squad'] } })], users: people, teams: [{ ...squad, slackWebhookUrl: SLACK }], deliveries: ['inapp u1', 'inapp u2', 'inapp u3'], skipped: ['ghost: no such user', 'gadm: not a user of tenant acme'] }],
+  ['§3.1 role resolver reaches the tenant’s admins only', { rules: [inappRule('r', { recipients: { kind: 'role', role: 'admin' } })], users: people, deliveries: ['inapp u1', 'inapp adm', 'inapp adm2'] }],
+  ['§3.1 role resolver: a role held in another tenant does not count', { event: { tenantId: 'acme' }, rules: [inappRule('r', { recipients: { kind: 'role', role: 'admin' } })], users: people, deliveries: ['inapp u1', 'inapp adm', 'inapp adm2'] }],
+  ['§3.1 role resolver with a role nobody holds reaches nobody', { rules: [inappRule('r', { recipients: { kind: 'role', role: 'auditor' } })], users: people, deliveries: ['inapp u1'] }],
+  ['§3.1 role resolver: an admin who is the actor is left out', { event: { actorId: 'adm' }, rules: [inappRule('r', { recipients: { kind: 'role', role: 'admin' } })], users: people, deliveries: ['inapp u1', 'inapp adm2'] }],
+  ['§3.1 data resolver takes an array of ids', { event: { assigneeUserIds: [], data: { participantIds: ['u1', 'u2', 'u3'] } }, rules: [inappRule('r', { recipients: { kind: 'data', path: 'participantIds' } })], users: people, deliveries: ['inapp u1', 'inapp u2', 'inapp u3'] }],
+  ['§3.1 data resolver takes a single id', { event: { assigneeUserIds: [], data: { ownerId: 'u3' } }, rules: [inappRule('r', { recipients: { kind: 'data', path: 'ownerId' } })], users: people, deliveries: ['inapp u3'] }],
+  ['§3.1 data resolver follows a dotted path', { event: { assigneeUserIds: [], data: { order: { ownerId: 'u2' } } }, rules: [inappRule('r', { recipients: { kind: 'data', path: 'order.ownerId' } })], users: people, deliveries: ['inapp u2'] }],
+  ['§3.1 data resolver: every participant but the sender', { event: { assigneeUserIds: [], actorId: 'u1', data: { participantIds: ['u1', 'u2', 'u3'] } }, rules: [inappRule('r', { recipients: { kind: 'data', path: 'participantIds' } })], users: people, deliveries: ['inapp u2', 'inapp u3'] }],
+  ['§3.1 data resolver: a missing path or a non-string value names nobody', { event: { assigneeUserIds: [], data: { participantIds: [42, null, { id: 'u1' }] } }, rules: [inappRule('r', { recipients: { kind: 'data', path: 'participantIds' } }), inappRule('r2', { recipients: { kind: 'data', path: 'nowhere.at.all' } })], users: people, deliveries: [] }],
+  ['§3.1 data resolver skips unknown ids with the reason', { event: { assigneeUserIds: [], data: { participantIds: ['u2', 'ghost'] } }, rules: [inappRule('r', { recipients: { kind: 'data', path: 'participantIds' } })], users: people, deliveries: ['inapp u2'], skipped: ['ghost: no such user'] }],
+  ['§3.1 event resolver with approval roles reaches the approvers', { event: { type: 'approval_requested', approval: { requesterId: 'u1', approverCandidateIds: ['u2'] } }, rules: [rule('r', { eventType: 'approval_*', channels: ['email'] })], users: people, deliveries: ['inapp u2', 'email u2@acme.example'] }],
+
+  // in-app only on a rule's channels for people reached only through it
+  ['§3.1 a person reached only by a rule without inapp gets no in-app row', { rules: [rule('r', { channels: ['email'], recipients: { kind: 'users', userIds: ['u2'] } })], users: people, deliveries: ['inapp u1', 'email u2@acme.example'] }],
+  ['§3.1 the event’s own recipients keep their in-app row whatever rules say', { rules: [rule('r', { channels: ['email'] })], users: people, deliveries: ['inapp u1', 'email u1@acme.example'] }],
+
+  // preferences
+  ['§3.1 preferences apply to resolver recipients: in-app off', { rules: [inappRule('r', { recipients: { kind: 'users', userIds: ['u2'] } })], users: [user('u1'), user('u2', { preferences: { 'finding_created.inapp': false } })], deliveries: ['inapp u1'] }],
+  ['§3.1 preferences apply to resolver recipients: email off', { rules: [rule('r', { channels: ['email'], recipients: { kind: 'role', role: 'admin' } })], users: [user('u1'), user('adm', { roles: { acme: ['admin'] }, preferences: { 'finding_created.email': false } })], deliveries: ['inapp u1'] }],
+  ['§3.1 preferences apply to resolver recipients: push off', { rules: [rule('r', { channels: ['push'], recipients: { kind: 'role', role: 'billing' } })], users: [user('u1'), user('adm2', { roles: { acme: ['billing'] }, hasPushSubscription: true, preferences: { 'finding_created.push': false } })], deliveries: ['inapp u1'] }],
+  ['§3.1 push through a rule needs a subscription', { rules: [rule('r', { channels: ['push'], recipients: { kind: 'users', userIds: ['u2'] } })], users: people, deliveries: ['inapp u1'] }],
+
+  // dedup
+  ['§3.7 two rules reaching one person on one channel make one delivery', { rules: [inappRule('a', { recipients: { kind: 'users', userIds: ['u2'] } }), inappRule('b', { recipients: { kind: 'role', role: 'admin' } })], users: [user('u1'), user('u2', { roles: { acme: ['admin'] } })], deliveries: ['inapp u1', 'inapp u2'] }],
+  ['§3.7 a person named by the event and by a rule gets one in-app row', { rules: [inappRule('r', { recipients: { kind: 'users', userIds: ['u1'] } })], users: people, deliveries: ['inapp u1'] }],
+
+  // priority
+  ['§3.1 the event’s priority is every delivery’s priority', { event: { priority: 'high' }, rules: [emailRule({ emailRecipients: ['ops@acme.example'] })], users: people, deliveries: ['inapp u1', 'email u1@acme.example', 'email ops@acme.example'], priorities: { 'inapp u1': 'high', 'email ops@acme.example': 'high' } }],
+  ['§3.1 without any priority a notification is normal', { users: people, deliveries: ['inapp u1'], priorities: { 'inapp u1': 'normal' } }],
+  ['§3.1 a rule raises the priority of the people it reaches', { rules: [rule('r', { channels: ['email'], priority: 'urgent' })], users: people, deliveries: ['inapp u1', 'email u1@acme.example'], priorities: { 'inapp u1': 'urgent', 'email u1@acme.example': 'urgent' } }],
+  ['§3.1 a rule never lowers the event’s priority', { event: { priority: 'high' }, rules: [rule('r', { channels: ['inapp'], priority: 'low' })], users: people, deliveries: ['inapp u1'], priorities: { 'inapp u1': 'high' } }],
+  ['§3.1 a rule’s priority reaches only its own recipients', { rules: [inappRule('r', { recipients: { kind: 'users', userIds: ['u2'] }, priority: 'high' })], users: people, deliveries: ['inapp u1', 'inapp u2'], priorities: { 'inapp u1': 'normal', 'inapp u2': 'high' } }],
+  ['§3.1 the highest of several rules’ priorities wins', { rules: [inappRule('a', { priority: 'high' }), inappRule('b', { recipients: { kind: 'users', userIds: ['u1'] }, priority: 'urgent' })], users: people, deliveries: ['inapp u1'], priorities: { 'inapp u1': 'urgent' } }],
+  ['§3.1 a webhook takes its rule’s priority', { rules: [webhookRule({ priority: 'urgent' })], users: people, deliveries: ['inapp u1', 'webhook rule:r_hook'], priorities: { 'webhook rule:r_hook': 'urgent' } }],
+
+  // content
+  ['§3.1 a rule’s content goes with what it produces', { rules: [inappRule('r', { content: { title: 'T' } })], users: people, deliveries: ['inapp u1'], ruleIds: { 'inapp u1': 'r' } }],
+  ['§3.1 the content of the highest-priority rule wins', { rules: [inappRule('low', { priority: 'low', content: { title: 'L' } }), inappRule('high', { priority: 'high', content: { title: 'H' } })], users: people, deliveries: ['inapp u1'], ruleIds: { 'inapp u1': 'high' } }],
+  ['§3.1 on equal priority the oldest rule’s content wins', { rules: [inappRule('older', { content: { title: 'O' } }), inappRule('newer', { content: { title: 'N' } })], users: people, deliveries: ['inapp u1'], ruleIds: { 'inapp u1': 'older' } }],
+  ['§3.1 a rule without content does not take the row from one with content', { rules: [inappRule('plain', { priority: 'urgent' }), inappRule('styled', { content: { title: 'S' } })], users: people, deliveries: ['inapp u1'], ruleIds: { 'inapp u1': 'styled' } }],
+  ['§3.1 a rule’s content applies only to the channels it produces', { rules: [rule('r', { channels: ['email'], content: { title: 'T' } })], users: people, deliveries: ['inapp u1', 'email u1@acme.example'], ruleIds: { 'inapp u1': undefined, 'email u1@acme.example': 'r' } }],
+];
+
 describe('planDeliveries (SPEC §3)', () => {
-  it.each(rows)('%s', (_name, row) => {
+  it.each([...rows, ...v2Rows])('%s', (_name, row) => {
     const plan = planDeliveries({ event: event(row.event), users: row.users ?? directory, teams: row.teams ?? [], rules: row.rules ?? [] });
     expect(plan.deliveries.map((d) => `${d.channel} ${d.destination}`).sort()).toEqual([...row.deliveries].sort());
     expect(plan.skipped.map((s) => `${s.userId}: ${s.reason}`)).toEqual(row.skipped ?? []);
+    const byKey = new Map(plan.deliveries.map((d) => [`${d.channel} ${d.destination}`, d]));
+    for (const [key, priority] of Object.entries(row.priorities ?? {})) expect(byKey.get(key)?.priority, key).toBe(priority);
+    for (const [key, ruleId] of Object.entries(row.ruleIds ?? {})) expect(byKey.get(key)?.ruleId, key).toBe(ruleId);
   });
 
   it('attributes each delivery to the user, rule or team it is for', () => {
@@ -226,13 +326,13 @@ describe('planDeliveries (SPEC §3)', () => {
     });
     expect(plan.deliveries).toEqual(
       expect.arrayContaining([
-        { channel: 'inapp', destination: 'u1', userId: 'u1' },
-        { channel: 'push', destination: 'u1', userId: 'u1' },
+        { channel: 'inapp', destination: 'u1', userId: 'u1', priority: 'normal' },
+        { channel: 'push', destination: 'u1', userId: 'u1', priority: 'normal' },
         // A recipient's own address keeps the person, so templates can greet them; the first matching rule claims it.
-        { channel: 'email', destination: 'u1@acme.example', userId: 'u1', ruleId: 'r_first' },
-        { channel: 'email', destination: 'ops@acme.example', ruleId: 'r_first' },
-        { channel: 'webhook', destination: 'rule:r_hook', ruleId: 'r_hook' },
-        { channel: 'slack', destination: 'team:t1', teamId: 't1' },
+        { channel: 'email', destination: 'u1@acme.example', userId: 'u1', ruleId: 'r_first', priority: 'normal' },
+        { channel: 'email', destination: 'ops@acme.example', ruleId: 'r_first', priority: 'normal' },
+        { channel: 'webhook', destination: 'rule:r_hook', ruleId: 'r_hook', priority: 'normal' },
+        { channel: 'slack', destination: 'team:t1', teamId: 't1', priority: 'normal' },
       ]),
     );
     expect(plan.deliveries).toHaveLength(6);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
+import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
@@ -20,7 +21,7 @@ beforeAll(async () => {
   await env.startRouter();
   api = apiClient(web.url);
   queues = createQueues(env.redis, env.config.REDIS_PREFIX);
-  deps = { db: env.db, queues, frames: createFramePublisher(env.redis, env.config.REDIS_PREFIX), templates: directSource(env.db) };
+  deps = { db: env.db, queues, frames: createFramePublisher(env.redis, env.config.REDIS_PREFIX), templates: directSource(env.db), rules: createRuleCache(env.db) };
 
   await seedDirectory(api, 'acme', ['u1', 'u2', 'u3']);
   await seedDirectory(api, 'globex', ['g1']);

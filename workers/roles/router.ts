@@ -7,6 +7,7 @@ import { closeQueues, createQueues, type PayloadOf } from '../../src/queues/cata
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { createRedis } from '../../src/redis.ts';
 import { eventKey, type EventRef } from '../../src/intake/eventEnvelope.ts';
+import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { routeEvents, type StoredEvent } from '../../src/routing/routeEvents.ts';
 import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
@@ -34,13 +35,14 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const queues = createQueues(producer, config.REDIS_PREFIX);
   const frames = createFramePublisher(producer, config.REDIS_PREFIX);
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
+  const rules = createRuleCache(db);
   const sweeper = createOutboxSweeper({ db, queues, logger, afterSeconds: config.OUTBOX_SWEEP_AFTER_SECONDS });
   // The events of the jobs held at once are routed together, in the round trips of one; a
   // group that fails is routed again event by event, so one poison event fails alone.
   const route = createGroupCommitter(
     (items: RouteItem[]) =>
       routeEvents(
-        { db, queues, frames, templates },
+        { db, queues, frames, templates, rules },
         items.map((item) => item.event),
         new Map(items.flatMap((item) => (item.carried ? [[eventKey(item.event), item.carried] as const] : []))),
       ),

@@ -55,12 +55,18 @@ export const ruleView = z
   .object({
     id: z.uuid(),
     tenantId: tenantIdSchema,
-    eventType: z.string(),
-    channel: z.enum(['email', 'webhook']),
+    eventType: z.string().meta({ description: 'an exact type, or a pattern in which `*` matches any run of characters' }),
+    channel: z.enum(CHANNELS).meta({ description: 'v1: the first of `channels`' }),
+    channels: z.array(z.enum(CHANNELS)),
     severityFilter: z.string().meta({ description: "'' (every event) or the minimum severity" }),
     enabled: z.boolean(),
     emailRecipients: z.array(z.email()),
     webhookUrl: z.string().nullable(),
+    recipients: z
+      .object({ kind: z.enum(['event', 'users', 'teams', 'role', 'data']), userIds: z.array(z.string()).optional(), teamIds: z.array(z.string()).optional(), role: z.string().optional(), path: z.string().optional() })
+      .meta({ description: 'who the rule reaches; webhooks ignore it' }),
+    priority: z.enum(PRIORITIES).nullable().meta({ description: 'raises the priority of what the rule produces; null: none' }),
+    content: z.object({ title: z.string().optional(), body: z.string().optional(), url: z.string().optional() }).nullable(),
     ...timestamps,
   })
   .meta({ id: 'Rule' });

@@ -4,101 +4,120 @@ import { z } from 'zod';
 import { assertTenantAccess, canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { rules } from '../../db/schema.ts';
-import { badRequest, conflict, isUniqueViolation, notFound } from '../../errors.ts';
-import { eventEnvelopeSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
+import { badRequest, conflict, HttpError, notFound } from '../../errors.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { generateWebhookSecret } from '../../outbound/webhookSigning.ts';
-import { severityInputSchema } from '../../routing/severity.ts';
+import { CHANNELS, type Channel } from '../../routing/channels.ts';
+import { EVENT_RECIPIENTS, type RuleContent } from '../../routing/ruleSpec.ts';
+import {
+  channelSetSchema,
+  emailRecipientsSchema,
+  eventPatternSchema,
+  recipientSpecSchema,
+  ruleContentSchema,
+  rulePrioritySchema,
+  severityFilterSchema,
+  tenantIdSchema,
+} from '../../rules/ruleInput.ts';
+import { deleteRule, insertRule, updateRule, type RuleRow } from '../../rules/ruleStore.ts';
+import { checkRuleContent } from '../../templates/ruleContent.ts';
 import { describeProblems, parseOrThrow, type FieldProblem } from '../../validation.ts';
-import { generatedIdSchema, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
+import { generatedIdSchema, pathParam } from '../params.ts';
 import { assertTenantsExist, outboundUrlField } from './directoryCommon.ts';
 import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
 
-type RuleRow = typeof rules.$inferSelect;
-
-const RULE_CHANNELS = ['email', 'webhook'] as const;
-
-/** Stored normalized, so ` High` and `high` are the same rule to the unique index. */
-const severityFilterField = severityInputSchema;
-
-/** Lower-cased and deduplicated: routing sends one email per address, and addresses are compared that way. */
-const emailRecipientsField = z
-  .array(z.string().trim().toLowerCase().pipe(z.email().max(320)))
-  .max(100)
-  .transform((list) => [...new Set(list)]);
-
-/** Field rules that depend on the channel, checked on the rule as it will be stored (after a PATCH is merged too). */
-function channelFieldProblems(rule: { channel: string; webhookUrl: string | null; emailRecipients: string[] }): FieldProblem[] {
+/** Field rules that depend on the channels, checked on the rule as it will be stored (after a PATCH is merged too). */
+function channelFieldProblems(rule: { channels: readonly Channel[]; webhookUrl: string | null; emailRecipients: string[] }): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  if (rule.channel === 'webhook' && !rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is required for a webhook rule' });
-  if (rule.channel === 'webhook' && rule.emailRecipients.length > 0) problems.push({ field: 'emailRecipients', message: 'is only for email rules' });
-  if (rule.channel === 'email' && rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is only for webhook rules' });
+  const has = (channel: Channel) => rule.channels.includes(channel);
+  if (has('webhook') && !rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is required for a webhook rule' });
+  if (!has('webhook') && rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is only for webhook rules' });
+  if (!has('email') && rule.emailRecipients.length > 0) problems.push({ field: 'emailRecipients', message: 'is only for email rules' });
   return problems;
 }
 
-function assertValidForChannel(rule: Parameters<typeof channelFieldProblems>[0]): void {
+function assertValid(rule: Parameters<typeof channelFieldProblems>[0] & { content: RuleContent | null; eventType: string }): void {
   const problems = channelFieldProblems(rule);
   if (problems.length > 0) throw badRequest(describeProblems(problems), problems);
+  if (!rule.content) return;
+  // Content compiles and renders once with sample data, or the save says where it does not.
+  const checked = checkRuleContent(rule.content, rule.eventType);
+  if (checked.problems.length === 0) return;
+  const message = checked.problems.map((p) => `${p.field}: ${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; ');
+  if (checked.tooExpensive) throw new HttpError(422, 'template_too_expensive', message, checked.problems);
+  throw badRequest(message, checked.problems);
 }
+
+const DUPLICATE = 'an enabled rule for this tenant, event type, channels, severity filter and recipients already exists';
 
 /**
- * Turns Postgres' unique_violation into the 409 of a duplicate rule. Two concurrent creates both
- * pass any check made before the insert; only the unique index can decide, so the error is the
- * answer. Drizzle wraps the driver's error, so the code sits on a cause.
+ * The stored rule as the API shows it. `channel` is v1's single channel (the first of the set).
+ * The signing secret is never part of it: it is shown once, on create.
  */
-function rethrowDuplicate(err: unknown): never {
-  if (isUniqueViolation(err)) throw conflict('a rule for this tenant, event type, channel and severity filter already exists');
-  throw err;
-}
-
-/** The stored rule as the API shows it. The signing secret is never part of it: it is shown once, on create. */
 export function presentRule(row: RuleRow) {
   return {
     id: row.id,
     tenantId: row.tenantId,
     eventType: row.eventType,
-    channel: row.channel,
+    channel: row.channels[0] ?? null,
+    channels: row.channels,
     severityFilter: row.severityFilter,
     enabled: row.enabled,
     emailRecipients: row.emailRecipients,
     webhookUrl: row.webhookUrl,
+    recipients: row.recipients,
+    priority: row.priority,
+    content: row.content,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
 }
 
 /**
- * POST /api/v1/rules and PATCH /api/v1/rules/:id. A factory because the webhook URL is checked
- * against the deployment's outbound policy.
+ * POST /api/v1/rules and PATCH /api/v1/rules/:id (SPEC §3.1; a v1 body with one `channel` is
+ * still one). A factory because the webhook URL is checked against the deployment's outbound policy.
  */
 export function ruleBodies(allowHosts: AllowHosts) {
   const webhookUrlField = outboundUrlField('webhook', allowHosts).nullish();
   return {
-    create: z.object({
-      tenantId: tenantIdSchema,
-      eventType: eventEnvelopeSchema.shape.type,
-      channel: z.enum(RULE_CHANNELS),
-      severityFilter: severityFilterField.default(''),
-      enabled: z.boolean().default(true),
-      emailRecipients: emailRecipientsField.default([]),
-      webhookUrl: webhookUrlField,
-    }),
+    create: z
+      .object({
+        tenantId: tenantIdSchema,
+        eventType: eventPatternSchema,
+        channel: z.enum(CHANNELS).optional().meta({ description: 'v1: one channel; the same as `channels: [channel]`' }),
+        channels: channelSetSchema.optional(),
+        severityFilter: severityFilterSchema.default(''),
+        enabled: z.boolean().default(true),
+        emailRecipients: emailRecipientsSchema.default([]),
+        webhookUrl: webhookUrlField,
+        recipients: recipientSpecSchema.default(EVENT_RECIPIENTS),
+        priority: rulePrioritySchema.optional(),
+        content: ruleContentSchema.nullish(),
+      })
+      .superRefine((body, ctx) => {
+        if (body.channel === undefined && body.channels === undefined) ctx.addIssue({ code: 'custom', path: ['channels'], message: 'is required (or v1’s channel)' });
+        if (body.channel !== undefined && body.channels !== undefined) ctx.addIssue({ code: 'custom', path: ['channel'], message: 'give channels or channel, not both' });
+      }),
     patch: z.object({
       tenantId: tenantIdSchema.optional(),
-      channel: z.enum(RULE_CHANNELS).optional(),
-      eventType: eventEnvelopeSchema.shape.type.optional(),
-      severityFilter: severityFilterField.optional(),
+      channel: z.enum(CHANNELS).optional(),
+      channels: channelSetSchema.optional(),
+      eventType: eventPatternSchema.optional(),
+      severityFilter: severityFilterSchema.optional(),
       enabled: z.boolean().optional(),
-      emailRecipients: emailRecipientsField.optional(),
+      emailRecipients: emailRecipientsSchema.optional(),
       webhookUrl: webhookUrlField,
+      recipients: recipientSpecSchema.optional(),
+      priority: rulePrioritySchema.optional(),
+      content: ruleContentSchema.nullish(),
     }),
   };
 }
 
-export const ruleListQuery = listQuerySchema.extend({ eventType: z.string().max(100).optional(), channel: z.enum(RULE_CHANNELS).optional() });
+export const ruleListQuery = listQuerySchema.extend({ eventType: z.string().max(100).optional(), channel: z.enum(CHANNELS).optional() });
 
-/** SPEC §7: admin routing rules, scoped to the caller's tenants. */
+/** SPEC §3.1, §7: admin routing rules, scoped to the caller's tenants. */
 export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: AllowHosts }): Router {
   const router = Router();
   const { db } = deps;
@@ -112,18 +131,16 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
   }
 
   router.post('/api/v1/rules', deps.auth.admin, async (req, res) => {
-    const body = parseOrThrow(bodies.create, req.body);
-    const webhookUrl = body.webhookUrl ?? null;
-    assertValidForChannel({ ...body, webhookUrl });
+    const { channel, channels: channelSet, ...body } = parseOrThrow(bodies.create, req.body);
+    const channels = channelSet ?? [channel!];
+    const values = { ...body, channels, webhookUrl: body.webhookUrl ?? null, content: body.content ?? null, priority: body.priority ?? null };
+    assertValid(values);
     assertTenantAccess(principalOf(req).tenants, body.tenantId);
     await assertTenantsExist(db, [body.tenantId]);
-    const secret = body.channel === 'webhook' ? generateWebhookSecret() : null;
-    const [row] = await db
-      .insert(rules)
-      .values({ ...body, webhookUrl, secret })
-      .returning()
-      .catch(rethrowDuplicate);
-    res.status(201).json({ ...presentRule(row!), ...(secret ? { secret } : {}) });
+    const secret = channels.includes('webhook') ? generateWebhookSecret() : null;
+    const row = await insertRule(db, { ...values, secret });
+    if (row === 'duplicate') throw conflict(DUPLICATE);
+    res.status(201).json({ ...presentRule(row), ...(secret ? { secret } : {}) });
   });
 
   router.get('/api/v1/rules', deps.auth.admin, async (req, res) => {
@@ -132,7 +149,7 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
     const filters: (SQL | undefined)[] = [
       tenantIds ? inArray(rules.tenantId, tenantIds) : undefined,
       query.eventType ? eq(rules.eventType, query.eventType) : undefined,
-      query.channel ? eq(rules.channel, query.channel) : undefined,
+      query.channel ? sql`${query.channel} = any(${rules.channels})` : undefined,
     ];
     const rows = await db
       .select()
@@ -150,34 +167,33 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
   router.patch('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {
     const existing = await findVisible(pathParam(req, 'id'), principalOf(req).tenants);
     const patch = parseOrThrow(bodies.patch, req.body);
-    const immutable = (['tenantId', 'channel'] as const).filter((field) => patch[field] !== undefined && patch[field] !== existing[field]);
-    if (immutable.length > 0) {
-      const problems = immutable.map((field) => ({ field, message: 'cannot be changed; create a new rule instead' }));
-      throw badRequest(describeProblems(problems), problems);
-    }
+    const sameChannels = (list: readonly string[]) => list.length === existing.channels.length && list.every((c, i) => c === existing.channels[i]);
+    const immutable: FieldProblem[] = [];
+    if (patch.tenantId !== undefined && patch.tenantId !== existing.tenantId) immutable.push({ field: 'tenantId', message: 'cannot be changed; create a new rule instead' });
+    if (patch.channel !== undefined && !sameChannels([patch.channel])) immutable.push({ field: 'channel', message: 'cannot be changed; create a new rule instead' });
+    if (patch.channels !== undefined && !sameChannels(patch.channels)) immutable.push({ field: 'channels', message: 'cannot be changed; create a new rule instead' });
+    if (immutable.length > 0) throw badRequest(describeProblems(immutable), immutable);
     const values = {
       eventType: patch.eventType ?? existing.eventType,
       severityFilter: patch.severityFilter ?? existing.severityFilter,
       enabled: patch.enabled ?? existing.enabled,
       emailRecipients: patch.emailRecipients ?? existing.emailRecipients,
-      // Absent keeps the URL; null clears it (refused below for a webhook rule).
+      // Absent keeps a value; null clears it (refused below where the channels need it).
       webhookUrl: patch.webhookUrl === undefined ? existing.webhookUrl : patch.webhookUrl,
+      recipients: patch.recipients ?? existing.recipients,
+      priority: patch.priority === undefined ? existing.priority : patch.priority,
+      content: patch.content === undefined ? existing.content : patch.content,
     };
-    assertValidForChannel({ ...values, channel: existing.channel });
-    const [row] = await db
-      .update(rules)
-      .set({ ...values, updatedAt: sql`now()` })
-      .where(eq(rules.id, existing.id))
-      .returning()
-      .catch(rethrowDuplicate);
+    assertValid({ ...values, channels: existing.channels as Channel[] });
+    const row = await updateRule(db, existing, values);
+    if (row === 'duplicate') throw conflict(DUPLICATE);
     // Deleted between the read and the update.
     if (!row) throw notFound('rule');
     res.json(presentRule(row));
   });
 
   router.delete('/api/v1/rules/:id', deps.auth.admin, async (req, res) => {
-    const existing = await findVisible(pathParam(req, 'id'), principalOf(req).tenants);
-    await db.delete(rules).where(eq(rules.id, existing.id));
+    await deleteRule(db, await findVisible(pathParam(req, 'id'), principalOf(req).tenants));
     res.status(204).end();
   });
 
