@@ -323,9 +323,10 @@ document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && !els.panel.hidden) setPanel(false);
 });
 document.addEventListener('click', (e) => {
-  const target = e.target as Node;
+  // The path as dispatched: a click may have removed its own target (a row's archive button) by now.
+  const path = e.composedPath();
   // The demo bar is exempt: publishing while watching the open panel is the point of the demo.
-  if (els.panel.hidden || els.bellAnchor.contains(target) || els.demoBar.contains(target)) return;
+  if (els.panel.hidden || path.includes(els.bellAnchor) || path.includes(els.demoBar)) return;
   setPanel(false, { restoreFocus: false });
 });
 // A tab that comes back into view has its open panel in front of the person again.
