@@ -195,6 +195,135 @@ describe.skipIf(!hasChromium)('the bell page in a real browser', () => {
     await expect.poll(() => tab1.locator('#list > li.is-unread').count()).toBe(0);
   });
 
+  it('shows who acted, the event’s actions as links, and a marker on high and urgent priority', async () => {
+    await publish('act_urgent', 'Approve the risk exception for payments-api', {
+      priority: 'urgent',
+      actorId: 'bob',
+      data: {
+        title: 'Approve the risk exception for payments-api',
+        body: 'Bob asks to accept "Outdated TLS on legacy-gateway" until 30 June.',
+        actions: [
+          { label: 'Approve', url: 'https://app.demo.example/approvals/7/approve' },
+          { label: 'Review', url: '/approvals/7' },
+        ],
+      },
+    });
+    await publish('act_high', 'Certificate for api.demo.example expires in 3 days', { priority: 'high', severity: 'medium' });
+    await publish('act_normal', 'Carol commented on finding 4821', { actorId: 'carol', severity: null });
+
+    for (const tab of [tab1, tab2]) {
+      await expect.poll(() => row(tab, 'Carol commented').count()).toBe(1);
+      const urgent = row(tab, 'Approve the risk exception');
+      expect(await urgent.locator('.item-avatar').textContent()).toBe('BB');
+      expect(await urgent.locator('.item-avatar').getAttribute('title')).toBe('Bob Builder');
+      expect(await urgent.locator('.item-actor').textContent()).toBe('Bob Builder');
+      expect(await row(tab, 'Carol commented').locator('.item-avatar').textContent()).toBe('CA');
+      // No actor: a neutral icon, no letters.
+      const system = row(tab, 'Certificate for api.demo.example');
+      expect(await system.locator('.item-avatar').getAttribute('class')).toContain('is-system');
+      expect(await system.locator('.item-avatar').textContent()).toBe('');
+      expect(await system.locator('.item-avatar svg').count()).toBe(1);
+
+      const actions = urgent.locator('.item-actions a');
+      expect(await actions.allTextContents()).toEqual(['Approve (opens in a new tab)', 'Review (opens in a new tab)']);
+      expect(await actions.evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).href))).toEqual([
+        'https://app.demo.example/approvals/7/approve',
+        `${web.url}/approvals/7`,
+      ]);
+      for (const link of await actions.all()) {
+        expect(await link.getAttribute('target')).toBe('_blank');
+        expect(await link.getAttribute('rel')).toContain('noopener');
+      }
+      expect(await system.locator('.item-actions').count()).toBe(0);
+
+      // The marker is words as well as colour, and only on high and urgent.
+      expect(await urgent.locator('.item-priority').textContent()).toBe('Urgent');
+      expect(await urgent.locator('.item-main').textContent()).toContain('Urgent');
+      expect(await system.locator('.item-priority').textContent()).toBe('High priority');
+      expect(await row(tab, 'Carol commented').locator('.item-priority').count()).toBe(0);
+    }
+
+    // The pictures: the open panel in light and in dark, the pointer on the urgent row (its archive button shows).
+    await (await use(tab1)).locator('#panel-scroll').evaluate((el) => el.scrollTo({ top: 0 }));
+    await row(tab1, 'Approve the risk exception').hover();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await tab1.screenshot({ path: join(ARTIFACTS, 'bell.png') });
+    await tab1.emulateMedia({ colorScheme: 'dark' });
+    await tab1.screenshot({ path: join(ARTIFACTS, 'bell-dark.png') });
+    await tab1.emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('archives a row in one tab: it leaves the other tab’s inbox and joins its Archived tab', async () => {
+    await openPanel(tab2);
+    await tab2.locator('#tab-archived').click();
+    await expect.poll(() => tab2.locator('#list-empty-text').textContent()).toBe('Nothing archived yet.');
+    expect(await tab2.locator('#read-filter').isVisible()).toBe(false);
+    // The keyboard moves between the tabs too.
+    await tab2.locator('#tab-archived').press('ArrowLeft');
+    await expect.poll(() => tab2.locator('#tab-inbox').getAttribute('aria-selected')).toBe('true');
+    expect(await tab2.evaluate(() => document.activeElement?.id)).toBe('tab-inbox');
+    await expect.poll(() => row(tab2, 'Carol commented').count()).toBe(1);
+    await tab2.locator('#tab-inbox').press('ArrowRight');
+    await expect.poll(() => tab2.locator('#tab-archived').getAttribute('aria-selected')).toBe('true');
+    await expect.poll(() => tab2.locator('#list-empty').isVisible()).toBe(true);
+
+    // Archived from the keyboard: the row goes, and the focus moves to the row now in its place.
+    await openPanel(tab1);
+    const rows = tab1.locator('#list > li');
+    const carolAt = await rows.evaluateAll((all) => all.findIndex((li) => li.textContent?.includes('Carol commented')));
+    const nextId = await rows.nth(carolAt + 1).getAttribute('data-id');
+    const archiveButton = row(tab1, 'Carol commented').locator('.item-archive');
+    expect(await archiveButton.getAttribute('aria-label')).toBe('Archive: Carol commented on finding 4821');
+    await archiveButton.focus();
+    await tab1.keyboard.press('Enter');
+    await expect.poll(() => row(tab1, 'Carol commented').count()).toBe(0);
+    // Still there a moment later: the panel stays open, and nothing else takes the focus.
+    await tab1.waitForTimeout(300);
+    expect(await tab1.locator('#panel').isVisible()).toBe(true);
+    expect(await tab1.evaluate(() => (document.activeElement?.closest('li') as HTMLElement | null)?.dataset.id)).toBe(nextId);
+
+    await expect.poll(() => row(tab2, 'Carol commented').count()).toBe(1);
+    expect(await row(tab2, 'Carol commented').locator('.item-archive').count()).toBe(0);
+    expect((await api.get('/api/v1/notifications?status=archived', await env.userToken('alice', ['demo']))).body.items.map((n: { eventId: string }) => n.eventId)).toEqual(['act_normal']);
+  });
+
+  it('archives every read row at once, and a tab that never loaded them lists them in its Archived tab', async () => {
+    // A fresh tab knows only the one archived row; the others come from the server when announced.
+    await (await use(tab2)).reload();
+    await expect.poll(() => tab2.locator('#status').getAttribute('data-state')).toBe('live');
+    await openPanel(tab2);
+    await tab2.locator('#tab-archived').click();
+    await expect.poll(() => tab2.locator('#list > li').count()).toBe(1);
+
+    await openPanel(tab1);
+    await tab1.locator('#archive-read').click();
+    await expect.poll(() => tab1.locator('#toast').textContent()).toBe('Archived 31 read notifications.');
+    await expect.poll(() => tab1.locator('#list > li').count()).toBe(2);
+    expect(await tab1.locator('#list > li:not(.is-unread)').count()).toBe(0);
+    await expect.poll(() => tab2.locator('#list > li').count()).toBe(32);
+    const ids = await tab2.locator('#list > li').evaluateAll((all) => all.map((li) => (li as HTMLElement).dataset.id));
+    expect(new Set(ids).size).toBe(32);
+    expect((await api.get('/api/v1/notifications/summary', await env.userToken('alice', ['demo']))).body).toEqual({ total: 2, unread: 2, unseen: 0 });
+
+    await tab2.locator('#tab-inbox').click();
+    await expect.poll(() => tab2.locator('#list > li').count()).toBe(2);
+  });
+
+  it('puts a row back when archiving it fails', async () => {
+    await openPanel(tab1);
+    await tab1.route('**/api/v1/notifications/*/archive', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"try later"}}' }));
+    try {
+      await row(tab1, 'Certificate for api.demo.example').hover();
+      await row(tab1, 'Certificate for api.demo.example').locator('.item-archive').click();
+      await expect.poll(() => tab1.locator('#toast').textContent()).toBe('Could not archive that notification.');
+      expect(await row(tab1, 'Certificate for api.demo.example').isVisible()).toBe(true);
+      expect(await welcome(tab1)).toBe('You have 2 unread notifications.');
+    } finally {
+      await tab1.unroute('**/api/v1/notifications/*/archive');
+    }
+    expect(await row(tab2, 'Certificate for api.demo.example').count()).toBe(1);
+  });
+
   it('publishes sample events from the demo bar, and they arrive live', async () => {
     await closePanel(tab2);
     await openPanel(tab1);
@@ -204,7 +333,7 @@ describe.skipIf(!hasChromium)('the bell page in a real browser', () => {
       await expect.poll(() => tab1.locator('#list > li').count()).toBe(before + 1);
     }
     // On screen in the open panel as they arrive: seen at once, in both tabs, and still unread.
-    await expect.poll(() => welcome(tab2)).toBe('You have 5 unread notifications.');
+    await expect.poll(() => welcome(tab2)).toBe('You have 7 unread notifications.');
     await expect.poll(() => badge(tab1)).toBe('0');
     await expect.poll(() => badge(tab2)).toBe('0');
     // The panel stayed open while publishing from the demo bar.
@@ -222,13 +351,7 @@ describe.skipIf(!hasChromium)('the bell page in a real browser', () => {
     await opened.waitForLoadState();
     expect(opened.url()).toBe(href);
     await opened.close();
-    await expect.poll(() => welcome(tab2)).toBe('You have 4 unread notifications.');
-
-    // The picture of the open panel: four unread samples on top, older read rows below.
-    await (await use(tab1)).locator('#panel-scroll').evaluate((el) => el.scrollTo({ top: 0 }));
-    await tab1.mouse.move(0, 400);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await tab1.screenshot({ path: join(ARTIFACTS, 'bell.png') });
+    await expect.poll(() => welcome(tab2)).toBe('You have 6 unread notifications.');
 
     // A phone, in dark mode: the panel becomes a sheet under the top bar.
     await tab2.setViewportSize({ width: 390, height: 780 });
@@ -237,6 +360,12 @@ describe.skipIf(!hasChromium)('the bell page in a real browser', () => {
     // A finger on the first row: a phone shows its archive button anyway, a pointer only on hover.
     await tab2.locator('#list > li').first().hover();
     await tab2.screenshot({ path: join(ARTIFACTS, 'bell-mobile-dark.png') });
+    // And in light, on the Archived tab.
+    await tab2.emulateMedia({ colorScheme: 'light' });
+    await tab2.locator('#tab-archived').click();
+    await expect.poll(() => tab2.locator('#list > li').count()).toBe(20);
+    await tab2.screenshot({ path: join(ARTIFACTS, 'bell-mobile-archived.png') });
+    await tab2.locator('#tab-inbox').click();
   });
 
   it('switches demo users from the demo bar', async () => {
@@ -247,7 +376,7 @@ describe.skipIf(!hasChromium)('the bell page in a real browser', () => {
     await api.post('/api/v1/events', { type: 'scan_completed', tenantId: 'demo', assigneeUserIds: ['bob'], data: { title: 'Scan for Bob' } });
     await expect.poll(() => badge(tab1)).toBe('1');
     // Alice's tab heard nothing of it.
-    expect(await welcome(tab2)).toBe('You have 4 unread notifications.');
+    expect(await welcome(tab2)).toBe('You have 6 unread notifications.');
     expect(await badge(tab2)).toBe('0');
 
     // Carol is swamped: the badge caps at 99+ and says so in words.
