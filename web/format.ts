@@ -49,7 +49,8 @@ export function initials(name: string): string {
   return letters.toUpperCase();
 }
 
-export const AVATAR_TONES = 8;
+/** bell.css has a `.tone-N` colour for each. */
+const AVATAR_TONES = 8;
 
 /** A stable colour for a person's avatar, from their id. */
 export function paletteIndex(id: string): number {
