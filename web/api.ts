@@ -12,7 +12,14 @@ export type SessionUser = { id: string; name: string; email: string | null; role
 
 export type Boot = { demo: boolean; user: SessionUser | null };
 
-export type InboxFilter = { unreadOnly: boolean; type: string };
+/** The panel's two tabs: the inbox (everything but archived) and the archive. */
+export type InboxView = 'inbox' | 'archived';
+
+/** What the list shows: a tab, and in the inbox tab optionally only unread rows; a type in either. */
+export type InboxFilter = { view: InboxView; unreadOnly: boolean; type: string };
+
+/** A person's counts, archived rows left out (SPEC §5.1): the badge shows unseen, the welcome text unread. */
+export type Counts = { unread: number; unseen: number };
 
 export class ApiError extends Error {
   constructor(
@@ -39,17 +46,29 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 
 export const PAGE_SIZE = 20;
 
-export function listNotifications(filter: InboxFilter, cursor: string | null): Promise<Page> {
-  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+export function listNotifications(filter: InboxFilter, cursor: string | null, limit = PAGE_SIZE): Promise<Page> {
+  const query = new URLSearchParams({ limit: String(limit) });
   if (cursor) query.set('cursor', cursor);
-  if (filter.unreadOnly) query.set('read', 'false');
+  if (filter.view === 'archived') query.set('status', 'archived');
+  else if (filter.unreadOnly) query.set('status', 'unread');
   if (filter.type) query.set('type', filter.type);
   return call('GET', `/api/v1/notifications?${query}`);
 }
 
-export const summary = () => call<{ total: number; unread: number }>('GET', '/api/v1/notifications/summary');
-export const markRead = (id: string) => call<void>('POST', `/api/v1/notifications/${encodeURIComponent(id)}/read`);
+const one = (id: string) => `/api/v1/notifications/${encodeURIComponent(id)}`;
+
+export const summary = () => call<Counts & { total: number }>('GET', '/api/v1/notifications/summary');
+export const markRead = (id: string) => call<void>('POST', `${one(id)}/read`);
 export const markAllRead = () => call<{ updated: number }>('POST', '/api/v1/notifications/read-all');
+export const archive = (id: string) => call<void>('POST', `${one(id)}/archive`);
+export const archiveAllRead = () => call<{ updated: number }>('POST', '/api/v1/notifications/archive', { read: true });
+
+/** The API takes at most this many ids in one request. */
+const MAX_IDS = 1_000;
+
+export async function markSeen(ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += MAX_IDS) await call('POST', '/api/v1/notifications/seen', { ids: ids.slice(i, i + MAX_IDS) });
+}
 
 export async function vapidPublicKey(): Promise<string | null> {
   try {

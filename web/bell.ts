@@ -1,22 +1,41 @@
 /// <reference lib="dom" />
 /**
- * The bell page: a signed-in person's unread badge, inbox panel and live updates. Served by
- * Herald at `/` (src/http/routes/page.ts bundles this file with esbuild at start).
+ * The bell page: a signed-in person's badge of new (unseen) notifications, their inbox and
+ * archive, and live updates. Served by Herald at `/` (src/http/routes/page.ts bundles this file
+ * with esbuild at start).
  */
-import { ApiError, listNotifications, markAllRead, markRead, summary, type Boot, type InboxFilter, type SessionUser } from './api.ts';
+import {
+  ApiError,
+  archive,
+  archiveAllRead,
+  listNotifications,
+  markAllRead,
+  markRead,
+  markSeen,
+  summary,
+  type Boot,
+  type Counts,
+  type InboxFilter,
+  type InboxView,
+  type SessionUser,
+} from './api.ts';
 import { startDemo } from './demo.ts';
 import { detectPush, enablePush, type PushState } from './desktopPush.ts';
 import { initials } from './format.ts';
-import { Inbox } from './inbox.ts';
-import { openLiveStream, type LiveFrame, type StreamStatus } from './liveStream.ts';
-import { pageElements, refreshTimes, renderBadge, renderList, renderTypeOptions } from './render.ts';
+import { countsDelta, DEFAULT_FILTER, Inbox, type Selection, type Transition } from './inbox.ts';
+import { openLiveStream, type LiveFrame } from './liveStream.ts';
+import { pageElements, refreshTimes, renderCounts, renderList, renderStatus, renderTypeOptions, ringBell } from './render.ts';
 
 const els = pageElements();
 const boot = JSON.parse(document.getElementById('boot')?.textContent ?? '{}') as Partial<Boot>;
 
 const inbox = new Inbox();
-let unread = 0;
+let counts: Counts = { unread: 0, unseen: 0 };
+/** Bumped by every count frame: a change that hears none after it settles the counts from the summary. */
+let countFrames = 0;
 let user: SessionUser | null = null;
+/** Bumped at every sign-in and sign-out, so an answer meant for the previous person changes nothing. */
+let session = 0;
 let stream: { close(): void } | null = null;
 let loadingGeneration: number | null = null;
 let loadFailed = false;
@@ -25,38 +44,62 @@ let fallbackTimer: number | undefined;
 /** Rows that arrived live since the last render, to highlight once. */
 const fresh = new Set<string>();
 
+/** How long a change waits for the count frame that follows it before asking for the summary. */
+const COUNT_FRAME_WAIT_MS = 1_500;
+/**
+ * Rows that arrive while the panel is open are marked seen this much later, in one request for
+ * a burst, and after the count frame that came with them (else that count, which still has them
+ * unseen, would briefly undo the cleared badge).
+ */
+const SEEN_DELAY_MS = 150;
+let seenTimer: number | undefined;
+
 // ---- rendering ------------------------------------------------------------------------------
 
+function emptyText({ view, unreadOnly, type }: InboxFilter): string {
+  if (view === 'archived') return type ? 'Nothing archived of this type.' : 'Nothing archived yet.';
+  return unreadOnly || type ? 'Nothing here with these filters.' : "You're all caught up.";
+}
+
 function render(): void {
+  // A row that leaves the list (archived here or in another tab) hands its focus to the row now in its place.
+  const focusedRow = document.activeElement?.closest<HTMLLIElement>('#list > li');
+  const focusedAt = focusedRow ? [...els.list.children].indexOf(focusedRow) : -1;
   renderList(els.list, inbox.items, fresh);
   fresh.clear();
-  renderTypeOptions(els.typeFilter, inbox.types, inbox.filter.type);
+  if (focusedRow && !focusedRow.isConnected) {
+    const next = els.list.children[Math.min(focusedAt, els.list.children.length - 1)];
+    (next?.querySelector<HTMLElement>('.item-main') ?? els.panel).focus({ preventScroll: true });
+  }
+
+  const { view, unreadOnly, type } = inbox.filter;
+  renderTypeOptions(els.typeFilter, inbox.types, type);
   const loading = loadingGeneration === inbox.generation;
   els.loading.hidden = !loading;
   els.listError.hidden = !loadFailed || loading;
   els.empty.hidden = !(inbox.loaded && !loading && !loadFailed && inbox.items.length === 0);
-  els.emptyText.textContent = inbox.filter.unreadOnly || inbox.filter.type ? 'Nothing here with these filters.' : "You're all caught up.";
-  els.markAll.disabled = unread === 0;
+  els.emptyText.textContent = emptyText(inbox.filter);
+  els.markAll.disabled = counts.unread === 0;
+  els.archiveRead.hidden = view !== 'inbox';
+  els.readFilter.hidden = view !== 'inbox';
+  els.list.setAttribute('aria-label', view === 'archived' ? 'Archived notifications' : 'Notifications');
+  for (const tab of els.tabs) {
+    const selected = tab.dataset.view === view;
+    tab.setAttribute('aria-selected', String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    if (selected) els.tabPanel.setAttribute('aria-labelledby', tab.id);
+  }
   for (const button of els.filterButtons) {
-    button.setAttribute('aria-pressed', String((button.dataset.filter === 'unread') === inbox.filter.unreadOnly));
+    button.setAttribute('aria-pressed', String((button.dataset.filter === 'unread') === unreadOnly));
   }
 }
 
-function setUnread(count: number): void {
-  unread = Math.max(0, count);
-  renderBadge(els, unread);
-  els.markAll.disabled = unread === 0;
-  els.welcomeText.textContent =
-    unread === 0 ? 'No unread notifications. The bell rings the moment something new arrives.' : `You have ${unread} unread notification${unread === 1 ? '' : 's'}.`;
+function setCounts(next: Counts): void {
+  counts = { unread: Math.max(0, next.unread), unseen: Math.max(0, next.unseen) };
+  renderCounts(els, counts);
 }
 
-const STATUS_TEXT: Record<StreamStatus, string> = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
-
-function setStatus(status: StreamStatus): void {
-  els.status.dataset.state = status;
-  els.statusText.textContent = STATUS_TEXT[status];
-  els.status.title = status === 'live' ? 'Receiving updates as they happen' : 'Live updates are paused; they resume by themselves';
-}
+const moveCounts = (delta: Counts) => setCounts({ unread: counts.unread + delta.unread, unseen: counts.unseen + delta.unseen });
 
 let toastTimer: number | undefined;
 function toast(message: string, tone: 'info' | 'error' = 'info'): void {
@@ -93,6 +136,7 @@ async function loadPage(): Promise<void> {
     if (loadingGeneration === generation) loadingGeneration = null;
   }
   render();
+  markShownSeen();
   // The observer only reports changes: if the sentinel is still in view, ask it to look again.
   observer.unobserve(els.sentinel);
   observer.observe(els.sentinel);
@@ -113,57 +157,141 @@ function startOver(filter: InboxFilter = inbox.filter): void {
   void loadPage();
 }
 
-function onFrame(frame: LiveFrame): void {
-  switch (frame.type) {
-    case 'notification':
-      if (inbox.addLive(frame.data)) {
-        fresh.add(frame.data.id);
-        announce(`New notification: ${frame.data.title}`);
-        els.bell.classList.remove('ring');
-        void els.bell.offsetWidth; // restart the animation
-        els.bell.classList.add('ring');
-      }
-      break;
-    case 'notification.read':
-      inbox.markRead(frame.data.id);
-      break;
-    case 'notifications.read_all':
-      inbox.markAllRead();
-      break;
-    case 'unread_count':
-      setUnread(frame.data.unread);
-      break;
+/**
+ * Rows archived in another tab join the open Archived tab. The ones this page never loaded come
+ * with the newest archived rows, fetched again (as many as are listed, so that an older one
+ * among them lands in its place too).
+ */
+async function showArchivedElsewhere(ids: string[]): Promise<void> {
+  const { generation } = inbox;
+  if (inbox.filter.view !== 'archived' || !inbox.loaded || inbox.unknown(ids).length === 0) return;
+  try {
+    const page = await listNotifications(inbox.filter, null, Math.min(100, inbox.items.length + ids.length));
+    if (generation !== inbox.generation) return;
+    inbox.addNewest(page.items);
+    render();
+  } catch {
+    // They come with the next page, or the next time the tab opens.
   }
-  render();
 }
 
-async function activateItem(id: string): Promise<void> {
-  if (!inbox.markRead(id)) return;
-  setUnread(unread - 1);
-  render();
-  try {
-    await markRead(id);
-  } catch {
-    inbox.markUnread(id);
-    setUnread(unread + 1);
-    render();
-    toast('Could not mark that notification as read.', 'error');
+function onFrame(frame: LiveFrame): void {
+  switch (frame.type) {
+    case 'notification': {
+      const known = inbox.get(frame.data.id) !== undefined;
+      if (inbox.addLive(frame.data)) fresh.add(frame.data.id);
+      if (!known && !frame.data.seenAt && !frame.data.archivedAt) {
+        announce(`New notification: ${frame.data.title}`);
+        ringBell(els);
+      }
+      break;
+    }
+    case 'notification.read':
+      inbox.apply('read', [frame.data.id]);
+      break;
+    case 'notifications.read_all':
+      inbox.apply('read', 'all');
+      break;
+    case 'notifications.seen':
+      inbox.apply('seen', frame.data.ids);
+      break;
+    case 'notification.archived':
+      inbox.apply('archive', frame.data.ids);
+      void showArchivedElsewhere(frame.data.ids);
+      break;
+    case 'unread_count':
+      countFrames++;
+      setCounts(frame.data);
+      break;
   }
+  render();
+  if (frame.type === 'notification' && seenTimer === undefined) {
+    seenTimer = window.setTimeout(() => {
+      seenTimer = undefined;
+      markShownSeen();
+    }, SEEN_DELAY_MS);
+  }
+}
+
+/**
+ * Sends a change the page already shows. On failure `undo` puts the page back and a toast says
+ * so. The server announces new counts only when a change changed something; when no count frame
+ * follows (a row another tab had changed already, a frame lost while the stream reconnected),
+ * the summary settles what the page guessed.
+ */
+async function send<T>(request: () => Promise<T>, undo: () => void, failure: string): Promise<{ value: T } | null> {
+  const mine = session;
+  const framesBefore = countFrames;
+  try {
+    return { value: await request() };
+  } catch (err) {
+    if (mine !== session) return null;
+    if (err instanceof ApiError && err.status === 401) {
+      signedOut(true);
+      return null;
+    }
+    undo();
+    render();
+    toast(failure, 'error');
+    return null;
+  } finally {
+    window.setTimeout(() => {
+      if (mine !== session || countFrames !== framesBefore) return;
+      summary().then((s) => mine === session && setCounts(s), () => {});
+    }, COUNT_FRAME_WAIT_MS);
+  }
+}
+
+/** Applies a change to the rows and the counts at once (optimistically), then sends it. */
+function change<T>(transition: Transition, selection: Selection, request: () => Promise<T>, failure: string): Promise<{ value: T } | null> {
+  const applied = inbox.apply(transition, selection);
+  const delta = countsDelta(applied);
+  moveCounts(delta);
+  render();
+  const undo = () => {
+    inbox.restore(applied.before);
+    moveCounts({ unread: -delta.unread, unseen: -delta.unseen });
+  };
+  return send(request, undo, failure);
+}
+
+/** The panel is in front of the person: what it lists has been seen (SPEC §5.1), and the badge clears. */
+function markShownSeen(): void {
+  if (els.panel.hidden || document.visibilityState !== 'visible') return;
+  const ids = inbox.unseenShown().map((n) => n.id);
+  if (ids.length > 0) void change('seen', ids, () => markSeen(ids), 'Could not mark notifications as seen.');
+}
+
+function readRow(id: string): void {
+  if (inbox.get(id)?.readAt !== null) return;
+  void change('read', [id], () => markRead(id), 'Could not mark that notification as read.');
+}
+
+async function archiveRow(id: string): Promise<void> {
+  if (await change('archive', [id], () => archive(id), 'Could not archive that notification.')) announce('Notification archived.');
+}
+
+async function archiveRead(): Promise<void> {
+  els.archiveRead.disabled = true;
+  const result = await change('archive', 'all read', archiveAllRead, 'Could not archive the read notifications.');
+  els.archiveRead.disabled = false;
+  if (!result) return;
+  const { updated } = result.value;
+  toast(updated === 0 ? 'No read notifications to archive.' : `Archived ${updated} read notification${updated === 1 ? '' : 's'}.`);
 }
 
 async function readAll(): Promise<void> {
-  const before = unread;
-  inbox.markAllRead();
-  setUnread(0);
+  const before = counts;
+  const applied = inbox.apply('read', 'all');
+  setCounts({ unread: 0, unseen: 0 });
   render();
-  try {
-    await markAllRead();
-    announce('All notifications marked as read.');
-  } catch {
-    setUnread(before);
-    startOver();
-    toast('Could not mark everything as read.', 'error');
-  }
+  const undo = () => {
+    inbox.restore(applied.before);
+    setCounts(before);
+    // The Unread view emptied itself: bring back what it listed.
+    if (inbox.filter.unreadOnly) startOver();
+  };
+  if (await send(markAllRead, undo, 'Could not mark everything as read.')) announce('All notifications marked as read.');
 }
 
 // ---- panel ----------------------------------------------------------------------------------
@@ -175,9 +303,15 @@ function setPanel(open: boolean, { restoreFocus = true } = {}): void {
   if (open) {
     els.panel.focus({ preventScroll: true });
     refreshTimes(els.list);
+    markShownSeen();
   } else if (restoreFocus) {
     els.bell.focus();
   }
+}
+
+function showView(view: InboxView, { focus = false } = {}): void {
+  if (view !== inbox.filter.view) startOver({ ...inbox.filter, view });
+  if (focus) els.tabs.find((tab) => tab.dataset.view === view)?.focus();
 }
 
 els.bell.addEventListener('click', () => setPanel(els.panel.hidden));
@@ -189,18 +323,37 @@ document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && !els.panel.hidden) setPanel(false);
 });
 document.addEventListener('click', (e) => {
-  const target = e.target as Node;
+  // The path as dispatched: a click may have removed its own target (a row's archive button) by now.
+  const path = e.composedPath();
   // The demo bar is exempt: publishing while watching the open panel is the point of the demo.
-  if (els.panel.hidden || els.bellAnchor.contains(target) || els.demoBar.contains(target)) return;
+  if (els.panel.hidden || path.includes(els.bellAnchor) || path.includes(els.demoBar)) return;
   setPanel(false, { restoreFocus: false });
 });
+// A tab that comes back into view has its open panel in front of the person again.
+document.addEventListener('visibilitychange', markShownSeen);
 els.list.addEventListener('click', (e) => {
-  const main = (e.target as Element).closest<HTMLElement>('.item-main');
-  // A link opens its url by itself (in a new tab); the click also marks the row read.
-  if (main?.dataset.id) void activateItem(main.dataset.id);
+  const target = (e.target as Element).closest<HTMLElement>('.item-main, .item-action, .item-archive');
+  const id = target?.dataset.id;
+  if (!target || !id) return;
+  // A link opens its url by itself (in a new tab); following it, or an action, marks the row read.
+  if (target.classList.contains('item-archive')) void archiveRow(id);
+  else readRow(id);
 });
 els.markAll.addEventListener('click', () => void readAll());
+els.archiveRead.addEventListener('click', () => void archiveRead());
 els.listRetry.addEventListener('click', () => void loadPage());
+for (const tab of els.tabs) {
+  tab.addEventListener('click', () => showView(tab.dataset.view as InboxView));
+  // Arrow keys, Home and End move between the tabs (the WAI-ARIA tabs pattern; selection follows focus).
+  tab.addEventListener('keydown', (e) => {
+    const at = els.tabs.indexOf(tab);
+    const last = els.tabs.length - 1;
+    const to = ({ ArrowLeft: at === 0 ? last : at - 1, ArrowRight: at === last ? 0 : at + 1, Home: 0, End: last } as Record<string, number>)[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    showView(els.tabs[to]!.dataset.view as InboxView, { focus: true });
+  });
+}
 for (const button of els.filterButtons) {
   button.addEventListener('click', () => startOver({ ...inbox.filter, unreadOnly: button.dataset.filter === 'unread' }));
 }
@@ -240,9 +393,9 @@ function startSession(next: SessionUser): void {
   stream?.close();
   window.clearTimeout(fallbackTimer);
   user = next;
-  inbox.types.clear();
-  inbox.reset({ unreadOnly: false, type: '' });
-  setUnread(0);
+  session++;
+  inbox.reset(DEFAULT_FILTER, { forget: true });
+  setCounts({ unread: 0, unseen: 0 });
   setPanel(false, { restoreFocus: false });
   els.signedOut.hidden = true;
   for (const shown of [els.status, els.bellAnchor, els.who, els.welcome]) shown.hidden = false;
@@ -257,7 +410,7 @@ function startSession(next: SessionUser): void {
   // older rows come in the page, newer ones as frames, and the inbox keeps each id once.
   stream = openLiveStream({
     frame: onFrame,
-    status: setStatus,
+    status: (status) => renderStatus(els, status),
     fresh: () => {
       window.clearTimeout(fallbackTimer);
       startOver();
@@ -267,7 +420,7 @@ function startSession(next: SessionUser): void {
   // If the stream cannot open (a proxy that buffers it, say), show the inbox anyway.
   fallbackTimer = window.setTimeout(() => {
     if (!inbox.loaded) void loadPage();
-    summary().then((s) => setUnread(s.unread), () => {});
+    summary().then(setCounts, () => {});
   }, 4_000);
 
   setPush('unavailable');
@@ -282,6 +435,7 @@ function signedOut(expired = false): void {
   stream?.close();
   stream = null;
   user = null;
+  session++;
   window.clearTimeout(fallbackTimer);
   setPanel(false, { restoreFocus: false });
   for (const hidden of [els.status, els.bellAnchor, els.who, els.welcome]) hidden.hidden = true;

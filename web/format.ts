@@ -2,13 +2,14 @@
 
 export const BADGE_CAP = 99;
 
-export function badgeText(unread: number): string {
-  return unread > BADGE_CAP ? `${BADGE_CAP}+` : String(unread);
+/** The badge counts unseen notifications: the ones that arrived since the person last looked. */
+export function badgeText(unseen: number): string {
+  return unseen > BADGE_CAP ? `${BADGE_CAP}+` : String(unseen);
 }
 
-export function bellLabel(unread: number): string {
-  if (unread <= 0) return 'Notifications, no unread';
-  return `Notifications, ${unread > BADGE_CAP ? `more than ${BADGE_CAP}` : unread} unread`;
+export function bellLabel(unseen: number): string {
+  if (unseen <= 0) return 'Notifications, nothing new';
+  return `Notifications, ${unseen > BADGE_CAP ? `more than ${BADGE_CAP}` : unseen} new`;
 }
 
 const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto', style: 'short' });
@@ -46,6 +47,16 @@ export function initials(name: string): string {
   const parts = name.trim().split(/\s+/).filter(Boolean);
   const letters = parts.length > 1 ? parts[0]!.charAt(0) + parts[parts.length - 1]!.charAt(0) : (parts[0] ?? '?').slice(0, 2);
   return letters.toUpperCase();
+}
+
+/** bell.css has a `.tone-N` colour for each. */
+const AVATAR_TONES = 8;
+
+/** A stable colour for a person's avatar, from their id. */
+export function paletteIndex(id: string): number {
+  let hash = 0;
+  for (const char of id) hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
+  return hash % AVATAR_TONES;
 }
 
 /** Only http(s) links become clickable, whatever an event's data held. */

@@ -1,10 +1,12 @@
-import type { Notification } from './api.ts';
+import type { Counts, Notification } from './api.ts';
 
 export type LiveFrame =
   | { type: 'notification'; data: Notification }
   | { type: 'notification.read'; data: { id: string } }
   | { type: 'notifications.read_all'; data: { updated: number } }
-  | { type: 'unread_count'; data: { unread: number } };
+  | { type: 'notifications.seen'; data: { ids: string[] } }
+  | { type: 'notification.archived'; data: { ids: string[] } }
+  | { type: 'unread_count'; data: Counts };
 
 export type StreamStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
@@ -20,7 +22,7 @@ export type LiveStreamHandlers = {
   refused(): void;
 };
 
-const FRAME_TYPES = ['notification', 'notification.read', 'notifications.read_all', 'unread_count'] as const;
+const FRAME_TYPES = ['notification', 'notification.read', 'notifications.read_all', 'notifications.seen', 'notification.archived', 'unread_count'] as const satisfies readonly LiveFrame['type'][];
 const MAX_BACKOFF_MS = 30_000;
 
 /**

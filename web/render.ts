@@ -1,5 +1,7 @@
-import type { Notification } from './api.ts';
-import { badgeText, bellLabel, fullDate, humanize, relativeTime, safeHref } from './format.ts';
+import type { Counts, Notification } from './api.ts';
+import { badgeText, bellLabel, humanize, relativeTime } from './format.ts';
+import type { StreamStatus } from './liveStream.ts';
+import { createRow, updateRow } from './row.ts';
 
 /** The page's elements, looked up once. */
 export function pageElements() {
@@ -16,8 +18,12 @@ export function pageElements() {
     badge: $('badge'),
     panel: $('panel'),
     markAll: $<HTMLButtonElement>('mark-all'),
+    archiveRead: $<HTMLButtonElement>('archive-read'),
+    tabs: [...document.querySelectorAll<HTMLButtonElement>('[role="tab"][data-view]')],
+    readFilter: $('read-filter'),
     filterButtons: [...document.querySelectorAll<HTMLButtonElement>('[data-filter]')],
     typeFilter: $<HTMLSelectElement>('type-filter'),
+    tabPanel: $('tab-panel'),
     scroll: $('panel-scroll'),
     list: $<HTMLUListElement>('list'),
     empty: $('list-empty'),
@@ -51,65 +57,6 @@ export function pageElements() {
 
 export type PageElements = ReturnType<typeof pageElements>;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-const SEVERITIES = new Set(['info', 'low', 'medium', 'high', 'critical', 'urgent']);
-
-/** One inbox row. Text goes in as text, never as HTML: titles and bodies come from event data. */
-function createItem(n: Notification): HTMLLIElement {
-  const li = el('li', 'item');
-  li.dataset.id = n.id;
-  const href = safeHref(n.url);
-  const main = href ? el('a', 'item-main') : el('button', 'item-main');
-  if (main instanceof HTMLAnchorElement) {
-    main.href = href!;
-    main.target = '_blank';
-    main.rel = 'noopener noreferrer';
-  } else {
-    main.type = 'button';
-  }
-  main.dataset.id = n.id;
-
-  const dot = el('span', 'item-dot');
-  dot.setAttribute('aria-hidden', 'true');
-  const state = el('span', 'visually-hidden item-state');
-  const text = el('span', 'item-text');
-  const title = el('span', 'item-title', n.title);
-  text.append(title);
-  if (n.body) text.append(el('span', 'item-body', n.body));
-
-  const meta = el('span', 'item-meta');
-  const severity = n.severity && SEVERITIES.has(n.severity) ? n.severity : null;
-  if (severity) meta.append(el('span', `pill pill-${severity}`, severity));
-  meta.append(el('span', 'item-type', humanize(n.type)));
-  const time = el('time', 'item-time');
-  time.dateTime = n.createdAt;
-  time.title = fullDate.format(new Date(n.createdAt));
-  time.textContent = relativeTime(n.createdAt);
-  meta.append(time);
-  if (href) {
-    const external = el('span', 'item-external');
-    external.setAttribute('aria-hidden', 'true');
-    external.textContent = '↗';
-    meta.append(external, el('span', 'visually-hidden', '(opens in a new tab)'));
-  }
-  text.append(meta);
-  main.append(dot, state, text);
-  li.append(main);
-  return li;
-}
-
-function updateItem(li: HTMLLIElement, n: Notification): void {
-  const unread = !n.readAt;
-  li.classList.toggle('is-unread', unread);
-  li.querySelector('.item-state')!.textContent = unread ? 'Unread: ' : '';
-}
-
 /** Brings the list in line with `items`, reusing rows so focus and animations survive. */
 export function renderList(list: HTMLUListElement, items: Notification[], fresh: ReadonlySet<string> = new Set()): void {
   const existing = new Map<string, HTMLLIElement>();
@@ -117,11 +64,11 @@ export function renderList(list: HTMLUListElement, items: Notification[], fresh:
   const rows = items.map((n) => {
     let li = existing.get(n.id);
     if (!li) {
-      li = createItem(n);
+      li = createRow(n);
       if (fresh.has(n.id)) li.classList.add('is-new');
     }
     existing.delete(n.id);
-    updateItem(li, n);
+    updateRow(li, n);
     return li;
   });
   for (const stale of existing.values()) stale.remove();
@@ -135,11 +82,28 @@ export function refreshTimes(root: ParentNode): void {
   for (const time of root.querySelectorAll<HTMLTimeElement>('time.item-time')) time.textContent = relativeTime(time.dateTime);
 }
 
-export function renderBadge(els: PageElements, unread: number): void {
-  els.badge.textContent = badgeText(unread);
-  els.badge.hidden = unread <= 0;
-  els.bell.setAttribute('aria-label', bellLabel(unread));
-  els.bell.classList.toggle('has-unread', unread > 0);
+/** The badge and the bell's label go by what is new (unseen); the welcome text and "Mark all read" by unread. */
+export function renderCounts(els: PageElements, { unread, unseen }: Counts): void {
+  els.badge.textContent = badgeText(unseen);
+  els.badge.hidden = unseen <= 0;
+  els.bell.setAttribute('aria-label', bellLabel(unseen));
+  els.markAll.disabled = unread === 0;
+  els.welcomeText.textContent =
+    unread === 0 ? 'No unread notifications. The bell rings the moment something new arrives.' : `You have ${unread} unread notification${unread === 1 ? '' : 's'}.`;
+}
+
+export function ringBell(els: PageElements): void {
+  els.bell.classList.remove('ring');
+  void els.bell.offsetWidth; // restart the animation
+  els.bell.classList.add('ring');
+}
+
+const STATUS_TEXT: Record<StreamStatus, string> = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
+
+export function renderStatus(els: PageElements, status: StreamStatus): void {
+  els.status.dataset.state = status;
+  els.statusText.textContent = STATUS_TEXT[status];
+  els.status.title = status === 'live' ? 'Receiving updates as they happen' : 'Live updates are paused; they resume by themselves';
 }
 
 /** Fills the type filter from the types seen, keeping the current choice. */
