@@ -7,10 +7,9 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { users } from '../db/schema.ts';
-import { DeliveryDeferredError, performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
-import { PermanentDeliveryError, RetryLaterError } from '../errors.ts';
+import { performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { DeliveryDeferredError, DeliveryFailure, PermanentDeliveryError, TransientDeliveryError } from '../errors.ts';
 import type { BreakerRegistry } from '../outbound/breakers.ts';
-import { TransientDeliveryError, type DeliveryFailure } from '../outbound/deliveryErrors.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
 import { oneLine, type EmailContent, type TemplateUser } from '../templates/content.ts';
 import { TemplateError } from '../templates/handlebars.ts';
@@ -126,19 +125,18 @@ const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 
  * message's: they retry, and the breaker stops them from costing every job a try.
  */
 export function classifySmtpError(err: unknown): DeliveryFailure {
-  if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError || err instanceof RetryLaterError) return err;
+  if (err instanceof DeliveryFailure) return err;
   const e = err as { code?: string; responseCode?: number; message?: string };
   const message = oneLine(String(e.message ?? err)).slice(0, 500);
   const status = typeof e.responseCode === 'number' ? e.responseCode : null;
-  let failure: DeliveryFailure;
-  if (e.code === 'EAUTH') failure = new TransientDeliveryError(`SMTP relay refused the credentials: ${message}`);
-  else if (status !== null && status >= 500) failure = new PermanentDeliveryError(`SMTP relay refused the message: ${message}`);
-  else if (status !== null && status >= 400) failure = new TransientDeliveryError(`SMTP relay deferred the message: ${message}`);
-  else if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') failure = new PermanentDeliveryError(`message could not be sent: ${message}`);
-  else if (e.code && TRANSIENT_CODES.has(e.code)) failure = new TransientDeliveryError(`SMTP relay unreachable: ${message}`);
-  else failure = new TransientDeliveryError(`SMTP send failed: ${message}`);
   // The attempt log keeps the reply code beside the error.
-  return status === null ? failure : Object.assign(failure, { statusCode: status });
+  const reply = { statusCode: status };
+  if (e.code === 'EAUTH') return new TransientDeliveryError(`SMTP relay refused the credentials: ${message}`, reply);
+  if (status !== null && status >= 500) return new PermanentDeliveryError(`SMTP relay refused the message: ${message}`, reply);
+  if (status !== null && status >= 400) return new TransientDeliveryError(`SMTP relay deferred the message: ${message}`, reply);
+  if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') return new PermanentDeliveryError(`message could not be sent: ${message}`, reply);
+  if (e.code && TRANSIENT_CODES.has(e.code)) return new TransientDeliveryError(`SMTP relay unreachable: ${message}`, reply);
+  return new TransientDeliveryError(`SMTP send failed: ${message}`, reply);
 }
 
 /** Message-ids are `<local@domain>`; event ids may hold any character, so they travel base64url-encoded. */
@@ -228,7 +226,7 @@ export async function deliverEmail(payload: PayloadOf<'email'>, deps: EmailDeps,
 }
 
 function circuitOpen(relayKey: string, until: number): DeliveryDeferredError {
-  return new DeliveryDeferredError(`SMTP relay ${relayKey} is failing; circuit open`, Math.max(100, until - Date.now()));
+  return new DeliveryDeferredError(`SMTP relay ${relayKey}`, until);
 }
 
 async function recipientOf(db: Db, userId: string): Promise<TemplateUser | null> {

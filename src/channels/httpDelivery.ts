@@ -1,9 +1,9 @@
 import { BrokenCircuitError } from 'cockatiel';
 import type { Db } from '../db/client.ts';
-import { DeliveryDeferredError, performDelivery, type DeliveryContext, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { performDelivery, type DeliveryContext, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { DeliveryDeferredError, TransientDeliveryError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BreakerRegistry } from '../outbound/breakers.ts';
-import { TransientDeliveryError } from '../outbound/deliveryErrors.ts';
 import { describeUrlForLogs, type OutboundClient, type OutboundResponse } from '../outbound/httpClient.ts';
 import type { UrlKind } from '../outbound/urlPolicy.ts';
 
@@ -19,21 +19,6 @@ export type DeliveryJobContext = {
 
 /** One POST, built fresh for each attempt from the rows as they are now. */
 export type HttpDeliveryRequest = { url: string; kind: UrlKind; body: string; headers: Record<string, string> };
-
-/**
- * The outbound client's failures name the status only in their message ("… answered HTTP 503");
- * the attempt log wants it as a number.
- */
-function withStatusCode(err: unknown): unknown {
-  if (!(err instanceof Error) || 'statusCode' in err) return err;
-  const match = /answered HTTP (\d{3})\b/.exec(err.message);
-  return match ? Object.assign(err, { statusCode: Number(match[1]) }) : err;
-}
-
-function deferred(destination: string, until: number): DeliveryDeferredError {
-  const waitMs = Math.max(1_000, until - Date.now());
-  return new DeliveryDeferredError(`circuit open for ${destination}; next try after ${new Date(until).toISOString()}`, waitMs);
-}
 
 /**
  * Sends one stored delivery over HTTP with its bookkeeping (see performDelivery). `prepare` turns
@@ -58,14 +43,14 @@ export async function deliverOverHttp(
       const key = request.url;
       const destination = describeUrlForLogs(request.url);
       const openUntil = deps.breakers.openUntil(key);
-      if (openUntil !== null) throw deferred(destination, openUntil);
+      if (openUntil !== null) throw new DeliveryDeferredError(destination, openUntil);
 
       let response: OutboundResponse;
       try {
         response = await postCountingTransient(deps, key, request, context.signal);
       } catch (err) {
-        if (err instanceof BrokenCircuitError) throw deferred(destination, deps.breakers.openUntil(key) ?? Date.now() + 1_000);
-        throw withStatusCode(err);
+        if (err instanceof BrokenCircuitError) throw new DeliveryDeferredError(destination, deps.breakers.openUntil(key) ?? Date.now() + 1_000);
+        throw err;
       }
       context.logger.debug({ destination, statusCode: response.statusCode, durationMs: response.durationMs }, 'delivered');
       return { state: 'delivered', statusCode: response.statusCode };

@@ -3,11 +3,10 @@ import { and, eq } from 'drizzle-orm';
 import webpush, { type RequestDetails } from 'web-push';
 import type { Db } from '../db/client.ts';
 import { notifications } from '../db/schema.ts';
-import { DeliveryDeferredError, performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
-import { PermanentDeliveryError, RetryLaterError } from '../errors.ts';
+import { performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { DeliveryDeferredError, PermanentDeliveryError, RetryLaterError, TransientDeliveryError, type DeliveryFailure } from '../errors.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { BreakerRegistry } from '../outbound/breakers.ts';
-import { TransientDeliveryError, type DeliveryFailure } from '../outbound/deliveryErrors.ts';
 import { describeUrlForLogs, type OutboundClient } from '../outbound/httpClient.ts';
 import { encodePushMessage, pushDeliveryOptions, pushTopic, type PushDeliveryOptions, type PushMessage } from '../push/pushMessage.ts';
 import { removeSubscription, subscriptionsOf, type PushSubscriptionRow } from '../push/subscriptions.ts';
@@ -28,7 +27,7 @@ export type PushDeps = {
 
 type DeviceOutcome =
   | { kind: 'accepted'; statusCode: number }
-  | { kind: 'gone'; error: PermanentDeliveryError; statusCode: number }
+  | { kind: 'gone'; error: PermanentDeliveryError }
   | { kind: 'failed'; error: DeliveryFailure }
   /** Not sent: the push service's circuit is open until then. */
   | { kind: 'deferred'; until: number; destination: string };
@@ -76,7 +75,7 @@ function settle(outcomes: DeviceOutcome[]): SendOutcome {
   const gone = outcomes.filter((o) => o.kind === 'gone');
   if (gone.length === outcomes.length) {
     const what = gone.length === 1 ? 'the user’s only push subscription is' : `all ${gone.length} push subscriptions of the user are`;
-    throw withStatus(new PermanentDeliveryError(`${what} gone (${gone[0]!.error.message}); removed`), gone[0]!.statusCode);
+    throw new PermanentDeliveryError(`${what} gone (${gone[0]!.error.message}); removed`, { statusCode: gone[0]!.error.statusCode });
   }
 
   const deferred = outcomes.filter((o) => o.kind === 'deferred');
@@ -84,22 +83,19 @@ function settle(outcomes: DeviceOutcome[]): SendOutcome {
   const latest = Math.max(0, ...deferred.map((o) => o.until));
   if (failures.length === 0) {
     // Nothing was tried against a live service, so no try is spent (see DeliveryDeferredError).
-    throw new DeliveryDeferredError(`circuit open for ${deferred.map((o) => o.destination).join(', ')}`, Math.max(1_000, latest - Date.now()));
+    throw new DeliveryDeferredError(deferred.map((o) => o.destination).join(', '), latest);
   }
 
   const summary = `no device accepted the push: ${outcomes.flatMap((o) => (o.kind === 'failed' || o.kind === 'gone' ? [o.error.message] : [])).join('; ')}`;
   const waits = [...failures.flatMap((e) => (e instanceof RetryLaterError ? [e.retryAfterMs] : [])), ...(deferred.length > 0 ? [latest - Date.now()] : [])];
-  const representative = failures.find((e) => !(e instanceof PermanentDeliveryError)) ?? failures[0]!;
+  // The attempt log keeps the status of a failure that decides the retry.
+  const status = { statusCode: (failures.find((e) => !(e instanceof PermanentDeliveryError)) ?? failures[0]!).statusCode };
   if (waits.length > 0) {
     // The longest wait: calling a service that asked for more time earlier than it said gets us throttled harder.
-    return fail(new RetryLaterError(summary, Math.max(1_000, ...waits)), representative);
+    throw new RetryLaterError(summary, Math.max(1_000, ...waits), status);
   }
-  if (failures.some((e) => e instanceof TransientDeliveryError)) return fail(new TransientDeliveryError(summary), representative);
-  return fail(new PermanentDeliveryError(summary), representative);
-}
-
-function fail(error: DeliveryFailure, cause: DeliveryFailure): never {
-  throw withStatus(error, statusCodeOf(cause));
+  if (failures.some((e) => e instanceof TransientDeliveryError)) throw new TransientDeliveryError(summary, status);
+  throw new PermanentDeliveryError(summary, status);
 }
 
 type SendPlan = { body: string; options: PushDeliveryOptions; topic: string; signal?: AbortSignal | undefined };
@@ -135,8 +131,7 @@ async function sendToDevice(deps: PushDeps, device: PushSubscriptionRow, plan: S
       }
     });
     if (!(answer instanceof Error)) return { kind: 'accepted', statusCode: answer.statusCode };
-    const statusCode = statusCodeOf(answer);
-    if (answer instanceof PermanentDeliveryError && statusCode !== null && GONE_STATUSES.has(statusCode)) return { kind: 'gone', error: answer, statusCode };
+    if (answer instanceof PermanentDeliveryError && answer.statusCode !== null && GONE_STATUSES.has(answer.statusCode)) return { kind: 'gone', error: answer };
     return { kind: 'failed', error: answer };
   } catch (err) {
     if (err instanceof BrokenCircuitError) return { kind: 'deferred', until: deps.breakers.openUntil(key) ?? Date.now() + 1_000, destination };
@@ -161,20 +156,4 @@ async function pushMessageFor(db: Db, event: EventEnvelope, userId: string): Pro
     .from(notifications)
     .where(and(eq(notifications.tenantId, event.tenantId), eq(notifications.eventId, event.id), eq(notifications.userId, userId)));
   return { title, body, url, eventId: event.id, ...(inbox && { notificationId: String(inbox.id) }), tag: `herald:${event.id}` };
-}
-
-/**
- * The HTTP status of a refused send. The outbound client reports it only in its message
- * ("<destination> answered HTTP 410: …"), so it is read from there when the error does not carry it.
- */
-function statusCodeOf(err: Error): number | null {
-  const carried = (err as { statusCode?: unknown }).statusCode;
-  if (typeof carried === 'number') return carried;
-  const match = / answered HTTP (\d{3})\b/.exec(err.message);
-  return match ? Number(match[1]) : null;
-}
-
-/** The delivery log reads `statusCode` off the error for the attempt record. */
-function withStatus<E extends Error>(error: E, statusCode: number | null): E {
-  return statusCode === null ? error : Object.assign(error, { statusCode });
 }

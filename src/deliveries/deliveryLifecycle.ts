@@ -1,4 +1,4 @@
-import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../errors.ts';
+import { DeliveryDeferredError, DeliveryFailure, PermanentDeliveryError, rootCauseMessage } from '../errors.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import type { DeliveryContext, DeliveryStore } from './deliveryStore.ts';
 
@@ -14,24 +14,14 @@ export type SendOutcome = { state: 'sent' | 'delivered'; statusCode?: number | u
 const FINISHED = new Set(['sent', 'delivered', 'skipped']);
 
 /**
- * Thrown by a send that never went out (the destination's circuit is open): the job waits the
- * given time and no attempt is recorded, so a dead destination does not use up the tries of
- * every delivery queued behind it.
- */
-export class DeliveryDeferredError extends RetryLaterError {}
-
-/**
  * The try budget of the job doing the send. The queue counts only failures it retries itself;
  * a Retry-After wait does not count there, so without this a receiver answering 429 forever
  * would be called forever. A manual retry is a new job, hence a new run with a fresh budget.
  */
 export type DeliveryRun = { startedAt: Date; maxAttempts: number };
 
-/** An HTTP status carried by a delivery error, for the attempt log. */
-function statusCodeOf(err: unknown): number | null {
-  const code = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof code === 'number' ? code : null;
-}
+/** What the far side answered, for the attempt log. */
+const statusCodeOf = (err: unknown): number | null => (err instanceof DeliveryFailure ? err.statusCode : null);
 
 /**
  * One try of one delivery, with its bookkeeping: every attempt is recorded (time, status code,
@@ -88,8 +78,7 @@ async function withinBudget(store: DeliveryStore, deliveryId: string, run: Deliv
   if (err instanceof PermanentDeliveryError) return err;
   const tries = (await store.triesSince(deliveryId, run.startedAt)) + 1;
   if (tries < run.maxAttempts) return err;
-  const final = new PermanentDeliveryError(`${rootCauseMessage(err)} (gave up after ${tries} attempts)`);
-  return Object.assign(final, { statusCode: statusCodeOf(err) ?? undefined });
+  return new PermanentDeliveryError(`${rootCauseMessage(err)} (gave up after ${tries} attempts)`, { statusCode: statusCodeOf(err) });
 }
 
 /** The job gave up (tries used up): the delivery is failed for good, with the last error kept. */

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifySmtpError, composeEmail, parseMailbox } from '../../src/channels/email.ts';
 import type { Config } from '../../src/config.ts';
-import { PermanentDeliveryError } from '../../src/errors.ts';
-import { TransientDeliveryError } from '../../src/outbound/deliveryErrors.ts';
+import { PermanentDeliveryError, TransientDeliveryError } from '../../src/errors.ts';
 import type { Logger } from '../../src/logger.ts';
 import { startEmail, type EmailRoleOptions } from '../../workers/roles/email.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
