@@ -1,4 +1,3 @@
-import { BrokenCircuitError } from 'cockatiel';
 import { and, eq } from 'drizzle-orm';
 import webpush, { type RequestDetails } from 'web-push';
 import type { Db } from '../db/client.ts';
@@ -6,14 +5,13 @@ import { notifications } from '../db/schema.ts';
 import { performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import { DeliveryDeferredError, PermanentDeliveryError, RetryLaterError, TransientDeliveryError, type DeliveryFailure } from '../errors.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
-import type { BreakerRegistry } from '../outbound/breakers.ts';
+import { sendThroughBreaker, type BreakerRegistry } from '../outbound/breakers.ts';
 import { describeUrlForLogs, type OutboundClient } from '../outbound/httpClient.ts';
 import { encodePushMessage, pushDeliveryOptions, pushTopic, type PushDeliveryOptions, type PushMessage } from '../push/pushMessage.ts';
 import { removeSubscription, subscriptionsOf, type PushSubscriptionRow } from '../push/subscriptions.ts';
 import { PUSH_NOT_CONFIGURED, type VapidDetails } from '../push/vapidKeys.ts';
-import type { PayloadOf } from '../queues/catalog.ts';
+import type { QueueJob } from '../queues/queueJob.ts';
 import { defaultInboxContent } from '../templates/defaultContent.ts';
-import type { DeliveryJobContext } from './httpDelivery.ts';
 
 export type PushDeps = {
   db: Db;
@@ -42,9 +40,8 @@ const GONE_STATUSES = new Set([404, 410]);
  * device reached, the failure decides: 429/5xx/timeouts retry (honouring Retry-After), other
  * refusals fail at once.
  */
-export async function deliverPush(payload: PayloadOf<'push'>, deps: PushDeps, context: DeliveryJobContext): Promise<SendOutcome | null> {
-  const run = { startedAt: new Date(context.job.timestamp), maxAttempts: context.job.opts.attempts ?? 1 };
-  return performDelivery(deps.deliveries, payload.deliveryId, async ({ delivery, event }) => {
+export async function deliver(job: QueueJob<'push'>, deps: PushDeps): Promise<SendOutcome | null> {
+  return performDelivery(deps.deliveries, job, async ({ delivery, event }) => {
     if (!deps.vapid) throw new PermanentDeliveryError(PUSH_NOT_CONFIGURED);
     const userId = delivery.userId ?? delivery.destination;
     const devices = await subscriptionsOf(deps.db, userId);
@@ -53,17 +50,17 @@ export async function deliverPush(payload: PayloadOf<'push'>, deps: PushDeps, co
     const body = encodePushMessage(await pushMessageFor(deps.db, event, userId));
     const options = pushDeliveryOptions(event.severity);
     const topic = pushTopic(event.id);
-    const outcomes = await Promise.all(devices.map((device) => sendToDevice(deps, device, { body, options, topic, signal: context.signal })));
+    const outcomes = await Promise.all(devices.map((device) => sendToDevice(deps, device, { body, options, topic, signal: job.signal })));
 
     for (const [i, outcome] of outcomes.entries()) {
       const device = describeUrlForLogs(devices[i]!.endpoint);
-      if (outcome.kind === 'accepted') context.logger.debug({ device, statusCode: outcome.statusCode }, 'push accepted');
-      else if (outcome.kind === 'deferred') context.logger.warn({ device, until: new Date(outcome.until).toISOString() }, 'push service circuit open; not sent');
-      else context.logger.warn({ device, outcome: outcome.kind, err: outcome.error.message }, outcome.kind === 'gone' ? 'push subscription gone; removed' : 'push not accepted');
+      if (outcome.kind === 'accepted') job.logger.debug({ device, statusCode: outcome.statusCode }, 'push accepted');
+      else if (outcome.kind === 'deferred') job.logger.warn({ device, until: new Date(outcome.until).toISOString() }, 'push service circuit open; not sent');
+      else job.logger.warn({ device, outcome: outcome.kind, err: outcome.error.message }, outcome.kind === 'gone' ? 'push subscription gone; removed' : 'push not accepted');
     }
     await Promise.all(outcomes.map((o, i) => (o.kind === 'gone' ? removeSubscription(deps.db, userId, devices[i]!.endpoint) : null)));
     return settle(outcomes);
-  }, run);
+  });
 }
 
 /** The delivery's outcome from its devices' outcomes: delivered, or the error that says whether to retry. */
@@ -117,26 +114,15 @@ async function sendToDevice(deps: PushDeps, device: PushSubscriptionRow, plan: S
     return { kind: 'failed', error: new PermanentDeliveryError(`${destination}: cannot encrypt for this subscription: ${(err as Error).message}`) };
   }
 
-  const openUntil = deps.breakers.openUntil(key);
-  if (openUntil !== null) return { kind: 'deferred', until: openUntil, destination };
   try {
-    const answer = await deps.breakers.forDestination(key).execute(async () => {
-      try {
-        return await deps.client.post(device.endpoint, { kind: 'webhook', body: request.body!, headers: headersOf(request), signal: plan.signal });
-      } catch (err) {
-        // Returned, not thrown: the breaker counts every throw against the push service, and only
-        // timeouts, 5xx and dropped connections say it is down (a 429 or a 410 comes from a host that is up).
-        if (err instanceof TransientDeliveryError) throw err;
-        return err as Exclude<DeliveryFailure, TransientDeliveryError>;
-      }
-    });
-    if (!(answer instanceof Error)) return { kind: 'accepted', statusCode: answer.statusCode };
-    if (answer instanceof PermanentDeliveryError && answer.statusCode !== null && GONE_STATUSES.has(answer.statusCode)) return { kind: 'gone', error: answer };
-    return { kind: 'failed', error: answer };
+    const answer = await sendThroughBreaker(deps.breakers, { key, label: destination }, () =>
+      deps.client.post(device.endpoint, { kind: 'webhook', body: request.body!, headers: headersOf(request), signal: plan.signal }),
+    );
+    return { kind: 'accepted', statusCode: answer.statusCode };
   } catch (err) {
-    if (err instanceof BrokenCircuitError) return { kind: 'deferred', until: deps.breakers.openUntil(key) ?? Date.now() + 1_000, destination };
-    if (err instanceof TransientDeliveryError) return { kind: 'failed', error: err };
-    return { kind: 'failed', error: new TransientDeliveryError(`${destination}: ${(err as Error).message}`) };
+    if (err instanceof DeliveryDeferredError) return { kind: 'deferred', until: err.until, destination };
+    if (err instanceof PermanentDeliveryError && err.statusCode !== null && GONE_STATUSES.has(err.statusCode)) return { kind: 'gone', error: err };
+    return { kind: 'failed', error: err as DeliveryFailure };
   }
 }
 

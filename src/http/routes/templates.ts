@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { assertTenantAccess, canAccessTenant, type TenantScope } from '../../auth/principal.ts';
-import { classifySmtpError, composeEmail, type Mailer } from '../../channels/email.ts';
 import type { Db } from '../../db/client.ts';
-import { badRequest, forbidden, HttpError, notFound, PermanentDeliveryError } from '../../errors.ts';
+import { composeEmail } from '../../email/composeEmail.ts';
+import type { Mailer } from '../../email/mailer.ts';
+import { badRequest, DeliveryFailure, forbidden, HttpError, notFound, PermanentDeliveryError } from '../../errors.ts';
 import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import { loadBrand } from '../../templates/branding.ts';
 import type { EmailContent, TemplateFields } from '../../templates/content.ts';
@@ -189,9 +190,9 @@ export function templatesRouter(deps: Deps): Router {
       const sent = await mailer.send(message, AbortSignal.timeout(TEST_SEND_TIMEOUT_MS));
       res.status(202).json({ to: body.to, templateId: template.id, version: template.version, messageId: sent.messageId });
     } catch (err) {
-      const failure = classifySmtpError(err);
-      if (failure instanceof PermanentDeliveryError) throw new HttpError(422, 'email_rejected', failure.message);
-      throw new HttpError(502, 'smtp_unavailable', failure.message);
+      if (!(err instanceof DeliveryFailure)) throw err;
+      if (err instanceof PermanentDeliveryError) throw new HttpError(422, 'email_rejected', err.message);
+      throw new HttpError(502, 'smtp_unavailable', err.message);
     }
   });
 
