@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
-import { assertTenantAccess, canAccessTenant, type TenantScope } from '../../auth/principal.ts';
+import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { rules } from '../../db/schema.ts';
 import { badRequest, conflict, isUniqueViolation, notFound } from '../../errors.ts';
@@ -9,11 +9,11 @@ import { eventEnvelopeSchema, tenantIdSchema } from '../../intake/eventEnvelope.
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { generateWebhookSecret } from '../../outbound/webhookSigning.ts';
 import { severityInputSchema } from '../../routing/severity.ts';
-import { describeProblems, parseOrThrow, type FieldProblem } from '../../validation.ts';
-import { generatedIdSchema, pathParam } from '../params.ts';
+import { describeProblems, type FieldProblem } from '../../validation.ts';
+import { generatedIdSchema, parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 import { assertTenantsExist, outboundUrlField } from './directoryCommon.ts';
-import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
+import { assertTenantAccess, listQuerySchema, scopedTenantFilter } from './tenantScope.ts';
 
 type RuleRow = typeof rules.$inferSelect;
 
