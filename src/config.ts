@@ -100,13 +100,22 @@ export type Config = z.infer<typeof envSchema>;
 
 export class ConfigError extends Error {}
 
+type Issue = z.core.$ZodIssue;
+
+/** A record's bad key or value is reported as "Invalid key in record" around the issue that says why; that one is wanted. */
+function innermost(issue: Issue): Issue {
+  let inner = issue;
+  while ('issues' in inner && Array.isArray(inner.issues) && inner.issues.length > 0) inner = inner.issues[0] as Issue;
+  return inner;
+}
+
 /** Parses the environment once; throws a ConfigError whose message is one line naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const parsed = envSchema.safeParse(cleaned);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const name = String(issue.path[0] ?? 'environment');
+  const issue = innermost(parsed.error.issues[0]!);
+  const name = String(parsed.error.issues[0]!.path[0] ?? 'environment');
   // A cross-variable check explains itself ("is required when … is set"); a plain missing one is just required.
   const problem = cleaned[name] === undefined && issue.code !== 'custom' ? 'is required' : issue.message;
   throw new ConfigError(`Invalid configuration: ${name} ${problem}`);
