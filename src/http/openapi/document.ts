@@ -34,7 +34,9 @@ export function buildOpenApiDocument(): OpenApiDocument {
     info: {
       title: 'Herald',
       version: 'v1',
-      description: 'Herald turns platform events into delivered notifications. Every error is `{"error": {"code", "message", "details"}}`.',
+      description:
+        'Herald turns platform events into delivered notifications. Every error is `{"error": {"code", "message", "details"}}`. ' +
+        'Semantics beyond paths and fields (routing, delivery, frames, configuration) are in the repository’s docs/ folder.',
     },
     tags: TAGS,
   });
