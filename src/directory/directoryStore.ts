@@ -1,4 +1,4 @@
-import { getTableColumns, inArray, sql } from 'drizzle-orm';
+import { arrayOverlaps, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { teams, tenants, users } from '../db/schema.ts';
 
@@ -36,6 +36,21 @@ export const upsertTenant = (db: Db, id: string, values: { name: string }) => up
 export const upsertUser = (db: Db, id: string, values: Omit<typeof users.$inferInsert, 'id'>) => upsertById(db, users, id, values);
 
 export const upsertTeam = (db: Db, id: string, values: Omit<typeof teams.$inferInsert, 'id'>) => upsertById(db, teams, id, values);
+
+/** Rows by id, at most `limit`, of the tenants `inTenants` selects (every row without it). */
+async function listByTenant<T extends typeof users | typeof teams>(db: Db, table: T, inTenants: SQL | undefined, limit: number): Promise<T['$inferSelect'][]> {
+  // As in upsertById: one table's query, typed by the caller's.
+  const target = table as typeof teams;
+  return (await db.select().from(target).where(inTenants).orderBy(target.id).limit(limit)) as T['$inferSelect'][];
+}
+
+/** The users who belong to any of `tenantIds` (null: every user). */
+export const listUsers = (db: Db, tenantIds: string[] | null, limit: number) =>
+  listByTenant(db, users, tenantIds ? arrayOverlaps(users.tenantIds, tenantIds) : undefined, limit);
+
+/** The teams of `tenantIds` (null: every team). */
+export const listTeams = (db: Db, tenantIds: string[] | null, limit: number) =>
+  listByTenant(db, teams, tenantIds ? inArray(teams.tenantId, tenantIds) : undefined, limit);
 
 /** The tenant ids of the list that the directory does not hold. */
 export async function missingTenants(db: Db, tenantIds: string[]): Promise<string[]> {

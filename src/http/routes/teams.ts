@@ -1,10 +1,10 @@
-import { eq, inArray } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
 import { canAccessTenant } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { teams } from '../../db/schema.ts';
-import { upsertTeam } from '../../directory/directoryStore.ts';
+import { listTeams, upsertTeam } from '../../directory/directoryStore.ts';
 import { forbidden, notFound } from '../../errors.ts';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
@@ -68,12 +68,7 @@ export function teamsRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
   router.get('/api/v1/teams', deps.auth.admin, async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query);
     const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
-    const rows = await db
-      .select()
-      .from(teams)
-      .where(tenantIds ? inArray(teams.tenantId, tenantIds) : undefined)
-      .orderBy(teams.id)
-      .limit(query.limit);
+    const rows = await listTeams(db, tenantIds, query.limit);
     res.json({ items: rows.map(presentTeam) });
   });
 

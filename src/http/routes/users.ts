@@ -1,10 +1,10 @@
-import { and, arrayOverlaps, eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
 import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
-import { upsertUser } from '../../directory/directoryStore.ts';
+import { listUsers, upsertUser } from '../../directory/directoryStore.ts';
 import { forbidden, notFound } from '../../errors.ts';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
@@ -82,12 +82,7 @@ export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
   router.get('/api/v1/users', deps.auth.admin, async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query);
     const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
-    const rows = await db
-      .select()
-      .from(users)
-      .where(tenantIds ? arrayOverlaps(users.tenantIds, tenantIds) : undefined)
-      .orderBy(users.id)
-      .limit(query.limit);
+    const rows = await listUsers(db, tenantIds, query.limit);
     const scope = principalOf(req).tenants;
     res.json({ items: rows.map((row) => presentUser(row, scope)) });
   });
