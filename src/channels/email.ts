@@ -48,13 +48,11 @@ export async function deliver(job: QueueJob<'email'>, deps: EmailDeps): Promise<
       tenantId: event.tenantId,
       deliveryId: delivery.id,
     });
-    let sent;
-    try {
-      sent = await deps.bulkhead.execute(() => sendThroughBreaker(deps.breakers, relay, () => deps.mailer.send(message, job.signal)), job.signal);
-    } catch (err) {
-      if (isTaskCancelledError(err)) throw new TransientDeliveryError('timed out waiting for a free SMTP connection');
-      throw err;
-    }
+    const sent = await deps.bulkhead
+      .execute(() => sendThroughBreaker(deps.breakers, relay, () => deps.mailer.send(message, job.signal)), job.signal)
+      .catch((err: unknown) => {
+        throw isTaskCancelledError(err) ? new TransientDeliveryError('timed out waiting for a free SMTP connection') : err;
+      });
     return { state: 'sent', statusCode: sent.statusCode ?? undefined, detail: `message-id ${sent.messageId}; relay: ${oneLine(sent.response).slice(0, 300)}` };
   });
 }
