@@ -8,6 +8,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/faults/**/*.fault.ts'],
+    // Fails a scenario that leaves a socket, server or child process open (test/helpers/leakCheck.ts).
+    setupFiles: ['test/helpers/leakCheck.ts'],
     // initdb once, before any scenario copies the template.
     globalSetup: ['test/faults/harness/globalSetup.ts'],
     pool: 'forks',

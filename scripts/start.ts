@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { prettyFactory } from 'pino-pretty';
 import { signUserToken } from '../src/auth/userTokens.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { closeDb, createDb } from '../src/db/client.ts';
 import { runMigrations } from '../src/db/migrate.ts';
 import { DEMO_TENANT, DEMO_USERS, seedDemo } from '../src/demo/demoDirectory.ts';
@@ -89,6 +90,9 @@ async function main(): Promise<void> {
     env.VAPID_SUBJECT ??= vapid.subject;
   }
 
+  // Every process would refuse a bad variable at start; saying so once, before any of them runs, is clearer.
+  loadConfig(env);
+
   if (!env.DATABASE_URL && !(await isListening(5432))) {
     say('no Postgres at 127.0.0.1:5432; starting one under .data/postgres on port 5499');
     const pg = await startLocalPostgres(dataDir, 5499);
@@ -124,6 +128,7 @@ async function main(): Promise<void> {
   say(`watch:   curl -N 127.0.0.1:${port}/api/v1/events -H 'authorization: Bearer ${aliceToken}'`);
 
   let stopping = false;
+  let failed = false;
   const stopAll = () => {
     if (stopping) return;
     stopping = true;
@@ -136,10 +141,14 @@ async function main(): Promise<void> {
     children.map(
       ({ name, child }) =>
         new Promise<void>((done) =>
-          child.on('exit', (code) => {
+          child.on('exit', (code, signal) => {
             if (!stopping) {
-              say(`${name} exited with code ${code}; stopping the rest`);
+              // A process that ends by itself has failed, whatever its code: they only stop when told.
+              failed = true;
+              say(`${name} exited with ${code ?? signal}; stopping the rest`);
               stopAll();
+            } else if (code !== 0 && code !== null) {
+              failed = true;
             }
             done();
           }),
@@ -148,10 +157,12 @@ async function main(): Promise<void> {
   );
   stopMailbox?.();
   for (const service of localServices) service.stop();
+  if (failed) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`herald: ${(err as Error).message}\n`);
+  // A ConfigError's message is the one line naming the variable.
+  process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `herald: ${(err as Error).message}\n`);
   for (const service of localServices) service.stop();
   process.exit(1);
 });

@@ -37,6 +37,16 @@ const envSchema = z.object({
     .default('Herald <notifications@herald.local>'),
   /** SMTP sends one email worker process runs at once (the bulkhead, and the relay connection pool's size). */
   EMAIL_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+  /** SMTP connect, greeting and per-command timeout; under the email queue's 30 s job timeout, so the relay's error is what gets recorded. */
+  SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).max(25_000).default(20_000),
+  /** Budget of one outbound HTTP request (webhook, Slack, Teams, Web Push); under the queues' 20 s job timeout, so a hanging receiver is a recorded timeout. */
+  OUTBOUND_TIMEOUT_MS: z.coerce.number().int().min(100).max(15_000).default(10_000),
+  /** Consecutive transient failures that open a destination's circuit breaker (SPEC §4: 5). */
+  BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
+  /** How long an open breaker holds its destination's deliveries back before a trial send (SPEC §4: 60 s). */
+  BREAKER_OPEN_MS: z.coerce.number().int().min(100).default(60_000),
+  /** First retry delay of every queue, doubling per try; unset, each queue's own from the catalog (1 s for routing … 15 s for email). */
+  RETRY_BACKOFF_MS: optionalPositiveInt,
   OUTBOUND_ALLOW_HOSTS: z
     .string()
     .default('')
@@ -90,13 +100,22 @@ export type Config = z.infer<typeof envSchema>;
 
 export class ConfigError extends Error {}
 
+type Issue = z.core.$ZodIssue;
+
+/** A record's bad key or value is reported as "Invalid key in record" around the issue that says why; that one is wanted. */
+function innermost(issue: Issue): Issue {
+  let inner = issue;
+  while ('issues' in inner && Array.isArray(inner.issues) && inner.issues.length > 0) inner = inner.issues[0] as Issue;
+  return inner;
+}
+
 /** Parses the environment once; throws a ConfigError whose message is one line naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const parsed = envSchema.safeParse(cleaned);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const name = String(issue.path[0] ?? 'environment');
+  const issue = innermost(parsed.error.issues[0]!);
+  const name = String(parsed.error.issues[0]!.path[0] ?? 'environment');
   // A cross-variable check explains itself ("is required when … is set"); a plain missing one is just required.
   const problem = cleaned[name] === undefined && issue.code !== 'custom' ? 'is required' : issue.message;
   throw new ConfigError(`Invalid configuration: ${name} ${problem}`);

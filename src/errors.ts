@@ -20,18 +20,53 @@ export const notFound = (what = 'resource') => new HttpError(404, 'not_found', `
 export const conflict = (message: string) => new HttpError(409, 'conflict', message);
 
 /**
- * A delivery that must not be retried (refused URL, invalid address, a 4xx that will not change).
- * Channel workers throw it; the runner turns it into BullMQ's UnrecoverableError.
+ * Why one try of a delivery failed. The class says whether and when to try again (the worker
+ * runner reads it); `statusCode` is what the far side answered (an HTTP or SMTP reply code), or
+ * null when it never answered, and goes to the attempt log.
  */
-export class PermanentDeliveryError extends Error {}
+export abstract class DeliveryFailure extends Error {
+  readonly statusCode: number | null;
+
+  constructor(message: string, options: { statusCode?: number | null } = {}) {
+    super(message);
+    this.statusCode = options.statusCode ?? null;
+  }
+}
+
+/**
+ * A delivery that must not be retried (refused URL, invalid address, a 4xx that will not change).
+ * The runner turns it into BullMQ's UnrecoverableError.
+ */
+export class PermanentDeliveryError extends DeliveryFailure {}
+
+/**
+ * A failure worth retrying with the queue's normal backoff: timeouts, refused or reset
+ * connections, 5xx, 408, and 429/503 without a usable Retry-After.
+ */
+export class TransientDeliveryError extends DeliveryFailure {}
 
 /** A transient failure that asks for a specific wait before the next try (429/503 Retry-After). */
-export class RetryLaterError extends Error {
+export class RetryLaterError extends DeliveryFailure {
   constructor(
     message: string,
     readonly retryAfterMs: number,
+    options: { statusCode?: number | null } = {},
   ) {
-    super(message);
+    super(message, options);
+  }
+}
+
+/**
+ * Not a try at all: the destination's circuit is open until `until` (epoch ms), so the send was
+ * never made. The job waits until then and no attempt is recorded, so a dead destination does
+ * not use up the tries of every delivery queued behind it.
+ */
+export class DeliveryDeferredError extends RetryLaterError {
+  constructor(
+    readonly destination: string,
+    readonly until: number,
+  ) {
+    super(`circuit open for ${destination}; next try after ${new Date(until).toISOString()}`, Math.max(1_000, until - Date.now()));
   }
 }
 

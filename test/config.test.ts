@@ -16,6 +16,8 @@ describe('configuration', () => {
       SERVICE_KEYS: {},
       LOG_LEVEL: 'info',
     });
+    expect(config).toMatchObject({ BREAKER_FAILURES: 5, BREAKER_OPEN_MS: 60_000, OUTBOUND_TIMEOUT_MS: 10_000, SMTP_TIMEOUT_MS: 20_000 });
+    expect(config.RETRY_BACKOFF_MS).toBeUndefined();
     expect(config.INTAKE_RATE_LIMIT).toBeUndefined();
     expect(config.NATS_URL).toBeUndefined();
   });
@@ -25,7 +27,8 @@ describe('configuration', () => {
     [{ ...base, PORT: 'eighty' }, 'PORT'],
     [{ ...base, DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ ...base, SERVICE_KEYS: '{not json' }, 'SERVICE_KEYS'],
-    [{ ...base, SERVICE_KEYS: '{"short": ["acme"]}' }, 'SERVICE_KEYS'],
+    [{ ...base, SERVICE_KEYS: '{"short": ["acme"]}' }, 'SERVICE_KEYS keys must be at least 16 characters'],
+    [{ ...base, SERVICE_KEYS: '{"0123456789abcdef": []}' }, 'SERVICE_KEYS'],
     [{ ...base, INTAKE_RATE_LIMIT: '-3' }, 'INTAKE_RATE_LIMIT'],
     [{ ...base, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ...base, REDIS_PREFIX: 'has space' }, 'REDIS_PREFIX'],

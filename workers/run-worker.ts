@@ -3,17 +3,16 @@ import type { Config } from '../src/config.ts';
 import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../src/errors.ts';
 import type { Logger } from '../src/logger.ts';
 import { queueCatalog, type PayloadOf, type QueueKey } from '../src/queues/catalog.ts';
+import type { QueueJob } from '../src/queues/queueJob.ts';
 import { createRedis } from '../src/redis.ts';
-
-export type JobContext = { job: Job; signal: AbortSignal; logger: Logger };
 
 export type WorkerSpec<K extends QueueKey> = {
   queue: K;
   config: Config;
   logger: Logger;
-  handle: (payload: PayloadOf<K>, context: JobContext) => Promise<unknown>;
+  handle: (job: QueueJob<K>) => Promise<unknown>;
   /** Called once when a job has failed for good (permanent error or tries used up): record it, never rethrow. */
-  onFinalFailure?: (payload: PayloadOf<K>, error: Error, job: Job) => Promise<void>;
+  onFinalFailure?: (payload: PayloadOf<K>, error: Error) => Promise<void>;
   concurrency?: number;
 };
 
@@ -42,7 +41,9 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
         const aborted = new Promise<never>((_, reject) =>
           controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }),
         );
-        const result = await Promise.race([spec.handle(payload, { job, signal: controller.signal, logger: jobLog }), aborted]);
+        const run = { startedAt: new Date(job.timestamp), maxAttempts: job.opts.attempts ?? 1 };
+        const queueJob: QueueJob<K> = { payload, attempt: job.attemptsMade + 1, run, signal: controller.signal, logger: jobLog };
+        const result = await Promise.race([spec.handle(queueJob), aborted]);
         // Per job at debug only: the hot path logs nothing per event at info (outcomes are metrics).
         jobLog.debug({ outcome: 'completed' }, 'job completed');
         return result;
@@ -73,7 +74,7 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
       return;
     }
     log.error({ ...context, outcome: 'failed', err: rootCauseMessage(error) }, 'job failed for good');
-    spec.onFinalFailure?.(job.data as PayloadOf<K>, error, job).catch((recordErr: unknown) =>
+    spec.onFinalFailure?.(job.data as PayloadOf<K>, error).catch((recordErr: unknown) =>
       log.error({ ...context, err: recordErr }, 'could not record a failed job'),
     );
   });

@@ -1,5 +1,3 @@
-import { forbidden } from '../errors.ts';
-
 /** Who is calling: a service with a key, or a signed-in user. */
 export type Principal =
   | { kind: 'service'; keyId: string; tenants: TenantScope }
@@ -15,10 +13,6 @@ export function scopeOf(tenantIds: readonly string[]): TenantScope {
 /** The one tenant-scope check every route calls. */
 export function canAccessTenant(scope: TenantScope, tenantId: string): boolean {
   return scope.all || scope.ids.has(tenantId);
-}
-
-export function assertTenantAccess(scope: TenantScope, tenantId: string): void {
-  if (!canAccessTenant(scope, tenantId)) throw forbidden(`not allowed for tenant ${tenantId}`);
 }
 
 /** Admin operations: a service key, or a user token with role admin (still scoped to its tenants). */

@@ -1,12 +1,14 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { teams, users } from '../db/schema.ts';
+import { slackMessage } from '../chat/slackMessage.ts';
+import { teamsMessage } from '../chat/teamsMessage.ts';
 import type { DeliveryRow, SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { deliverOverHttp, type HttpDeliveryDeps } from '../deliveries/httpDelivery.ts';
 import { PermanentDeliveryError } from '../errors.ts';
-import type { PayloadOf } from '../queues/catalog.ts';
-import { deliverOverHttp, type DeliveryJobContext, type HttpDeliveryDeps } from './httpDelivery.ts';
-import { slackMessage } from './slack.ts';
-import { teamsMessage } from './teams.ts';
+import type { QueueJob } from '../queues/queueJob.ts';
+
+export type ChatDeps = HttpDeliveryDeps;
 
 export type ChatPlatform = 'slack' | 'teams';
 
@@ -39,13 +41,12 @@ async function chatUrlOf(db: Db, delivery: DeliveryRow, platform: ChatPlatform):
   return url;
 }
 
-/** Posts one Slack or Teams delivery: Block Kit for Slack, an Adaptive Card for Teams. */
-export async function deliverChat(
-  payload: PayloadOf<'chat'>,
-  deps: HttpDeliveryDeps,
-  context: DeliveryJobContext,
-): Promise<SendOutcome | null> {
-  return deliverOverHttp(deps, payload.deliveryId, context, async ({ delivery, event }) => {
+/**
+ * Posts one Slack or Teams delivery (both share the chat queue): Block Kit for Slack, an
+ * Adaptive Card for Teams, to the team's or the user's webhook URL.
+ */
+export async function deliver(job: QueueJob<'chat'>, deps: ChatDeps): Promise<SendOutcome | null> {
+  return deliverOverHttp(job, deps, async ({ delivery, event }) => {
     const platform = delivery.channel;
     if (!isChatPlatform(platform)) throw new PermanentDeliveryError(`channel ${platform} is not a chat platform`);
     const url = await chatUrlOf(deps.db, delivery, platform);

@@ -14,23 +14,35 @@ import type { RuleContent } from '../routing/ruleSpec.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import { actorName, loadActors } from '../routing/directory.ts';
 import type { PayloadOf } from '../queues/catalog.ts';
+import type { QueueJob } from '../queues/queueJob.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
 import { directSource, type TemplateSource } from '../templates/templateRenderer.ts';
 
+type InappBatch = PayloadOf<'inapp'>;
+
+/** How many inbox rows a batch wrote and announced. */
+export type InappResult = { written: number };
+
 export type InappDeps = {
+  /**
+   * Writes batches of inbox rows: writeInappBatches, which the worker group-commits so the
+   * batches its concurrent jobs hold are written together.
+   */
+  writeBatches: (batches: InappBatch[]) => Promise<InappResult[]>;
+};
+
+/** Writes one in-app job's batch of inbox rows for an event, then announces them live (see writeInappBatches). */
+export async function deliver(job: QueueJob<'inapp'>, deps: InappDeps): Promise<InappResult> {
+  const [result] = await deps.writeBatches([job.payload]);
+  return result ?? { written: 0 };
+}
+
+export type InappWriterDeps = {
   db: Db;
   frames: FramePublisher;
   /** Where in-app templates come from; the database directly unless the worker passes its cache. */
   templates?: TemplateSource;
 };
-
-type InappBatch = PayloadOf<'inapp'>;
-
-/** Writes one batch of inbox rows for an event, then announces them live (see deliverInappBatches). */
-export async function deliverInapp(payload: InappBatch, deps: InappDeps): Promise<{ written: number }> {
-  const [result] = await deliverInappBatches([payload], deps);
-  return result ?? { written: 0 };
-}
 
 /**
  * The in-app batches of large fan-outs (the router writes small ones itself): the rows of
@@ -39,7 +51,7 @@ export async function deliverInapp(payload: InappBatch, deps: InappDeps): Promis
  * jobs hold, so a busy worker pays these round trips once per group. Rows still marked pending
  * are announced again on a retry; the unique (event, user) key keeps the inbox exactly-once.
  */
-export async function deliverInappBatches(batches: InappBatch[], deps: InappDeps): Promise<{ written: number }[]> {
+export async function writeInappBatches(batches: InappBatch[], deps: InappWriterDeps): Promise<InappResult[]> {
   const { db } = deps;
   const refs = [...new Map(batches.map((b) => [eventKey({ tenantId: b.tenantId, id: b.eventId }), { tenantId: b.tenantId, id: b.eventId }])).values()];
   const [stored, planned] = await Promise.all([

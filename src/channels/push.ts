@@ -1,20 +1,17 @@
-import { BrokenCircuitError } from 'cockatiel';
 import { and, eq } from 'drizzle-orm';
 import webpush, { type RequestDetails } from 'web-push';
 import type { Db } from '../db/client.ts';
 import { notifications } from '../db/schema.ts';
-import { DeliveryDeferredError, performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
-import { PermanentDeliveryError, RetryLaterError } from '../errors.ts';
+import { performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import { DeliveryDeferredError, PermanentDeliveryError, RetryLaterError, TransientDeliveryError, type DeliveryFailure } from '../errors.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
-import type { BreakerRegistry } from '../outbound/breakers.ts';
-import { TransientDeliveryError, type DeliveryFailure } from '../outbound/deliveryErrors.ts';
+import { sendThroughBreaker, type BreakerRegistry } from '../outbound/breakers.ts';
 import { describeUrlForLogs, type OutboundClient } from '../outbound/httpClient.ts';
 import { encodePushMessage, pushDeliveryOptions, pushTopic, type PushDeliveryOptions, type PushMessage } from '../push/pushMessage.ts';
 import { removeSubscription, subscriptionsOf, type PushSubscriptionRow } from '../push/subscriptions.ts';
 import { PUSH_NOT_CONFIGURED, type VapidDetails } from '../push/vapidKeys.ts';
-import type { PayloadOf } from '../queues/catalog.ts';
+import type { QueueJob } from '../queues/queueJob.ts';
 import { defaultInboxContent } from '../templates/defaultContent.ts';
-import type { DeliveryJobContext } from './httpDelivery.ts';
 
 export type PushDeps = {
   db: Db;
@@ -28,7 +25,7 @@ export type PushDeps = {
 
 type DeviceOutcome =
   | { kind: 'accepted'; statusCode: number }
-  | { kind: 'gone'; error: PermanentDeliveryError; statusCode: number }
+  | { kind: 'gone'; error: PermanentDeliveryError }
   | { kind: 'failed'; error: DeliveryFailure }
   /** Not sent: the push service's circuit is open until then. */
   | { kind: 'deferred'; until: number; destination: string };
@@ -43,9 +40,8 @@ const GONE_STATUSES = new Set([404, 410]);
  * device reached, the failure decides: 429/5xx/timeouts retry (honouring Retry-After), other
  * refusals fail at once.
  */
-export async function deliverPush(payload: PayloadOf<'push'>, deps: PushDeps, context: DeliveryJobContext): Promise<SendOutcome | null> {
-  const run = { startedAt: new Date(context.job.timestamp), maxAttempts: context.job.opts.attempts ?? 1 };
-  return performDelivery(deps.deliveries, payload.deliveryId, async ({ delivery, event }) => {
+export async function deliver(job: QueueJob<'push'>, deps: PushDeps): Promise<SendOutcome | null> {
+  return performDelivery(deps.deliveries, job, async ({ delivery, event }) => {
     if (!deps.vapid) throw new PermanentDeliveryError(PUSH_NOT_CONFIGURED);
     const userId = delivery.userId ?? delivery.destination;
     const devices = await subscriptionsOf(deps.db, userId);
@@ -54,17 +50,17 @@ export async function deliverPush(payload: PayloadOf<'push'>, deps: PushDeps, co
     const body = encodePushMessage(await pushMessageFor(deps.db, event, userId));
     const options = pushDeliveryOptions(event.severity);
     const topic = pushTopic(event.id);
-    const outcomes = await Promise.all(devices.map((device) => sendToDevice(deps, device, { body, options, topic, signal: context.signal })));
+    const outcomes = await Promise.all(devices.map((device) => sendToDevice(deps, device, { body, options, topic, signal: job.signal })));
 
     for (const [i, outcome] of outcomes.entries()) {
       const device = describeUrlForLogs(devices[i]!.endpoint);
-      if (outcome.kind === 'accepted') context.logger.debug({ device, statusCode: outcome.statusCode }, 'push accepted');
-      else if (outcome.kind === 'deferred') context.logger.warn({ device, until: new Date(outcome.until).toISOString() }, 'push service circuit open; not sent');
-      else context.logger.warn({ device, outcome: outcome.kind, err: outcome.error.message }, outcome.kind === 'gone' ? 'push subscription gone; removed' : 'push not accepted');
+      if (outcome.kind === 'accepted') job.logger.debug({ device, statusCode: outcome.statusCode }, 'push accepted');
+      else if (outcome.kind === 'deferred') job.logger.warn({ device, until: new Date(outcome.until).toISOString() }, 'push service circuit open; not sent');
+      else job.logger.warn({ device, outcome: outcome.kind, err: outcome.error.message }, outcome.kind === 'gone' ? 'push subscription gone; removed' : 'push not accepted');
     }
     await Promise.all(outcomes.map((o, i) => (o.kind === 'gone' ? removeSubscription(deps.db, userId, devices[i]!.endpoint) : null)));
     return settle(outcomes);
-  }, run);
+  });
 }
 
 /** The delivery's outcome from its devices' outcomes: delivered, or the error that says whether to retry. */
@@ -76,7 +72,7 @@ function settle(outcomes: DeviceOutcome[]): SendOutcome {
   const gone = outcomes.filter((o) => o.kind === 'gone');
   if (gone.length === outcomes.length) {
     const what = gone.length === 1 ? 'the user’s only push subscription is' : `all ${gone.length} push subscriptions of the user are`;
-    throw withStatus(new PermanentDeliveryError(`${what} gone (${gone[0]!.error.message}); removed`), gone[0]!.statusCode);
+    throw new PermanentDeliveryError(`${what} gone (${gone[0]!.error.message}); removed`, { statusCode: gone[0]!.error.statusCode });
   }
 
   const deferred = outcomes.filter((o) => o.kind === 'deferred');
@@ -84,22 +80,19 @@ function settle(outcomes: DeviceOutcome[]): SendOutcome {
   const latest = Math.max(0, ...deferred.map((o) => o.until));
   if (failures.length === 0) {
     // Nothing was tried against a live service, so no try is spent (see DeliveryDeferredError).
-    throw new DeliveryDeferredError(`circuit open for ${deferred.map((o) => o.destination).join(', ')}`, Math.max(1_000, latest - Date.now()));
+    throw new DeliveryDeferredError(deferred.map((o) => o.destination).join(', '), latest);
   }
 
   const summary = `no device accepted the push: ${outcomes.flatMap((o) => (o.kind === 'failed' || o.kind === 'gone' ? [o.error.message] : [])).join('; ')}`;
   const waits = [...failures.flatMap((e) => (e instanceof RetryLaterError ? [e.retryAfterMs] : [])), ...(deferred.length > 0 ? [latest - Date.now()] : [])];
-  const representative = failures.find((e) => !(e instanceof PermanentDeliveryError)) ?? failures[0]!;
+  // The attempt log keeps the status of a failure that decides the retry.
+  const status = { statusCode: (failures.find((e) => !(e instanceof PermanentDeliveryError)) ?? failures[0]!).statusCode };
   if (waits.length > 0) {
     // The longest wait: calling a service that asked for more time earlier than it said gets us throttled harder.
-    return fail(new RetryLaterError(summary, Math.max(1_000, ...waits)), representative);
+    throw new RetryLaterError(summary, Math.max(1_000, ...waits), status);
   }
-  if (failures.some((e) => e instanceof TransientDeliveryError)) return fail(new TransientDeliveryError(summary), representative);
-  return fail(new PermanentDeliveryError(summary), representative);
-}
-
-function fail(error: DeliveryFailure, cause: DeliveryFailure): never {
-  throw withStatus(error, statusCodeOf(cause));
+  if (failures.some((e) => e instanceof TransientDeliveryError)) throw new TransientDeliveryError(summary, status);
+  throw new PermanentDeliveryError(summary, status);
 }
 
 type SendPlan = { body: string; options: PushDeliveryOptions; topic: string; signal?: AbortSignal | undefined };
@@ -121,27 +114,15 @@ async function sendToDevice(deps: PushDeps, device: PushSubscriptionRow, plan: S
     return { kind: 'failed', error: new PermanentDeliveryError(`${destination}: cannot encrypt for this subscription: ${(err as Error).message}`) };
   }
 
-  const openUntil = deps.breakers.openUntil(key);
-  if (openUntil !== null) return { kind: 'deferred', until: openUntil, destination };
   try {
-    const answer = await deps.breakers.forDestination(key).execute(async () => {
-      try {
-        return await deps.client.post(device.endpoint, { kind: 'webhook', body: request.body!, headers: headersOf(request), signal: plan.signal });
-      } catch (err) {
-        // Returned, not thrown: the breaker counts every throw against the push service, and only
-        // timeouts, 5xx and dropped connections say it is down (a 429 or a 410 comes from a host that is up).
-        if (err instanceof TransientDeliveryError) throw err;
-        return err as Exclude<DeliveryFailure, TransientDeliveryError>;
-      }
-    });
-    if (!(answer instanceof Error)) return { kind: 'accepted', statusCode: answer.statusCode };
-    const statusCode = statusCodeOf(answer);
-    if (answer instanceof PermanentDeliveryError && statusCode !== null && GONE_STATUSES.has(statusCode)) return { kind: 'gone', error: answer, statusCode };
-    return { kind: 'failed', error: answer };
+    const answer = await sendThroughBreaker(deps.breakers, { key, label: destination }, () =>
+      deps.client.post(device.endpoint, { kind: 'webhook', body: request.body!, headers: headersOf(request), signal: plan.signal }),
+    );
+    return { kind: 'accepted', statusCode: answer.statusCode };
   } catch (err) {
-    if (err instanceof BrokenCircuitError) return { kind: 'deferred', until: deps.breakers.openUntil(key) ?? Date.now() + 1_000, destination };
-    if (err instanceof TransientDeliveryError) return { kind: 'failed', error: err };
-    return { kind: 'failed', error: new TransientDeliveryError(`${destination}: ${(err as Error).message}`) };
+    if (err instanceof DeliveryDeferredError) return { kind: 'deferred', until: err.until, destination };
+    if (err instanceof PermanentDeliveryError && err.statusCode !== null && GONE_STATUSES.has(err.statusCode)) return { kind: 'gone', error: err };
+    return { kind: 'failed', error: err as DeliveryFailure };
   }
 }
 
@@ -161,20 +142,4 @@ async function pushMessageFor(db: Db, event: EventEnvelope, userId: string): Pro
     .from(notifications)
     .where(and(eq(notifications.tenantId, event.tenantId), eq(notifications.eventId, event.id), eq(notifications.userId, userId)));
   return { title, body, url, eventId: event.id, ...(inbox && { notificationId: String(inbox.id) }), tag: `herald:${event.id}` };
-}
-
-/**
- * The HTTP status of a refused send. The outbound client reports it only in its message
- * ("<destination> answered HTTP 410: …"), so it is read from there when the error does not carry it.
- */
-function statusCodeOf(err: Error): number | null {
-  const carried = (err as { statusCode?: unknown }).statusCode;
-  if (typeof carried === 'number') return carried;
-  const match = / answered HTTP (\d{3})\b/.exec(err.message);
-  return match ? Number(match[1]) : null;
-}
-
-/** The delivery log reads `statusCode` off the error for the attempt record. */
-function withStatus<E extends Error>(error: E, statusCode: number | null): E {
-  return statusCode === null ? error : Object.assign(error, { statusCode });
 }

@@ -1,5 +1,7 @@
-import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../errors.ts';
+import { DeliveryDeferredError, DeliveryFailure, PermanentDeliveryError, rootCauseMessage } from '../errors.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
+import type { DeliveryQueue } from '../queues/catalog.ts';
+import type { QueueJob } from '../queues/queueJob.ts';
 import type { DeliveryContext, DeliveryStore } from './deliveryStore.ts';
 
 export type { DeliveryContext, DeliveryRow, DeliveryStore } from './deliveryStore.ts';
@@ -13,38 +15,23 @@ export type SendOutcome = { state: 'sent' | 'delivered'; statusCode?: number | u
 
 const FINISHED = new Set(['sent', 'delivered', 'skipped']);
 
-/**
- * Thrown by a send that never went out (the destination's circuit is open): the job waits the
- * given time and no attempt is recorded, so a dead destination does not use up the tries of
- * every delivery queued behind it.
- */
-export class DeliveryDeferredError extends RetryLaterError {}
-
-/**
- * The try budget of the job doing the send. The queue counts only failures it retries itself;
- * a Retry-After wait does not count there, so without this a receiver answering 429 forever
- * would be called forever. A manual retry is a new job, hence a new run with a fresh budget.
- */
-export type DeliveryRun = { startedAt: Date; maxAttempts: number };
-
-/** An HTTP status carried by a delivery error, for the attempt log. */
-function statusCodeOf(err: unknown): number | null {
-  const code = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof code === 'number' ? code : null;
-}
+/** What the far side answered, for the attempt log. */
+const statusCodeOf = (err: unknown): number | null => (err instanceof DeliveryFailure ? err.statusCode : null);
 
 /**
  * One try of one delivery, with its bookkeeping: every attempt is recorded (time, status code,
  * error, duration), the delivery's state, attempt count and last error follow, and the error is
  * rethrown so the worker retries or fails the job. A delivery already finished is not sent
- * again — a job re-run after a crash must not post twice.
+ * again — a job re-run after a crash must not post twice. The try that uses up the job's run
+ * fails the delivery for good: the queue counts only failures it retries itself, not Retry-After
+ * waits, so without this a receiver answering 429 forever would be called forever.
  */
 export async function performDelivery(
   store: DeliveryStore,
-  deliveryId: string,
+  job: QueueJob<DeliveryQueue>,
   send: (context: DeliveryContext) => Promise<SendOutcome>,
-  run?: DeliveryRun,
 ): Promise<SendOutcome | null> {
+  const { deliveryId } = job.payload;
   const context = await store.load(deliveryId);
   if (!context) throw new PermanentDeliveryError(`delivery ${deliveryId} does not exist`);
   if (FINISHED.has(context.delivery.state)) return null;
@@ -66,7 +53,7 @@ export async function performDelivery(
     return outcome;
   } catch (caught) {
     if (caught instanceof DeliveryDeferredError) throw caught;
-    const err = run ? await withinBudget(store, deliveryId, run, caught) : caught;
+    const err = await withinBudget(store, deliveryId, job.run, caught);
     const permanent = err instanceof PermanentDeliveryError;
     const record = {
       deliveryId,
@@ -84,12 +71,11 @@ export async function performDelivery(
 }
 
 /** The failure as it stands, or a permanent one when this try used up the run's budget. */
-async function withinBudget(store: DeliveryStore, deliveryId: string, run: DeliveryRun, err: unknown): Promise<unknown> {
+async function withinBudget(store: DeliveryStore, deliveryId: string, run: QueueJob<DeliveryQueue>['run'], err: unknown): Promise<unknown> {
   if (err instanceof PermanentDeliveryError) return err;
   const tries = (await store.triesSince(deliveryId, run.startedAt)) + 1;
   if (tries < run.maxAttempts) return err;
-  const final = new PermanentDeliveryError(`${rootCauseMessage(err)} (gave up after ${tries} attempts)`);
-  return Object.assign(final, { statusCode: statusCodeOf(err) ?? undefined });
+  return new PermanentDeliveryError(`${rootCauseMessage(err)} (gave up after ${tries} attempts)`, { statusCode: statusCodeOf(err) });
 }
 
 /** The job gave up (tries used up): the delivery is failed for good, with the last error kept. */

@@ -65,23 +65,26 @@ export function createApp(deps: AppDeps): Express {
 
   // Intake and the live stream first: they are most of the traffic, and Express tries each
   // router in turn until one matches.
-  app.use(eventsRouter(deps));
-  app.use(streamRouter(deps));
-  app.use(notificationsRouter(deps));
-  app.use(healthRouter(deps));
-  app.use(metricsRouter());
-  app.use(openApiRouter());
-  app.use(queueBoardRouter(deps));
-  app.use(tenantsRouter(deps));
-  app.use(usersRouter(deps));
-  app.use(teamsRouter(deps));
-  app.use(rulesRouter(deps));
-  app.use(deliveriesRouter(deps));
-  app.use(preferencesRouter(deps));
-  app.use(chatSettingsRouter(deps));
-  app.use(templatesRouter(deps));
-  app.use(brandingRouter(deps));
-  app.use(pushRouter(deps));
+  const apiRouters = [
+    eventsRouter(deps),
+    streamRouter(deps),
+    notificationsRouter(deps),
+    healthRouter(deps),
+    metricsRouter(),
+    openApiRouter(),
+    queueBoardRouter(deps),
+    tenantsRouter(deps),
+    usersRouter(deps),
+    teamsRouter(deps),
+    rulesRouter(deps),
+    deliveriesRouter(deps),
+    preferencesRouter(deps),
+    chatSettingsRouter(deps),
+    templatesRouter(deps),
+    brandingRouter(deps),
+    pushRouter(deps),
+  ];
+  for (const router of apiRouters) app.use(router);
 
   app.use(pageRouter(deps));
   if (deps.demoMode) app.use(demoRouter(deps));

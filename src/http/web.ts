@@ -16,7 +16,7 @@ import { createInappReceipts } from '../realtime/inappReceipts.ts';
 import { createFramePublisher } from '../realtime/liveFrames.ts';
 import { createSseHub, type SseHub } from '../realtime/sseHub.ts';
 import { createRedis } from '../redis.ts';
-import { createMailer } from '../channels/email.ts';
+import { createMailer } from '../email/mailer.ts';
 import { createChangeAnnouncer } from '../templates/templateRenderer.ts';
 import { createSlidingWindowLimiter } from '../slidingWindowLimit.ts';
 import { createApp } from './app.ts';
@@ -38,7 +38,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
   const redis = createRedis(config.REDIS_URL, 'command');
   const producer = createRedis(config.REDIS_URL, 'producer');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  const queues = createQueues(producer, config.REDIS_PREFIX);
+  const queues = createQueues(producer, config.REDIS_PREFIX, config.RETRY_BACKOFF_MS);
   const frames = createFramePublisher(redis, config.REDIS_PREFIX);
   const receipts = createInappReceipts(db, logger);
   const hub = createSseHub({
@@ -57,7 +57,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
   const userTokens = { secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
   const auth = createAuthenticator(createServiceKeyStore(config.SERVICE_KEYS), createUserTokenVerifier({ ...userTokens, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS }));
   // Test-sends only: a couple of connections, opened on first use.
-  const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.EMAIL_FROM, maxConnections: 2 });
+  const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.EMAIL_FROM, maxConnections: 2, socketTimeoutMs: config.SMTP_TIMEOUT_MS });
   const app = createApp({
     db,
     redis,

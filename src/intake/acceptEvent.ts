@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import { canAccessTenant, type TenantScope } from '../auth/principal.ts';
 import type { Db } from '../db/client.ts';
-import { forbidden, HttpError } from '../errors.ts';
 import { createGroupCommitter } from '../groupCommit.ts';
 import type { Logger } from '../logger.ts';
 import { routeJobId, type PayloadOf } from '../queues/catalog.ts';
@@ -19,7 +18,7 @@ export type AcceptResult =
       details?: FieldProblem[];
     };
 
-type Rejection = Extract<AcceptResult, { status: 'rejected' }>;
+export type Rejection = Extract<AcceptResult, { status: 'rejected' }>;
 
 export type IntakeDeps = { db: Db; routeQueue: Queue<PayloadOf<'route'>>; logger: Logger };
 
@@ -80,26 +79,18 @@ export function createIntake({ db, routeQueue, logger }: IntakeDeps) {
     return prepared.map((p) => ('status' in p ? p : toResult(p, outcomeByEnvelope.get(p)!)));
   }
 
-  /** Accepts one envelope; a rejection is thrown as the HTTP error SPEC §2 names. */
-  async function acceptEvent(raw: unknown, scope: TenantScope): Promise<{ id: string; status: 'accepted' | 'duplicate' }> {
+  /** Accepts one envelope: accepted, a duplicate, or rejected with the reason. Database errors propagate. */
+  async function acceptEvent(raw: unknown, scope: TenantScope): Promise<AcceptResult> {
     const prepared = prepare(raw, scope);
-    if ('status' in prepared) throw rejectionToHttpError(prepared);
+    if ('status' in prepared) return prepared;
     const [outcome] = await store([prepared]);
-    const result = toResult(prepared, outcome!);
-    if (result.status === 'rejected') throw rejectionToHttpError(result);
-    return result;
+    return toResult(prepared, outcome!);
   }
 
   return { acceptEvent, acceptEvents };
 }
 
 export type Intake = ReturnType<typeof createIntake>;
-
-function rejectionToHttpError(result: Rejection): HttpError {
-  if (result.code === 'forbidden') return forbidden(result.error.replace(/^tenantId: /, ''));
-  if (result.code === 'unknown_tenant') return new HttpError(422, 'unknown_tenant', result.error.replace(/^tenantId: /, ''));
-  return new HttpError(400, 'invalid_request', result.error, result.details ?? []);
-}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;

@@ -1,4 +1,5 @@
-import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel';
+import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
+import { DeliveryDeferredError, DeliveryFailure, TransientDeliveryError } from '../errors.ts';
 
 /**
  * One circuit breaker per destination (SPEC §4: 5 consecutive failures → open 60 s), so a dead
@@ -55,4 +56,42 @@ export function createBreakerRegistry(options: { threshold?: number; openMs?: nu
   }
 
   return { forDestination, openUntil };
+}
+
+/** A destination as a breaker knows it: `key` names its breaker (a URL never leaves the process), `label` is safe to log. */
+export type BreakerDestination = { key: string; label: string };
+
+/** Throws DeliveryDeferredError while the destination's circuit is open, so the send is not made and no try is spent. */
+export function deferWhileOpen(breakers: BreakerRegistry, destination: BreakerDestination): void {
+  const until = breakers.openUntil(destination.key);
+  if (until !== null) throw new DeliveryDeferredError(destination.label, until);
+}
+
+/**
+ * The one way a channel sends to a destination: not at all while its circuit is open
+ * (DeliveryDeferredError), else through its breaker. Only transient failures — timeouts, 5xx,
+ * dropped connections, a relay that cannot be reached — count towards opening it: a permanent
+ * refusal or a Retry-After comes from a destination that is up, so it passes the breaker as a
+ * value and is thrown after. Anything `send` throws that is not a DeliveryFailure is transient.
+ */
+export async function sendThroughBreaker<T>(breakers: BreakerRegistry, destination: BreakerDestination, send: () => Promise<T>): Promise<T> {
+  deferWhileOpen(breakers, destination);
+  let outcome: { sent: T } | { refused: DeliveryFailure };
+  try {
+    outcome = await breakers.forDestination(destination.key).execute(async () => {
+      try {
+        return { sent: await send() };
+      } catch (err) {
+        const failure = err instanceof DeliveryFailure ? err : new TransientDeliveryError(`${destination.label}: ${(err as Error).message}`);
+        if (failure instanceof TransientDeliveryError) throw failure;
+        return { refused: failure };
+      }
+    });
+  } catch (err) {
+    // Opened by a concurrent send since the check above.
+    if (isBrokenCircuitError(err)) throw new DeliveryDeferredError(destination.label, breakers.openUntil(destination.key) ?? Date.now() + 1_000);
+    throw err;
+  }
+  if ('refused' in outcome) throw outcome.refused;
+  return outcome.sent;
 }

@@ -4,9 +4,9 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import got, { RequestError, type Response } from 'got';
-import { PermanentDeliveryError } from '../errors.ts';
+import { DeliveryFailure, PermanentDeliveryError, TransientDeliveryError } from '../errors.ts';
 import { isForbiddenAddress } from './addressPolicy.ts';
-import { classifyHttpOutcome, isDeliveryFailure, TransientDeliveryError, type DeliveryFailure } from './deliveryErrors.ts';
+import { classifyHttpOutcome } from './httpOutcome.ts';
 import { checkOutboundUrl, isAllowListed, type AllowHosts, type UrlKind } from './urlPolicy.ts';
 
 export type OutboundClientOptions = {
@@ -114,7 +114,7 @@ async function readLimited(stream: AsyncIterable<Buffer>, limit: number): Promis
 }
 
 function toDeliveryFailure(err: unknown, url: URL, timeoutMs: number): DeliveryFailure {
-  if (isDeliveryFailure(err)) return err;
+  if (err instanceof DeliveryFailure) return err;
   const destination = describeUrlForLogs(url);
   if (err instanceof RequestError) {
     if (err.code === FORBIDDEN_ADDRESS) return new PermanentDeliveryError(`refused ${destination}: ${err.message}`);

@@ -114,11 +114,12 @@ export type PayloadOf<K extends QueueKey> = z.output<QueueCatalog[K]['payload']>
 const KEEP_COMPLETED = { age: 3_600, count: 20_000 };
 const KEEP_FAILED = { age: 7 * 86_400 };
 
-export function defaultJobOptions(key: QueueKey): JobsOptions {
+/** `retryBackoffMs` (RETRY_BACKOFF_MS) replaces the queue's own first retry delay. */
+export function defaultJobOptions(key: QueueKey, retryBackoffMs?: number): JobsOptions {
   const def: QueueDefinition<z.ZodType> = queueCatalog[key];
   return {
     attempts: def.attempts,
-    backoff: { type: 'exponential', delay: def.backoffMs, jitter: 0.5 },
+    backoff: { type: 'exponential', delay: retryBackoffMs ?? def.backoffMs, jitter: 0.5 },
     removeOnComplete: def.keepCompleted === false ? true : KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
   };
@@ -186,9 +187,9 @@ export function retryJobId(row: { id: string; attempts: number; failedAt: Date |
 
 export type Queues = { [K in QueueKey]: Queue<PayloadOf<K>> };
 
-export function createQueues(connection: Redis, prefix: string): Queues {
+export function createQueues(connection: Redis, prefix: string, retryBackoffMs?: number): Queues {
   const entries = Object.entries(queueCatalog).map(([key, def]) => {
-    const queue = new Queue(def.name, { connection, prefix, defaultJobOptions: defaultJobOptions(key as QueueKey) });
+    const queue = new Queue(def.name, { connection, prefix, defaultJobOptions: defaultJobOptions(key as QueueKey, retryBackoffMs) });
     // Connection errors are the shared client's (see createRedis) and each add reports its own;
     // without a listener BullMQ prints a stack trace to stderr for every failed reconnect.
     queue.on('error', () => {});

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { badRequest, HttpError } from '../errors.ts';
 import { eventEnvelopeSchema } from '../intake/eventEnvelope.ts';
 import { CHANNELS } from '../routing/channels.ts';
 import type { FieldProblem } from '../validation.ts';
@@ -13,6 +12,7 @@ import {
   templateContext,
   type CompiledTemplate,
   type ContentKind,
+  type RenderedContent,
   type TemplateField,
   type TemplateFields,
 } from './content.ts';
@@ -32,24 +32,31 @@ export const channelSchema = z.enum(CHANNELS);
 
 const REQUIRED: Record<ContentKind, TemplateField[]> = { email: ['subject', 'html'], message: ['title'] };
 
-/** A template problem as a 400's detail: the field, and where a syntax error sits in it. */
+/** A template problem: the field, and where a syntax error sits in it. */
 export type TemplateProblem = FieldProblem & { line?: number; column?: number };
 
-/** The kind of content a channel's template holds, or a 400 naming the field when the channel has none. */
-export function kindOrThrow(channel: string, field = 'channel'): ContentKind {
+/**
+ * The verdict on template input: its value, or the problems that refuse it — `tooExpensive`
+ * when it went past the render budget (SPEC §7.1), else it is malformed.
+ */
+export type TemplateCheck<T> = { ok: true; value: T } | { ok: false; problems: TemplateProblem[]; tooExpensive: boolean };
+
+const refused = (problems: TemplateProblem[], tooExpensive = false): TemplateCheck<never> => ({ ok: false, problems, tooExpensive });
+
+/** The kind of content a channel's template holds; refused, naming the field, for a channel that has none. */
+export function checkTemplateKind(channel: string, field = 'channel'): TemplateCheck<ContentKind> {
   const kind = contentKindOf(channel);
-  if (!kind) throw badRequest(`${field}: ${channel} payloads are fixed and not templated`, [{ field, message: `${channel} payloads are fixed and not templated` }]);
-  return kind;
+  return kind ? { ok: true, value: kind } : refused([{ field, message: `${channel} payloads are fixed and not templated` }]);
 }
 
 /**
  * Checks template fields before anything is stored or previewed and returns them compiled:
  * fields of the other kind are refused, the required ones must be there, every field must
- * compile (a syntax error answers 400 with its line), and a trial render with the event type's
- * sample data must pass (a missing partial only shows when rendering; SPEC §7.1: so does a
- * template past the render budget, which answers 422 template_too_expensive).
+ * compile (a syntax error names its line), and a trial render with the event type's sample
+ * data must pass (a missing partial only shows when rendering; so does a template past the
+ * render budget).
  */
-export function compileOrThrow(kind: ContentKind, fields: TemplateFields, eventType: string, prefix: string[] = []): CompiledTemplate {
+export function checkTemplate(kind: ContentKind, fields: TemplateFields, eventType: string, prefix: string[] = []): TemplateCheck<CompiledTemplate> {
   const name = (field: string) => [...prefix, field].join('.');
   const problems: TemplateProblem[] = [];
   for (const field of ['subject', 'html', 'text', 'title', 'body'] as const) {
@@ -58,10 +65,16 @@ export function compileOrThrow(kind: ContentKind, fields: TemplateFields, eventT
   for (const field of REQUIRED[kind]) {
     if (!fields[field]?.trim()) problems.push({ field: name(field), message: `is required for ${kind} templates` });
   }
-  if (problems.length > 0) throw badRequest(problemText(problems), problems);
-  const compiled = throwingHttpError(() => compileTemplate(kind, fields), prefix);
-  renderOrThrow(compiled, previewContext('preview', eventType, null), prefix);
-  return compiled;
+  if (problems.length > 0) return refused(problems);
+  const compiled = checked(() => compileTemplate(kind, fields), prefix);
+  if (!compiled.ok) return compiled;
+  const trial = checkRender(compiled.value, previewContext('preview', eventType, null), prefix);
+  return trial.ok ? compiled : trial;
+}
+
+/** Renders, turning a template's runtime error (past the render budget too) into problems naming the field. */
+export function checkRender(template: CompiledTemplate, context: ReturnType<typeof previewContext>, prefix: string[] = []): TemplateCheck<RenderedContent> {
+  return checked(() => renderTemplate(template, context), prefix);
 }
 
 export function templateProblem(err: TemplateError, prefix: string[] = []): TemplateProblem {
@@ -73,23 +86,18 @@ export function templateProblem(err: TemplateError, prefix: string[] = []): Temp
   };
 }
 
-const problemText = (problems: TemplateProblem[]) => problems.map((p) => `${p.field}: ${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; ');
+/** The problems as one line: `html: line 3: …; subject: is required …`. */
+export const describeTemplateProblems = (problems: TemplateProblem[]) =>
+  problems.map((p) => `${p.field}: ${p.line ? `line ${p.line}: ` : ''}${p.message}`).join('; ');
 
-/** Runs `work`, turning a template's error into the answer naming its field: 422 template_too_expensive past the budget, else 400. */
-function throwingHttpError<T>(work: () => T, prefix: string[]): T {
+/** Runs `work`, turning a template's error into the problem naming its field. */
+function checked<T>(work: () => T, prefix: string[]): TemplateCheck<T> {
   try {
-    return work();
+    return { ok: true, value: work() };
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    const problems = [templateProblem(err, prefix)];
-    if (err instanceof TemplateTooExpensiveError) throw new HttpError(422, 'template_too_expensive', problemText(problems), problems);
-    throw badRequest(problemText(problems), problems);
+    return refused([templateProblem(err, prefix)], err instanceof TemplateTooExpensiveError);
   }
-}
-
-/** Renders, turning a template's runtime error into a 400 (or a 422 past the render budget) that names the field. */
-export function renderOrThrow(template: CompiledTemplate, context: ReturnType<typeof previewContext>, prefix: string[] = []) {
-  return throwingHttpError(() => renderTemplate(template, context), prefix);
 }
 
 /**

@@ -1,109 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SLACK_LIMITS, slackMessage } from '../../src/channels/slack.ts';
-import { ADAPTIVE_CARD_VERSION, messageBytes, TEAMS_LIMITS, teamsMessage } from '../../src/channels/teams.ts';
-import { completeEnvelope, eventEnvelopeSchema, type EventEnvelopeInput } from '../../src/intake/eventEnvelope.ts';
+import { slackMessage } from '../../src/chat/slackMessage.ts';
+import { teamsMessage } from '../../src/chat/teamsMessage.ts';
 import { startChat } from '../../workers/roles/chat.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+import { sampleEvent } from '../chat/sampleEvent.ts';
 import { capturingLogger, startScriptedReceiver, type ScriptedReceiver } from './receivers.ts';
-
-function event(input: Partial<EventEnvelopeInput> = {}) {
-  return completeEnvelope(
-    eventEnvelopeSchema.parse({ id: 'evt_1', type: 'finding_created', tenantId: 'acme', severity: 'high', occurredAt: '2026-11-23T10:00:00Z', ...input }),
-  );
-}
-
-const chars = (text: string) => Array.from(text).length;
-
-describe('Slack Block Kit message', () => {
-  it('has a header, a section with severity and title, a context line and a link button', () => {
-    const message = slackMessage(event({ data: { title: 'SQL injection in /login', body: 'Parameter id', url: 'https://app.example/findings/42' } }));
-    expect(message.text).toBe('[High] SQL injection in /login');
-    expect(message.blocks.map((b) => b.type)).toEqual(['header', 'section', 'context', 'actions']);
-    expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'SQL injection in /login', emoji: true } });
-    expect(message.blocks[1]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: ':large_orange_circle: *High*  SQL injection in /login\nParameter id' } });
-    const context = message.blocks[2] as { elements: { text: string }[] };
-    expect(context.elements[0]!.text).toMatch(/^Tenant \*acme\* · `finding_created` · <!date\^1795428000\^/);
-    expect(message.blocks[3]).toEqual({
-      type: 'actions',
-      elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open', emoji: true }, url: 'https://app.example/findings/42', action_id: 'open_event' }],
-    });
-  });
-
-  it('links only https URLs and shows no severity for an event without one', () => {
-    for (const url of ['http://app.example/x', 'javascript:alert(1)', 'not a url', 42]) {
-      expect(slackMessage(event({ data: { url } })).blocks.map((b) => b.type)).not.toContain('actions');
-    }
-    const message = slackMessage(event({ severity: null, data: { title: 'Weekly scan' } }));
-    expect(message.text).toBe('Weekly scan');
-    expect((message.blocks[1] as { text: { text: string } }).text.text).toBe('Weekly scan');
-  });
-
-  it('escapes mrkdwn control characters so event text cannot mention or link', () => {
-    const message = slackMessage(event({ data: { title: '<!channel> & <https://evil.example|click>' } }));
-    expect((message.blocks[1] as { text: { text: string } }).text.text).toContain('&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;');
-    expect(message.text).not.toContain('<!channel>');
-  });
-
-  it('truncates long text with an ellipsis to Slack’s limits, never splitting an entity', () => {
-    const message = slackMessage(event({ data: { title: '🔥'.repeat(400), body: '&'.repeat(5_000) } }));
-    const header = (message.blocks[0] as { text: { text: string } }).text.text;
-    const section = (message.blocks[1] as { text: { text: string } }).text.text;
-    expect(chars(header)).toBe(SLACK_LIMITS.headerText);
-    expect(header.endsWith('🔥…')).toBe(true);
-    expect(chars(section)).toBeLessThanOrEqual(SLACK_LIMITS.sectionText);
-    expect(section).toMatch(/&amp;…$/);
-    expect(chars(message.text)).toBeLessThanOrEqual(SLACK_LIMITS.fallbackText);
-    expect(message.blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
-  });
-});
-
-describe('Teams Adaptive Card message', () => {
-  it('wraps an Adaptive Card in a message envelope', () => {
-    const message = teamsMessage(event({ severity: 'critical', data: { title: 'Disk full', body: 'on db-1', url: 'https://app.example/i/7' } }));
-    expect(message.type).toBe('message');
-    expect(message.attachments).toHaveLength(1);
-    const [attachment] = message.attachments;
-    expect(attachment.contentType).toBe('application/vnd.microsoft.card.adaptive');
-    expect(attachment.contentUrl).toBeNull();
-    const card = attachment.content;
-    expect(card).toMatchObject({ type: 'AdaptiveCard', version: ADAPTIVE_CARD_VERSION, $schema: 'http://adaptivecards.io/schemas/adaptive-card.json' });
-    expect(['1.4', '1.5']).toContain(card.version);
-    expect(card.body).toEqual([
-      expect.objectContaining({ type: 'TextBlock', text: 'CRITICAL', color: 'Attention' }),
-      expect.objectContaining({ type: 'TextBlock', text: 'Disk full', weight: 'Bolder', wrap: true }),
-      expect.objectContaining({ type: 'TextBlock', text: 'on db-1', wrap: true }),
-      {
-        type: 'FactSet',
-        facts: [
-          { title: 'Tenant', value: 'acme' },
-          { title: 'Event', value: 'finding_created' },
-          { title: 'Occurred', value: '2026-11-23T10:00:00.000Z' },
-        ],
-      },
-    ]);
-    expect(card.actions).toEqual([{ type: 'Action.OpenUrl', title: 'Open', url: 'https://app.example/i/7' }]);
-    expect(teamsMessage(event({ data: { url: 'http://app.example/i/7' } })).attachments[0].content.actions).toBeUndefined();
-  });
-
-  it('escapes Markdown in event text so it cannot link, emphasise or start a list', () => {
-    const message = teamsMessage(
-      event({ data: { title: '[Reset your password](https://evil.example) **now**', body: '- item\n2. step\n_quiet_ ~x~ `code` a\\b' } }),
-    );
-    // The first TextBlock is the severity label.
-    const [, title, body] = message.attachments[0].content.body.filter((e) => e.type === 'TextBlock').map((e) => e.text as string);
-    expect(title).toBe('\\[Reset your password\\]\\(https://evil.example\\) \\*\\*now\\*\\*');
-    expect(body).toBe('\\- item\n\\2. step\n\\_quiet\\_ \\~x\\~ \\`code\\` a\\\\b');
-  });
-
-  it('stays within 28 KB however much text the event carries', () => {
-    // Control characters cost six bytes each once JSON-escaped.
-    const message = teamsMessage(event({ data: { title: 'Big', body: '\u0001'.repeat(5_000) } }));
-    expect(messageBytes(message)).toBeLessThanOrEqual(TEAMS_LIMITS.payloadBytes);
-    const body = message.attachments[0].content.body.find((b) => b.type === 'TextBlock' && String(b.text).startsWith('\u0001'));
-    expect(String(body?.text).endsWith('…')).toBe(true);
-  });
-});
 
 let env: TestEnv;
 let api: ApiClient;
@@ -121,10 +23,10 @@ const TEAMS_SELF = '/teams/webhookb2/self-service-token-7c8d';
 describe('chat worker, end to end', () => {
   beforeAll(async () => {
     receiver = await startScriptedReceiver();
-    env = await createTestEnv({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1' });
+    env = await createTestEnv({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1', OUTBOUND_TIMEOUT_MS: '2000' });
     const web = await env.startWeb();
     await env.startRouter();
-    await env.startRole((config) => startChat(config, logs.logger, { requestTimeoutMs: 2_000 }));
+    await env.startRole((config) => startChat(config, logs.logger));
     webUrl = web.url;
     api = apiClient(web.url);
     await seedDirectory(api, 'acme', ['p1', 'p2']);
@@ -161,13 +63,13 @@ describe('chat worker, end to end', () => {
 
     const [slack] = receiver.arrivals(SLACK_TEAM);
     const posted = JSON.parse(slack!.body);
-    expect(posted).toEqual(slackMessage(event({ id: 'evt_team', assigneeTeamIds: ['sec'], data })));
+    expect(posted).toEqual(slackMessage(sampleEvent({ id: 'evt_team', assigneeTeamIds: ['sec'], data })));
     expect(posted.blocks.map((b: any) => b.type)).toEqual(['header', 'section', 'context', 'actions']);
 
     const [teams] = receiver.arrivals(TEAMS_TEAM);
     const card = JSON.parse(teams!.body);
     expect(card).toMatchObject({ type: 'message', attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null }] });
-    expect(card).toEqual(teamsMessage(event({ id: 'evt_team', assigneeTeamIds: ['sec'], data })));
+    expect(card).toEqual(teamsMessage(sampleEvent({ id: 'evt_team', assigneeTeamIds: ['sec'], data })));
   });
 
   it('posts to a user’s personal Slack only once they opt in', async () => {

@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifySmtpError, composeEmail, parseMailbox } from '../../src/channels/email.ts';
-import type { Config } from '../../src/config.ts';
-import { PermanentDeliveryError } from '../../src/errors.ts';
-import { TransientDeliveryError } from '../../src/outbound/deliveryErrors.ts';
-import type { Logger } from '../../src/logger.ts';
-import { startEmail, type EmailRoleOptions } from '../../workers/roles/email.ts';
+import { startEmail } from '../../workers/roles/email.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtpReceiver.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
@@ -15,16 +10,21 @@ let smtp: SmtpReceiver;
 
 // Small breaker and backoff so the failure scenarios finish in seconds.
 const BREAKER = { threshold: 3, openMs: 1_500 };
-const fastEmail = (options: EmailRoleOptions = {}) => (config: Config, logger: Logger) =>
-  startEmail(config, logger, { retryBackoffMs: 100, breaker: BREAKER, ...options });
 
 beforeAll(async () => {
   smtp = await startSmtpReceiver();
-  env = await createTestEnv({ SMTP_URL: smtp.url, EMAIL_FROM: 'Herald Alerts <alerts@herald.test>', EMAIL_CONCURRENCY: '3' });
+  env = await createTestEnv({
+    SMTP_URL: smtp.url,
+    EMAIL_FROM: 'Herald Alerts <alerts@herald.test>',
+    EMAIL_CONCURRENCY: '3',
+    BREAKER_FAILURES: String(BREAKER.threshold),
+    BREAKER_OPEN_MS: String(BREAKER.openMs),
+    RETRY_BACKOFF_MS: '100',
+  });
   api = apiClient((await env.startWeb()).url);
   await env.startRouter();
   await env.startInapp();
-  await env.startRole(fastEmail());
+  await env.startRole(startEmail);
   await seedDirectory(api, 'acme', ['u1', 'u2']);
   await api.put('/api/v1/users/u3', { email: 'u3@acme.example', name: 'Eve\r\nBcc: evil@example.com', tenantIds: ['acme'] });
   await api.put('/api/v1/tenants/acme/branding', {
@@ -133,7 +133,7 @@ describe('email delivery', () => {
 
   it('renders the new version on the next send, on every worker instance, after an update through the API', async () => {
     // Two email workers, each with its own cache; an event's four emails are spread over both.
-    const second = await env.startRole(fastEmail());
+    const second = await env.startRole(startEmail);
     const readers = ['r1@acme.example', 'r2@acme.example', 'r3@acme.example'];
     await emailRule('report_ready', readers);
     const subjectsOf = async (eventId: string) => {
@@ -213,37 +213,5 @@ describe('relay trouble', () => {
     const rows = await settled(id, 6, 15_000);
     expect(rows.every((r) => r.state === 'sent')).toBe(true);
     for (const address of [...recipients, 'u2@acme.example']) expect(emailsFor(id, address), address).toHaveLength(1);
-  });
-});
-
-describe('classifying SMTP failures', () => {
-  const smtpError = (code: string, responseCode?: number) => Object.assign(new Error(`failed ${responseCode ?? ''}`), { code, responseCode });
-
-  it('fails 5xx replies at once and retries 4xx replies, connection trouble, timeouts and bad credentials', () => {
-    expect(classifySmtpError(smtpError('EENVELOPE', 550))).toBeInstanceOf(PermanentDeliveryError);
-    expect(classifySmtpError(smtpError('EMESSAGE', 552))).toBeInstanceOf(PermanentDeliveryError);
-    expect(classifySmtpError(smtpError('EENVELOPE'))).toBeInstanceOf(PermanentDeliveryError);
-    for (const err of [smtpError('EENVELOPE', 451), smtpError('EPROTOCOL', 421), smtpError('ESOCKET'), smtpError('ETIMEDOUT'), smtpError('ECONNECTION'), smtpError('EAUTH', 535), new Error('timed out after 30000 ms')]) {
-      expect(classifySmtpError(err), err.message).toBeInstanceOf(TransientDeliveryError);
-    }
-    expect(classifySmtpError(smtpError('EENVELOPE', 550))).toMatchObject({ statusCode: 550 });
-  });
-
-  it('composes headers that cannot be split and addresses that are checked', () => {
-    expect(parseMailbox('Alerts "Team" <alerts@herald.test>')).toEqual({ name: 'Alerts Team', address: 'alerts@herald.test' });
-    expect(parseMailbox('not an address')).toBeNull();
-    const message = composeEmail({
-      from: { name: 'Herald', address: 'alerts@herald.test' },
-      to: { name: 'Mallory\r\nBcc: x@example.com', address: 'm@example.com' },
-      replyTo: 'bad\r\naddress',
-      content: { subject: 'Hi\r\nX-Evil: 1', html: '<p>x</p>', text: 'x' },
-      eventId: 'evt\r\nX-Evil: 2',
-      tenantId: 'acme',
-    });
-    expect(message.subject).toBe('Hi X-Evil: 1');
-    expect(message.to).toEqual({ name: 'Mallory Bcc: x@example.com', address: 'm@example.com' });
-    expect(message.replyTo).toBeUndefined();
-    expect((message.headers as Record<string, string>)['X-Herald-Event-Id']).toBe('evt X-Evil: 2');
-    expect(message.references).toBe(`<herald.event.${Buffer.from('evt\r\nX-Evil: 2').toString('base64url')}@herald.test>`);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliverInappBatches, type InappDeps } from '../../src/channels/inapp.ts';
+import { writeInappBatches, type InappWriterDeps } from '../../src/channels/inapp.ts';
 import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { createFramePublisher, userChannel } from '../../src/realtime/liveFrames.ts';
 import { createRedis } from '../../src/redis.ts';
@@ -8,12 +8,12 @@ import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
 let api: ApiClient;
-let deps: InappDeps;
+let deps: InappWriterDeps;
 const frames: { channel: string; frame: { type: string; data: any } }[] = [];
 let subscriber: ReturnType<typeof createRedis>;
 
 // The router writes small fan-outs itself; these events reach more people than that, so their
-// rows wait for the in-app worker. It does not run here: the test hands batches to deliverInappBatches.
+// rows wait for the in-app worker. It does not run here: the test hands batches to writeInappBatches.
 const acmeCrowd = Array.from({ length: INLINE_INAPP_MAX }, (_, i) => `ca${String(i).padStart(3, '0')}`);
 const globexCrowd = Array.from({ length: INLINE_INAPP_MAX }, (_, i) => `cg${String(i).padStart(3, '0')}`);
 
@@ -69,7 +69,7 @@ describe('in-app batches written as one group', () => {
     expect(await inboxOf('grp_a')).toEqual([]);
 
     // Two batches of one event, one of another, one of an event that is not stored, one repeated.
-    const results = await deliverInappBatches(
+    const results = await writeInappBatches(
       [
         { tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2'] },
         { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] },
@@ -100,7 +100,7 @@ describe('in-app batches written as one group', () => {
 
   it('writes and announces nothing twice when the same batches run again', async () => {
     const before = frames.length;
-    const results = await deliverInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }, { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] }], deps);
+    const results = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }, { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] }], deps);
     expect(results.map((r) => r.written)).toEqual([0, 0]);
     expect((await inboxOf('grp_a')).length).toBe(3);
     expect((await statesOf('grp_a')).map((r) => r.attempts)).toEqual([1, 1, 1]);
@@ -110,7 +110,7 @@ describe('in-app batches written as one group', () => {
   it('announces again a row written before a crash that left its delivery pending, and only that one', async () => {
     await env.db.$client`update deliveries set state = 'pending' where event_id = 'grp_a' and destination = 'a2' and channel = 'inapp'`;
     const before = frames.length;
-    const results = await deliverInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }], deps);
+    const results = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }], deps);
     expect(results).toEqual([{ written: 1 }]);
     expect((await inboxOf('grp_a')).length).toBe(3);
     expect((await statesOf('grp_a')).map((r) => r.state)).toEqual(['sent', 'sent', 'sent']);

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliverPush } from '../../src/channels/push.ts';
+import { deliver } from '../../src/channels/push.ts';
 import { PermanentDeliveryError } from '../../src/errors.ts';
 import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import { createBreakerRegistry } from '../../src/outbound/breakers.ts';
@@ -266,7 +266,14 @@ describe('Web Push delivery through a real push service', () => {
       values ('evt_push_unconfigured', 'acme', 'push', 'u1', 'u1') returning id`;
     const client = createOutboundClient({ allowHosts: env.config.OUTBOUND_ALLOW_HOSTS });
     try {
-      const attempt = deliverPush({ deliveryId: row!.id, eventId: 'evt_push_unconfigured' }, { db: env.db, deliveries: createDeliveryStore(env.db), client, breakers: createBreakerRegistry(), vapid: null }, { logger: env.logger, job: { timestamp: Date.now(), opts: { attempts: 1 } } });
+      const job = {
+        payload: { deliveryId: row!.id, eventId: 'evt_push_unconfigured' },
+        attempt: 1,
+        run: { startedAt: new Date(), maxAttempts: 1 },
+        signal: new AbortController().signal,
+        logger: env.logger,
+      };
+      const attempt = deliver(job, { db: env.db, deliveries: createDeliveryStore(env.db), client, breakers: createBreakerRegistry(), vapid: null });
       await expect(attempt).rejects.toBeInstanceOf(PermanentDeliveryError);
     } finally {
       client.close();

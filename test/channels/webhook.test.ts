@@ -28,10 +28,10 @@ beforeAll(async () => {
     res.statusCode = 500;
     res.end('down');
   });
-  env = await createTestEnv({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1' });
+  env = await createTestEnv({ OUTBOUND_ALLOW_HOSTS: '127.0.0.1', OUTBOUND_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) });
   const web = await env.startWeb();
   await env.startRouter();
-  await env.startRole((config) => startWebhook(config, logs.logger, { requestTimeoutMs: REQUEST_TIMEOUT_MS }));
+  await env.startRole((config) => startWebhook(config, logs.logger));
   api = apiClient(web.url);
   await seedDirectory(api, 'acme', ['u1']);
   webhookQueue = new Queue('webhook', { connection: env.redis, prefix: env.config.REDIS_PREFIX });

@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Config } from '../../src/config.ts';
-import type { Logger } from '../../src/logger.ts';
 import { startEmail } from '../../workers/roles/email.ts';
 import { apiClient, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtpReceiver.ts';
@@ -24,14 +22,21 @@ let smtp: SmtpReceiver;
 
 beforeAll(async () => {
   smtp = await startSmtpReceiver();
-  world = await openFaultWorld({ SMTP_URL: smtp.url, OUTBOX_SWEEP_AFTER_SECONDS: '2' });
+  world = await openFaultWorld({
+    SMTP_URL: smtp.url,
+    OUTBOX_SWEEP_AFTER_SECONDS: '2',
+    BREAKER_FAILURES: String(BREAKER.threshold),
+    BREAKER_OPEN_MS: String(BREAKER.openMs),
+    RETRY_BACKOFF_MS: '200',
+    SMTP_TIMEOUT_MS: '2000',
+  });
   api = apiClient((await world.env.startWeb()).url);
   await seedDirectory(api, 'acme', USERS);
   const rule = await api.post('/api/v1/rules', { tenantId: 'acme', eventType: 'sla_breached', channel: 'email', severityFilter: '', enabled: true, emailRecipients: [] });
   if (rule.status !== 201) throw new Error(`email rule: ${rule.status} ${JSON.stringify(rule.body)}`);
   await world.env.startRouter();
   await world.env.startInapp();
-  await world.env.startRole((config: Config, logger: Logger) => startEmail(config, logger, { breaker: BREAKER, retryBackoffMs: 200, socketTimeoutMs: 2_000 }));
+  await world.env.startRole(startEmail);
 });
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import { closeDb, createDb, type Db } from '../../src/db/client.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { startWeb, type Web } from '../../src/http/web.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
+import type { Redis } from 'ioredis';
 import { createRedis, deleteKeysWithPrefix } from '../../src/redis.ts';
 import { startInapp } from '../../workers/roles/inapp.ts';
 import type { Role } from '../../workers/roles/role.ts';
@@ -22,10 +23,41 @@ export const ACME_KEY = 'test-service-key-acme-only-000001';
 
 export type TestEnv = Awaited<ReturnType<typeof createTestEnv>>;
 
+/** Closes already under way (a pool ending, a backend exiting) get this long to finish before they count as leaks. */
+const LEAK_SETTLE_MS = 3_000;
+
+/** BullMQ names a worker's connection `<prefix>:<base64 queue name>` (CLIENT SETNAME). */
+async function workersOnPrefix(redis: Redis, prefix: string): Promise<string[]> {
+  const named = async () =>
+    String(await redis.client('LIST'))
+      .split('\n')
+      .map((line) => / name=(\S*)/.exec(line)?.[1] ?? '')
+      .filter((name) => name.startsWith(`${prefix}:`));
+  return settled(named);
+}
+
+/** Sessions connected to the file's database (the admin connection is to another one). */
+async function connectionsTo(admin: postgres.Sql, dbName: string): Promise<number> {
+  return (await settled(async () => [...(await admin`select pid from pg_stat_activity where datname = ${dbName}`)])).length;
+}
+
+/** Polls `list` until it is empty or LEAK_SETTLE_MS have passed; returns what is left. */
+async function settled<T>(list: () => Promise<T[]>): Promise<T[]> {
+  const deadline = Date.now() + LEAK_SETTLE_MS;
+  let left = await list();
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    left = await list();
+  }
+  return left;
+}
+
 /**
  * A private world for one test file: its own Postgres database (migrated from drizzle/) and its
  * own Redis prefix, so files run in parallel without seeing each other. Everything started
- * through it is closed by `cleanup()`, and a leftover is an error.
+ * through it is closed by `cleanup()`, and a leftover is an error: `cleanup()` throws when a
+ * connection to the file's database or a queue worker on its prefix is still open once
+ * everything is closed (test/helpers/leakCheck.ts catches sockets and servers of any kind).
  */
 export async function createTestEnv(env: Record<string, string> = {}, servers: TestServers = { postgresUrl: DEFAULT_POSTGRES_URL, redisUrl: DEFAULT_REDIS_URL }) {
   const POSTGRES_URL = servers.postgresUrl;
@@ -71,18 +103,27 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
       track(await start({ ...config, ...overrides }, logger)),
     /** Stops one started thing early (a killed worker, a second instance going away). */
     async stop(thing: { close(): Promise<void> }): Promise<void> {
-      started.splice(started.indexOf(thing), 1);
+      const index = started.indexOf(thing);
+      if (index === -1) throw new Error('stop(): this was not started through this test env (or was stopped already)');
+      started.splice(index, 1);
       await thing.close();
     },
     userToken: (sub: string, tenants: string[], role: 'user' | 'admin' = 'user') =>
       signUserToken({ secret: config.JWT_SECRET }, { sub, tenants, role }),
     async cleanup(): Promise<void> {
-      for (const thing of started.reverse()) await thing.close();
+      for (const thing of started.splice(0).reverse()) await thing.close();
+      const workers = await workersOnPrefix(redis, config.REDIS_PREFIX);
       await deleteKeysWithPrefix(redis, config.REDIS_PREFIX);
       redis.disconnect();
       await closeDb(db);
+      const connections = await connectionsTo(admin, dbName);
       await admin.unsafe(`drop database if exists ${dbName} with (force)`);
       await admin.end();
+      const leaks = [
+        ...(workers.length > 0 ? [`${workers.length} queue worker connection(s) on Redis prefix ${config.REDIS_PREFIX}`] : []),
+        ...(connections > 0 ? [`${connections} Postgres connection(s) to ${dbName}`] : []),
+      ];
+      if (leaks.length > 0) throw new Error(`test env cleanup: still open after everything was closed: ${leaks.join('; ')}`);
     },
   };
   return testEnv;

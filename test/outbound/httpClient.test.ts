@@ -1,8 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentDeliveryError, RetryLaterError } from '../../src/errors.ts';
-import { TransientDeliveryError } from '../../src/outbound/deliveryErrors.ts';
+import { PermanentDeliveryError, RetryLaterError, TransientDeliveryError } from '../../src/errors.ts';
 import { createOutboundClient, describeUrlForLogs, type OutboundClient } from '../../src/outbound/httpClient.ts';
 import { HOSTILE_URLS } from './hostileUrls.ts';
 import { startLocalServer, type LocalServer } from './localServer.ts';

@@ -18,7 +18,7 @@ export async function startBus(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL);
   // Like the API's: the route enqueue fails fast, and the outbox sweeper routes what it missed.
   const producer = createRedis(config.REDIS_URL, 'producer');
-  const queues = createQueues(producer, config.REDIS_PREFIX);
+  const queues = createQueues(producer, config.REDIS_PREFIX, config.RETRY_BACKOFF_MS);
   const decide = createBusAcceptor({
     intake: createIntake({ db, routeQueue: queues.route, logger }),
     serviceKeys: createServiceKeyStore(config.SERVICE_KEYS),

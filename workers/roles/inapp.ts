@@ -1,4 +1,4 @@
-import { deliverInappBatches } from '../../src/channels/inapp.ts';
+import { deliver, writeInappBatches } from '../../src/channels/inapp.ts';
 import type { Config } from '../../src/config.ts';
 import { closeDb, createDb } from '../../src/db/client.ts';
 import { createGroupCommitter } from '../../src/groupCommit.ts';
@@ -23,11 +23,11 @@ export async function startInapp(config: Config, logger: Logger): Promise<Role> 
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const frames = createFramePublisher(redis, config.REDIS_PREFIX);
-  const deliver = createGroupCommitter((batches: PayloadOf<'inapp'>[]) => deliverInappBatches(batches, { db, frames, templates }), {
+  const writeBatches = createGroupCommitter((batches: PayloadOf<'inapp'>[]) => writeInappBatches(batches, { db, frames, templates }), {
     maxBatch: INAPP_GROUP_MAX,
     isolateFailures: true,
   });
-  const worker = runWorker({ queue: 'inapp', config, logger, handle: async (payload) => (await deliver([payload]))[0] });
+  const worker = runWorker({ queue: 'inapp', config, logger, handle: (job) => deliver(job, { writeBatches }) });
   return {
     async close() {
       await worker.close();

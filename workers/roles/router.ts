@@ -32,7 +32,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const db = createDb(config.DATABASE_URL);
   const producer = createRedis(config.REDIS_URL, 'command');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  const queues = createQueues(producer, config.REDIS_PREFIX);
+  const queues = createQueues(producer, config.REDIS_PREFIX, config.RETRY_BACKOFF_MS);
   const frames = createFramePublisher(producer, config.REDIS_PREFIX);
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const rules = createRuleCache(db);
@@ -52,10 +52,10 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
     queue: 'route',
     config,
     logger,
-    handle: async ({ events, stored }, { job, logger: log }) => {
+    handle: async ({ payload: { events, stored }, attempt, logger: log }) => {
       // A first try routes the envelopes the intake handed over; a retry reads the rows, which
       // also tell whether an earlier try announced the events already.
-      const carried = job.attemptsMade === 0 && stored ? carriedEvents(stored) : new Map<string, StoredEvent>();
+      const carried = attempt === 1 && stored ? carriedEvents(stored) : new Map<string, StoredEvent>();
       // Every event of the job is settled before the job fails, so the retry finds the good ones routed.
       const outcomes = await Promise.allSettled(events.map((event) => route([{ event, carried: carried.get(eventKey(event)) }]).then(([plan]) => plan)));
       const missing = events.filter((_, i) => outcomes[i]!.status === 'fulfilled' && (outcomes[i] as PromiseFulfilledResult<unknown>).value === null);

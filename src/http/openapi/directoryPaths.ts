@@ -2,7 +2,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { z } from 'zod';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import { brandingSchema } from '../../templates/branding.ts';
-import { listQuerySchema } from '../routes/listScope.ts';
+import { listQuerySchema } from '../routes/tenantScope.ts';
 import { teamBody } from '../routes/teams.ts';
 import { tenantBody } from '../routes/tenants.ts';
 import { userBody } from '../routes/users.ts';

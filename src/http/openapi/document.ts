@@ -9,15 +9,16 @@ import { registerTemplatesPaths } from './templatesPaths.ts';
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
-const TAGS = [
-  { name: 'publishing', description: 'Services publish events (service key).' },
-  { name: 'inbox', description: 'A signed-in user’s inbox, live stream, preferences and Web Push devices (user token).' },
-  { name: 'directory', description: 'Tenants, branding, users and teams (service key or admin token, scoped to its tenants).' },
-  { name: 'rules', description: 'Routing rules for email and webhooks.' },
-  { name: 'templates', description: 'Versioned Handlebars templates, previews and test-sends.' },
-  { name: 'deliveries', description: 'What happened to each delivery of an event, and manual retry.' },
-  { name: 'operations', description: 'Probes, metrics and this document.' },
-];
+/** Each tag of the document, in order, and what its operations are for. */
+const TAGS: Record<string, string> = {
+  publishing: 'Services publish events (service key).',
+  inbox: 'A signed-in user’s inbox, live stream, preferences and Web Push devices (user token).',
+  directory: 'Tenants, branding, users and teams (service key or admin token, scoped to its tenants).',
+  rules: 'Routing rules for email and webhooks.',
+  templates: 'Versioned Handlebars templates, previews and test-sends.',
+  deliveries: 'What happened to each delivery of an event, and manual retry.',
+  operations: 'Probes, metrics and this document.',
+};
 
 /** The API as OpenAPI 3.1, its request schemas the very zod schemas the routes validate with. */
 export function buildOpenApiDocument(): OpenApiDocument {
@@ -34,9 +35,11 @@ export function buildOpenApiDocument(): OpenApiDocument {
     info: {
       title: 'Herald',
       version: 'v1',
-      description: 'Herald turns platform events into delivered notifications. Every error is `{"error": {"code", "message", "details"}}`.',
+      description:
+        'Herald turns platform events into delivered notifications. Every error is `{"error": {"code", "message", "details"}}`. ' +
+        'Semantics beyond paths and fields (routing, delivery, frames, configuration) are in the repository’s docs/ folder.',
     },
-    tags: TAGS,
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
   });
 }
 

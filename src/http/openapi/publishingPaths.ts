@@ -27,10 +27,12 @@ const eventEnvelope = eventEnvelopeSchema.meta({
 const documentedBatchBody = batchBody.extend({ events: batchBody.shape.events.meta({ items: { $ref: ENVELOPE_REF } }) });
 
 const STREAM_FRAMES = [
-  'Server-Sent Events. Frames: `notification` (a new inbox row), `notification.read`, `notifications.read_all`,',
-  '`unread_count`, and `event` (a published event of a tenant the user may access, without its recipients).',
-  'Every frame has an `id`; reconnect with `Last-Event-ID` to get exactly the notification frames missed.',
-  'A comment heartbeat goes out at least every 20 s.',
+  'Server-Sent Events; each frame is `id`, `event` (its type) and `data` (JSON). Types and their data:',
+  '`notification` (a new inbox row: a Notification), `notification.read` (`{id}`), `notifications.read_all` (`{updated}`),',
+  '`notifications.seen` (`{ids}`), `notification.archived` (`{ids}`), `unread_count` (`{unread, unseen}`, sent when the stream opens — after any replayed notifications — and whenever a count changes),',
+  'and `event` (a published event of a tenant the user may access: `{id, type, tenantId, severity, occurredAt, data}`, without its recipients).',
+  'Every frame has an `id`; reconnect with `Last-Event-ID` set to the last one seen, of any type, to get exactly the notification frames missed.',
+  'A comment heartbeat goes out at least every 20 s; a 17th stream of a user closes the oldest, which gets `retry: 60000`. See docs/inbox-and-stream.md.',
 ].join(' ');
 
 /** SPEC §2 and §6: publishing events, and the live stream. */

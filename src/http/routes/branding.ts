@@ -1,14 +1,13 @@
 import { eq, sql } from 'drizzle-orm';
 import { Router } from 'express';
-import { assertTenantAccess } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { tenants } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
 import { brandingSchema } from '../../templates/branding.ts';
-import { parseOrThrow } from '../../validation.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
-import { pathParam } from '../params.ts';
+import { parseOrThrow, pathParam } from '../params.ts';
 import type { TemplateApiDeps } from './templates.ts';
+import { assertTenantAccess } from './tenantScope.ts';
 
 /** SPEC §7: a tenant's branding, which every template sees as `brand.*`. */
 export function brandingRouter(deps: { auth: Authenticator; db: Db; templates: Pick<TemplateApiDeps, 'announceChange'> }): Router {

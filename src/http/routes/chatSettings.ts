@@ -5,9 +5,9 @@ import type { Db } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
-import { parseOrThrow } from '../../validation.ts';
 import { userOf, type Authenticator } from '../authenticate.ts';
 import { outboundUrlField } from './directoryCommon.ts';
+import { parseOrThrow } from '../params.ts';
 
 /**
  * PUT /api/v1/me/chat: the user's personal Slack and Teams incoming-webhook URLs. PUT replaces,

@@ -1,5 +1,4 @@
-import type { Queue } from 'bullmq';
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
 import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
@@ -7,14 +6,13 @@ import type { Db } from '../../db/client.ts';
 import { deliveries, deliveryAttempts, events } from '../../db/schema.ts';
 import { badRequest, conflict, notFound } from '../../errors.ts';
 import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
-import { parseOrThrow } from '../../validation.ts';
-import { scopedTenantFilter } from './listScope.ts';
-import { queueForChannel, retryJobId, type PayloadOf, type Queues } from '../../queues/catalog.ts';
-import { isChannel } from '../../routing/channels.ts';
-import { generatedIdSchema, pathParam } from '../params.ts';
+import { scopedTenantFilter } from './tenantScope.ts';
+import type { DeliveryRow } from '../../deliveries/deliveryStore.ts';
+import { retryFailedDelivery } from '../../deliveries/retryDelivery.ts';
+import type { Queues } from '../../queues/catalog.ts';
+import { generatedIdSchema, parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
 
-type DeliveryRow = typeof deliveries.$inferSelect;
 type AttemptRow = typeof deliveryAttempts.$inferSelect;
 
 /**
@@ -105,31 +103,11 @@ export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Qu
 
   router.post('/api/v1/deliveries/:id/retry', deps.auth.admin, async (req, res) => {
     const row = await findDelivery(pathParam(req, 'id'), principalOf(req).tenants);
-    if (!isChannel(row.channel) || row.channel === 'inapp') {
-      throw conflict(`${row.channel} deliveries cannot be retried; only email, webhook, Slack, Teams and push deliveries can`);
+    const retried = await retryFailedDelivery(db, deps.queues, row);
+    if (retried.outcome === 'not_retryable') {
+      throw conflict(`${retried.channel} deliveries cannot be retried; only email, webhook, Slack, Teams and push deliveries can`);
     }
-    if (row.state !== 'failed') throw conflict(`delivery is ${row.state}; only a failed delivery can be retried`);
-
-    // Conditional on the state read above: of two racing retries, one wins and the other is a 409.
-    const [reopened] = await db
-      .update(deliveries)
-      .set({ state: 'pending', failedAt: null, updatedAt: sql`now()` })
-      .where(and(eq(deliveries.id, row.id), eq(deliveries.state, 'failed')))
-      .returning({ id: deliveries.id });
-    if (!reopened) throw conflict('delivery is no longer failed; only a failed delivery can be retried');
-
-    // The payload is the same for every delivery queue.
-    const queue = deps.queues[queueForChannel(row.channel)] as Queue<PayloadOf<'webhook'>>;
-    try {
-      await queue.add(row.channel, { deliveryId: row.id, eventId: row.eventId }, { jobId: retryJobId(row) });
-    } catch (err) {
-      // Without a job nothing would ever move it on from pending.
-      await db
-        .update(deliveries)
-        .set({ state: 'failed', failedAt: row.failedAt, updatedAt: sql`now()` })
-        .where(and(eq(deliveries.id, row.id), eq(deliveries.state, 'pending')));
-      throw err;
-    }
+    if (retried.outcome === 'not_failed') throw conflict(`delivery is ${retried.state}; only a failed delivery can be retried`);
     res.status(202).json({ id: row.id, state: 'pending' });
   });
 

@@ -4,9 +4,10 @@ import { scopeOf } from '../../auth/principal.ts';
 import { signUserToken, type UserTokenOptions } from '../../auth/userTokens.ts';
 import { DEMO_TENANT, DEMO_USERS } from '../../demo/demoDirectory.ts';
 import type { Intake } from '../../intake/acceptEvent.ts';
-import { parseOrThrow } from '../../validation.ts';
 import { TOKEN_COOKIE, type Authenticator } from '../authenticate.ts';
 import type { PageUser } from './page.ts';
+import { rejectionToHttpError } from './events.ts';
+import { parseOrThrow } from '../params.ts';
 
 export type DemoDeps = { auth: Authenticator; intake: Intake; userTokens: UserTokenOptions };
 
@@ -85,6 +86,7 @@ export function demoRouter(deps: DemoDeps): Router {
       data: { title: sample.title, body: sample.body, ...(sample.path && { url: `https://app.demo.example/${sample.path}` }) },
     };
     const result = await deps.intake.acceptEvent(event, scopeOf([DEMO_TENANT.id]));
+    if (result.status === 'rejected') throw rejectionToHttpError(result);
     res.status(202).json(result);
   });
 

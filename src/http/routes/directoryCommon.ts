@@ -1,25 +1,18 @@
 import type { Response } from 'express';
-import { inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.ts';
-import { tenants } from '../../db/schema.ts';
+import { missingTenants, type Upserted } from '../../directory/directoryStore.ts';
 import { HttpError } from '../../errors.ts';
 import { checkOutboundUrl, type AllowHosts, type UrlKind } from '../../outbound/urlPolicy.ts';
 
-/** `(xmax = 0)` is true for a row this INSERT … ON CONFLICT created, false for one it updated. */
-export const insertedFlag = sql<boolean>`(xmax = 0)`;
-
-/** PUT creates or replaces: 201 for a new resource, 200 for a replaced one, the stored object either way. */
-export function sendUpserted(res: Response, body: object, inserted: boolean): void {
-  res.status(inserted ? 201 : 200).json(body);
+/** PUT creates or replaces: 201 for a new resource, 200 for a replaced one, the stored object as `present` shows it either way. */
+export function sendUpserted<Row>(res: Response, { row, created }: Upserted<Row>, present: (row: Row) => object): void {
+  res.status(created ? 201 : 200).json(present(row));
 }
 
 /** 422 unknown_tenant unless every tenant exists (SPEC §2 names the same code for events). */
 export async function assertTenantsExist(db: Db, tenantIds: string[]): Promise<void> {
-  if (tenantIds.length === 0) return;
-  const found = await db.select({ id: tenants.id }).from(tenants).where(inArray(tenants.id, tenantIds));
-  const known = new Set(found.map((t) => t.id));
-  const missing = tenantIds.filter((id) => !known.has(id));
+  const missing = await missingTenants(db, tenantIds);
   if (missing.length > 0) throw new HttpError(422, 'unknown_tenant', `unknown tenant ${missing.join(', ')}`);
 }
 

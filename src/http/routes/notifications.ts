@@ -7,9 +7,8 @@ import { listNotifications, STATUSES, summarize, type InboxOwner } from '../../i
 import type { Logger } from '../../logger.ts';
 import { changedRowsFrame, unreadCountFrame, type FramePublisher, type LiveFrame } from '../../realtime/liveFrames.ts';
 import { prioritySchema } from '../../routing/priority.ts';
-import { parseOrThrow } from '../../validation.ts';
 import { userOf, type Authenticator } from '../authenticate.ts';
-import { pathParam } from '../params.ts';
+import { parseOrThrow, pathParam } from '../params.ts';
 
 const idPattern = /^\d{1,19}$/;
 

@@ -4,8 +4,8 @@ import type { Db } from '../../db/client.ts';
 import { users, type Preferences } from '../../db/schema.ts';
 import { badRequest, notFound } from '../../errors.ts';
 import { MAX_KEYS as MAX_PREFERENCE_KEYS, preferencesSchema } from '../../routing/preferences.ts';
-import { parseOrThrow } from '../../validation.ts';
 import { userOf, type Authenticator } from '../authenticate.ts';
+import { parseOrThrow } from '../params.ts';
 
 /**
  * SPEC §5: a signed-in user's own preference matrix, flat in and flat out. Unset keys are not

@@ -5,9 +5,9 @@ import { HttpError, notFound } from '../../errors.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { removeSubscription, saveSubscription } from '../../push/subscriptions.ts';
 import { base64UrlBytes, isP256PublicKey, PUSH_NOT_CONFIGURED } from '../../push/vapidKeys.ts';
-import { parseOrThrow } from '../../validation.ts';
 import { userOf, type Authenticator } from '../authenticate.ts';
 import { outboundUrlField } from './directoryCommon.ts';
+import { parseOrThrow } from '../params.ts';
 
 export type PushRouteDeps = {
   auth: Authenticator;

@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
-import { assertTenantAccess, canAccessTenant, type TenantScope } from '../../auth/principal.ts';
+import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { rules } from '../../db/schema.ts';
 import { badRequest, conflict, HttpError, notFound } from '../../errors.ts';
@@ -21,11 +21,11 @@ import {
 } from '../../rules/ruleInput.ts';
 import { deleteRule, insertRule, updateRule, type RuleRow } from '../../rules/ruleStore.ts';
 import { checkRuleContent } from '../../templates/ruleContent.ts';
-import { describeProblems, parseOrThrow, type FieldProblem } from '../../validation.ts';
+import { describeProblems, type FieldProblem } from '../../validation.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
-import { generatedIdSchema, pathParam } from '../params.ts';
+import { generatedIdSchema, parseOrThrow, pathParam } from '../params.ts';
 import { assertTenantsExist, outboundUrlField } from './directoryCommon.ts';
-import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
+import { assertTenantAccess, listQuerySchema, scopedTenantFilter } from './tenantScope.ts';
 
 /** Field rules that depend on the channels, checked on the rule as it will be stored (after a PATCH is merged too). */
 function channelFieldProblems(rule: { channels: readonly Channel[]; webhookUrl: string | null; emailRecipients: string[] }): FieldProblem[] {

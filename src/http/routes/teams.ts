@@ -1,17 +1,17 @@
-import { eq, getTableColumns, inArray, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
-import { assertTenantAccess, canAccessTenant } from '../../auth/principal.ts';
+import { canAccessTenant } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { teams } from '../../db/schema.ts';
+import { listTeams, upsertTeam } from '../../directory/directoryStore.ts';
 import { forbidden, notFound } from '../../errors.ts';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
-import { parseOrThrow } from '../../validation.ts';
-import { pathParam } from '../params.ts';
+import { parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
-import { assertTenantsExist, insertedFlag, outboundUrlField, sendUpserted } from './directoryCommon.ts';
-import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
+import { assertTenantsExist, outboundUrlField, sendUpserted } from './directoryCommon.ts';
+import { assertTenantAccess, listQuerySchema, scopedTenantFilter } from './tenantScope.ts';
 
 export function presentTeam(row: typeof teams.$inferSelect) {
   return {
@@ -62,23 +62,13 @@ export function teamsRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       slackWebhookUrl: body.slackWebhookUrl ?? null,
       teamsWebhookUrl: body.teamsWebhookUrl ?? null,
     };
-    const [row] = await db
-      .insert(teams)
-      .values({ id, ...values })
-      .onConflictDoUpdate({ target: teams.id, set: { ...values, updatedAt: sql`now()` } })
-      .returning({ ...getTableColumns(teams), inserted: insertedFlag });
-    sendUpserted(res, presentTeam(row!), row!.inserted);
+    sendUpserted(res, await upsertTeam(db, id, values), presentTeam);
   });
 
   router.get('/api/v1/teams', deps.auth.admin, async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query);
     const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
-    const rows = await db
-      .select()
-      .from(teams)
-      .where(tenantIds ? inArray(teams.tenantId, tenantIds) : undefined)
-      .orderBy(teams.id)
-      .limit(query.limit);
+    const rows = await listTeams(db, tenantIds, query.limit);
     res.json({ items: rows.map(presentTeam) });
   });
 

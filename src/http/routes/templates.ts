@@ -1,21 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { assertTenantAccess, canAccessTenant, type TenantScope } from '../../auth/principal.ts';
-import { classifySmtpError, composeEmail, type Mailer } from '../../channels/email.ts';
+import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
-import { badRequest, forbidden, HttpError, notFound, PermanentDeliveryError } from '../../errors.ts';
+import { composeEmail } from '../../email/composeEmail.ts';
+import type { Mailer } from '../../email/mailer.ts';
+import { badRequest, DeliveryFailure, forbidden, HttpError, notFound, PermanentDeliveryError } from '../../errors.ts';
 import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import { loadBrand } from '../../templates/branding.ts';
 import type { EmailContent, TemplateFields } from '../../templates/content.ts';
 import {
   channelSchema,
-  compileOrThrow,
+  checkRender,
+  checkTemplate,
+  checkTemplateKind,
+  describeTemplateProblems,
   eventTypeSchema,
-  kindOrThrow,
   previewContext,
-  renderOrThrow,
   templateFieldsSchema,
+  type TemplateCheck,
 } from '../../templates/templateInput.ts';
 import { loadTemplate, type TemplatesChange } from '../../templates/templateRenderer.ts';
 import {
@@ -28,11 +31,10 @@ import {
   type StoredTemplate,
 } from '../../templates/templateStore.ts';
 import type { LimitDecision, SlidingWindowLimiter } from '../../slidingWindowLimit.ts';
-import { parseOrThrow } from '../../validation.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
-import { generatedIdSchema, pathParam } from '../params.ts';
+import { generatedIdSchema, parseOrThrow, pathParam } from '../params.ts';
 import { assertTenantsExist } from './directoryCommon.ts';
-import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
+import { assertTenantAccess, listQuerySchema, scopedTenantFilter } from './tenantScope.ts';
 
 /** What the template and branding routes need beyond the database: a relay for test-sends, and a way to tell every instance to drop its cache. */
 export type TemplateApiDeps = {
@@ -79,6 +81,14 @@ export function presentTemplate(row: StoredTemplate) {
 
 const fieldsOf = (body: TemplateFields): TemplateFields => ({ subject: body.subject, html: body.html, text: body.text, title: body.title, body: body.body });
 
+/** Template input as SPEC §7 answers it when refused: 422 template_too_expensive past the render budget, else 400 naming the field. */
+function orRefusal<T>(check: TemplateCheck<T>): T {
+  if (check.ok) return check.value;
+  const message = describeTemplateProblems(check.problems);
+  if (check.tooExpensive) throw new HttpError(422, 'template_too_expensive', message, check.problems);
+  throw badRequest(message, check.problems);
+}
+
 /**
  * Global defaults (tenantId null) apply to every tenant, so changing one needs a credential for
  * every tenant (a `*` service key, or an admin token whose tenants include `*`). Tenant-scoped
@@ -115,7 +125,7 @@ export function templatesRouter(deps: Deps): Router {
   router.post('/api/v1/templates', deps.auth.admin, async (req, res) => {
     const body = parseOrThrow(templateCreateBody, req.body);
     assertMayChange(principalOf(req).tenants, body.tenantId);
-    compileOrThrow(kindOrThrow(body.channel), fieldsOf(body), body.eventType);
+    orRefusal(checkTemplate(orRefusal(checkTemplateKind(body.channel)), fieldsOf(body), body.eventType));
     if (body.tenantId !== null) await assertTenantsExist(db, [body.tenantId]);
     try {
       const row = await createTemplate(db, { tenantId: body.tenantId, eventType: body.eventType, channel: body.channel }, fieldsOf(body));
@@ -144,7 +154,7 @@ export function templatesRouter(deps: Deps): Router {
     for (const key of ['tenantId', 'eventType', 'channel'] as const) {
       if (body[key] !== undefined && body[key] !== template[key]) throw badRequest(`${key}: a version cannot move the template; create a new one`, [{ field: key, message: 'must match the template' }]);
     }
-    compileOrThrow(kindOrThrow(template.channel), fieldsOf(body), template.eventType);
+    orRefusal(checkTemplate(orRefusal(checkTemplateKind(template.channel)), fieldsOf(body), template.eventType));
     const row = await addTemplateVersion(db, template.id, fieldsOf(body));
     if (!row) throw notFound('template');
     await deps.templates.announceChange({ kind: 'template', tenantId: row.tenantId });
@@ -154,11 +164,11 @@ export function templatesRouter(deps: Deps): Router {
   router.post('/api/v1/templates/preview', deps.auth.admin, async (req, res) => {
     const body = parseOrThrow(templatePreviewBody, req.body);
     if (body.tenantId !== null) assertTenantAccess(principalOf(req).tenants, body.tenantId);
-    const kind = kindOrThrow(body.channel);
-    const template = body.template ? compileOrThrow(kind, fieldsOf(body.template), body.eventType, ['template']) : await loadTemplate(db, body.tenantId, body.eventType, body.channel);
+    const kind = orRefusal(checkTemplateKind(body.channel));
+    const template = body.template ? orRefusal(checkTemplate(kind, fieldsOf(body.template), body.eventType, ['template'])) : await loadTemplate(db, body.tenantId, body.eventType, body.channel);
     const { brand } = await loadBrand(db, body.tenantId);
     const context = previewContext('evt_preview', body.eventType, body.data ?? null, { tenantId: body.tenantId, brand });
-    res.json(renderOrThrow(template, context, body.template ? ['template'] : []));
+    res.json(orRefusal(checkRender(template, context, body.template ? ['template'] : [])));
   });
 
   router.post('/api/v1/templates/:id/test-send', deps.auth.admin, async (req, res) => {
@@ -173,7 +183,7 @@ export function templatesRouter(deps: Deps): Router {
     const loaded = await loadBrand(db, tenantId);
     const eventId = `test_${randomUUID()}`;
     const context = previewContext(eventId, template.eventType, body.data ?? null, { tenantId, brand: loaded.brand, user: { id: null, name: null, email: body.to } });
-    const content = renderOrThrow(compileOrThrow('email', fieldsOf(template), template.eventType), context) as EmailContent;
+    const content = orRefusal(checkRender(orRefusal(checkTemplate('email', fieldsOf(template), template.eventType)), context)) as EmailContent;
     await consumeTestSend(deps.templates.testSendLimit, tenantId);
     const { mailer } = deps.templates;
     const message = composeEmail({
@@ -189,9 +199,9 @@ export function templatesRouter(deps: Deps): Router {
       const sent = await mailer.send(message, AbortSignal.timeout(TEST_SEND_TIMEOUT_MS));
       res.status(202).json({ to: body.to, templateId: template.id, version: template.version, messageId: sent.messageId });
     } catch (err) {
-      const failure = classifySmtpError(err);
-      if (failure instanceof PermanentDeliveryError) throw new HttpError(422, 'email_rejected', failure.message);
-      throw new HttpError(502, 'smtp_unavailable', failure.message);
+      if (!(err instanceof DeliveryFailure)) throw err;
+      if (err instanceof PermanentDeliveryError) throw new HttpError(422, 'email_rejected', err.message);
+      throw new HttpError(502, 'smtp_unavailable', err.message);
     }
   });
 

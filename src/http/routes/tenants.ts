@@ -1,15 +1,15 @@
-import { eq, getTableColumns, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
-import { assertTenantAccess } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { tenants } from '../../db/schema.ts';
+import { upsertTenant } from '../../directory/directoryStore.ts';
 import { notFound } from '../../errors.ts';
 import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
-import { parseOrThrow } from '../../validation.ts';
-import { pathParam } from '../params.ts';
+import { parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
-import { insertedFlag, sendUpserted } from './directoryCommon.ts';
+import { sendUpserted } from './directoryCommon.ts';
+import { assertTenantAccess } from './tenantScope.ts';
 
 export const tenantBody = z.object({ name: z.string().trim().min(1).max(200) });
 
@@ -25,12 +25,7 @@ export function tenantsRouter(deps: { auth: Authenticator; db: Db }): Router {
     const id = parseOrThrow(tenantIdSchema, pathParam(req, 'id'), ['id']);
     assertTenantAccess(principalOf(req).tenants, id);
     const body = parseOrThrow(tenantBody, req.body);
-    const [row] = await db
-      .insert(tenants)
-      .values({ id, name: body.name })
-      .onConflictDoUpdate({ target: tenants.id, set: { name: body.name, updatedAt: sql`now()` } })
-      .returning({ ...getTableColumns(tenants), inserted: insertedFlag });
-    sendUpserted(res, presentTenant(row!), row!.inserted);
+    sendUpserted(res, await upsertTenant(db, id, { name: body.name }), presentTenant);
   });
 
   router.get('/api/v1/tenants/:id', deps.auth.admin, async (req, res) => {

@@ -1,18 +1,18 @@
-import { and, arrayOverlaps, eq, getTableColumns, sql } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { Router } from 'express';
 import { z } from 'zod';
 import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
 import { users } from '../../db/schema.ts';
+import { listUsers, upsertUser } from '../../directory/directoryStore.ts';
 import { forbidden, notFound } from '../../errors.ts';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { preferencesSchema } from '../../routing/preferences.ts';
-import { parseOrThrow } from '../../validation.ts';
-import { pathParam } from '../params.ts';
+import { parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
-import { assertTenantsExist, insertedFlag, outboundUrlField, sendUpserted } from './directoryCommon.ts';
-import { listQuerySchema, scopedTenantFilter } from './listScope.ts';
+import { assertTenantsExist, outboundUrlField, sendUpserted } from './directoryCommon.ts';
+import { listQuerySchema, scopedTenantFilter } from './tenantScope.ts';
 
 /**
  * The user as a caller sees them. A personal Slack or Teams URL is a credential of its owner (it
@@ -76,23 +76,13 @@ export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       ...(body.teamsWebhookUrl !== undefined && { teamsWebhookUrl: body.teamsWebhookUrl }),
       ...(body.preferences ? { preferences: body.preferences } : {}),
     };
-    const [row] = await db
-      .insert(users)
-      .values({ id, ...values })
-      .onConflictDoUpdate({ target: users.id, set: { ...values, updatedAt: sql`now()` } })
-      .returning({ ...getTableColumns(users), inserted: insertedFlag });
-    sendUpserted(res, presentUser(row!, scope), row!.inserted);
+    sendUpserted(res, await upsertUser(db, id, values), (row) => presentUser(row, scope));
   });
 
   router.get('/api/v1/users', deps.auth.admin, async (req, res) => {
     const query = parseOrThrow(listQuerySchema, req.query);
     const tenantIds = scopedTenantFilter(principalOf(req).tenants, query.tenantId);
-    const rows = await db
-      .select()
-      .from(users)
-      .where(tenantIds ? arrayOverlaps(users.tenantIds, tenantIds) : undefined)
-      .orderBy(users.id)
-      .limit(query.limit);
+    const rows = await listUsers(db, tenantIds, query.limit);
     const scope = principalOf(req).tenants;
     res.json({ items: rows.map((row) => presentUser(row, scope)) });
   });

@@ -1,6 +1,12 @@
 import { z } from 'zod';
-import { assertTenantAccess, type TenantScope } from '../../auth/principal.ts';
+import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
+import { forbidden } from '../../errors.ts';
 import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
+
+/** The answer to a caller acting for a tenant outside its scope: 403. */
+export function assertTenantAccess(scope: TenantScope, tenantId: string): void {
+  if (!canAccessTenant(scope, tenantId)) throw forbidden(`not allowed for tenant ${tenantId}`);
+}
 
 export const listQuerySchema = z.object({
   tenantId: tenantIdSchema.optional(),

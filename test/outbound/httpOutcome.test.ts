@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentDeliveryError, RetryLaterError } from '../../src/errors.ts';
-import { classifyHttpOutcome, MAX_RETRY_AFTER_MS, parseRetryAfter, TransientDeliveryError } from '../../src/outbound/deliveryErrors.ts';
+import { PermanentDeliveryError, RetryLaterError, TransientDeliveryError } from '../../src/errors.ts';
+import { classifyHttpOutcome, MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../src/outbound/httpOutcome.ts';
 
 describe('classifyHttpOutcome', () => {
   it('treats 2xx as delivered', () => {
@@ -9,18 +9,22 @@ describe('classifyHttpOutcome', () => {
   });
 
   it.each([301, 302, 307, 308, 400, 401, 403, 404, 410, 413, 422])('fails %i permanently', (status) => {
-    expect(classifyHttpOutcome(status, {})).toBeInstanceOf(PermanentDeliveryError);
+    const failure = classifyHttpOutcome(status, {});
+    expect(failure).toBeInstanceOf(PermanentDeliveryError);
+    expect(failure?.statusCode).toBe(status);
   });
 
   it.each([408, 500, 502, 504, 429, 503])('retries %i with normal backoff when there is no Retry-After', (status) => {
     const failure = classifyHttpOutcome(status, {});
     expect(failure).toBeInstanceOf(TransientDeliveryError);
+    expect(failure?.statusCode).toBe(status);
   });
 
   it('honours Retry-After in seconds on 429 and 503', () => {
     const tooMany = classifyHttpOutcome(429, { 'retry-after': '2' });
     expect(tooMany).toBeInstanceOf(RetryLaterError);
     expect((tooMany as RetryLaterError).retryAfterMs).toBe(2000);
+    expect(tooMany?.statusCode).toBe(429);
     const unavailable = classifyHttpOutcome(503, { 'retry-after': '30' });
     expect((unavailable as RetryLaterError).retryAfterMs).toBe(30_000);
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMailer, type Mailer } from '../../src/channels/email.ts';
+import { createMailer, type Mailer } from '../../src/email/mailer.ts';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtpReceiver.ts';
 
 /** Linux holds back a delayed ACK for at least 40 ms. */
@@ -11,7 +11,7 @@ let mailer: Mailer;
 
 beforeAll(async () => {
   smtp = await startSmtpReceiver();
-  mailer = createMailer({ smtpUrl: smtp.url, from: 'Herald <alerts@herald.test>', maxConnections: 1 });
+  mailer = createMailer({ smtpUrl: smtp.url, from: 'Herald <alerts@herald.test>', maxConnections: 1, socketTimeoutMs: 20_000 });
 });
 afterAll(async () => {
   mailer?.close();

@@ -1,14 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { PermanentDeliveryError, RetryLaterError } from '../errors.ts';
-
-/**
- * A failure worth retrying with the queue's normal backoff: timeouts, refused or reset
- * connections, 5xx, 408, and 429/503 without a usable Retry-After.
- */
-export class TransientDeliveryError extends Error {}
-
-/** What a failed outbound call throws; the class alone decides how the queue retries. */
-export type DeliveryFailure = PermanentDeliveryError | RetryLaterError | TransientDeliveryError;
+import { PermanentDeliveryError, RetryLaterError, TransientDeliveryError, type DeliveryFailure } from '../errors.ts';
 
 /** A receiver may not park a job for longer than this, whatever its Retry-After says. */
 export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
@@ -52,18 +43,15 @@ export function classifyHttpOutcome(
   if (statusCode >= 200 && statusCode < 300) return null;
   const detail = context.detail?.trim() ? `: ${context.detail.trim()}` : '';
   const message = `${context.destination ?? 'receiver'} answered HTTP ${statusCode}${detail}`;
+  const status = { statusCode };
   if (statusCode >= 300 && statusCode < 400) {
-    return new PermanentDeliveryError(`${message} (redirects are not followed)`);
+    return new PermanentDeliveryError(`${message} (redirects are not followed)`, status);
   }
   if (statusCode === 429 || statusCode === 503) {
     const waitMs = parseRetryAfter(headers['retry-after'], context.now);
-    return waitMs === null ? new TransientDeliveryError(message) : new RetryLaterError(message, waitMs);
+    return waitMs === null ? new TransientDeliveryError(message, status) : new RetryLaterError(message, waitMs, status);
   }
-  if (statusCode === 408) return new TransientDeliveryError(message);
-  if (statusCode >= 400 && statusCode < 500) return new PermanentDeliveryError(message);
-  return new TransientDeliveryError(message);
-}
-
-export function isDeliveryFailure(err: unknown): err is DeliveryFailure {
-  return err instanceof PermanentDeliveryError || err instanceof RetryLaterError || err instanceof TransientDeliveryError;
+  if (statusCode === 408) return new TransientDeliveryError(message, status);
+  if (statusCode >= 400 && statusCode < 500) return new PermanentDeliveryError(message, status);
+  return new TransientDeliveryError(message, status);
 }

@@ -1,0 +1,68 @@
+import type { Config } from '../../src/config.ts';
+import { closeDb, createDb, type Db } from '../../src/db/client.ts';
+import { markDeliveryFailed, type DeliveryStore } from '../../src/deliveries/deliveryLifecycle.ts';
+import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
+import type { Logger } from '../../src/logger.ts';
+import { createBreakerRegistry, type BreakerRegistry } from '../../src/outbound/breakers.ts';
+import { createOutboundClient, type OutboundClient } from '../../src/outbound/httpClient.ts';
+import type { DeliveryQueue } from '../../src/queues/catalog.ts';
+import type { QueueJob } from '../../src/queues/queueJob.ts';
+import { runWorker } from '../run-worker.ts';
+import type { Role } from './role.ts';
+
+/** What every outbound channel's worker shares: the delivery rows, and one breaker per destination. */
+export type DeliveryRoleDeps = { db: Db; deliveries: DeliveryStore; breakers: BreakerRegistry };
+
+/** A channel's own clients, opened once per process and shared by every job. */
+export type ChannelClients<D> = { deps: D; close(): Promise<void> | void };
+
+/** One outbound channel as its worker runs it: the queue it takes jobs from, its `deliver`, and how to open what `deliver` needs. */
+export type OutboundChannel<K extends DeliveryQueue, D> = {
+  queue: K;
+  deliver: (job: QueueJob<K>, deps: D) => Promise<unknown>;
+  open: (shared: DeliveryRoleDeps, config: Config, logger: Logger) => Promise<ChannelClients<D>> | ChannelClients<D>;
+};
+
+/**
+ * The worker of one outbound channel (email, webhook, chat, push): one database pool, one
+ * delivery store and one breaker registry per process, the channel's own clients, and a catalog
+ * worker whose jobs run the channel's `deliver`. A job that fails for good fails its delivery.
+ */
+export async function startDeliveryRole<K extends DeliveryQueue, D>(channel: OutboundChannel<K, D>, config: Config, logger: Logger): Promise<Role> {
+  const db = createDb(config.DATABASE_URL);
+  const shared: DeliveryRoleDeps = {
+    db,
+    deliveries: createDeliveryStore(db),
+    breakers: createBreakerRegistry({ threshold: config.BREAKER_FAILURES, openMs: config.BREAKER_OPEN_MS }),
+  };
+  let clients: ChannelClients<D>;
+  try {
+    clients = await channel.open(shared, config, logger);
+  } catch (err) {
+    await closeDb(db);
+    throw err;
+  }
+  const worker = runWorker({
+    queue: channel.queue,
+    config,
+    logger,
+    handle: (job) => channel.deliver(job, clients.deps),
+    onFinalFailure: (payload, error) => markDeliveryFailed(shared.deliveries, payload.deliveryId, error),
+  });
+  return {
+    async close() {
+      await worker.close();
+      await clients.close();
+      await closeDb(db);
+    },
+  };
+}
+
+/**
+ * The guarded outbound client, for channels that post over HTTP (webhook, chat, push): one per
+ * process, so keep-alive connections carry across jobs.
+ */
+export function openHttpClient(shared: DeliveryRoleDeps, config: Config): ChannelClients<DeliveryRoleDeps & { client: OutboundClient }> {
+  const client = createOutboundClient({ allowHosts: config.OUTBOUND_ALLOW_HOSTS, timeoutMs: config.OUTBOUND_TIMEOUT_MS });
+  return { deps: { ...shared, client }, close: () => client.close() };
+}
