@@ -84,6 +84,37 @@ describe('users', () => {
     expect(prefs.status).toBe(400);
   });
 
+  it('keeps roles per tenant, a canonical time zone and quiet hours; refuses bad ones naming the field', async () => {
+    const body = { email: 'rae@acme.example', name: 'Rae', tenantIds: ['acme', 'globex'], roles: { acme: ['admin', 'approver'], globex: ['viewer'] }, timezone: 'europe/berlin', quietHours: { start: '22:00', end: '07:00' } };
+    const created = await api.put('/api/v1/users/rae', body);
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ roles: body.roles, timezone: 'Europe/Berlin', quietHours: { start: '22:00', end: '07:00' } });
+    // A tenant-scoped caller sees the roles held in its tenants only.
+    expect((await api.get('/api/v1/users/rae', ACME_KEY)).body.roles).toEqual({ acme: ['admin', 'approver'] });
+    // Left out: kept. Null quiet hours: none.
+    const kept = await api.put('/api/v1/users/rae', { email: 'rae@acme.example', name: 'Rae', tenantIds: ['acme', 'globex'] });
+    expect(kept.body).toMatchObject({ roles: body.roles, timezone: 'Europe/Berlin', quietHours: { start: '22:00', end: '07:00' } });
+    const cleared = await api.put('/api/v1/users/rae', { ...body, quietHours: null });
+    expect(cleared.body.quietHours).toBeNull();
+    const defaults = await api.put('/api/v1/users/ned', { email: 'ned@acme.example', name: 'Ned', tenantIds: ['acme'] });
+    expect(defaults.body).toMatchObject({ roles: {}, timezone: 'UTC', quietHours: null });
+
+    const refusals: Array<[Record<string, unknown>, string]> = [
+      [{ timezone: 'Mars/Olympus_Mons' }, 'timezone'],
+      [{ quietHours: { start: '24:00', end: '07:00' } }, 'quietHours.start'],
+      [{ quietHours: { start: '22:00' } }, 'quietHours.end'],
+      [{ roles: { initech: ['admin'] } }, 'roles.initech'],
+      [{ roles: { acme: 'admin' } }, 'roles.acme'],
+    ];
+    for (const [change, field] of refusals) {
+      const res = await api.put('/api/v1/users/rae', { ...body, ...change });
+      expect(res.status, field).toBe(400);
+      expect(res.body.error.details.map((d: { field: string }) => d.field), field).toContain(field);
+    }
+    expect((await api.delete('/api/v1/users/rae')).status).toBe(204);
+    expect((await api.delete('/api/v1/users/ned')).status).toBe(204);
+  });
+
   it('lists by tenant within scope and hides other tenants’ users', async () => {
     await api.put('/api/v1/users/gus', { email: 'gus@globex.example', name: 'Gus', tenantIds: ['globex'] });
     const acmeList = await api.get('/api/v1/users?tenantId=acme', ACME_KEY);
@@ -148,6 +179,13 @@ describe('teams', () => {
     expect(takeover.status).toBe(403);
     expect(JSON.stringify(takeover.body)).not.toContain('globex');
     expect((await api.get('/api/v1/teams?tenantId=acme', ACME_KEY)).body.items.map((t: { id: string }) => t.id)).toEqual(['sec']);
+    // Members: kept on a replace without them, de-duplicated, ids checked.
+    const members = await api.put('/api/v1/teams/sec', { tenantId: 'acme', name: 'Security', memberIds: ['ann', 'bob', 'ann'] });
+    expect(members.body.memberIds).toEqual(['ann', 'bob']);
+    expect((await api.put('/api/v1/teams/sec', { tenantId: 'acme', name: 'Security' })).body.memberIds).toEqual(['ann', 'bob']);
+    const badMember = await api.put('/api/v1/teams/sec', { tenantId: 'acme', name: 'Security', memberIds: [''] });
+    expect(badMember.status).toBe(400);
+    expect(badMember.body.error.details[0].field).toBe('memberIds.0');
     expect((await api.delete('/api/v1/teams/ops', ACME_KEY)).status).toBe(404);
     expect((await api.delete('/api/v1/teams/sec', ACME_KEY)).status).toBe(204);
   });

@@ -39,6 +39,9 @@ export const userView = z
     slackWebhookUrl: personalUrl,
     teamsWebhookUrl: personalUrl,
     preferences: preferencesMatrix,
+    roles: z.record(z.string(), z.array(z.string())).meta({ description: 'role names per tenant' }),
+    timezone: z.string().meta({ description: 'IANA time zone' }),
+    quietHours: z.object({ start: z.string(), end: z.string() }).nullable().meta({ description: 'daily quiet hours (HH:MM) in the time zone, or null' }),
     ...timestamps,
   })
   .meta({
@@ -48,7 +51,15 @@ export const userView = z
   });
 
 export const teamView = z
-  .object({ id: entityIdSchema, tenantId: tenantIdSchema, name: z.string(), slackWebhookUrl: z.string().nullable(), teamsWebhookUrl: z.string().nullable(), ...timestamps })
+  .object({
+    id: entityIdSchema,
+    tenantId: tenantIdSchema,
+    name: z.string(),
+    slackWebhookUrl: z.string().nullable(),
+    teamsWebhookUrl: z.string().nullable(),
+    memberIds: z.array(entityIdSchema),
+    ...timestamps,
+  })
   .meta({ id: 'Team' });
 
 export const ruleView = z

@@ -20,6 +20,7 @@ export function presentTeam(row: typeof teams.$inferSelect) {
     name: row.name,
     slackWebhookUrl: row.slackWebhookUrl,
     teamsWebhookUrl: row.teamsWebhookUrl,
+    memberIds: row.memberIds,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -32,6 +33,12 @@ export function teamBody(allowHosts: AllowHosts) {
     name: z.string().trim().min(1).max(200),
     slackWebhookUrl: outboundUrlField('slack', allowHosts).nullish(),
     teamsWebhookUrl: outboundUrlField('teams', allowHosts).nullish(),
+    memberIds: z
+      .array(entityIdSchema)
+      .max(10_000)
+      .transform((ids) => [...new Set(ids)])
+      .optional()
+      .meta({ description: 'users of the team’s tenant, for `teams` rules; left out: kept' }),
   });
 }
 
@@ -61,6 +68,7 @@ export function teamsRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       name: body.name,
       slackWebhookUrl: body.slackWebhookUrl ?? null,
       teamsWebhookUrl: body.teamsWebhookUrl ?? null,
+      ...(body.memberIds && { memberIds: body.memberIds }),
     };
     sendUpserted(res, await upsertTeam(db, id, values), presentTeam);
   });

@@ -8,6 +8,7 @@ import { listUsers, upsertUser } from '../../directory/directoryStore.ts';
 import { forbidden, notFound } from '../../errors.ts';
 import { entityIdSchema, tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
+import { quietHoursSchema, rolesSchema, timezoneSchema } from '../../directory/personSchedule.ts';
 import { preferencesSchema } from '../../routing/preferences.ts';
 import { parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
@@ -29,6 +30,10 @@ export function presentUser(row: typeof users.$inferSelect, scope: TenantScope) 
     hasTeamsWebhookUrl: row.teamsWebhookUrl !== null,
     ...(scope.all && { slackWebhookUrl: row.slackWebhookUrl, teamsWebhookUrl: row.teamsWebhookUrl }),
     preferences: row.preferences,
+    // What someone is in another company is that company's business.
+    roles: Object.fromEntries(Object.entries(row.roles).filter(([tenantId]) => canAccessTenant(scope, tenantId))),
+    timezone: row.timezone,
+    quietHours: row.quietHours ?? null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -47,6 +52,14 @@ export function userBody(allowHosts: AllowHosts) {
     slackWebhookUrl: outboundUrlField('slack', allowHosts).nullish(),
     teamsWebhookUrl: outboundUrlField('teams', allowHosts).nullish(),
     preferences: preferencesSchema.optional(),
+    roles: rolesSchema.optional().meta({ description: 'role names per tenant of the user, for `role` rules; left out: kept' }),
+    timezone: timezoneSchema.optional().meta({ description: 'IANA time zone (default UTC); left out: kept' }),
+    quietHours: quietHoursSchema.nullish().meta({ description: 'daily quiet hours in the time zone; null: none; left out: kept' }),
+  }).superRefine((body, ctx) => {
+    // A role is held in one of the user's own tenants.
+    for (const tenantId of Object.keys(body.roles ?? {})) {
+      if (!body.tenantIds.includes(tenantId)) ctx.addIssue({ code: 'custom', path: ['roles', tenantId], message: 'is not one of the user’s tenantIds' });
+    }
   });
 }
 
@@ -75,6 +88,9 @@ export function usersRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       ...(body.slackWebhookUrl !== undefined && { slackWebhookUrl: body.slackWebhookUrl }),
       ...(body.teamsWebhookUrl !== undefined && { teamsWebhookUrl: body.teamsWebhookUrl }),
       ...(body.preferences ? { preferences: body.preferences } : {}),
+      ...(body.roles && { roles: body.roles }),
+      ...(body.timezone && { timezone: body.timezone }),
+      ...(body.quietHours !== undefined && { quietHours: body.quietHours }),
     };
     sendUpserted(res, await upsertUser(db, id, values), (row) => presentUser(row, scope));
   });
