@@ -7,8 +7,10 @@ import type { DeliveryRow, SendOutcome } from '../deliveries/deliveryLifecycle.t
 import { deliverOverHttp, type HttpDeliveryDeps } from '../deliveries/httpDelivery.ts';
 import { PermanentDeliveryError } from '../errors.ts';
 import type { QueueJob } from '../queues/queueJob.ts';
+import { deliveryMessageText } from '../templates/messageText.ts';
+import type { TemplateSource } from '../templates/templateRenderer.ts';
 
-export type ChatDeps = HttpDeliveryDeps;
+export type ChatDeps = HttpDeliveryDeps & { templates: TemplateSource };
 
 export type ChatPlatform = 'slack' | 'teams';
 
@@ -43,14 +45,16 @@ async function chatUrlOf(db: Db, delivery: DeliveryRow, platform: ChatPlatform):
 
 /**
  * Posts one Slack or Teams delivery (both share the chat queue): Block Kit for Slack, an
- * Adaptive Card for Teams, to the team's or the user's webhook URL.
+ * Adaptive Card for Teams, to the team's or the user's webhook URL, saying what the template
+ * store and the delivery's rule content say (see messageText).
  */
 export async function deliver(job: QueueJob<'chat'>, deps: ChatDeps): Promise<SendOutcome | null> {
-  return deliverOverHttp(job, deps, async ({ delivery, event }) => {
+  return deliverOverHttp(job, deps, async ({ delivery, event, rule }) => {
     const platform = delivery.channel;
     if (!isChatPlatform(platform)) throw new PermanentDeliveryError(`channel ${platform} is not a chat platform`);
     const url = await chatUrlOf(deps.db, delivery, platform);
-    const message = platform === 'slack' ? slackMessage(event) : teamsMessage(event);
+    const text = await deliveryMessageText(deps.templates, event, platform, rule?.content ?? null);
+    const message = platform === 'slack' ? slackMessage(event, text, delivery.priority) : teamsMessage(event, text, delivery.priority);
     return { url, kind: platform, body: JSON.stringify(message), headers: { 'content-type': 'application/json' } };
   });
 }

@@ -11,7 +11,8 @@ import { encodePushMessage, pushDeliveryOptions, pushTopic, type PushDeliveryOpt
 import { removeSubscription, subscriptionsOf, type PushSubscriptionRow } from '../push/subscriptions.ts';
 import { PUSH_NOT_CONFIGURED, type VapidDetails } from '../push/vapidKeys.ts';
 import type { QueueJob } from '../queues/queueJob.ts';
-import { defaultInboxContent } from '../templates/defaultContent.ts';
+import { deliveryMessageText, type MessageText } from '../templates/messageText.ts';
+import type { TemplateSource } from '../templates/templateRenderer.ts';
 
 export type PushDeps = {
   db: Db;
@@ -19,6 +20,7 @@ export type PushDeps = {
   /** The guarded outbound client: a subscription endpoint is a URL a user supplied. */
   client: OutboundClient;
   breakers: BreakerRegistry;
+  templates: TemplateSource;
   /** null when VAPID is not configured: every push then fails, saying so. */
   vapid: VapidDetails | null;
 };
@@ -41,14 +43,15 @@ const GONE_STATUSES = new Set([404, 410]);
  * refusals fail at once.
  */
 export async function deliver(job: QueueJob<'push'>, deps: PushDeps): Promise<SendOutcome | null> {
-  return performDelivery(deps.deliveries, job, async ({ delivery, event }) => {
+  return performDelivery(deps.deliveries, job, async ({ delivery, event, rule }) => {
     if (!deps.vapid) throw new PermanentDeliveryError(PUSH_NOT_CONFIGURED);
     const userId = delivery.userId ?? delivery.destination;
     const devices = await subscriptionsOf(deps.db, userId);
     if (devices.length === 0) throw new PermanentDeliveryError(`user ${userId} has no Web Push subscription (unsubscribed after routing)`);
 
-    const body = encodePushMessage(await pushMessageFor(deps.db, event, userId));
-    const options = pushDeliveryOptions(event.severity);
+    const text = await deliveryMessageText(deps.templates, event, 'push', rule?.content ?? null);
+    const body = encodePushMessage(await pushMessageFor(deps.db, event, userId, text));
+    const options = pushDeliveryOptions(delivery.priority, event.severity);
     const topic = pushTopic(event.id);
     const outcomes = await Promise.all(devices.map((device) => sendToDevice(deps, device, { body, options, topic, signal: job.signal })));
 
@@ -135,8 +138,7 @@ function headersOf(request: RequestDetails): Record<string, string> {
   );
 }
 
-async function pushMessageFor(db: Db, event: EventEnvelope, userId: string): Promise<PushMessage> {
-  const { title, body, url } = defaultInboxContent(event);
+async function pushMessageFor(db: Db, event: EventEnvelope, userId: string, { title, body, url }: MessageText): Promise<PushMessage> {
   const [inbox] = await db
     .select({ id: notifications.id })
     .from(notifications)

@@ -1,6 +1,8 @@
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import { severityRank, type Severity } from '../routing/severity.ts';
+import { DEFAULT_PRIORITY, priorityRank, type Priority } from '../routing/priority.ts';
 import { defaultInboxContent } from '../templates/defaultContent.ts';
+import type { MessageText } from '../templates/messageText.ts';
 
 /** What a chat post says about an event, before Slack or Teams formatting. */
 export type ChatContent = {
@@ -40,22 +42,24 @@ function httpsOnly(url: string | null): string | null {
   return url !== null && url.startsWith('https://') ? url : null;
 }
 
-/** The title and body a template rendered for the post; the event's own text when absent. */
-export type ChatText = { title: string; body: string };
-
-export function chatContent(event: EventEnvelope, text?: ChatText): ChatContent {
-  const inbox = defaultInboxContent(event);
+/**
+ * What a post says: the text rendered for it (see messageText; the event's own text when absent)
+ * and the delivery's priority. A high or urgent notification gets the attention colour like a
+ * high-severity one.
+ */
+export function chatContent(event: EventEnvelope, text: MessageText = defaultInboxContent(event), priority: Priority = DEFAULT_PRIORITY): ChatContent {
   const severity = event.severity;
+  const pressingSeverity = severity !== null && severityRank(severity) >= severityRank('high');
   return {
-    title: text?.title.trim() || inbox.title,
-    body: text ? text.body : inbox.body,
+    title: text.title.trim() || defaultInboxContent(event).title,
+    body: text.body,
     severity,
     severityLabel: severity ? severity.charAt(0).toUpperCase() + severity.slice(1) : null,
-    pressing: severity !== null && severityRank(severity) >= severityRank('high'),
+    pressing: pressingSeverity || priorityRank(priority) >= priorityRank('high'),
     tenantId: event.tenantId,
     eventType: event.type,
     eventId: event.id,
     occurredAt: event.occurredAt,
-    url: httpsOnly(inbox.url),
+    url: httpsOnly(text.url),
   };
 }

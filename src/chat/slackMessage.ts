@@ -1,6 +1,8 @@
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import type { Priority } from '../routing/priority.ts';
+import type { MessageText } from '../templates/messageText.ts';
 import type { Severity } from '../routing/severity.ts';
-import { charCount, chatContent, type ChatText, ELLIPSIS, truncate } from './chatContent.ts';
+import { charCount, chatContent, ELLIPSIS, truncate } from './chatContent.ts';
 
 /**
  * Slack's documented Block Kit limits (docs.slack.dev/reference/block-kit): one field over its
@@ -63,8 +65,8 @@ function slackDate(iso: string): string {
 }
 
 /** The Block Kit message for one event: header, severity and title, tenant and type, and a link button. Pure. */
-export function slackMessage(event: EventEnvelope, text?: ChatText): SlackMessage {
-  const content = chatContent(event, text);
+export function slackMessage(event: EventEnvelope, text?: MessageText, priority?: Priority): SlackMessage {
+  const content = chatContent(event, text, priority);
   const severity = content.severity ? `${SEVERITY_EMOJI[content.severity]} *${content.severityLabel}*  ` : '';
   const summary = `${severity}${escapeMrkdwn(content.title)}${content.body ? `\n${escapeMrkdwn(content.body)}` : ''}`;
   const context = `Tenant *${escapeMrkdwn(content.tenantId)}* · \`${escapeMrkdwn(content.eventType)}\` · ${slackDate(content.occurredAt)}`;

@@ -1,5 +1,7 @@
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
-import { charCount, chatContent, type ChatText, truncate, type ChatContent } from './chatContent.ts';
+import type { Priority } from '../routing/priority.ts';
+import type { MessageText } from '../templates/messageText.ts';
+import { charCount, chatContent, truncate, type ChatContent } from './chatContent.ts';
 
 /**
  * Microsoft's documented limits for posting to Teams through an incoming webhook or a Power
@@ -90,8 +92,8 @@ export function messageBytes(message: unknown): number {
 }
 
 /** The Adaptive Card message for one event, within TEAMS_LIMITS. Pure. */
-export function teamsMessage(event: EventEnvelope, text?: ChatText): TeamsMessage {
-  const content = chatContent(event, text);
+export function teamsMessage(event: EventEnvelope, text?: MessageText, priority?: Priority): TeamsMessage {
+  const content = chatContent(event, text, priority);
   let body = truncate(content.body, TEAMS_LIMITS.bodyText);
   for (;;) {
     const message = envelope(adaptiveCard(content, body));

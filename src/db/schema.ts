@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Priority } from '../routing/priority.ts';
-import type { RecipientSpec, RuleContent } from '../routing/ruleSpec.ts';
+import type { RecipientSpec, RuleContent, RuleDelivery } from '../routing/ruleSpec.ts';
 import {
   bigint,
   boolean,
@@ -120,7 +120,7 @@ export const notifications = pgTable(
     body: text('body').notNull().default(''),
     url: text('url'),
     data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
-    priority: text('priority').notNull().default('normal'),
+    priority: text('priority').$type<Priority>().notNull().default('normal'),
     /** Who did what the notification is about, as the directory named them when it was written. */
     actor: jsonb('actor').$type<{ id: string; name: string } | null>(),
     /** Seen: it was on screen; read: opened or acknowledged (reading marks seen too); archived: out of the inbox and its counts. */
@@ -179,7 +179,7 @@ export const rules = pgTable(
     priority: text('priority').$type<Priority>(),
     content: jsonb('content').$type<RuleContent>(),
     /** Timed delivery (SPEC §4.1): fallback and digest settings. */
-    delivery: jsonb('delivery').$type<Record<string, unknown>>(),
+    delivery: jsonb('delivery').$type<RuleDelivery>(),
     ...timestamps,
   },
   (t) => [
@@ -203,7 +203,7 @@ export const deliveries = pgTable(
     teamId: text('team_id'),
     state: text('state').notNull().default('pending'),
     /** The notification's priority for a person's delivery, the event's (raised by its rules) for the others: orders jobs, sets Web Push Urgency. */
-    priority: text('priority').notNull().default('normal'),
+    priority: text('priority').$type<Priority>().notNull().default('normal'),
     attempts: integer('attempts').notNull().default(0),
     lastError: text('last_error'),
     sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),

@@ -4,10 +4,12 @@ import { deliveries, deliveryAttempts, events, rules } from '../db/schema.ts';
 import { rootCauseMessage } from '../errors.ts';
 import { createGroupCommitter } from '../groupCommit.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
+import type { RuleContent } from '../routing/ruleSpec.ts';
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 /** Where a rule's delivery goes, read with the delivery so a send needs no lookup of its own. */
-export type DeliveryRule = { webhookUrl: string | null; secret: string | null };
+/** The rule a delivery came from: its webhook settings, and the content its messages take (SPEC §3.1). */
+export type DeliveryRule = { webhookUrl: string | null; secret: string | null; content: RuleContent | null };
 /** A delivery with what sending it needs: its event, when that was accepted, and the rule that made it (null for a user's own channel or a removed rule). */
 export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope; acceptedAt: Date; rule: DeliveryRule | null };
 
@@ -51,7 +53,7 @@ const MAX_BATCH = 500;
 export function createDeliveryStore(db: Db): DeliveryStore {
   const loadBatch = createGroupCommitter<string, DeliveryContext | null>(async (ids) => {
     const rows = await db
-      .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt, rule: { webhookUrl: rules.webhookUrl, secret: rules.secret } })
+      .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt, rule: { webhookUrl: rules.webhookUrl, secret: rules.secret, content: rules.content } })
       .from(deliveries)
       .innerJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
       .leftJoin(rules, eq(rules.id, deliveries.ruleId))

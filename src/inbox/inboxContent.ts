@@ -1,10 +1,9 @@
 import type { EventEnvelope, EventRef } from '../intake/eventEnvelope.ts';
 import type { Priority } from '../routing/priority.ts';
 import type { RuleContent } from '../routing/ruleSpec.ts';
-import { defaultInboxContent, safeLink } from '../templates/defaultContent.ts';
-import { TemplateError, TemplateTooExpensiveError } from '../templates/handlebars.ts';
-import { compiledRuleContent, renderRuleContent } from '../templates/ruleContent.ts';
-import { renderMessage, type TemplateSource } from '../templates/templateRenderer.ts';
+import { TemplateTooExpensiveError } from '../templates/handlebars.ts';
+import { messageText } from '../templates/messageText.ts';
+import type { TemplateSource } from '../templates/templateRenderer.ts';
 import { createInboxPairs } from './inboxWriter.ts';
 
 /**
@@ -52,21 +51,7 @@ export async function renderInboxContents(source: TemplateSource, variants: Cont
 
 /** A variant's content: the template store's (or built-in) text, with what the rule's content sets over it. */
 async function inboxContent(source: TemplateSource, { event, actorName, rule }: ContentVariant): Promise<InboxContent> {
-  const text = await renderMessage(source, event, 'inapp', null).then(
-    (rendered) => rendered.content,
-    (err: unknown) => {
-      if (err instanceof TemplateError && !(err instanceof TemplateTooExpensiveError)) return defaultInboxContent(event);
-      throw err;
-    },
-  );
-  let url = safeLink(event.data.url);
-  let { title, body } = text;
-  if (rule) {
-    const own = renderRuleContent(compiledRuleContent(rule.content), event, null, (await source.brand(event.tenantId)).brand);
-    title = own.title ?? title;
-    body = own.body ?? body;
-    url = own.url ?? url;
-  }
+  const { title, body, url } = await messageText(source, event, 'inapp', rule?.content ?? null);
   return {
     key: contentKey(event, rule?.id ?? null),
     event_id: event.id,

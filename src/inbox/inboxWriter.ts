@@ -168,7 +168,7 @@ export function markInappSentStatement(pairs: InboxPairs): SQL {
 
 /** A notification row as rawNotificationJson gives it: the content columns and the row's own. */
 type RawNotification = Omit<InboxContent, 'key'> & {
-  priority: string;
+  priority: Priority;
   id: string;
   user_id: string;
   seq: string;

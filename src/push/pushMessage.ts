@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Urgency } from 'web-push';
+import { priorityRank, type Priority } from '../routing/priority.ts';
 import { normalizeSeverity, severityRank } from '../routing/severity.ts';
 
 /** What the service worker (src/push/serviceWorker.js) receives, as JSON. */
@@ -61,17 +62,18 @@ export type PushDeliveryOptions = { urgency: Urgency; ttlSeconds: number };
 
 const HOUR = 3_600;
 
+/** SPEC §3.1: the notification's priority sets how urgently a push service wakes the device (RFC 8030 §5.3). */
+const URGENCY_OF: Record<Priority, Urgency> = { low: 'low', normal: 'normal', high: 'high', urgent: 'high' };
+
 /**
- * How urgently a push service should wake the device (RFC 8030 §5.3) and how long it keeps the
- * message for an offline one. Low-severity news that arrives a day late is clutter, so it
- * expires sooner.
+ * How urgently a push service should wake the device, and how long it keeps the message for an
+ * offline one. Low-severity news of no more than normal priority that arrives a day late is
+ * clutter, so it expires sooner.
  */
-export function pushDeliveryOptions(severity: string | null | undefined): PushDeliveryOptions {
+export function pushDeliveryOptions(priority: Priority, severity: string | null | undefined): PushDeliveryOptions {
   const normalized = normalizeSeverity(severity);
-  const rank = normalized ? severityRank(normalized) : -1;
-  if (rank >= severityRank('critical')) return { urgency: 'high', ttlSeconds: 24 * HOUR };
-  if (rank >= severityRank('medium')) return { urgency: 'normal', ttlSeconds: 24 * HOUR };
-  return { urgency: 'low', ttlSeconds: 4 * HOUR };
+  const matters = priorityRank(priority) >= priorityRank('high') || (!!normalized && severityRank(normalized) >= severityRank('medium'));
+  return { urgency: URGENCY_OF[priority], ttlSeconds: (matters ? 24 : 4) * HOUR };
 }
 
 /**

@@ -18,6 +18,18 @@ export const EVENT_RECIPIENTS: RecipientSpec = { kind: 'event' };
 /** Handlebars sources for the title, body and url of what a rule produces (in-app row, push, chat post). */
 export type RuleContent = { title?: string; body?: string; url?: string };
 
+/**
+ * Timed delivery of a rule's messages (SPEC §4.1). `fallback`: for a rule with `inapp`, send on
+ * `channel` after `afterSeconds` unless the in-app notification was seen (or read) by then, or —
+ * `online` — unless the person had a live stream when it was written. `digest`: gather the rule's
+ * email, push and chat messages per (recipient, value at `key`) for `windowSeconds`, or until
+ * `maxItems`, into one.
+ */
+export type RuleDelivery = {
+  fallback?: { channel: 'email' | 'push'; afterSeconds: number; unless: 'seen' | 'read' | 'online' };
+  digest?: { windowSeconds: number; key?: string; maxItems: number };
+};
+
 /** The ids at a dotted path of event data: a string, or the strings of an array; anything else names nobody. */
 export function idsAtPath(data: Record<string, unknown>, path: string): string[] {
   let value: unknown = data;

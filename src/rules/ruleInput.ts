@@ -3,7 +3,7 @@ import { entityIdSchema, tenantIdSchema } from '../intake/eventEnvelope.ts';
 import { CHANNELS, type Channel } from '../routing/channels.ts';
 import { EVENT_PATTERN } from '../routing/eventPattern.ts';
 import { prioritySchema } from '../routing/priority.ts';
-import type { RecipientSpec } from '../routing/ruleSpec.ts';
+import type { RecipientSpec, RuleDelivery } from '../routing/ruleSpec.ts';
 import { severityInputSchema } from '../routing/severity.ts';
 
 /** An exact event type or a pattern with `*` (SPEC §3.1). */
@@ -61,3 +61,26 @@ export const severityFilterSchema = severityInputSchema;
 export { tenantIdSchema };
 
 export const rulePrioritySchema = prioritySchema.nullable();
+
+/** A rule's timed delivery (SPEC §4.1); a fallback needs `inapp` among the channels, checked with the channels. */
+export const ruleDeliverySchema = z
+  .object({
+    fallback: z
+      .object({
+        channel: z.enum(['email', 'push']),
+        afterSeconds: z.number().int().min(0).max(86_400),
+        unless: z.enum(['seen', 'read', 'online']),
+      })
+      .strict()
+      .optional(),
+    digest: z
+      .object({
+        windowSeconds: z.number().int().min(10).max(604_800),
+        key: dataPathSchema.optional(),
+        maxItems: z.number().int().min(1).max(1_000).default(100),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .transform((delivery): RuleDelivery | null => (delivery.fallback || delivery.digest ? delivery : null));

@@ -10,6 +10,7 @@ import { createBreakerRegistry } from '../../src/outbound/breakers.ts';
 import { createOutboundClient } from '../../src/outbound/httpClient.ts';
 import { encodePushMessage, MAX_PUSH_PAYLOAD_BYTES, pushDeliveryOptions, pushTopic } from '../../src/push/pushMessage.ts';
 import { generateVapidKeys } from '../../src/push/vapidKeys.ts';
+import { directSource } from '../../src/templates/templateRenderer.ts';
 import { startPush } from '../../workers/roles/push.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
@@ -226,17 +227,20 @@ describe('Web Push delivery through a real push service', () => {
     expect((await pushService.messages(device.clientHash)).map((m) => JSON.parse(m).eventId)).toEqual([other]);
   });
 
-  it('sets urgency and TTL from severity, a topic from the event id, and a VAPID signature', async () => {
+  it('sets urgency from the priority and TTL from both, a topic from the event id, and a VAPID signature', async () => {
     await subscribe('u6', { endpoint: `${receiver.origin}/ok/u6`, keys: browserKeys() });
-    const urgent = await publish({ id: 'evt_push_urgent', severity: 'urgent', assigneeUserIds: ['u6'] });
+    const urgent = await publish({ id: 'evt_push_urgent', severity: 'info', priority: 'urgent', assigneeUserIds: ['u6'] });
     await settledPushDeliveries(urgent);
     const info = await publish({ id: 'evt_push_info', severity: 'info', assigneeUserIds: ['u6'] });
     await settledPushDeliveries(info);
+    const low = await publish({ id: 'evt_push_low', severity: 'critical', priority: 'low', assigneeUserIds: ['u6'] });
+    await settledPushDeliveries(low);
 
-    const [first, second] = receiver.requests.filter((r) => r.url === '/ok/u6');
+    const [first, second, third] = receiver.requests.filter((r) => r.url === '/ok/u6');
     expect(first!.headers).toMatchObject({ urgency: 'high', ttl: '86400', topic: pushTopic(urgent), 'content-encoding': 'aes128gcm' });
     expect(first!.headers.authorization).toMatch(new RegExp(`^vapid t=[\\w-]+\\.[\\w-]+\\.[\\w-]+, k=${vapid.publicKey}$`));
-    expect(second!.headers).toMatchObject({ urgency: 'low', ttl: '14400', topic: pushTopic(info) });
+    expect(second!.headers).toMatchObject({ urgency: 'normal', ttl: '14400', topic: pushTopic(info) });
+    expect(third!.headers).toMatchObject({ urgency: 'low', ttl: '86400', topic: pushTopic(low) });
   });
 
   it('retries a 429 after the Retry-After the push service asked for', async () => {
@@ -273,7 +277,7 @@ describe('Web Push delivery through a real push service', () => {
         signal: new AbortController().signal,
         logger: env.logger,
       };
-      const attempt = deliver(job, { db: env.db, deliveries: createDeliveryStore(env.db), client, breakers: createBreakerRegistry(), vapid: null });
+      const attempt = deliver(job, { db: env.db, deliveries: createDeliveryStore(env.db), client, breakers: createBreakerRegistry(), templates: directSource(env.db), vapid: null });
       await expect(attempt).rejects.toBeInstanceOf(PermanentDeliveryError);
     } finally {
       client.close();
@@ -309,15 +313,17 @@ describe('push message', () => {
   });
 
   it.each([
-    ['urgent', 'high', 86_400],
-    ['critical', 'high', 86_400],
-    ['high', 'normal', 86_400],
-    ['medium', 'normal', 86_400],
-    ['low', 'low', 14_400],
-    ['info', 'low', 14_400],
-    [null, 'low', 14_400],
-  ])('severity %s → urgency %s, TTL %i s', (severity, urgency, ttlSeconds) => {
-    expect(pushDeliveryOptions(severity)).toEqual({ urgency, ttlSeconds });
+    // priority, severity → urgency (SPEC §3.1: from the priority alone), TTL
+    ['urgent', null, 'high', 86_400],
+    ['high', 'info', 'high', 86_400],
+    ['normal', 'critical', 'normal', 86_400],
+    ['normal', 'medium', 'normal', 86_400],
+    ['normal', 'low', 'normal', 14_400],
+    ['normal', null, 'normal', 14_400],
+    ['low', 'urgent', 'low', 86_400],
+    ['low', 'info', 'low', 14_400],
+  ] as const)('priority %s, severity %s → urgency %s, TTL %i s', (priority, severity, urgency, ttlSeconds) => {
+    expect(pushDeliveryOptions(priority, severity)).toEqual({ urgency, ttlSeconds });
   });
 
   it('derives a stable topic of at most 32 base64url characters from any event id', () => {

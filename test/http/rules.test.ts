@@ -42,11 +42,12 @@ describe('POST /api/v1/rules', () => {
       enabled: true,
       emailRecipients: ['ops@acme.example', 'sec@acme.example'],
       webhookUrl: null,
-      // What v2 adds to a v1 rule: the channel set, the event's own recipients, no priority or content.
+      // What v2 adds to a v1 rule: the channel set, the event's own recipients, no priority, content or timed delivery.
       channels: ['email'],
       recipients: { kind: 'event' },
       priority: null,
       content: null,
+      delivery: null,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });

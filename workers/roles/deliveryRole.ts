@@ -7,6 +7,8 @@ import { createBreakerRegistry, type BreakerRegistry } from '../../src/outbound/
 import { createOutboundClient, type OutboundClient } from '../../src/outbound/httpClient.ts';
 import type { DeliveryQueue } from '../../src/queues/catalog.ts';
 import type { QueueJob } from '../../src/queues/queueJob.ts';
+import { createRedis } from '../../src/redis.ts';
+import { createCachedTemplateSource, type TemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
 import type { Role } from './role.ts';
 
@@ -65,4 +67,40 @@ export async function startDeliveryRole<K extends DeliveryQueue, D>(channel: Out
 export function openHttpClient(shared: DeliveryRoleDeps, config: Config): ChannelClients<DeliveryRoleDeps & { client: OutboundClient }> {
   const client = createOutboundClient({ allowHosts: config.OUTBOUND_ALLOW_HOSTS, timeoutMs: config.OUTBOUND_TIMEOUT_MS });
   return { deps: { ...shared, client }, close: () => client.close() };
+}
+
+/**
+ * The template cache of a channel that renders text (email, push, chat): every instance drops it
+ * when a template or a brand changes.
+ */
+export async function openTemplateSource(shared: DeliveryRoleDeps, config: Config, logger: Logger): Promise<ChannelClients<{ templates: TemplateSource }>> {
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  const templates = await createCachedTemplateSource({ db: shared.db, subscriber, prefix: config.REDIS_PREFIX, logger });
+  return {
+    deps: { templates },
+    async close() {
+      await templates.close();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** The guarded client and the template cache, for channels that post text they render (chat, push). */
+export async function openHttpClientAndTemplates(
+  shared: DeliveryRoleDeps,
+  config: Config,
+  logger: Logger,
+): Promise<ChannelClients<DeliveryRoleDeps & { client: OutboundClient; templates: TemplateSource }>> {
+  const http = openHttpClient(shared, config);
+  const templates = await openTemplateSource(shared, config, logger).catch(async (err: unknown) => {
+    await http.close();
+    throw err;
+  });
+  return {
+    deps: { ...http.deps, ...templates.deps },
+    async close() {
+      await templates.close();
+      await http.close();
+    },
+  };
 }

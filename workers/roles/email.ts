@@ -4,9 +4,7 @@ import type { Config } from '../../src/config.ts';
 import { createMailer } from '../../src/email/mailer.ts';
 import type { Logger } from '../../src/logger.ts';
 import { queueCatalog } from '../../src/queues/catalog.ts';
-import { createRedis } from '../../src/redis.ts';
-import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
-import { startDeliveryRole } from './deliveryRole.ts';
+import { openTemplateSource, startDeliveryRole } from './deliveryRole.ts';
 import type { Role } from './role.ts';
 
 /**
@@ -19,8 +17,7 @@ export function startEmail(config: Config, logger: Logger): Promise<Role> {
       queue: 'email',
       deliver,
       open: async (shared) => {
-        const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-        const templates = await createCachedTemplateSource({ db: shared.db, subscriber, prefix: config.REDIS_PREFIX, logger });
+        const templates = await openTemplateSource(shared, config, logger);
         const mailer = createMailer({
           smtpUrl: config.SMTP_URL,
           from: config.EMAIL_FROM,
@@ -30,10 +27,9 @@ export function startEmail(config: Config, logger: Logger): Promise<Role> {
         // Queue room for every job the worker may hold, so a waiting send is never refused.
         const sends = bulkhead(config.EMAIL_CONCURRENCY, queueCatalog.email.concurrency);
         return {
-          deps: { ...shared, templates, mailer, bulkhead: sends },
+          deps: { ...shared, ...templates.deps, mailer, bulkhead: sends },
           async close() {
             await templates.close();
-            subscriber.disconnect();
             mailer.close();
           },
         };

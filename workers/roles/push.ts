@@ -2,7 +2,7 @@ import { deliver } from '../../src/channels/push.ts';
 import type { Config } from '../../src/config.ts';
 import type { Logger } from '../../src/logger.ts';
 import { PUSH_NOT_CONFIGURED, vapidDetailsOf } from '../../src/push/vapidKeys.ts';
-import { openHttpClient, startDeliveryRole } from './deliveryRole.ts';
+import { openHttpClientAndTemplates, startDeliveryRole } from './deliveryRole.ts';
 import type { Role } from './role.ts';
 
 /** The Web Push worker: encrypts each delivery for every device of its user and posts it through the guarded client. */
@@ -14,9 +14,9 @@ export function startPush(config: Config, logger: Logger): Promise<Role> {
     {
       queue: 'push',
       deliver,
-      open: (shared) => {
-        const http = openHttpClient(shared, config);
-        return { deps: { ...http.deps, vapid }, close: http.close };
+      open: async (shared) => {
+        const clients = await openHttpClientAndTemplates(shared, config, logger);
+        return { deps: { ...clients.deps, vapid }, close: clients.close };
       },
     },
     config,

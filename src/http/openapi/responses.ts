@@ -78,6 +78,13 @@ export const ruleView = z
       .meta({ description: 'who the rule reaches; webhooks ignore it' }),
     priority: z.enum(PRIORITIES).nullable().meta({ description: 'raises the priority of what the rule produces; null: none' }),
     content: z.object({ title: z.string().optional(), body: z.string().optional(), url: z.string().optional() }).nullable(),
+    delivery: z
+      .object({
+        fallback: z.object({ channel: z.enum(['email', 'push']), afterSeconds: z.number().int(), unless: z.enum(['seen', 'read', 'online']) }).optional(),
+        digest: z.object({ windowSeconds: z.number().int(), key: z.string().optional(), maxItems: z.number().int() }).optional(),
+      })
+      .nullable()
+      .meta({ description: 'timed delivery (fallback, digest); null: none' }),
     ...timestamps,
   })
   .meta({ id: 'Rule' });

@@ -8,13 +8,14 @@ import { badRequest, conflict, HttpError, notFound } from '../../errors.ts';
 import type { AllowHosts } from '../../outbound/urlPolicy.ts';
 import { generateWebhookSecret } from '../../outbound/webhookSigning.ts';
 import { CHANNELS, type Channel } from '../../routing/channels.ts';
-import { EVENT_RECIPIENTS, type RuleContent } from '../../routing/ruleSpec.ts';
+import { EVENT_RECIPIENTS, type RuleContent, type RuleDelivery } from '../../routing/ruleSpec.ts';
 import {
   channelSetSchema,
   emailRecipientsSchema,
   eventPatternSchema,
   recipientSpecSchema,
   ruleContentSchema,
+  ruleDeliverySchema,
   rulePrioritySchema,
   severityFilterSchema,
   tenantIdSchema,
@@ -28,9 +29,11 @@ import { assertTenantsExist, outboundUrlField } from './directoryCommon.ts';
 import { assertTenantAccess, listQuerySchema, scopedTenantFilter } from './tenantScope.ts';
 
 /** Field rules that depend on the channels, checked on the rule as it will be stored (after a PATCH is merged too). */
-function channelFieldProblems(rule: { channels: readonly Channel[]; webhookUrl: string | null; emailRecipients: string[] }): FieldProblem[] {
+function channelFieldProblems(rule: { channels: readonly Channel[]; webhookUrl: string | null; emailRecipients: string[]; delivery: RuleDelivery | null }): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const has = (channel: Channel) => rule.channels.includes(channel);
+  if (rule.delivery?.fallback && !has('inapp')) problems.push({ field: 'delivery.fallback', message: 'needs inapp among the channels: it follows up an unseen in-app notification' });
+  if (rule.delivery?.digest && !DIGESTED_CHANNELS.some(has)) problems.push({ field: 'delivery.digest', message: `gathers ${DIGESTED_CHANNELS.join(', ')} messages; this rule sends none` });
   if (has('webhook') && !rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is required for a webhook rule' });
   if (!has('webhook') && rule.webhookUrl) problems.push({ field: 'webhookUrl', message: 'is only for webhook rules' });
   if (!has('email') && rule.emailRecipients.length > 0) problems.push({ field: 'emailRecipients', message: 'is only for email rules' });
@@ -48,6 +51,9 @@ function assertValid(rule: Parameters<typeof channelFieldProblems>[0] & { conten
   if (checked.tooExpensive) throw new HttpError(422, 'template_too_expensive', message, checked.problems);
   throw badRequest(message, checked.problems);
 }
+
+/** SPEC §4.1: in-app rows and webhooks are never digested. */
+const DIGESTED_CHANNELS: Channel[] = ['email', 'push', 'slack', 'teams'];
 
 const DUPLICATE = 'an enabled rule for this tenant, event type, channels, severity filter and recipients already exists';
 
@@ -69,6 +75,7 @@ export function presentRule(row: RuleRow) {
     recipients: row.recipients,
     priority: row.priority,
     content: row.content,
+    delivery: row.delivery,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -94,6 +101,7 @@ export function ruleBodies(allowHosts: AllowHosts) {
         recipients: recipientSpecSchema.default(EVENT_RECIPIENTS),
         priority: rulePrioritySchema.optional(),
         content: ruleContentSchema.nullish(),
+        delivery: ruleDeliverySchema.nullish(),
       })
       .superRefine((body, ctx) => {
         if (body.channel === undefined && body.channels === undefined) ctx.addIssue({ code: 'custom', path: ['channels'], message: 'is required (or v1’s channel)' });
@@ -111,6 +119,7 @@ export function ruleBodies(allowHosts: AllowHosts) {
       recipients: recipientSpecSchema.optional(),
       priority: rulePrioritySchema.optional(),
       content: ruleContentSchema.nullish(),
+      delivery: ruleDeliverySchema.nullish(),
     }),
   };
 }
@@ -133,7 +142,7 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
   router.post('/api/v1/rules', deps.auth.admin, async (req, res) => {
     const { channel, channels: channelSet, ...body } = parseOrThrow(bodies.create, req.body);
     const channels = channelSet ?? [channel!];
-    const values = { ...body, channels, webhookUrl: body.webhookUrl ?? null, content: body.content ?? null, priority: body.priority ?? null };
+    const values = { ...body, channels, webhookUrl: body.webhookUrl ?? null, content: body.content ?? null, priority: body.priority ?? null, delivery: body.delivery ?? null };
     assertValid(values);
     assertTenantAccess(principalOf(req).tenants, body.tenantId);
     await assertTenantsExist(db, [body.tenantId]);
@@ -183,6 +192,7 @@ export function rulesRouter(deps: { auth: Authenticator; db: Db; allowHosts: All
       recipients: patch.recipients ?? existing.recipients,
       priority: patch.priority === undefined ? existing.priority : patch.priority,
       content: patch.content === undefined ? existing.content : patch.content,
+      delivery: patch.delivery === undefined ? existing.delivery : patch.delivery,
     };
     assertValid({ ...values, channels: existing.channels as Channel[] });
     const row = await updateRule(db, existing, values);
