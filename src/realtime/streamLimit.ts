@@ -34,3 +34,16 @@ export async function unregisterStream(redis: Redis, prefix: string, userId: str
 }
 
 const streamsKey = (prefix: string, userId: string) => `${prefix}:streams:${userId}`;
+
+/**
+ * Which of these users hold a live stream on any API instance right now (SPEC §4.1 `online`),
+ * in one round trip. An instance that died without closing its streams leaves them counted
+ * until they are trimmed or expire (see ENTRY_TTL_SECONDS): a crash errs on the side of "online".
+ */
+export async function usersWithOpenStreams(redis: Redis, prefix: string, userIds: string[]): Promise<Set<string>> {
+  if (userIds.length === 0) return new Set();
+  const pipeline = redis.pipeline();
+  for (const userId of userIds) pipeline.zcard(streamsKey(prefix, userId));
+  const counts = (await pipeline.exec()) ?? [];
+  return new Set(userIds.filter((_, i) => Number(counts[i]?.[1] ?? 0) > 0));
+}

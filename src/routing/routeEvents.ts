@@ -23,6 +23,7 @@ import {
   type Queues,
 } from '../queues/catalog.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
+import { joinDigests, type DigestMember, type DigestWake } from '../scheduling/digestWindows.ts';
 import type { TemplateSource } from '../templates/templateRenderer.ts';
 import type { Channel } from './channels.ts';
 import { loadDirectory } from './directory.ts';
@@ -38,6 +39,8 @@ export type RouteDeps = {
   rules: RuleCache;
   /** In-app templates, for the inbox rows the router writes itself. */
   templates: TemplateSource;
+  /** Which of these users hold a live stream now, for `online` fallbacks (SPEC §4.1); without it, nobody does. */
+  presence?: (userIds: string[]) => Promise<Set<string>>;
 };
 
 /** Rows per INSERT: bounds one statement's JSON parameter; a large fan-out's chunks are written in parallel. */
@@ -46,7 +49,11 @@ const INSERT_CHUNK = 2_500;
 /** A stored event as routing needs it; `announced` once its tenant frame went out (it was routed before). */
 export type StoredEvent = { event: EventEnvelope; acceptedAt: Date; announced: boolean };
 type Routed = StoredEvent & { plan: DeliveryPlan; inappUsers: string[] };
-type PendingDelivery = { id: string; tenant_id: string; event_id: string; channel: Exclude<Channel, 'inapp'>; priority: Priority };
+/** A delivery that needs a job: pending, or scheduled (then its job waits until `not_before`). */
+type PendingDelivery = { id: string; tenant_id: string; event_id: string; channel: Exclude<Channel, 'inapp'>; priority: Priority; not_before: Date | string | null };
+
+/** Why an `online` fallback is not needed (SPEC §4.1). */
+const ONLINE_SKIP = 'the person had a live stream open when the notification was written';
 
 /**
  * Routes a group of stored events in the round trips of one: load them (unless the intake
@@ -64,8 +71,9 @@ export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: Re
   if (stored.length === 0) return refs.map(() => null);
 
   const directory = await loadDirectory(db, deps.rules, stored.map((s) => s.event));
+  const now = new Date();
   const routed: Routed[] = stored.map((s) => {
-    const plan = planDeliveries({ event: s.event, users: directory.usersFor(s.event), teams: directory.teamsFor(s.event), rules: directory.rulesFor(s.event) });
+    const plan = planDeliveries({ event: s.event, users: directory.usersFor(s.event), teams: directory.teamsFor(s.event), rules: directory.rulesFor(s.event), now });
     const inappUsers = plan.deliveries.filter((d) => d.channel === 'inapp').map((d) => d.destination);
     return { ...s, plan, inappUsers };
   });
@@ -85,7 +93,12 @@ export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: Re
     }),
   );
 
-  const [pending, inbox] = await Promise.all([recordPlans(db, routed), insertInboxRows(db, contents, inlinePairs)]);
+  const online = await onlineForFallbacks(deps, routed);
+  const [pending, inbox, digestWakes] = await Promise.all([
+    recordPlans(db, routed, online),
+    insertInboxRows(db, contents, inlinePairs),
+    joinDigests(db, digestMembers(routed)),
+  ]);
   const earlier = await unannouncedEarlierRows(db, inlinePairs, inbox.rows);
 
   // A re-run (the sweeper replacing jobs Redis lost) re-adds what is missing, but the event was announced already.
@@ -96,7 +109,7 @@ export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: Re
     announceInboxRows(deps.frames, inbox, earlier),
     deps.frames.toTenants(eventFrames).catch(() => {}),
     enqueueInappBatches(deps.queues, routed.filter((r) => r.inappUsers.length > INLINE_INAPP_MAX)),
-    enqueueDeliveries(deps.queues, pending),
+    enqueueDeliveries(deps.queues, pending, digestWakes),
   ]);
   await finishRouting(db, routed, inlinePairs, refused);
 
@@ -125,20 +138,26 @@ async function loadEvents(db: Db, refs: EventRef[], carried: ReadonlyMap<string,
  * exist already and are not returned by ON CONFLICT — those an earlier run left pending. Sent
  * or failed deliveries are left alone, so a late re-run cannot send twice.
  */
-async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]> {
+async function recordPlans(db: Db, routed: Routed[], online: ReadonlySet<string>): Promise<PendingDelivery[]> {
   const rows = routed.flatMap(({ event, plan }) => [
-    ...plan.deliveries.map((d) => ({
-      event_id: event.id,
-      tenant_id: event.tenantId,
-      channel: d.channel,
-      destination: d.destination,
-      user_id: d.userId ?? null,
-      rule_id: d.ruleId ?? null,
-      team_id: d.teamId ?? null,
-      state: 'pending',
-      priority: d.priority,
-      last_error: null,
-    })),
+    // Digested deliveries are recorded with their windows (joinDigests).
+    ...plan.deliveries.filter((d) => !d.digest).map((d) => {
+      const notNeeded = d.fallbackUnless === 'online' && online.has(d.userId!);
+      return {
+        event_id: event.id,
+        tenant_id: event.tenantId,
+        channel: d.channel,
+        destination: d.destination,
+        user_id: d.userId ?? null,
+        rule_id: d.ruleId ?? null,
+        team_id: d.teamId ?? null,
+        state: notNeeded ? 'skipped' : d.notBefore ? 'scheduled' : 'pending',
+        priority: d.priority,
+        last_error: notNeeded ? ONLINE_SKIP : null,
+        not_before: d.notBefore?.toISOString() ?? null,
+        fallback_unless: d.fallbackUnless ?? null,
+      };
+    }),
     // A skip is about a person, not a channel; it sits on the in-app line of the timeline, where the recipient would have been.
     ...plan.skipped.map((s) => ({
       event_id: event.id,
@@ -151,6 +170,8 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
       state: 'skipped',
       priority: event.priority ?? DEFAULT_PRIORITY,
       last_error: s.reason,
+      not_before: null,
+      fallback_unless: null,
     })),
   ]);
   const tenantIds = routed.map((r) => r.event.tenantId);
@@ -163,21 +184,23 @@ async function recordPlans(db: Db, routed: Routed[]): Promise<PendingDelivery[]>
     chunks.map((chunk, i) =>
       db.execute<PendingDelivery>(sql`
         with inserted as (
-          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error)
-          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.priority, r.last_error
+          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless)
+          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.priority, r.last_error, r.not_before, r.fallback_unless
           from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb)
-            as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, priority text, last_error text)
+            as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, priority text, last_error text,
+                 not_before timestamptz, fallback_unless text)
           on conflict (tenant_id, event_id, channel, destination) do nothing
-          returning id, tenant_id, event_id, channel, state, priority
+          returning id, tenant_id, event_id, channel, state, priority, not_before
         )
-        select id, tenant_id, event_id, channel, priority from inserted where channel <> 'inapp' and state = 'pending'
+        select id, tenant_id, event_id, channel, priority, not_before from inserted where channel <> 'inapp' and state in ('pending', 'scheduled')
         ${
-          // The statement's snapshot predates its own inserts, so this reads only an earlier run's rows.
+          // The statement's snapshot predates its own inserts, so this reads only an earlier run's rows
+          // (a digest's carrier among them: its members have no job of their own).
           i === 0
             ? sql`union all
-                  select id, tenant_id, event_id, channel, priority from deliveries
+                  select id, tenant_id, event_id, channel, priority, not_before from deliveries
                   where (tenant_id, event_id) in (select * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[]))
-                    and channel <> 'inapp' and state = 'pending'`
+                    and channel <> 'inapp' and (state = 'pending' or (state = 'scheduled' and carried_by is null))`
             : sql``
         }
       `),
@@ -207,16 +230,52 @@ async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<vo
   if (jobs.length > 0) await queues.inapp.addBulk(jobs);
 }
 
-/** One job per pending delivery, on its channel's queue, urgent ones first. */
-async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[]): Promise<void> {
-  const byQueue = new Map<DeliveryQueue, { name: string; data: { deliveryId: string; eventId: string }; opts: { jobId: string; priority?: number } }[]>();
-  for (const { id, event_id: eventId, channel, priority } of pending) {
+/**
+ * One job per delivery, on its channel's queue, urgent ones first; a scheduled one's job waits
+ * until its time. Job ids are the deliveries', so a re-run adds nothing. A digest that filled up
+ * wakes its carrier at once, including a carrier whose job already waits for the window's end.
+ */
+async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[], digestWakes: DigestWake[]): Promise<void> {
+  type Job = { name: string; data: { deliveryId: string; eventId: string }; opts: { jobId: string; priority?: number; delay?: number } };
+  const byQueue = new Map<DeliveryQueue, Job[]>();
+  const wakes = [
+    ...pending.map((p) => ({ id: p.id, eventId: p.event_id, channel: p.channel, priority: p.priority, notBefore: p.not_before === null ? null : new Date(p.not_before) })),
+    ...digestWakes,
+  ];
+  const now = Date.now();
+  for (const { id, eventId, channel, priority, notBefore } of wakes) {
     const queue = queueForChannel(channel);
+    const delay = notBefore ? notBefore.getTime() - now : 0;
     const jobs = byQueue.get(queue) ?? [];
-    jobs.push({ name: channel, data: { deliveryId: id, eventId }, opts: { jobId: deliveryJobId(id), ...jobPriority(priority) } });
+    jobs.push({ name: channel, data: { deliveryId: id, eventId }, opts: { jobId: deliveryJobId(id), ...jobPriority(priority), ...(delay > 0 && { delay }) } });
     byQueue.set(queue, jobs);
   }
   await Promise.all([...byQueue].map(([queue, jobs]) => queues[queue].addBulk(jobs)));
+  const due = digestWakes.filter((wake) => wake.notBefore.getTime() <= now);
+  await Promise.all(
+    due.map(async ({ id, channel }) => {
+      const job = await queues[queueForChannel(channel)].getJob(deliveryJobId(id));
+      if (job && (await job.isDelayed())) await job.promote();
+    }),
+  );
+}
+
+/** The users of `online` fallbacks who hold a live stream now: their fallback is skipped (SPEC §4.1). */
+async function onlineForFallbacks(deps: RouteDeps, routed: Routed[]): Promise<Set<string>> {
+  const userIds = [...new Set(routed.flatMap((r) => r.plan.deliveries.flatMap((d) => (d.fallbackUnless === 'online' ? [d.userId!] : []))))];
+  if (userIds.length === 0 || !deps.presence) return new Set();
+  return deps.presence(userIds);
+}
+
+/** The planned deliveries that go into digests, as joinDigests records them. */
+function digestMembers(routed: Routed[]): DigestMember[] {
+  return routed.flatMap(({ event, plan }) =>
+    plan.deliveries.flatMap((d) =>
+      d.digest && d.channel !== 'inapp' && d.channel !== 'webhook'
+        ? [{ tenantId: event.tenantId, eventId: event.id, channel: d.channel, destination: d.destination, userId: d.userId ?? null, ruleId: d.ruleId ?? null, priority: d.priority, digest: d.digest }]
+        : [],
+    ),
+  );
 }
 
 /**

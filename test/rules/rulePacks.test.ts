@@ -177,7 +177,11 @@ describe('the conversations pack, end to end', () => {
   it('a message reaches every participant but the sender, in-app and by push, with the rule’s text', async () => {
     const id = await publish('conversation.message_posted', sample['conversation.message_posted']!, 'sam');
     const { deliveries, inbox } = await outcome(id);
-    expect(deliveries).toEqual(['inapp:ann:sent', 'inapp:bob:sent', 'push:ann:delivered', 'push:bob:delivered']);
+    // The email waits five minutes for each of them: sent only if the in-app notification is still unseen then.
+    expect(deliveries).toEqual(['email:ann@acme.example:scheduled', 'email:bob@acme.example:scheduled', 'inapp:ann:sent', 'inapp:bob:sent', 'push:ann:delivered', 'push:bob:delivered']);
+    const [fallback] = await env.db.$client`select not_before, fallback_unless, created_at from deliveries where event_id = ${id} and destination = 'ann@acme.example'`;
+    expect(fallback!.fallback_unless).toBe('seen');
+    expect(new Date(fallback!.not_before).getTime() - new Date(fallback!.created_at).getTime()).toBeGreaterThanOrEqual(299_000);
     expect(inbox.map((n) => [n.user_id, n.title, n.body, n.url])).toEqual([
       ['ann', 'Sam Rivera in Migration plan', 'Can you review the cut-over steps before Friday?', 'https://app.example.com/conversations/conv_81'],
       ['bob', 'Sam Rivera in Migration plan', 'Can you review the cut-over steps before Friday?', 'https://app.example.com/conversations/conv_81'],

@@ -6,6 +6,7 @@ import type { Logger } from '../../src/logger.ts';
 import { closeQueues, createQueues, type PayloadOf } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { createRedis } from '../../src/redis.ts';
+import { usersWithOpenStreams } from '../../src/realtime/streamLimit.ts';
 import { eventKey, type EventRef } from '../../src/intake/eventEnvelope.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { routeEvents, type StoredEvent } from '../../src/routing/routeEvents.ts';
@@ -42,7 +43,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const route = createGroupCommitter(
     (items: RouteItem[]) =>
       routeEvents(
-        { db, queues, frames, templates, rules },
+        { db, queues, frames, templates, rules, presence: (userIds) => usersWithOpenStreams(producer, config.REDIS_PREFIX, userIds) },
         items.map((item) => item.event),
         new Map(items.flatMap((item) => (item.carried ? [[eventKey(item.event), item.carried] as const] : []))),
       ),
