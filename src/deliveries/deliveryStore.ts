@@ -9,7 +9,7 @@ import type { RuleContent } from '../routing/ruleSpec.ts';
 export type DeliveryRow = typeof deliveries.$inferSelect;
 /** Where a rule's delivery goes, read with the delivery so a send needs no lookup of its own. */
 /** The rule a delivery came from: its webhook settings, and the content its messages take (SPEC §3.1). */
-export type DeliveryRule = { webhookUrl: string | null; secret: string | null; content: RuleContent | null };
+export type DeliveryRule = { id: string; webhookUrl: string | null; secret: string | null; content: RuleContent | null };
 /** A delivery with what sending it needs: its event, when that was accepted, and the rule that made it (null for a user's own channel or a removed rule). */
 export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope; acceptedAt: Date; rule: DeliveryRule | null };
 
@@ -53,7 +53,8 @@ const MAX_BATCH = 500;
 export function createDeliveryStore(db: Db): DeliveryStore {
   const loadBatch = createGroupCommitter<string, DeliveryContext | null>(async (ids) => {
     const rows = await db
-      .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt, rule: { webhookUrl: rules.webhookUrl, secret: rules.secret, content: rules.content } })
+      // The id first: drizzle reads a left-joined object as absent when its first field is null.
+      .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt, rule: { id: rules.id, webhookUrl: rules.webhookUrl, secret: rules.secret, content: rules.content } })
       .from(deliveries)
       .innerJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
       .leftJoin(rules, eq(rules.id, deliveries.ruleId))

@@ -25,6 +25,7 @@ import { pageRouter } from './routes/page.ts';
 import { preferencesRouter } from './routes/preferences.ts';
 import { chatSettingsRouter } from './routes/chatSettings.ts';
 import { pushRouter } from './routes/push.ts';
+import { rulePacksRouter } from './routes/rulePacks.ts';
 import { rulesRouter } from './routes/rules.ts';
 import { streamRouter } from './routes/stream.ts';
 import { teamsRouter } from './routes/teams.ts';
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps): Express {
     usersRouter(deps),
     teamsRouter(deps),
     rulesRouter(deps),
+    rulePacksRouter(deps),
     deliveriesRouter(deps),
     preferencesRouter(deps),
     chatSettingsRouter(deps),

@@ -6,11 +6,18 @@ import { isUniqueViolation } from '../errors.ts';
 export type RuleRow = typeof rules.$inferSelect;
 export type NewRule = typeof rules.$inferInsert;
 
-/** Every rule write: it bumps the tenant's rules_version in the same transaction, so routers reading that version see the change (ruleCache.ts). */
-async function withVersionBump<T>(db: Db, tenantId: string, write: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<T>): Promise<T> {
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** Tells routers the tenant's rules changed: they re-read them when its rules_version moves (ruleCache.ts). Call in the writing transaction. */
+export async function bumpRulesVersion(tx: Tx, tenantId: string): Promise<void> {
+  await tx.update(tenants).set({ rulesVersion: sql`${tenants.rulesVersion} + 1` }).where(eq(tenants.id, tenantId));
+}
+
+/** Every rule write: it bumps the tenant's rules_version in the same transaction. */
+async function withVersionBump<T>(db: Db, tenantId: string, write: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
     const result = await write(tx);
-    await tx.update(tenants).set({ rulesVersion: sql`${tenants.rulesVersion} + 1` }).where(eq(tenants.id, tenantId));
+    await bumpRulesVersion(tx, tenantId);
     return result;
   });
 }

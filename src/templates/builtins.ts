@@ -1,4 +1,5 @@
 import { compileTemplate, type CompiledTemplate, type TemplateFields } from './content.ts';
+import { brandedEmail, EMAIL_STYLE } from './emailLayout.ts';
 
 /**
  * Herald's own email templates, used when neither the tenant nor the global default has one
@@ -29,31 +30,16 @@ const GENERIC_COPY: EmailCopy = { subject: TITLE, heading: '{{humanize event.typ
 const DETAILS = '{{#if data.body}}{{data.body}}{{else if data.description}}{{data.description}}{{else}}{{data.message}}{{/if}}';
 
 function emailFields(copy: EmailCopy): TemplateFields {
-  const html = `<!doctype html>
-<html><body style="margin:0;padding:0;background:#f6f8fa;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1f2328">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center" style="padding:24px">
-<table role="presentation" width="600" cellpadding="0" cellspacing="0" style="background:#ffffff;border-radius:6px;border-top:4px solid {{brand.primaryColor}}">
-<tr><td style="padding:24px 32px 0">{{#if brand.logoUrl}}<img src="{{brand.logoUrl}}" alt="{{brand.companyName}}" height="32" style="height:32px">{{else}}<strong style="font-size:18px;color:{{brand.primaryColor}}">{{brand.companyName}}</strong>{{/if}}</td></tr>
-<tr><td style="padding:16px 32px">
-<h1 style="font-size:20px;margin:0 0 8px">${copy.heading}</h1>
-${copy.intro ? `<p style="margin:0 0 16px;color:{{brand.secondaryColor}}">${copy.intro}</p>` : ''}
-<p style="margin:0 0 8px;font-size:16px"><strong>${TITLE}</strong>{{#if event.severity}} <span style="color:{{brand.secondaryColor}}">({{event.severity}})</span>{{/if}}</p>
-<p style="margin:0 0 16px">${DETAILS}</p>
-{{#if (safeUrl data.url)}}<p style="margin:24px 0"><a href="{{safeUrl data.url}}" style="background:{{brand.primaryColor}};color:#ffffff;padding:10px 18px;border-radius:6px;text-decoration:none">${copy.action}</a></p>{{/if}}
-</td></tr>
-<tr><td style="padding:16px 32px 24px;font-size:12px;color:{{brand.secondaryColor}};border-top:1px solid #d0d7de">{{#if brand.footerText}}{{brand.footerText}}{{else}}Sent by {{brand.companyName}}.{{/if}}</td></tr>
-</table></td></tr></table>
-</body></html>`;
-  const text = `${copy.heading}
-
-${copy.intro ? `${copy.intro}\n\n` : ''}${TITLE}{{#if event.severity}} ({{event.severity}}){{/if}}
-${DETAILS}
-{{#if (safeUrl data.url)}}
-${copy.action}: {{safeUrl data.url}}
-{{/if}}
---
-{{#if brand.footerText}}{{brand.footerText}}{{else}}Sent by {{brand.companyName}}.{{/if}}`;
-  return { subject: copy.subject, html, text };
+  return brandedEmail({
+    subject: copy.subject,
+    heading: copy.heading,
+    intro: copy.intro,
+    bodyHtml: `<p style="margin:0 0 8px;font-size:16px"><strong>${TITLE}</strong>{{#if event.severity}} <span style="${EMAIL_STYLE.muted}">({{event.severity}})</span>{{/if}}</p>
+<p style="${EMAIL_STYLE.paragraph}">${DETAILS}</p>`,
+    bodyText: `${TITLE}{{#if event.severity}} ({{event.severity}}){{/if}}
+${DETAILS}`,
+    action: { label: copy.action, url: 'data.url' },
+  });
 }
 
 /** The source of the built-in email template for an event type (the generic one for types Herald does not know). */

@@ -110,6 +110,38 @@ describe('chat worker, end to end', () => {
     expect(receiver.arrivals(TEAMS_SELF)).toHaveLength(1);
   });
 
+  it('says what a rule’s content says, and an urgent rule gets the attention colour', async () => {
+    const rule = await api.post('/api/v1/rules', {
+      tenantId: 'acme',
+      eventType: 'deploy.*',
+      channels: ['teams'],
+      recipients: { kind: 'users', userIds: ['p2'] },
+      priority: 'urgent',
+      content: { title: 'Deploy of {{data.service}}', body: '{{data.version}} is live', url: 'https://deploy.example/{{data.service}}' },
+    });
+    expect(rule.status).toBe(201);
+    const p2 = apiClient(webUrl, await env.userToken('p2', ['acme']));
+    expect((await p2.patch('/api/v1/me/preferences', { 'deploy.finished.teams': true })).status).toBe(200);
+    await publish({ id: 'evt_rule_content', type: 'deploy.finished', severity: 'low', occurredAt: '2026-11-23T10:00:00Z', data: { service: 'api', version: 'v42' } });
+    const [item] = await eventually(async () => {
+      const found = await chatDeliveries('evt_rule_content');
+      return found[0]?.state === 'delivered' ? found : null;
+    });
+    expect(item).toMatchObject({ channel: 'teams', destination: 'user:p2' });
+    const card = JSON.parse(receiver.arrivals(TEAMS_SELF).at(-1)!.body);
+    const expected = teamsMessage(
+      sampleEvent({ id: 'evt_rule_content', type: 'deploy.finished', severity: 'low', data: { service: 'api', version: 'v42' } }),
+      { title: 'Deploy of api', body: 'v42 is live', url: 'https://deploy.example/api' },
+      'urgent',
+    );
+    expect(card).toEqual(expected);
+    const text = JSON.stringify(card);
+    expect(text).toContain('Deploy of api');
+    expect(text).toContain('v42 is live');
+    expect(text).toContain('https://deploy.example/api');
+    expect(text).toContain('"color":"Attention"');
+  });
+
   it('fails a Slack 404 (a deleted webhook) at once, with Slack’s reason and without the URL', async () => {
     receiver.script(SLACK_GONE, { status: 404, body: 'no_service' });
     await publish({ id: 'evt_gone', assigneeTeamIds: ['gone'] });

@@ -1,7 +1,3 @@
-import { createECDH, randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../../src/channels/push.ts';
 import { PermanentDeliveryError } from '../../src/errors.ts';
@@ -13,56 +9,9 @@ import { generateVapidKeys } from '../../src/push/vapidKeys.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
 import { startPush } from '../../workers/roles/push.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { browserKeys, startMockPushService, type Subscription } from '../helpers/pushService.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 import { startLocalServer, type LocalServer } from '../outbound/localServer.ts';
-
-type Subscription = { endpoint: string; keys: { p256dh: string; auth: string } };
-
-/**
- * web-push-testing's push service in this process on an ephemeral port: it checks the VAPID
- * signature against the key a subscription was made with, decrypts each message with the
- * subscription's private key (RFC 8291) and keeps the plaintext for us to read back.
- */
-async function startMockPushService() {
-  const require = createRequire(import.meta.url);
-  const MockServer = require('web-push-testing/src/server.js');
-  const { PushApiModel } = require('web-push-testing/src/PushApiModel.js');
-  const model = new PushApiModel();
-  const mock = new MockServer(model, 0);
-  mock.setRequestHandlers();
-  const server: Server = mock._app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  model.notifyUrl = `${origin}/notify/`;
-
-  const call = async (path: string, body: unknown = {}) => {
-    const res = await fetch(origin + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    if (res.status >= 300) throw new Error(`mock push service ${path}: ${res.status} ${await res.text()}`);
-    return res.headers.get('content-type')?.includes('json') ? ((await res.json()) as any) : null;
-  };
-  return {
-    /** A browser subscribing with our VAPID public key as its applicationServerKey. */
-    async subscribe(applicationServerKey: string): Promise<{ subscription: Subscription; clientHash: string }> {
-      const { data } = await call('/subscribe', { applicationServerKey });
-      return { subscription: { endpoint: data.endpoint, keys: data.keys }, clientHash: data.clientHash };
-    },
-    /** Decrypted payloads received for a subscription. */
-    messages: async (clientHash: string): Promise<string[]> => (await call('/get-notifications', { clientHash })).data.messages,
-    expire: (clientHash: string) => call(`/expire-subscription/${clientHash}`),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** Keys a browser would generate, for endpoints served by a plain local receiver. */
-function browserKeys() {
-  const ecdh = createECDH('prime256v1');
-  ecdh.generateKeys();
-  return { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') };
-}
 
 const vapid = generateVapidKeys();
 let env: TestEnv;

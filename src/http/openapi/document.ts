@@ -14,7 +14,7 @@ const TAGS: Record<string, string> = {
   publishing: 'Services publish events (service key).',
   inbox: 'A signed-in user’s inbox, live stream, preferences and Web Push devices (user token).',
   directory: 'Tenants, branding, users and teams (service key or admin token, scoped to its tenants).',
-  rules: 'Routing rules for email and webhooks.',
+  rules: 'Routing rules (patterns, recipients, priority, content, timed delivery) and rule packs.',
   templates: 'Versioned Handlebars templates, previews and test-sends.',
   deliveries: 'What happened to each delivery of an event, and manual retry.',
   operations: 'Probes, metrics and this document.',

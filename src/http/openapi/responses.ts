@@ -5,6 +5,7 @@ import { preferencesSchema } from '../../routing/preferences.ts';
 import { CHANNELS } from '../../routing/channels.ts';
 import { PRIORITIES } from '../../routing/priority.ts';
 import type { presentDelivery } from '../routes/deliveries.ts';
+import type { presentRulePack } from '../routes/rulePacks.ts';
 import type { presentRule } from '../routes/rules.ts';
 import type { presentTeam } from '../routes/teams.ts';
 import type { presentTemplate } from '../routes/templates.ts';
@@ -88,6 +89,26 @@ export const ruleView = z
     ...timestamps,
   })
   .meta({ id: 'Rule' });
+
+export const rulePackView = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    rules: z.array(ruleView.pick({ eventType: true, channels: true, severityFilter: true, recipients: true, priority: true, content: true, delivery: true })).meta({
+      description: 'the rules the pack installs, as the rules API stores them',
+    }),
+    emailTemplates: z.array(z.string()).meta({ description: 'event types the pack ships email templates for, installed as global defaults where none is set' }),
+  })
+  .meta({ id: 'RulePack' });
+
+export const packInstallView = z
+  .object({
+    installed: z.int().meta({ description: 'rules added to the tenant' }),
+    skipped: z.int().meta({ description: 'rules the tenant already had (same pattern, channels, severity filter and recipients, enabled or not)' }),
+    templatesAdded: z.int().meta({ description: 'email templates that became global defaults; a slot with a default keeps it' }),
+  })
+  .meta({ id: 'RulePackInstall' });
 
 export const createdRuleView = ruleView
   .extend({ secret: z.string().startsWith('whsec_').optional().meta({ description: 'webhook rules only: the signing secret, shown on create only' }) })
@@ -209,6 +230,7 @@ export type PresenterChecks = [
   Holds<Documents<typeof userView, ReturnType<typeof presentUser>>>,
   Holds<Documents<typeof teamView, ReturnType<typeof presentTeam>>>,
   Holds<Documents<typeof ruleView, ReturnType<typeof presentRule>>>,
+  Holds<Documents<typeof rulePackView, ReturnType<typeof presentRulePack>>>,
   Holds<Documents<typeof templateView, ReturnType<typeof presentTemplate>>>,
   Holds<Documents<typeof deliveryView, ReturnType<typeof presentDelivery>>>,
   Holds<Documents<typeof notificationView, NotificationView>>,

@@ -1,16 +1,18 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { entityIdSchema } from '../../intake/eventEnvelope.ts';
+import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import { generatedIdSchema } from '../params.ts';
+import { z } from 'zod';
 import { eventTimelineQuery } from '../routes/deliveries.ts';
 import { ruleBodies, ruleListQuery } from '../routes/rules.ts';
 import { ADMIN, DOCUMENTED_ALLOW_HOSTS, errors, idParam, json, jsonBody } from './common.ts';
-import { createdRuleView, deliveryView, listOf, retryView, ruleView } from './responses.ts';
+import { createdRuleView, deliveryView, listOf, packInstallView, retryView, rulePackView, ruleView } from './responses.ts';
 
 /** SPEC §3 and §7: routing rules, and what routing did with an event (its delivery timeline). */
 export function registerRulesPaths(registry: OpenAPIRegistry): void {
   const bodies = ruleBodies(DOCUMENTED_ALLOW_HOSTS);
   const params = idParam(generatedIdSchema, 'the rule id');
-  const duplicate = { 409: 'A rule for this tenant, event type, channel and severity filter already exists.' };
+  const duplicate = { 409: 'An enabled rule of the tenant has the same event type, channels, severity filter and recipients.' };
 
   registry.registerPath({
     method: 'post',
@@ -18,7 +20,8 @@ export function registerRulesPaths(registry: OpenAPIRegistry): void {
     operationId: 'createRule',
     tags: ['rules'],
     summary: 'Create a routing rule',
-    description: 'Email and webhook are rule-driven. A webhook rule needs `webhookUrl` and gets a signing secret, shown in this answer only.',
+    description:
+      'A v1 body (one `channel`) is still valid. `eventType` is an exact type or a pattern with `*`; `recipients` picks who the rule reaches; `priority` raises what it produces; `content` (Handlebars) sets the title, body and url of its in-app rows, pushes and chat posts and is checked here (400 naming the line of a syntax error, 422 `template_too_expensive`); `delivery` sets fallback and digest. A webhook rule needs `webhookUrl` and gets a signing secret, shown in this answer only.',
     security: ADMIN,
     request: { body: jsonBody(bodies.create) },
     responses: { 201: json('The stored rule, with `secret` for a webhook rule.', createdRuleView), ...errors([400, 401, 403, 409, 422], duplicate) },
@@ -63,6 +66,27 @@ export function registerRulesPaths(registry: OpenAPIRegistry): void {
     security: ADMIN,
     request: { params },
     responses: { 204: { description: 'Deleted.' }, ...errors([401, 403, 404]) },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/api/v1/rule-packs',
+    operationId: 'listRulePacks',
+    tags: ['rules'],
+    summary: 'The rule packs a tenant can install',
+    security: ADMIN,
+    responses: { 200: json('Every pack.', listOf(rulePackView)), ...errors([401, 403]) },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/tenants/{id}/rule-packs/{packId}',
+    operationId: 'installRulePack',
+    tags: ['rules'],
+    summary: 'Install a rule pack for a tenant',
+    description: 'Idempotent: rules the tenant already has are skipped. The pack’s email templates become global defaults where none is set.',
+    security: ADMIN,
+    request: { params: z.object({ id: tenantIdSchema.meta({ description: 'the tenant id' }), packId: z.string().meta({ description: 'the pack id, e.g. `platform`' }) }) },
+    responses: { 200: json('What the install added.', packInstallView), ...errors([401, 403, 404], { 404: 'No such tenant or pack.' }) },
   });
 
   registry.registerPath({
