@@ -21,7 +21,7 @@ export const identityEvents: PlatformEvent[] = [
         paragraph('The link to choose your password works until {{formatDate data.setPasswordExpiresAt}}.', 'data.setPasswordExpiresAt'),
         paragraph('We never send passwords by email. If you did not expect this account, you can ignore this message.'),
       ],
-      action: { label: 'Choose your password', path: 'data.setPasswordUrl' },
+      action: { label: 'Choose your password', url: 'data.setPasswordUrl' },
     },
     sampleData: {
       username: 'dana.whitfield',

@@ -1,7 +1,7 @@
 import { amount, bullets, code, date, facts, link, orderItems, paragraph, SERVICE, value, type PlatformEvent } from './platformEmails.ts';
 
 const ORDER = value('Order', 'data.orderId');
-const VIEW_ORDER = { label: 'View your order', path: 'data.url' };
+const VIEW_ORDER = { label: 'View your order', url: 'data.url' };
 
 /** The customer's side of the order events (SPEC §3.2). */
 export const orderEvents: PlatformEvent[] = [
@@ -110,7 +110,7 @@ export const orderEvents: PlatformEvent[] = [
         bullets('Security recommendations', 'data.securityRecommendations'),
         paragraph('For your security, this email holds no password: manage SSH keys and credentials from the dashboard.'),
       ],
-      action: { label: 'Open the dashboard', path: 'data.dashboardUrl' },
+      action: { label: 'Open the dashboard', url: 'data.dashboardUrl' },
     },
     sampleData: {
       orderId: 'ORD-1042',

@@ -5,7 +5,7 @@ export const PROGRESS = 'Step {{data.step}}/{{data.totalSteps}}{{#if data.stepNa
 
 const SERVICE_FACT = value('Service', 'data.serviceName');
 const ORDER = value('Order', 'data.orderId');
-const FOLLOW = { label: 'Follow the setup', path: 'data.url' };
+const FOLLOW = { label: 'Follow the setup', url: 'data.url' };
 const URL = 'https://portal.example.com/orders/ORD-1042/provisioning';
 
 /** The customer's side of the provisioning events (SPEC §3.2). */
@@ -109,7 +109,7 @@ export const provisioningEvents: PlatformEvent[] = [
       heading: 'Service suspended',
       intro: `${SERVICE}{{#if data.hostname}} at {{data.hostname}}{{/if}} has been suspended and is unreachable until it is restored.`,
       blocks: [facts(SERVICE_FACT, value('Hostname', 'data.hostname'), value('Reason', 'data.reason')), paragraph('Your data is kept while the service is suspended.', 'data.dataRetained')],
-      action: { label: 'Restore the service', path: 'data.url' },
+      action: { label: 'Restore the service', url: 'data.url' },
     },
     sampleData: {
       serviceName: 'VPS Standard (2 vCPU, 4 GB RAM)',

@@ -12,7 +12,7 @@ function ticketEvent(type: string, inapp: { title: string; body: string }, email
   return {
     type,
     inapp: { ...inapp, url: '{{data.url}}' },
-    email: { blocks: [facts(TICKET, SUBJECT)], action: { label: 'View ticket', path: 'data.url' }, ...email, subject: `[{{data.ticketId}}] ${email.subject}` },
+    email: { blocks: [facts(TICKET, SUBJECT)], action: { label: 'View ticket', url: 'data.url' }, ...email, subject: `[{{data.ticketId}}] ${email.subject}` },
     sampleData: { ticketId: 'SUP-3391', subject: 'Cannot reach my VPS over SSH', url: 'https://portal.example.com/support/tickets/SUP-3391', ...sampleData },
   };
 }
@@ -36,7 +36,7 @@ export const supportEvents: PlatformEvent[] = [
       heading: 'New reply on your ticket',
       intro: '{{#if data.author}}{{data.author}}{{else}}Support{{/if}} replied to ticket {{data.ticketId}}, “{{data.subject}}”:',
       blocks: [quote('data.comment')],
-      action: { label: 'Reply on the ticket', path: 'data.url' },
+      action: { label: 'Reply on the ticket', url: 'data.url' },
     },
     { author: 'Sam Okafor (Support)', comment: 'Could you send us the output of `ssh -v` from your machine? That shows where the connection stops.' },
   ),
