@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventEnvelope } from '../../src/intake/eventEnvelope.ts';
 import { matchesEventPattern } from '../../src/routing/eventPattern.ts';
 import { platformPack } from '../../src/rules/packs/platform.ts';
+import type { ServiceDelivered } from '../../src/rules/packs/platformOrders.ts';
 import type { PackRule } from '../../src/rules/packs/rulePack.ts';
 import { brandContext } from '../../src/templates/branding.ts';
 import type { EmailContent } from '../../src/templates/content.ts';
@@ -147,14 +148,7 @@ describe('the platform pack', () => {
   });
 
   it('mails the service’s access details from data: IP, hostname, SSH command, endpoints, recommendations and the dashboard link', () => {
-    const data = sampleData['order.service-delivered'] as {
-      ipAddress: string;
-      hostname: string;
-      sshCommand: string;
-      endpoints: { http: string; https: string };
-      securityRecommendations: string[];
-      dashboardUrl: string;
-    };
+    const data = sampleData['order.service-delivered'] as ServiceDelivered;
     const { subject, html, text } = renderEmail('order.service-delivered');
     expect(subject).toBe('VPS Standard (2 vCPU, 4 GB RAM) is ready: your access details');
     for (const part of [html, text]) {

@@ -3,6 +3,34 @@ import { amount, bullets, code, date, facts, link, orderItems, paragraph, SERVIC
 const ORDER = value('Order', 'data.orderId');
 const VIEW_ORDER = { label: 'View your order', url: 'data.url' };
 
+/** The data of `order.service-delivered`, the pack's key email: how to reach what was delivered. */
+export type ServiceDelivered = {
+  orderId: string;
+  serviceName: string;
+  ipAddress: string;
+  hostname: string;
+  sshCommand: string;
+  endpoints: { http: string; https: string };
+  securityRecommendations: string[];
+  dashboardUrl: string;
+};
+
+const SERVICE_DELIVERED_SAMPLE: ServiceDelivered = {
+  orderId: 'ORD-1042',
+  serviceName: 'VPS Standard (2 vCPU, 4 GB RAM)',
+  ipAddress: '203.0.113.24',
+  hostname: 'vps-1042.cloud.example.com',
+  sshCommand: 'ssh root@203.0.113.24',
+  endpoints: { http: 'http://vps-1042.cloud.example.com/', https: 'https://vps-1042.cloud.example.com/' },
+  securityRecommendations: [
+    'Disable password login for SSH and use keys only',
+    'Enable the firewall and open only the ports you use',
+    'Install security updates now and turn on automatic updates',
+    'Create a non-root user for daily work',
+  ],
+  dashboardUrl: 'https://portal.example.com/services/svc-881',
+};
+
 /** The customer's side of the order events (SPEC §3.2). */
 export const orderEvents: PlatformEvent[] = [
   {
@@ -112,20 +140,6 @@ export const orderEvents: PlatformEvent[] = [
       ],
       action: { label: 'Open the dashboard', url: 'data.dashboardUrl' },
     },
-    sampleData: {
-      orderId: 'ORD-1042',
-      serviceName: 'VPS Standard (2 vCPU, 4 GB RAM)',
-      ipAddress: '203.0.113.24',
-      hostname: 'vps-1042.cloud.example.com',
-      sshCommand: 'ssh root@203.0.113.24',
-      endpoints: { http: 'http://vps-1042.cloud.example.com/', https: 'https://vps-1042.cloud.example.com/' },
-      securityRecommendations: [
-        'Disable password login for SSH and use keys only',
-        'Enable the firewall and open only the ports you use',
-        'Install security updates now and turn on automatic updates',
-        'Create a non-root user for daily work',
-      ],
-      dashboardUrl: 'https://portal.example.com/services/svc-881',
-    },
+    sampleData: SERVICE_DELIVERED_SAMPLE,
   },
 ];
