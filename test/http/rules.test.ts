@@ -118,6 +118,128 @@ describe('POST /api/v1/rules', () => {
   });
 });
 
+describe('rules v2 (SPEC §3.1)', () => {
+  const v2Rule = (over: Record<string, unknown> = {}) => ({ tenantId: 'acme', eventType: `${freshType()}.*`, channels: ['inapp', 'push'], ...over });
+
+  it('stores a pattern, a channel set (sorted, distinct), recipients, priority, content and timed delivery, and echoes them', async () => {
+    const body = v2Rule({
+      channels: ['push', 'inapp', 'email', 'push'],
+      recipients: { kind: 'users', userIds: ['bob', 'ann', 'bob'] },
+      priority: 'high',
+      content: { title: '{{event.type}} on {{data.host}}', body: '{{data.message}}', url: '{{data.url}}' },
+      delivery: { fallback: { channel: 'email', afterSeconds: 300, unless: 'read' }, digest: { windowSeconds: 600, key: 'order.id' } },
+    });
+    const created = await create(body);
+    expect(created).toMatchObject({
+      eventType: body.eventType,
+      channel: 'email',
+      channels: ['email', 'inapp', 'push'],
+      recipients: { kind: 'users', userIds: ['ann', 'bob'] },
+      priority: 'high',
+      content: body.content,
+      delivery: { fallback: { channel: 'email', afterSeconds: 300, unless: 'read' }, digest: { windowSeconds: 600, key: 'order.id', maxItems: 100 } },
+    });
+    expect((await api.get(`/api/v1/rules/${created.id}`)).body).toEqual(created);
+    const listed = await api.get('/api/v1/rules?tenantId=acme&channel=push');
+    expect(listed.body.items.map((r: { id: string }) => r.id)).toContain(created.id);
+  });
+
+  it.each([
+    ['*', 'every event'],
+    ['*.failed', 'every failure'],
+    ['provisioning.*', 'a domain'],
+    ['order:created-v2_x', 'every allowed character'],
+  ])('accepts the pattern %s (%s)', async (eventType) => {
+    const res = await api.post('/api/v1/rules', v2Rule({ eventType, recipients: { kind: 'role', role: `r_${freshType()}` } }));
+    expect(res.status).toBe(201);
+  });
+
+  it.each([
+    ['a pattern with a space', { eventType: 'order created' }, 'eventType'],
+    ['a pattern with a slash', { eventType: 'order/created' }, 'eventType'],
+    ['a pattern with a question mark', { eventType: 'order.?' }, 'eventType'],
+    ['an empty channel list', { channels: [] }, 'channels'],
+    ['an unknown channel in the set', { channels: ['inapp', 'sms'] }, 'channels.1'],
+    ['both channel and channels', { channel: 'email' }, 'channel'],
+    ['an unknown resolver kind', { recipients: { kind: 'everyone' } }, 'recipients.kind'],
+    ['a users resolver without users', { recipients: { kind: 'users', userIds: [] } }, 'recipients.userIds'],
+    ['a role resolver without a role', { recipients: { kind: 'role' } }, 'recipients.role'],
+    ['a data path that is not a dotted identifier', { recipients: { kind: 'data', path: 'participant ids' } }, 'recipients.path'],
+    ['a data path with an empty segment', { recipients: { kind: 'data', path: 'order..ownerId' } }, 'recipients.path'],
+    ['an unknown priority', { priority: 'critical' }, 'priority'],
+    ['content without any field', { content: {} }, 'content'],
+    ['content with an unknown field', { content: { title: 'x', colour: 'red' } }, 'content'],
+    ['a fallback on a rule without inapp', { channels: ['email'], delivery: { fallback: { channel: 'email', afterSeconds: 60, unless: 'seen' } } }, 'delivery.fallback'],
+    ['a fallback to an unknown channel', { delivery: { fallback: { channel: 'sms', afterSeconds: 60, unless: 'seen' } } }, 'delivery.fallback.channel'],
+    ['a fallback over a day', { delivery: { fallback: { channel: 'email', afterSeconds: 86_401, unless: 'seen' } } }, 'delivery.fallback.afterSeconds'],
+    ['a digest window under 10 s', { delivery: { digest: { windowSeconds: 5 } } }, 'delivery.digest.windowSeconds'],
+    ['a digest on a rule that sends only in-app', { channels: ['inapp'], delivery: { digest: { windowSeconds: 60 } } }, 'delivery.digest'],
+  ])('answers 400 naming the field for %s', async (_name, over, field) => {
+    const res = await api.post('/api/v1/rules', v2Rule(over));
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.map((d: { field: string }) => d.field)).toContain(field);
+  });
+
+  it('answers 400 with the field and line of a content syntax error, and 422 for content past the render budget', async () => {
+    const broken = await api.post('/api/v1/rules', v2Rule({ content: { title: 'ok', body: 'line one\n{{#if data.x}}never closed' } }));
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.details).toEqual([expect.objectContaining({ field: 'content.body', line: expect.any(Number) })]);
+    expect(broken.body.error.message).toMatch(/content\.body: line \d+/);
+
+    const unknownHelper = await api.post('/api/v1/rules', v2Rule({ content: { title: '{{lookupSecrets data}}' } }));
+    expect(unknownHelper.status).toBe(400);
+    expect(unknownHelper.body.error.details[0].field).toBe('content.title');
+
+    const partials = Array.from({ length: 10 }, (_, i) => `{{#*inline "p${i + 1}"}}${`{{> p${i}}}`.repeat(10)}{{/inline}}`).join('');
+    const bomb = await api.post('/api/v1/rules', v2Rule({ content: { body: `{{#*inline "p0"}}x{{/inline}}${partials}{{> p10}}` } }));
+    expect(bomb.status).toBe(422);
+    expect(bomb.body.error).toMatchObject({ code: 'template_too_expensive', details: [expect.objectContaining({ field: 'content.body' })] });
+
+    // A PATCH is checked the same way.
+    const rule = await create(v2Rule({ content: { title: 'fine' } }));
+    const patched = await api.patch(`/api/v1/rules/${rule.id}`, { content: { title: '{{#each}}' } });
+    expect(patched.status).toBe(400);
+    expect((await api.get(`/api/v1/rules/${rule.id}`)).body.content).toEqual({ title: 'fine' });
+  });
+
+  it('answers 409 for the same pattern, channel set, severity filter and recipients; any of them different is another rule', async () => {
+    const base = v2Rule({ channels: ['inapp', 'email'], recipients: { kind: 'users', userIds: ['ann', 'bob'] } });
+    await create(base);
+    // The same set in another order, the same users in another order and repeated: the same rule.
+    const same = await api.post('/api/v1/rules', { ...base, channels: ['email', 'inapp'], recipients: { kind: 'users', userIds: ['bob', 'ann', 'ann'] }, priority: 'urgent' });
+    expect(same.status).toBe(409);
+    for (const other of [
+      { channels: ['inapp'] },
+      { recipients: { kind: 'users', userIds: ['ann'] } },
+      { recipients: { kind: 'event' } },
+      { severityFilter: 'high' },
+      { eventType: `${base.eventType}.x` },
+    ]) {
+      expect((await api.post('/api/v1/rules', { ...base, ...other })).status, JSON.stringify(other)).toBe(201);
+    }
+    // A disabled rule does not hold its place.
+    const disabled = await create({ ...base, eventType: `${freshType()}.*`, enabled: false });
+    expect((await api.post('/api/v1/rules', { ...base, eventType: disabled.eventType })).status).toBe(201);
+  });
+
+  it('PATCH changes priority, content, recipients and delivery; null clears them; channels cannot change', async () => {
+    const rule = await create(v2Rule({ priority: 'high', content: { title: 'a' } }));
+    const changed = await api.patch(`/api/v1/rules/${rule.id}`, {
+      priority: 'urgent',
+      recipients: { kind: 'teams', teamIds: ['sec'] },
+      delivery: { fallback: { channel: 'push', afterSeconds: 0, unless: 'online' } },
+    });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ priority: 'urgent', recipients: { kind: 'teams', teamIds: ['sec'] }, content: { title: 'a' }, delivery: { fallback: { channel: 'push', afterSeconds: 0, unless: 'online' } } });
+    const cleared = await api.patch(`/api/v1/rules/${rule.id}`, { priority: null, content: null, delivery: null });
+    expect(cleared.body).toMatchObject({ priority: null, content: null, delivery: null });
+    const channels = await api.patch(`/api/v1/rules/${rule.id}`, { channels: ['inapp'] });
+    expect(channels.status).toBe(400);
+    expect(channels.body.error.details[0].field).toBe('channels');
+    expect((await api.patch(`/api/v1/rules/${rule.id}`, { channels: ['push', 'inapp'] })).status).toBe(200);
+  });
+});
+
 describe('rules auth and tenant scope', () => {
   it('answers 401 without credentials and 403 to a user token without admin', async () => {
     expect((await api.get('/api/v1/rules', null)).status).toBe(401);
