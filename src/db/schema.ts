@@ -209,13 +209,48 @@ export const deliveries = pgTable(
     sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
     deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
     failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }),
+    /** A `scheduled` delivery is sent at this time, not before (SPEC §4.1): quiet hours, a fallback's wait, a digest's window. */
+    notBefore: timestamp('not_before', { withTimezone: true, mode: 'date' }),
+    /** A fallback send: skipped at its time when the in-app notification was `seen` (or `read`) by then; `online` was decided when it was planned. */
+    fallbackUnless: text('fallback_unless').$type<'seen' | 'read' | 'online'>(),
+    /** The digest this delivery belongs to (SPEC §4.1). */
+    digestId: uuid('digest_id'),
+    /** For a digest's member: the delivery whose message carries it (the digest's first). Null for the carrier itself and every other delivery. */
+    carriedBy: uuid('carried_by'),
     ...timestamps,
   },
   (t) => [
     uniqueIndex('deliveries_event_channel_destination_uq').on(t.tenantId, t.eventId, t.channel, t.destination),
     // The outbox sweeper walks pending deliveries oldest first, looking for jobs Redis lost.
     index('deliveries_pending_idx').on(t.updatedAt, t.id).where(sql`${t.state} = 'pending'`),
+    // ... and scheduled ones past their time, whose wake-up job Redis may have lost.
+    index('deliveries_scheduled_idx').on(t.notBefore, t.id).where(sql`${t.state} = 'scheduled' and ${t.carriedBy} is null`),
+    index('deliveries_carried_by_idx').on(t.carriedBy).where(sql`${t.carriedBy} is not null`),
   ],
+);
+
+/**
+ * A digest (SPEC §4.1): the window a rule's messages to one destination gather in, per value of
+ * the rule's key. At most one is open per (rule, channel, destination, key value); it closes at
+ * `closesAt` or when it holds `maxItems`, and its first delivery (`carrierId`) carries the message.
+ */
+export const digests = pgTable(
+  'digests',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: text('tenant_id').notNull(),
+    ruleId: uuid('rule_id').notNull(),
+    channel: text('channel').notNull(),
+    destination: text('destination').notNull(),
+    keyValue: text('key_value').notNull(),
+    state: text('state').$type<'open' | 'closed'>().notNull().default('open'),
+    count: integer('count').notNull(),
+    maxItems: integer('max_items').notNull(),
+    openedAt: timestamp('opened_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    closesAt: timestamp('closes_at', { withTimezone: true, mode: 'date' }).notNull(),
+    carrierId: uuid('carrier_id').notNull(),
+  },
+  (t) => [uniqueIndex('digests_open_uq').on(t.ruleId, t.channel, t.destination, t.keyValue).where(sql`${t.state} = 'open'`)],
 );
 
 export const deliveryAttempts = pgTable(

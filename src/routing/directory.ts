@@ -74,6 +74,8 @@ async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelo
             slackWebhookUrl: users.slackWebhookUrl,
             teamsWebhookUrl: users.teamsWebhookUrl,
             roles: users.roles,
+            timezone: users.timezone,
+            quietHours: users.quietHours,
             hasPushSubscription: sql<boolean>`exists (select 1 from ${pushSubscriptions} where ${pushSubscriptions.userId} = ${users.id})`,
           })
           .from(users)

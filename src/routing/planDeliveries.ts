@@ -4,7 +4,10 @@ import type { Channel } from './channels.ts';
 import { matchesEventPattern } from './eventPattern.ts';
 import { wantsChannel } from './preferences.ts';
 import { DEFAULT_PRIORITY, higherPriority, priorityRank, type Priority } from './priority.ts';
-import { idsAtPath, type RecipientSpec, type RuleContent } from './ruleSpec.ts';
+import type { QuietHours } from '../directory/personSchedule.ts';
+import { quietHoursEnd, afterQuietHours } from '../scheduling/quietHours.ts';
+import { DIGESTED_CHANNELS, digestKeyValue, waitsOutQuietHours } from '../scheduling/timing.ts';
+import { idsAtPath, type RecipientSpec, type RuleContent, type RuleDelivery } from './ruleSpec.ts';
 import { meetsSeverityFilter } from './severity.ts';
 
 /** What routing needs to know of a user an event or a rule may reach. */
@@ -19,6 +22,9 @@ export type DirectoryUser = {
   hasPushSubscription: boolean;
   /** Role names per tenant, for `role` rules. */
   roles: Record<string, string[]>;
+  /** IANA time zone and daily quiet hours in it (SPEC §4.1); absent: none. */
+  timezone?: string;
+  quietHours?: QuietHours | null;
 };
 
 /** What routing needs to know of a team: its chat URLs (for `assigneeTeamIds`) and members (for `teams` rules). */
@@ -38,6 +44,7 @@ export type RoutingRule = {
   recipients: RecipientSpec;
   priority: Priority | null;
   content: RuleContent | null;
+  delivery?: RuleDelivery | null;
 };
 
 export type RoutingInput = {
@@ -48,6 +55,8 @@ export type RoutingInput = {
   teams?: DirectoryTeam[];
   /** The tenant's rules, oldest first (the oldest wins a tie); those that do not match the event do not fire. */
   rules?: RoutingRule[];
+  /** The routing time: quiet hours and fallback waits are reckoned from it. */
+  now?: Date;
 };
 
 export type PlannedDelivery = {
@@ -64,7 +73,17 @@ export type PlannedDelivery = {
   teamId?: string;
   /** A person's notification priority (SPEC §3.1), or the event's raised by the rules that produced it. */
   priority: Priority;
+  /** Held until then (SPEC §4.1): the end of the person's quiet hours, or when a fallback is due. */
+  notBefore?: Date;
+  /** A fallback (SPEC §4.1): at `notBefore`, skipped if the in-app notification was seen (read) by then; `online` is settled when routing records it. */
+  fallbackUnless?: FallbackCondition;
+  /** Gathered into the rule's digest window for this destination (SPEC §4.1) rather than sent alone. */
+  digest?: PlannedDigest;
 };
+
+export type FallbackCondition = 'seen' | 'read' | 'online';
+
+export type PlannedDigest = { ruleId: string; windowSeconds: number; maxItems: number; keyValue: string };
 
 export type SkippedRecipient = { userId: string; reason: string };
 
@@ -134,9 +153,12 @@ type Slot = { delivery: Omit<PlannedDelivery, 'priority' | 'ruleId'>; producers:
  * rule); teams the event names get their chat posts. One delivery per channel and destination
  * however many paths reach it. A person's priority is the highest of the event's and of the
  * rules that reached them; each delivery carries the content of the highest-priority rule that
- * produced it and has content (ties: the oldest).
+ * produced it and has content (ties: the oldest). Timed delivery (SPEC §4.1): messages of a rule
+ * with a digest are marked for its window, messages inside the person's quiet hours are held to
+ * their end, and fallbacks are planned as held deliveries of their own.
  */
-export function planDeliveries({ event, users, teams = [], rules = [] }: RoutingInput): DeliveryPlan {
+export function planDeliveries(input: RoutingInput): DeliveryPlan {
+  const { event, users, teams = [], rules = [] } = input;
   const usersById = new Map(users.map((u) => [u.id, u]));
   const teamsById = new Map(teams.map((t) => [t.id, t]));
   const skipped = new Map<string, string>();
@@ -157,13 +179,16 @@ export function planDeliveries({ event, users, teams = [], rules = [] }: Routing
     if (producer && !slot.producers.includes(producer)) slot.producers.push(producer);
   };
   const wants = (user: DirectoryUser, channel: Channel) => wantsChannel(user.preferences, event.type, channel);
+  /** Where a person gets a channel's message, or null when they cannot (no address, no device, no URL). */
+  const destinationOf = (user: DirectoryUser, channel: Channel): Slot['delivery'] | null => {
+    if (channel === 'inapp' || (channel === 'push' && user.hasPushSubscription)) return { channel, destination: user.id, userId: user.id };
+    if (channel === 'email' && user.email.trim() !== '') return { channel, destination: emailAddress(user.email), userId: user.id };
+    if ((channel === 'slack' && user.slackWebhookUrl) || (channel === 'teams' && user.teamsWebhookUrl)) return { channel, destination: `user:${user.id}`, userId: user.id };
+    return null;
+  };
   const forUser = (user: DirectoryUser, channel: Channel, producer: RoutingRule | null) => {
-    if (!wants(user, channel)) return;
-    if (channel === 'inapp') plan({ channel, destination: user.id, userId: user.id }, producer);
-    else if (channel === 'push' && user.hasPushSubscription) plan({ channel, destination: user.id, userId: user.id }, producer);
-    else if (channel === 'email' && user.email.trim() !== '') plan({ channel, destination: emailAddress(user.email), userId: user.id }, producer);
-    else if (channel === 'slack' && user.slackWebhookUrl) plan({ channel, destination: `user:${user.id}`, userId: user.id }, producer);
-    else if (channel === 'teams' && user.teamsWebhookUrl) plan({ channel, destination: `user:${user.id}`, userId: user.id }, producer);
+    const delivery = wants(user, channel) ? destinationOf(user, channel) : null;
+    if (delivery) plan(delivery, producer);
   };
 
   // The event's own recipients: in-app, push and personal chat without any rule (SPEC §3 items 2, 5, 6).
@@ -171,7 +196,7 @@ export function planDeliveries({ event, users, teams = [], rules = [] }: Routing
     for (const channel of ['inapp', 'push', 'slack', 'teams'] as const) forUser(user, channel, null);
   }
 
-  // Every matching rule, for the people it names: who it reached sets their priority.
+  // Every matching rule, for the people it names: who it reached sets their priority, and may get its fallback.
   const reachedBy = new Map<string, RoutingRule[]>();
   for (const rule of matchingRules(event, rules)) {
     const personal = rule.channels.filter((c) => c !== 'webhook');
@@ -198,12 +223,47 @@ export function planDeliveries({ event, users, teams = [], rules = [] }: Routing
 
   const eventPriority = event.priority ?? DEFAULT_PRIORITY;
   const raise = (from: Priority, by: RoutingRule[]) => by.reduce((p, rule) => (rule.priority ? higherPriority(p, rule.priority) : p), from);
+  const now = input.now ?? new Date();
   const deliveries = [...slots.values()].map(({ delivery, producers }): PlannedDelivery => {
     const priority = raise(eventPriority, delivery.userId ? (reachedBy.get(delivery.userId) ?? []) : producers);
     const withContent = producers.filter((rule) => rule.content);
     // Producers are in rule order (oldest first), so the first of the highest rank is the oldest.
     const ruleId = withContent.length > 0 ? withContent.reduce((best, rule) => (rankOf(rule) > rankOf(best) ? rule : best)).id : producers[0]?.id;
-    return { ...delivery, ...(ruleId !== undefined && { ruleId }), priority };
+    const planned: PlannedDelivery = { ...delivery, ...(ruleId !== undefined && { ruleId }), priority };
+    return timed(planned, producers);
   });
+
+  /**
+   * SPEC §4.1 at routing time: a message of a rule with a digest joins its window (its time is
+   * the window's); any other person's email, push or personal chat inside their quiet hours
+   * waits for their end, unless urgent.
+   */
+  function timed(planned: PlannedDelivery, producers: RoutingRule[]): PlannedDelivery {
+    const digesting = DIGESTED_CHANNELS.includes(planned.channel) && !planned.teamId ? producers.find((rule) => rule.delivery?.digest) : undefined;
+    if (digesting) {
+      const { windowSeconds, maxItems, key } = digesting.delivery!.digest!;
+      return { ...planned, digest: { ruleId: digesting.id, windowSeconds, maxItems, keyValue: digestKeyValue(event.data, key) } };
+    }
+    const person = planned.priority !== 'urgent' && waitsOutQuietHours(planned) ? usersById.get(planned.userId!) : undefined;
+    const quietEnd = person ? quietHoursEnd(now, person.timezone ?? 'UTC', person.quietHours) : null;
+    return quietEnd ? { ...planned, notBefore: quietEnd } : planned;
+  }
+
+  // Fallbacks (SPEC §4.1): for each person with an in-app row, the oldest rule that reached them
+  // with a fallback to a channel decides it, unless that channel already carries this event to them.
+  const taken = new Set(deliveries.map((d) => `${d.channel}\u0000${d.destination}`));
+  for (const inapp of deliveries.filter((d) => d.channel === 'inapp')) {
+    const user = usersById.get(inapp.destination)!;
+    for (const rule of reachedBy.get(user.id) ?? []) {
+      const fallback = rule.delivery?.fallback;
+      if (!fallback || !rule.channels.includes('inapp') || !wants(user, fallback.channel)) continue;
+      const target = destinationOf(user, fallback.channel);
+      if (!target || taken.has(`${target.channel}\u0000${target.destination}`)) continue;
+      taken.add(`${target.channel}\u0000${target.destination}`);
+      const due = new Date(now.getTime() + fallback.afterSeconds * 1_000);
+      const notBefore = inapp.priority === 'urgent' ? due : afterQuietHours(due, user.timezone ?? 'UTC', user.quietHours);
+      deliveries.push({ ...target, ruleId: rule.id, priority: inapp.priority, notBefore, fallbackUnless: fallback.unless });
+    }
+  }
   return { deliveries, skipped: [...skipped].map(([userId, reason]) => ({ userId, reason })) };
 }

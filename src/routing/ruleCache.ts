@@ -3,7 +3,7 @@ import type { Db } from '../db/client.ts';
 import type { Channel } from './channels.ts';
 import type { RoutingRule } from './planDeliveries.ts';
 import type { Priority } from './priority.ts';
-import type { RecipientSpec, RuleContent } from './ruleSpec.ts';
+import type { RecipientSpec, RuleContent, RuleDelivery } from './ruleSpec.ts';
 
 type RuleRow = {
   id: string;
@@ -17,6 +17,7 @@ type RuleRow = {
   recipients: RecipientSpec;
   priority: Priority | null;
   content: RuleContent | null;
+  delivery: RuleDelivery | null;
 };
 
 export type TenantRules = { version: string; rules: RoutingRule[] };
@@ -81,5 +82,6 @@ function routingRule(row: RuleRow): RoutingRule {
     recipients: row.recipients,
     priority: row.priority,
     content: row.content,
+    delivery: row.delivery,
   };
 }

@@ -119,7 +119,7 @@ describe('POST /api/v1/rules', () => {
 });
 
 describe('rules v2 (SPEC §3.1)', () => {
-  const v2Rule = (over: Record<string, unknown> = {}) => ({ tenantId: 'acme', eventType: `${freshType()}.*`, channels: ['inapp', 'push'], ...over });
+  const v2Rule = (over: Record<string, unknown> = {}): Record<string, unknown> & { eventType: string } => ({ tenantId: 'acme', eventType: `${freshType()}.*`, channels: ['inapp', 'push'], ...over });
 
   it('stores a pattern, a channel set (sorted, distinct), recipients, priority, content and timed delivery, and echoes them', async () => {
     const body = v2Rule({

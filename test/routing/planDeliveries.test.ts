@@ -354,3 +354,152 @@ describe('candidateRecipients', () => {
     expect(candidateRecipients(event({ type: 'approval_expired', assigneeUserIds: ['u1'] }))).toEqual([]);
   });
 });
+
+describe('planDeliveries: timed delivery (SPEC §4.1)', () => {
+  const NOW = new Date('2026-06-10T23:00:00Z');
+  const sleeper = (id: string, over: Partial<DirectoryUser> = {}) => user(id, { timezone: 'UTC', quietHours: { start: '22:00', end: '07:00' }, ...over });
+  const withFallback = (id: string, fallback: NonNullable<NonNullable<RoutingRule['delivery']>['fallback']>, over: Partial<RoutingRule> = {}) =>
+    rule(id, { channels: ['inapp'], delivery: { fallback }, ...over });
+  const withDigest = (id: string, channels: RoutingRule['channels'], digest: { windowSeconds: number; maxItems: number; key?: string }, over: Partial<RoutingRule> = {}) =>
+    rule(id, { channels, delivery: { digest }, ...over });
+
+  type TimedRow = {
+    event?: Partial<EventEnvelope>;
+    users: DirectoryUser[];
+    rules?: RoutingRule[];
+    teams?: DirectoryTeam[];
+    /** Every planned delivery as "<channel> <destination>", with how it is timed: "now", "held <ISO>", "fallback <unless> <ISO>", "digest <rule> <window>s max <n> key '<value>'". */
+    deliveries: string[];
+  };
+
+  function describeTiming(d: ReturnType<typeof planDeliveries>['deliveries'][number]): string {
+    const what = `${d.channel} ${d.destination}`;
+    if (d.digest) return `${what} digest ${d.digest.ruleId} ${d.digest.windowSeconds}s max ${d.digest.maxItems} key '${d.digest.keyValue}'`;
+    if (d.fallbackUnless) return `${what} fallback ${d.fallbackUnless} ${d.notBefore!.toISOString()}`;
+    if (d.notBefore) return `${what} held ${d.notBefore.toISOString()}`;
+    return `${what} now`;
+  }
+
+  const MORNING = '2026-06-11T07:00:00.000Z';
+  const rows: [string, TimedRow][] = [
+    // quiet hours
+    ['email, push and personal chat inside quiet hours wait for their end; in-app does not', {
+      users: [sleeper('u1', { hasPushSubscription: true, slackWebhookUrl: SLACK, preferences: { 'finding_created.slack': true } })],
+      rules: [emailRule()],
+      deliveries: ['inapp u1 now', `push u1 held ${MORNING}`, `slack user:u1 held ${MORNING}`, `email u1@acme.example held ${MORNING}`],
+    }],
+    ['urgent goes through quiet hours', { event: { priority: 'urgent' }, users: [sleeper('u1', { hasPushSubscription: true })], rules: [emailRule()], deliveries: ['inapp u1 now', 'push u1 now', 'email u1@acme.example now'] }],
+    ['a rule that raises a person to urgent lets their messages through', { users: [sleeper('u1')], rules: [emailRule({ priority: 'urgent' })], deliveries: ['inapp u1 now', 'email u1@acme.example now'] }],
+    ['team chat, webhooks and static addresses are never held', {
+      event: { assigneeTeamIds: ['t1'] },
+      users: [sleeper('u1')],
+      teams: [team('t1')],
+      rules: [webhookRule(), emailRule({ emailRecipients: ['ops@acme.example'] })],
+      deliveries: ['inapp u1 now', `email u1@acme.example held ${MORNING}`, 'email ops@acme.example now', 'slack team:t1 now', 'webhook rule:r_hook now'],
+    }],
+    ['outside quiet hours nothing waits', { users: [sleeper('u1', { quietHours: { start: '01:00', end: '06:00' } })], rules: [emailRule()], deliveries: ['inapp u1 now', 'email u1@acme.example now'] }],
+    ['quiet hours are read on the person’s clock (Berlin, 01:00 local)', {
+      users: [sleeper('u1', { timezone: 'Europe/Berlin' })],
+      rules: [emailRule()],
+      deliveries: ['inapp u1 now', 'email u1@acme.example held 2026-06-11T05:00:00.000Z'],
+    }],
+    ['start equal to end means no quiet hours', { users: [sleeper('u1', { quietHours: { start: '22:00', end: '22:00' } })], rules: [emailRule()], deliveries: ['inapp u1 now', 'email u1@acme.example now'] }],
+    ['each person waits for their own quiet hours', {
+      event: { assigneeUserIds: ['u1', 'u2'] },
+      users: [sleeper('u1'), user('u2')],
+      rules: [emailRule()],
+      deliveries: ['inapp u1 now', 'inapp u2 now', `email u1@acme.example held ${MORNING}`, 'email u2@acme.example now'],
+    }],
+
+    // fallback
+    ['a fallback to email is planned for each person the rule reaches, due after its wait', {
+      event: { assigneeUserIds: ['u1', 'u2'] },
+      users: [user('u1'), user('u2')],
+      rules: [withFallback('f', { channel: 'email', afterSeconds: 300, unless: 'seen' })],
+      deliveries: ['inapp u1 now', 'inapp u2 now', 'email u1@acme.example fallback seen 2026-06-10T23:05:00.000Z', 'email u2@acme.example fallback seen 2026-06-10T23:05:00.000Z'],
+    }],
+    ['a fallback to push needs a device', {
+      event: { assigneeUserIds: [] },
+      users: [user('u1', { hasPushSubscription: true, roles: { acme: ['oncall'] } }), user('u2', { roles: { acme: ['oncall'] } })],
+      rules: [withFallback('f', { channel: 'push', afterSeconds: 60, unless: 'read' }, { recipients: { kind: 'role', role: 'oncall' } })],
+      deliveries: ['inapp u1 now', 'inapp u2 now', 'push u1 fallback read 2026-06-10T23:01:00.000Z'],
+    }],
+    ['an event recipient’s own push is no fallback', {
+      users: [user('u1', { hasPushSubscription: true })],
+      rules: [withFallback('f', { channel: 'push', afterSeconds: 60, unless: 'read' })],
+      deliveries: ['inapp u1 now', 'push u1 now'],
+    }],
+    ['no fallback where the channel already carries the event to the person', {
+      users: [user('u1')],
+      rules: [withFallback('f', { channel: 'email', afterSeconds: 60, unless: 'seen' }), emailRule()],
+      deliveries: ['inapp u1 now', 'email u1@acme.example now'],
+    }],
+    ['no fallback to a channel the person turned off', {
+      users: [user('u1', { preferences: { 'finding_created.email': false } })],
+      rules: [withFallback('f', { channel: 'email', afterSeconds: 60, unless: 'seen' })],
+      deliveries: ['inapp u1 now'],
+    }],
+    ['no fallback for a person without an in-app row', {
+      users: [user('u1', { preferences: { 'finding_created.inapp': false } })],
+      rules: [withFallback('f', { channel: 'email', afterSeconds: 60, unless: 'seen' })],
+      deliveries: [],
+    }],
+    ['a fallback reaches only whom its rule reaches', {
+      event: { assigneeUserIds: ['u1'] },
+      users: [user('u1'), user('u2', { roles: { acme: ['admin'] } })],
+      rules: [withFallback('f', { channel: 'email', afterSeconds: 0, unless: 'online' }, { recipients: { kind: 'role', role: 'admin' } })],
+      deliveries: ['inapp u1 now', 'inapp u2 now', 'email u2@acme.example fallback online 2026-06-10T23:00:00.000Z'],
+    }],
+    ['a fallback due in quiet hours waits for their end', {
+      users: [sleeper('u1')],
+      rules: [withFallback('f', { channel: 'email', afterSeconds: 300, unless: 'seen' })],
+      deliveries: ['inapp u1 now', `email u1@acme.example fallback seen ${MORNING}`],
+    }],
+    ['an urgent fallback does not wait for quiet hours', {
+      event: { priority: 'urgent' },
+      users: [sleeper('u1')],
+      rules: [withFallback('f', { channel: 'email', afterSeconds: 300, unless: 'seen' })],
+      deliveries: ['inapp u1 now', 'email u1@acme.example fallback seen 2026-06-10T23:05:00.000Z'],
+    }],
+    ['the oldest rule’s fallback to a channel wins', {
+      users: [user('u1')],
+      rules: [withFallback('older', { channel: 'email', afterSeconds: 60, unless: 'read' }), withFallback('newer', { channel: 'email', afterSeconds: 5, unless: 'seen' })],
+      deliveries: ['inapp u1 now', 'email u1@acme.example fallback read 2026-06-10T23:01:00.000Z'],
+    }],
+
+    // digest
+    ['a digest rule’s email, push and personal chat join its windows; in-app does not', {
+      users: [user('u1', { hasPushSubscription: true, teamsWebhookUrl: TEAMS, preferences: { 'finding_created.teams': true } })],
+      rules: [withDigest('d', ['inapp', 'email', 'push', 'teams'], { windowSeconds: 600, maxItems: 100 })],
+      deliveries: ['inapp u1 now', "email u1@acme.example digest d 600s max 100 key ''", "push u1 digest d 600s max 100 key ''", "teams user:u1 digest d 600s max 100 key ''"],
+    }],
+    ['a digest key splits windows by the value in the event’s data', {
+      event: { data: { order: { id: 42 } } },
+      users: [user('u1')],
+      rules: [withDigest('d', ['email'], { windowSeconds: 60, maxItems: 5, key: 'order.id' })],
+      deliveries: ['inapp u1 now', "email u1@acme.example digest d 60s max 5 key '42'"],
+    }],
+    ['a digest’s window, not quiet hours, times its members at routing', {
+      users: [sleeper('u1')],
+      rules: [withDigest('d', ['email'], { windowSeconds: 60, maxItems: 5 })],
+      deliveries: ['inapp u1 now', "email u1@acme.example digest d 60s max 5 key ''"],
+    }],
+    ['a delivery another rule produces without a digest is digested when any producing rule digests', {
+      users: [user('u1')],
+      rules: [emailRule(), withDigest('d', ['email'], { windowSeconds: 60, maxItems: 5 })],
+      deliveries: ['inapp u1 now', "email u1@acme.example digest d 60s max 5 key ''"],
+    }],
+    ['team chat is never digested', {
+      event: { assigneeTeamIds: ['t1'] },
+      users: [user('u1')],
+      teams: [team('t1')],
+      rules: [withDigest('d', ['email'], { windowSeconds: 60, maxItems: 5 })],
+      deliveries: ['inapp u1 now', "email u1@acme.example digest d 60s max 5 key ''", 'slack team:t1 now'],
+    }],
+  ];
+
+  it.each(rows)('%s', (_name, row) => {
+    const plan = planDeliveries({ event: event(row.event), users: row.users, teams: row.teams ?? [], rules: row.rules ?? [], now: NOW });
+    expect(plan.deliveries.map(describeTiming).sort()).toEqual([...row.deliveries].sort());
+  });
+});
