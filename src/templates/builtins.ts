@@ -1,4 +1,5 @@
 import { compileTemplate, type CompiledTemplate, type TemplateFields } from './content.ts';
+import { packSampleData } from '../rules/packs/catalog.ts';
 import { brandedEmail, EMAIL_STYLE } from './emailLayout.ts';
 
 /**
@@ -70,9 +71,11 @@ const SAMPLE_DATA: Record<string, Record<string, unknown>> = {
   approval_requested: { title: 'Accept risk for finding #42', body: 'Requested by Sam until 31 Dec.', url: 'https://app.example.com/approvals/9' },
 };
 
-/** Data a preview renders with when the caller gives none. */
+/** Data a preview and the trial render at save use when the caller gives none: a rule pack's example for its events. */
 export function sampleData(eventType: string): Record<string, unknown> {
   if (Object.hasOwn(SAMPLE_DATA, eventType)) return SAMPLE_DATA[eventType]!;
+  const fromPack = packSampleData(eventType);
+  if (fromPack) return fromPack;
   if (eventType.startsWith('approval_')) return SAMPLE_DATA.approval_requested!;
   return { title: 'Something happened', body: 'Details of the event.', url: 'https://app.example.com/' };
 }

@@ -47,11 +47,12 @@ ${button}
 <tr><td style="padding:16px 32px 24px;font-size:12px;color:{{brand.secondaryColor}};border-top:1px solid #d0d7de">${FOOTER}</td></tr>
 </table></td></tr></table>
 </body></html>`;
-  const textButton = parts.action ? `{{#if (safeUrl ${parts.action.url})}}\n${parts.action.label}: {{safeUrl ${parts.action.url}}}\n{{/if}}\n` : '';
+  const textButton = parts.action ? `{{#if (safeUrl ${parts.action.url})}}\n\n${parts.action.label}: {{safeUrl ${parts.action.url}}}{{/if}}` : '';
   const text = `${parts.heading}
 
-${parts.intro ? `${parts.intro}\n\n` : ''}${parts.bodyText}
-${textButton}--
+${parts.intro ? `${parts.intro}\n\n` : ''}${parts.bodyText}${textButton}
+
+--
 ${FOOTER}`;
   return { subject: parts.subject, html, text };
 }

@@ -56,7 +56,8 @@ export async function installPack(db: Db, tenantId: string, pack: RulePack): Pro
         )
         .limit(1);
       if (had) continue;
-      await tx.insert(rules).values({ tenantId, ...rule });
+      // Each its own creation time, in pack order: the oldest rule wins a tie between rules' content.
+      await tx.insert(rules).values({ tenantId, ...rule, createdAt: sql`clock_timestamp()` });
       installed += 1;
     }
     if (installed > 0) await bumpRulesVersion(tx, tenantId);
