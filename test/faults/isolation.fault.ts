@@ -89,6 +89,12 @@ const ROUTE_TABLE: Record<string, ((w: World) => Probe[]) | 'stream'> = {
   'PUT /api/v1/tenants/:id': () => [{ path: `/api/v1/tenants/${A}`, body: { name: 'Renamed by beta' }, expect: 'refused' }],
   'GET /api/v1/tenants/:id': () => [{ path: `/api/v1/tenants/${A}`, expect: 'refused' }],
   'DELETE /api/v1/tenants/:id': () => [{ path: `/api/v1/tenants/${A}`, expect: 'refused' }],
+  // The pack catalog is the same for everyone; installing one into A would plant rules in A.
+  'GET /api/v1/rule-packs': () => [{ path: '/api/v1/rule-packs', expect: 'no-leak' }],
+  'POST /api/v1/tenants/:id/rule-packs/:packId': () => [
+    { path: `/api/v1/tenants/${A}/rule-packs/platform`, expect: 'refused' },
+    { path: `/api/v1/tenants/${A}/rule-packs/conversations`, expect: 'refused' },
+  ],
   'GET /api/v1/tenants/:id/branding': () => [{ path: `/api/v1/tenants/${A}/branding`, expect: 'refused' }],
   'PUT /api/v1/tenants/:id/branding': () => [{ path: `/api/v1/tenants/${A}/branding`, body: { companyName: 'Beta took over' }, expect: 'refused' }],
 
