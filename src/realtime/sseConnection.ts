@@ -12,6 +12,8 @@ const SSE_HEADERS = {
 
 /** How soon a browser comes back after an ordinary drop. */
 const RECONNECT_MS = 3_000;
+/** How soon a browser that fell behind comes back, to be replayed what it missed. */
+const OVERFLOW_RECONNECT_MS = 500;
 
 /**
  * One browser's stream. Frame ids carry the stream cursor — the user's seq up to which this
@@ -34,6 +36,8 @@ export class SseConnection {
   private readonly backlog: string[] = [];
   private begun = false;
   private closed = false;
+  /** A frame had to be dropped: nothing more is written, and the stream ends once its backlog is out. */
+  private overflowed = false;
   private corked = false;
 
   /** Names this stream among the user's streams on every instance (streamLimit.ts). */
@@ -61,7 +65,7 @@ export class SseConnection {
 
   /**
    * Writes a frame, or queues it while the socket is backed up; past the buffer limit the frame
-   * is dropped. A notification frame is the next in cursor order (the hub's job): it moves the
+   * is dropped and the stream ends once its queue is out (see write). A notification frame is the next in cursor order (the hub's job): it moves the
    * cursor to its own seq, which is its id.
    */
   send(frame: LiveFrame): boolean {
@@ -99,7 +103,7 @@ export class SseConnection {
   }
 
   heartbeat(): void {
-    if (this.begun && this.backlog.length === 0 && !this.res.writableNeedDrain && !this.isClosed) this.res.write(': heartbeat\n\n');
+    if (this.begun && !this.overflowed && this.backlog.length === 0 && !this.res.writableNeedDrain && !this.isClosed) this.res.write(': heartbeat\n\n');
   }
 
   /** Ends the stream asking the browser to come back after `retryMs` (to another instance, when this one is leaving). */
@@ -117,11 +121,14 @@ export class SseConnection {
 
   private write(chunk: string): boolean {
     if (!this.begun || this.isClosed) return false;
+    if (this.overflowed) return this.drop();
     if (this.backlog.length > 0 || this.res.writableNeedDrain) {
       if (this.backlog.length >= this.bufferLimit) {
-        this.dropped++;
-        this.onDrop(this);
-        return false;
+        // The cursor has passed a frame the client will never get, and every later id would say
+        // it was carried. So the stream stops here: what is queued still goes out, then it ends,
+        // and the browser resumes from the last id it really has — the replay carries the rest.
+        this.overflowed = true;
+        return this.drop();
       }
       this.backlog.push(chunk);
       return true;
@@ -140,10 +147,17 @@ export class SseConnection {
     return true;
   }
 
+  private drop(): false {
+    this.dropped++;
+    this.onDrop(this);
+    return false;
+  }
+
   private flushBacklog(): void {
     while (this.backlog.length > 0 && !this.res.writableNeedDrain && !this.isClosed) {
       this.res.write(this.backlog.shift()!);
     }
+    if (this.overflowed && this.backlog.length === 0) this.end(OVERFLOW_RECONNECT_MS);
   }
 }
 
