@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
 import { keyIdOf } from '../auth/serviceKeys.ts';
 import type { Logger } from '../logger.ts';
-import { createRedis } from '../redis.ts';
+import { createRedis, type RedisClient, type RedisTarget } from '../redis.ts';
 import { createBackoff, pause, type BusMessage, type BusMessageHandler, type BusOutcome } from './busMessage.ts';
 
 export type RedisStreamListenerOptions = {
-  redisUrl: string;
-  /** REDIS_PREFIX: the listener reads `<prefix>:events` and dead-letters to `<prefix>:events:dead`. */
+  redis: RedisTarget;
+  /** The listener reads `<prefix>:events` and dead-letters to `<prefix>:events:dead` (see slotPrefix). */
   prefix: string;
   handle: BusMessageHandler;
   logger: Logger;
@@ -47,8 +46,8 @@ export async function startRedisStreamListener(options: RedisStreamListenerOptio
   const log = options.logger.child({ bus: 'redis', stream, consumer });
 
   // The blocking read gets its own connection: acks and dead letters must not queue behind it.
-  const reader = createRedis(options.redisUrl, 'worker');
-  const redis = createRedis(options.redisUrl, 'worker');
+  const reader = createRedis(options.redis, 'worker');
+  const redis = createRedis(options.redis, 'worker');
   try {
     await ensureGroup(redis, stream, group);
   } catch (err) {
@@ -162,7 +161,7 @@ export async function startRedisStreamListener(options: RedisStreamListenerOptio
 }
 
 /** Creates the group from the stream's start (id 0), so messages added before any listener ran are read too. */
-async function ensureGroup(redis: Redis, stream: string, group: string): Promise<void> {
+async function ensureGroup(redis: RedisClient, stream: string, group: string): Promise<void> {
   try {
     await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
   } catch (err) {

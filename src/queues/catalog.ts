@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import { z } from 'zod';
 import { eventKey, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
 import type { Channel } from '../routing/channels.ts';
@@ -187,7 +187,7 @@ export function retryJobId(row: { id: string; attempts: number; failedAt: Date |
 
 export type Queues = { [K in QueueKey]: Queue<PayloadOf<K>> };
 
-export function createQueues(connection: Redis, prefix: string, retryBackoffMs?: number): Queues {
+export function createQueues(connection: RedisClient, prefix: string, retryBackoffMs?: number): Queues {
   const entries = Object.entries(queueCatalog).map(([key, def]) => {
     const queue = new Queue(def.name, { connection, prefix, defaultJobOptions: defaultJobOptions(key as QueueKey, retryBackoffMs) });
     // Connection errors are the shared client's (see createRedis) and each add reports its own;
