@@ -71,13 +71,19 @@ export function keyServers(redis: RedisClient): Redis[] {
 }
 
 /**
- * Whether every server that holds keys answers. On a cluster one master down makes its slots
- * unusable, so the whole is not ready even though the other masters answer.
+ * Whether Redis can serve every key. On a cluster one master down makes its slots unusable, so
+ * the whole is not ready even though the other masters answer: the client forgets a master
+ * that stopped, so the cluster's own view (cluster_state, which turns to fail once the other
+ * nodes have given up on it after cluster-node-timeout) is asked as well as every known master.
  */
 export async function pingRedis(redis: RedisClient): Promise<void> {
   const servers = keyServers(redis);
   if (servers.length === 0) throw new Error('no Redis Cluster master is known');
   await Promise.all(servers.map((server) => server.ping()));
+  if (redis instanceof Cluster) {
+    const state = /cluster_state:(\w+)/.exec(String(await redis.cluster('INFO')))?.[1];
+    if (state !== 'ok') throw new Error(`the Redis Cluster is in state ${state ?? 'unknown'}`);
+  }
 }
 
 /** Deletes every key under a prefix, hash-tagged or not (tests, and `npm start --reset`). */
