@@ -57,12 +57,14 @@ const batches: Record<Kind, (cutoff: string, limit: number) => SQL> = {
     counted(sql`delete from digests where id in (
       select id from digests where state = 'closed' and closes_at < ${cutoff}::timestamptz
       limit ${limit} for update skip locked)`),
-  // An event the router has not finished is still in the outbox: it stays until routed.
+  // An event the router has not finished is still in the outbox, and one with a delivery left
+  // (still to be sent: the finished ones went above) is what that send renders: both stay.
   events: (cutoff, limit) =>
     counted(sql`delete from events where (tenant_id, id) in (
-      select tenant_id, id from events
-      where accepted_at < ${cutoff}::timestamptz and routed_at is not null
-      limit ${limit} for update skip locked)`),
+      select e.tenant_id, e.id from events e
+      where e.accepted_at < ${cutoff}::timestamptz and e.routed_at is not null
+        and not exists (select 1 from deliveries d where d.tenant_id = e.tenant_id and d.event_id = e.id)
+      limit ${limit} for update of e skip locked)`),
 };
 
 /**

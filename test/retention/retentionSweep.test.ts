@@ -55,6 +55,7 @@ describe('retention sweep', () => {
     expect((await api.post(`/api/v1/notifications/${await idOf('old_archived')}/archive`, undefined, token)).status).toBeLessThan(300);
     await env.db.$client.unsafe(`update notifications set created_at = ${OLD} where event_id like 'old_%'`);
     await env.db.$client.unsafe(`update events set accepted_at = ${OLD} where id like 'old_%'`);
+    await env.db.$client.unsafe(`update deliveries set created_at = ${OLD} where event_id like 'old_%'`);
     await env.db.$client.unsafe(`update events set routed_at = null where id = 'old_unrouted'`);
     // Deliveries of an old event: one finished with its attempts, one still waiting to be sent.
     await env.db.$client.unsafe(`
@@ -70,11 +71,13 @@ describe('retention sweep', () => {
 
     const counts = await createRetentionSweep({ db: env.db, logger: env.logger, retentionDays: 90, batchSize: 2, pauseMs: 0 }).sweep();
 
-    expect(counts).toMatchObject({ notifications: 2, deliveries: 1, attempts: 3, events: 3 });
+    // The in-app deliveries of the four old events go too.
+    expect(counts).toMatchObject({ notifications: 2, deliveries: 5, attempts: 3, events: 2 });
     expect(await exists('notifications', "event_id in ('old_read', 'old_archived')")).toBe(0);
     expect(await exists('notifications', "event_id in ('old_unread', 'old_unrouted', 'young_read')")).toBe(3);
-    expect(await exists('events', "id in ('old_read', 'old_archived', 'old_unread')")).toBe(0);
-    expect(await exists('events', "id in ('old_unrouted', 'young_read')")).toBe(2);
+    expect(await exists('events', "id in ('old_archived', 'old_unread')")).toBe(0);
+    // Unrouted, young, or with a delivery still to send (old_read's pending webhook renders it): kept.
+    expect(await exists('events', "id in ('old_unrouted', 'young_read', 'old_read')")).toBe(3);
     expect(await exists('deliveries', "destination like 'https://a.example/%'")).toBe(2);
     expect(await exists('deliveries', "destination = 'https://a.example/old-done'")).toBe(0);
     expect(await exists('delivery_attempts', "delivery_id in (select id from deliveries where destination like 'https://a.example/%')")).toBe(6);
@@ -93,6 +96,7 @@ describe('retention sweep', () => {
     expect((await api.post('/api/v1/notifications/read-all', {}, token)).status).toBeLessThan(300);
     await env.db.$client.unsafe(`update notifications set created_at = ${OLD} where event_id like 'bulk_%'`);
     await env.db.$client.unsafe(`update events set accepted_at = ${OLD} where id like 'bulk_%'`);
+    await env.db.$client.unsafe(`update deliveries set created_at = ${OLD} where event_id like 'bulk_%'`);
 
     const sweep = createRetentionSweep({ db: env.db, logger: env.logger, retentionDays: 90, batchSize: 200, pauseMs: 5 });
     let sweeping = true;
