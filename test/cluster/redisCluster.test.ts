@@ -2,7 +2,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tenants } from '../../src/db/schema.ts';
 import { usersWithOpenStreams } from '../../src/realtime/streamLimit.ts';
-import { createRedis, keyServers, slotPrefix } from '../../src/redis.ts';
+import { createRedis, deleteKeysWithPrefix, keyServers, slotPrefix } from '../../src/redis.ts';
 import { createSlidingWindowLimiter } from '../../src/slidingWindowLimit.ts';
 import type { EmailContent } from '../../src/templates/content.ts';
 import { createCachedTemplateSource, createChangeAnnouncer, renderEmail, type CachedTemplateSource } from '../../src/templates/templateRenderer.ts';
@@ -136,6 +136,17 @@ describe('Herald on a Redis Cluster', () => {
     const decisions = [];
     for (let i = 0; i < 3; i++) decisions.push(await limiter('tenant-x'));
     expect(decisions.map((d) => d.allowed)).toEqual([true, true, false]);
+  });
+
+  it('deletes a prefix’s keys from every master, hash-tagged or not', async () => {
+    const prefix = `${env.config.REDIS_PREFIX}_scratch`;
+    const keys = [...Array.from({ length: 30 }, (_, i) => `${prefix}:k${i}`), `{${prefix}}:tagged`];
+    for (const key of keys) await env.redis.set(key, '1');
+    const holders = await Promise.all(keyServers(env.redis).map(async (server) => (await server.keys(`*${prefix}*`)).length));
+    expect(holders.filter((n) => n > 0).length).toBeGreaterThan(1);
+    await deleteKeysWithPrefix(env.redis, prefix);
+    const left = await Promise.all(keyServers(env.redis).map((server) => server.keys(`*${prefix}*`)));
+    expect(left.flat()).toEqual([]);
   });
 
   it('keeps the bus streams and every queue’s keys in the one hash slot of the prefix', async () => {
