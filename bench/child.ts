@@ -8,6 +8,7 @@
  */
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger, type Logger } from '../src/logger.ts';
+import { countPostgresTraffic, type PostgresTraffic } from './pgWireCounter.ts';
 
 export type ChildSend = (message: Record<string, unknown>) => void;
 export type StartedRole = { url?: string; close(): Promise<void>; onMessage?(message: Record<string, unknown>): Promise<void> | void };
@@ -57,6 +58,8 @@ if (!load || !process.send) {
 }
 
 let role: StartedRole | undefined;
+/** What this process has sent to Postgres (see pgWireCounter.ts); asked for with `pg-traffic`. */
+let postgresTraffic = (): PostgresTraffic => ({ roundTrips: 0, executions: {} });
 let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
@@ -81,6 +84,7 @@ process.on('message', (message: Record<string, unknown>) => {
     gc?.();
     setTimeout(() => send({ type: 'gc-done', collected: Boolean(gc), ...process.memoryUsage() }), 300);
   }
+  else if (message.type === 'pg-traffic') send({ type: 'pg-traffic', ...postgresTraffic() });
   else
     Promise.resolve(role?.onMessage?.(message)).catch((err: unknown) => send({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) }));
 });
@@ -106,6 +110,7 @@ async function applyConcurrencyOverrides(): Promise<void> {
 try {
   await applyConcurrencyOverrides();
   const config = loadConfig(process.env);
+  postgresTraffic = countPostgresTraffic(Number(new URL(config.DATABASE_URL).port || 5432));
   const logger = createLogger(config.LOG_LEVEL, `bench-${roleName}`);
   role = await (await load())(config, logger, send);
   send({ type: 'ready', url: role.url });

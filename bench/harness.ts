@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { closeDb, createDb, type Db } from '../src/db/client.ts';
 import { runMigrations } from '../src/db/migrate.ts';
 import { createRedis, deleteKeysWithPrefix } from '../src/redis.ts';
+import type { PostgresTraffic } from './pgWireCounter.ts';
 
 const POSTGRES_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -166,6 +167,26 @@ async function settleWeb(url: string): Promise<void> {
 
 export type BenchEnv = Awaited<ReturnType<typeof createBenchEnv>>;
 
+/**
+ * How long a Postgres backend may keep its counters before pg_stat_database shows them: a busy
+ * one reports at most once a second, an idle one within 10 s (PGSTAT_IDLE_INTERVAL, PG 15+).
+ */
+const STATS_FLUSH_MS = 11_000;
+
+/**
+ * What a scenario's processes asked of its database: by role, what they sent (counted on the
+ * wire, see pgWireCounter.ts), and pg_stat_database's transactions (committed or rolled back),
+ * which also hold autovacuum's and the scenario's own queries on `sql`.
+ */
+export type DatabaseWork = { byRole: Record<string, PostgresTraffic>; transactions: number };
+
+function trafficSince(before: PostgresTraffic | undefined, after: PostgresTraffic): PostgresTraffic {
+  const executions = Object.entries(after.executions)
+    .map(([sql, n]) => [sql, n - (before?.executions[sql] ?? 0)] as const)
+    .filter(([, n]) => n > 0);
+  return { roundTrips: after.roundTrips - (before?.roundTrips ?? 0), executions: Object.fromEntries(executions) };
+}
+
 /** The worker processes of the Procfile, besides `web` (bench/child.ts starts each by its Procfile name). */
 const PIPELINE_WORKERS = readFileSync(join(ROOT, 'Procfile'), 'utf8')
   .split('\n')
@@ -198,8 +219,22 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
   const config: Config = loadConfig(childEnv);
   const db: Db = createDb(config.DATABASE_URL, { max: 4 });
   await runMigrations(db);
+  async function countTransactions(): Promise<number> {
+    const [row] = await admin<{ n: string }[]>`select (xact_commit + xact_rollback)::text as n from pg_stat_database where datname = ${dbName}`;
+    return Number(row!.n);
+  }
+
   const redis: Redis = createRedis(config.REDIS_URL, 'command');
   const children: Child[] = [];
+
+  /** What the scenario's children have sent to Postgres so far, by role (`role#2` for a second child of one role). */
+  async function trafficByRole(): Promise<Record<string, PostgresTraffic>> {
+    const byRole: Record<string, PostgresTraffic> = {};
+    for (const [i, child] of children.entries()) {
+      byRole[byRole[child.role] ? `${child.role}#${i}` : child.role] = await child.request<PostgresTraffic>({ type: 'pg-traffic' }, 'pg-traffic', 10_000);
+    }
+    return byRole;
+  }
 
   const env = {
     scenario,
@@ -233,13 +268,28 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
     async seedTenant(tenantId: string): Promise<void> {
       await db.$client`insert into tenants (id, name) values (${tenantId}, ${`Tenant ${tenantId}`}) on conflict do nothing`;
     },
-    /** Users `<prefix>00000 …` of one tenant, in one multi-row insert. */
-    async seedUsers(tenantId: string, userPrefix: string, count: number): Promise<string[]> {
+    /** Users `<prefix>00000 …` of one tenant (or of each of a list), in one multi-row insert. */
+    async seedUsers(tenantIds: string | string[], userPrefix: string, count: number): Promise<string[]> {
       const ids = Array.from({ length: count }, (_, i) => `${userPrefix}${String(i).padStart(5, '0')}`);
       await db.$client`
         insert into users (id, email, name, tenant_ids)
-        select id, id || '@bench.example', id, array[${tenantId}]::text[] from unnest(${ids}::text[]) as u(id)`;
+        select id, id || '@bench.example', id, ${[tenantIds].flat()}::text[] from unnest(${ids}::text[]) as u(id)`;
       return ids;
+    },
+    /**
+     * The database work done while `work` runs: what the scenario's children sent, and
+     * the database's transactions, among them the scenario's own queries on `sql` (the caller
+     * knows those and takes them off). Waits for the transaction counters to settle before and
+     * after, so work finished earlier is not counted and work done meanwhile is.
+     */
+    async databaseWorkOf<T>(work: () => Promise<T>): Promise<{ result: T; work: DatabaseWork }> {
+      await sleep(STATS_FLUSH_MS);
+      const [trafficBefore, transactionsBefore] = [await trafficByRole(), await countTransactions()];
+      const result = await work();
+      await sleep(STATS_FLUSH_MS);
+      const [trafficAfter, transactionsAfter] = [await trafficByRole(), await countTransactions()];
+      const byRole = Object.fromEntries(Object.entries(trafficAfter).map(([role, after]) => [role, trafficSince(trafficBefore[role], after)]));
+      return { result, work: { byRole, transactions: transactionsAfter - transactionsBefore } };
     },
     async cleanup(): Promise<void> {
       for (const child of children.reverse()) await child.stop().catch(() => {});

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
+import type { DatabaseWork } from './harness.ts';
 
 /** One row of the table and one entry of latest.json. */
 export type Figure = {
@@ -22,6 +23,57 @@ export type Figure = {
 export function ratioOf(herald: number | null, baseline: number | null): number | null {
   if (herald === null || baseline === null || !Number.isFinite(herald) || !Number.isFinite(baseline) || baseline === 0) return null;
   return herald / baseline;
+}
+
+/** What databaseWorkOf counted for one variant of a step, the events it sent, and the scenario's own queries among its transactions. */
+export type StepWork = { work: DatabaseWork; events: number; ownQueries?: number };
+
+/**
+ * Each routing pass reads its tenants' rule versions once (readDirectory in
+ * src/routing/directory.ts; a second time only when rules changed meanwhile), so counting that
+ * statement counts the router's passes over groups of events.
+ */
+const ROUTING_PASS = /^select "id", "rules_version"::text from "tenants"/;
+
+/** The router's count also holds the outbox sweeper's reads (every 5 s), so passes of the same cost can differ a little. */
+const ROUND_TRIP_TOLERANCE = 0.05;
+
+function routingOf(step: StepWork) {
+  const router = step.work.byRole.router ?? { roundTrips: 0, executions: {} };
+  const passes = Object.entries(router.executions).reduce((n, [sql, count]) => (ROUTING_PASS.test(sql) ? n + count : n), 0);
+  return { passes, perPass: passes === 0 ? Number.NaN : router.roundTrips / passes };
+}
+
+const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '—');
+
+/**
+ * Issue #16's check: the Postgres round trips of a routing pass in a step against the same step
+ * without the extra rules (the baseline), counted on the router's wire. Per event they depend on
+ * how many events each pass took, which timing decides, so the note gives them by role with the
+ * pass counts, and pg_stat_database's transactions per event.
+ */
+export function roundTripsFigure(name: string, metric: string, herald: StepWork, baseline: StepWork): Figure {
+  const [h, b] = [routingOf(herald), routingOf(baseline)];
+  const ratio = ratioOf(h.perPass, b.perPass);
+  const perEvent = (n: number, step: StepWork) => fixed(n / step.events);
+  const roles = [...new Set([...Object.keys(herald.work.byRole), ...Object.keys(baseline.work.byRole)])]
+    .map((role) => [role, herald.work.byRole[role]?.roundTrips ?? 0, baseline.work.byRole[role]?.roundTrips ?? 0] as const)
+    .filter(([, hn, bn]) => hn + bn > 0)
+    .map(([role, hn, bn]) => `${role} ${perEvent(hn, herald)} vs ${perEvent(bn, baseline)}`);
+  const transactions = (step: StepWork) => perEvent(step.work.transactions - (step.ownQueries ?? 0), step);
+  return {
+    name,
+    metric,
+    unit: 'rt/pass',
+    herald: h.perPass,
+    baseline: b.perPass,
+    ratio,
+    goal: `same round trips (1.0× ± ${ROUND_TRIP_TOLERANCE * 100}%)`,
+    met: ratio !== null && Math.abs(ratio - 1) <= ROUND_TRIP_TOLERANCE,
+    note:
+      `${herald.events} events in ${h.passes} routing passes vs ${baseline.events} in ${b.passes}; round trips per event by role: ${roles.join(', ')}; ` +
+      `pg_stat_database transactions per event (autovacuum's included): ${transactions(herald)} vs ${transactions(baseline)}`,
+  };
 }
 
 export function skipped(name: string, metrics: { metric: string; unit: string; goal: string }[], reason: string): Figure[] {

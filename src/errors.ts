@@ -70,6 +70,16 @@ export class DeliveryDeferredError extends RetryLaterError {
   }
 }
 
+/**
+ * Not a try either: a scheduled delivery (SPEC §4.1) whose time has not come — its job woke
+ * early, or the person's quiet hours began meanwhile. The job waits until `until`.
+ */
+export class NotYetDueError extends RetryLaterError {
+  constructor(readonly until: Date) {
+    super(`scheduled for ${until.toISOString()}`, Math.max(0, until.getTime() - Date.now()));
+  }
+}
+
 /** True for errors meaning "the database could not be reached", answered as 503. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   return isConnectionFailure(driverErrorCode(err));

@@ -1,5 +1,6 @@
 import { createBenchEnv, createJsonClient, percentile, sleep, waitUntil, type Scenario } from '../harness.ts';
-import { ratioOf, type Figure } from '../report.ts';
+import { ratioOf, roundTripsFigure, type Figure, type StepWork } from '../report.ts';
+import { RULES_PER_TENANT, seedUnmatchedRules } from '../ruleLoad.ts';
 import { openSse, type SseStream } from '../sseClient.ts';
 
 const SECONDS = Number(process.env.BENCH_PUBLISH_SECONDS ?? 10);
@@ -10,8 +11,13 @@ const STEADY_RATES = [200, 1_000];
 const CAPACITY_STEPS = [250, 500, 1_000, 2_000, 4_000];
 const CAPACITY_SECONDS = Number(process.env.BENCH_CAPACITY_SECONDS ?? 5);
 const CAPACITY_P99_MS = 100;
+/** The steady rate that is run a second time for tenants with RULES_PER_TENANT rules each (issue #16). */
+const RULES_RATE = 200;
+const EVENT_TYPE = 'finding_created';
 
 type Run = { rate: number; latencies: number[]; received: number; accepted: number; failedPosts: number; sentRate: number };
+/** A run with the database work it caused. */
+type CountedStep = { run: Run; work: StepWork };
 
 /**
  * Sends `rate` events a second for `seconds`, open loop (a slow server does not slow the sender
@@ -55,6 +61,27 @@ async function drive(post: (i: number, sentAt: number) => Promise<boolean>, arri
 
 const lostIn = (run: Run) => run.latencies.length - run.received;
 
+type Goal = { p50: number; p99: number };
+
+/** The p50 and p99 rows of one step, against a baseline step of the same run. */
+function latencyFigures(label: string, herald: Run, baseline: Run, goal: Goal, baselineName: string): Figure[] {
+  const [hp50, hp99, bp50, bp99] = [percentile(herald.latencies, 50), percentile(herald.latencies, 99), percentile(baseline.latencies, 50), percentile(baseline.latencies, 99)];
+  return [
+    { name: 'publish-to-frame', metric: `${label} p50 latency`, unit: 'ms', herald: hp50, baseline: bp50, ratio: ratioOf(hp50, bp50), goal: `≤ ${goal.p50} ms`, met: hp50 <= goal.p50 },
+    {
+      name: 'publish-to-frame',
+      metric: `${label} p99 latency`,
+      unit: 'ms',
+      herald: hp99,
+      baseline: bp99,
+      ratio: ratioOf(hp99, bp99),
+      goal: `≤ ${goal.p99} ms, 0 lost`,
+      met: hp99 <= goal.p99 && lostIn(herald) === 0,
+      note: `${describeRun(herald)}; baseline (${baselineName}): ${baseline.received}/${baseline.latencies.length} frames`,
+    },
+  ];
+}
+
 function describeRun(run: Run): string {
   return (
     `${run.received}/${run.latencies.length} frames within ${DRAIN_TIMEOUT_MS / 1000} s of the last send` +
@@ -72,6 +99,12 @@ function describeRun(run: Run): string {
  * in the event's data; the stream clients and the sender are this process, so one clock
  * measures both ends. The baseline is a bare in-memory SSE server fed over Redis pub/sub,
  * driven the same way at the same rates.
+ *
+ * Issue #16: every user is also the one user of a twin tenant holding RULES_PER_TENANT rules
+ * that never match the events (bench/ruleLoad.ts). Right after the RULES_RATE step, the
+ * same step is run again with the events in the twin tenants; both count the router's Postgres
+ * round trips per routing pass (and the database's transactions), so the table shows whether
+ * the rules cost round trips as well as latency.
  */
 export const publishToFrame: Scenario = {
   name: 'publish-to-frame',
@@ -82,11 +115,13 @@ export const publishToFrame: Scenario = {
     try {
       const userIds = Array.from({ length: USERS }, (_, i) => `p${String(i).padStart(3, '0')}`);
       const tenantOf = (userId: string) => `t_${userId}`;
-      await env.sql`insert into tenants (id, name) select 't_' || u, u from unnest(${userIds}::text[]) as u`;
-      await env.sql`insert into users (id, email, name, tenant_ids) select u, u || '@bench.example', u, array['t_' || u] from unnest(${userIds}::text[]) as u`;
+      const ruledTenantOf = (userId: string) => `r_${userId}`;
+      await env.sql`insert into tenants (id, name) select p || u, u from unnest(${userIds}::text[]) as u, unnest(array['t_', 'r_']) as p`;
+      await env.sql`insert into users (id, email, name, tenant_ids) select u, u || '@bench.example', u, array['t_' || u, 'r_' || u] from unnest(${userIds}::text[]) as u`;
 
       const echo = await env.spawn('sse-echo');
       const web = await env.spawnPipeline();
+      await seedUnmatchedRules(env, web, userIds.map(ruledTenantOf), EVENT_TYPE);
 
       // Arrival times by sequence number, per run; the handlers write into whichever is current.
       let arrivals = new Float64Array(0);
@@ -97,25 +132,27 @@ export const publishToFrame: Scenario = {
         if (run === tag && typeof seq === 'number' && seq < arrivals.length && arrivals[seq] === 0) arrivals[seq] = at;
       };
       for (const userId of userIds) {
-        const token = await env.userToken(userId, [tenantOf(userId)]);
+        const token = await env.userToken(userId, [tenantOf(userId), ruledTenantOf(userId)]);
         streams.push(await openSse(`${web.url}/api/v1/events`, { authorization: `Bearer ${token}` }, { onFrame }));
         streams.push(await openSse(`${echo.url}/stream?user=${userId}`, {}, { onFrame }));
       }
 
       const heraldClient = createJsonClient(web.url, 128);
       const echoClient = createJsonClient(echo.url, 128);
-      const postHerald = async (i: number, sentAt: number) => {
+      const postTo = (tenantFor: (userId: string) => string) => async (i: number, sentAt: number) => {
         const userId = userIds[i % USERS]!;
         const res = await heraldClient.post('/api/v1/events', {
           id: `${tag}_${i}`,
-          type: 'finding_created',
-          tenantId: tenantOf(userId),
+          type: EVENT_TYPE,
+          tenantId: tenantFor(userId),
           severity: 'high',
           assigneeUserIds: [userId],
           data: { title: 'Live one', run: tag, seq: i, sentAt },
         });
         return res.status === 202;
       };
+      const postHerald = postTo(tenantOf);
+      const postRuled = postTo(ruledTenantOf);
       const postEcho = async (i: number, sentAt: number) => {
         const res = await echoClient.post('/publish', { userId: userIds[i % USERS]!, data: { title: 'Live one', run: tag, seq: i, sentAt } });
         return res.status === 202;
@@ -132,11 +169,25 @@ export const publishToFrame: Scenario = {
       // so a Herald backlog can never spill into it.
       await measure('warm_echo', postEcho, 200, 2);
       await measure('warm_herald', postHerald, 200, 2);
+      /**
+       * A step with the database work it caused, after a short warm-up of its own: the router's
+       * caches then hold what the step needs (the tenants' rules, and their templates, which
+       * expire after a minute), as they do in a router that has been running.
+       */
+      async function countedStep(name: string, post: typeof postHerald, rate: number): Promise<CountedStep> {
+        await measure(`warm_${name}`, post, rate, 2);
+        const { result: run, work } = await env.databaseWorkOf(() => measure(name, post, rate, SECONDS));
+        return { run, work: { work, events: run.accepted } };
+      }
       const steady: { baseline: Run; herald: Run }[] = [];
+      let withRules: { plain: CountedStep; ruled: CountedStep } | undefined;
       for (const rate of STEADY_RATES) {
         const baseline = await measure(`echo_${rate}`, postEcho, rate, SECONDS);
-        const herald = await measure(`herald_${rate}`, postHerald, rate, SECONDS);
-        steady.push({ baseline, herald });
+        if (rate === RULES_RATE) {
+          const plain = await countedStep(`herald_${rate}`, postHerald, rate);
+          withRules = { plain, ruled: await countedStep(`rules_${rate}`, postRuled, rate) };
+          steady.push({ baseline, herald: plain.run });
+        } else steady.push({ baseline, herald: await measure(`herald_${rate}`, postHerald, rate, SECONDS) });
       }
 
       // Capacity: the highest step at which p99 stays within bounds with nothing lost.
@@ -150,25 +201,16 @@ export const publishToFrame: Scenario = {
       heraldClient.close();
       echoClient.close();
 
-      const goals: Record<number, { p50: number; p99: number }> = { 200: { p50: 10, p99: 30 }, 1000: { p50: 20, p99: 100 } };
-      const figures: Figure[] = steady.flatMap(({ baseline, herald }) => {
-        const goal = goals[herald.rate]!;
-        const [hp50, hp99, bp50, bp99] = [percentile(herald.latencies, 50), percentile(herald.latencies, 99), percentile(baseline.latencies, 50), percentile(baseline.latencies, 99)];
-        return [
-          { name: 'publish-to-frame', metric: `${herald.rate}/s p50 latency`, unit: 'ms', herald: hp50, baseline: bp50, ratio: ratioOf(hp50, bp50), goal: `≤ ${goal.p50} ms`, met: hp50 <= goal.p50 },
-          {
-            name: 'publish-to-frame',
-            metric: `${herald.rate}/s p99 latency`,
-            unit: 'ms',
-            herald: hp99,
-            baseline: bp99,
-            ratio: ratioOf(hp99, bp99),
-            goal: `≤ ${goal.p99} ms, 0 lost`,
-            met: hp99 <= goal.p99 && lostIn(herald) === 0,
-            note: `${describeRun(herald)}; baseline: ${baseline.received}/${baseline.latencies.length} frames`,
-          },
-        ];
-      });
+      const goals: Record<number, Goal> = { 200: { p50: 10, p99: 30 }, 1000: { p50: 20, p99: 100 } };
+      const figures: Figure[] = steady.flatMap(({ baseline, herald }) => latencyFigures(`${herald.rate}/s`, herald, baseline, goals[herald.rate]!, 'Redis pub/sub echo'));
+      if (withRules) {
+        const { plain, ruled } = withRules;
+        const label = `${RULES_RATE}/s with ${RULES_PER_TENANT} rules/tenant`;
+        figures.push(
+          ...latencyFigures(label, ruled.run, plain.run, goals[RULES_RATE]!, 'the same step for tenants without rules'),
+          roundTripsFigure('publish-to-frame', `${RULES_RATE}/s: router round trips per routing pass, ${RULES_PER_TENANT} rules/tenant vs none`, ruled.work, plain.work),
+        );
+      }
       const passed = steps.filter((run) => percentile(run.latencies, 99) <= CAPACITY_P99_MS && lostIn(run) === 0);
       const capacity = passed.length > 0 ? passed[passed.length - 1]!.rate : 0;
       figures.push({

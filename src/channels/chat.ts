@@ -49,11 +49,11 @@ async function chatUrlOf(db: Db, delivery: DeliveryRow, platform: ChatPlatform):
  * store and the delivery's rule content say (see messageText).
  */
 export async function deliver(job: QueueJob<'chat'>, deps: ChatDeps): Promise<SendOutcome | null> {
-  return deliverOverHttp(job, deps, async ({ delivery, event, rule }) => {
+  return deliverOverHttp(job, deps, async ({ delivery, event, rule, digest }) => {
     const platform = delivery.channel;
     if (!isChatPlatform(platform)) throw new PermanentDeliveryError(`channel ${platform} is not a chat platform`);
     const url = await chatUrlOf(deps.db, delivery, platform);
-    const text = await deliveryMessageText(deps.templates, event, platform, rule?.content ?? null);
+    const text = await deliveryMessageText(deps.templates, event, platform, rule?.content ?? null, digest);
     const message = platform === 'slack' ? slackMessage(event, text, delivery.priority) : teamsMessage(event, text, delivery.priority);
     return { url, kind: platform, body: JSON.stringify(message), headers: { 'content-type': 'application/json' } };
   });

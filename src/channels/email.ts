@@ -30,12 +30,12 @@ export async function deliver(job: QueueJob<'email'>, deps: EmailDeps): Promise<
   const relay = { key: deps.mailer.relayKey, label: `SMTP relay ${deps.mailer.relayKey}` };
   deferWhileOpen(deps.breakers, relay);
 
-  return performDelivery(deps.deliveries, job, async ({ delivery, event }) => {
+  return performDelivery(deps.deliveries, job, async ({ delivery, event, digest }) => {
     const address = validAddress(delivery.destination);
     if (!address) throw new PermanentDeliveryError(`invalid email address: ${oneLine(delivery.destination).slice(0, 100)}`);
     // A rule's static recipient is no user, but templates can still greet the address.
     const user = (delivery.userId ? await recipientOf(deps.db, delivery.userId) : null) ?? { id: null, name: null, email: address };
-    const { content, replyTo } = await renderEmail(deps.templates, event, user).catch((err: unknown) => {
+    const { content, replyTo } = await renderEmail(deps.templates, event, user, digest).catch((err: unknown) => {
       // A template that fails to render fails the same way on every try.
       throw err instanceof TemplateError ? new PermanentDeliveryError(`template: ${err.message}`) : err;
     });

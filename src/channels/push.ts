@@ -43,13 +43,13 @@ const GONE_STATUSES = new Set([404, 410]);
  * refusals fail at once.
  */
 export async function deliver(job: QueueJob<'push'>, deps: PushDeps): Promise<SendOutcome | null> {
-  return performDelivery(deps.deliveries, job, async ({ delivery, event, rule }) => {
+  return performDelivery(deps.deliveries, job, async ({ delivery, event, rule, digest }) => {
     if (!deps.vapid) throw new PermanentDeliveryError(PUSH_NOT_CONFIGURED);
     const userId = delivery.userId ?? delivery.destination;
     const devices = await subscriptionsOf(deps.db, userId);
     if (devices.length === 0) throw new PermanentDeliveryError(`user ${userId} has no Web Push subscription (unsubscribed after routing)`);
 
-    const text = await deliveryMessageText(deps.templates, event, 'push', rule?.content ?? null);
+    const text = await deliveryMessageText(deps.templates, event, 'push', rule?.content ?? null, digest);
     const body = encodePushMessage(await pushMessageFor(deps.db, event, userId, text));
     const options = pushDeliveryOptions(delivery.priority, event.severity);
     const topic = pushTopic(event.id);

@@ -1,4 +1,4 @@
-import { DeliveryDeferredError, DeliveryFailure, PermanentDeliveryError, rootCauseMessage } from '../errors.ts';
+import { DeliveryDeferredError, DeliveryFailure, NotYetDueError, PermanentDeliveryError, rootCauseMessage } from '../errors.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import type { DeliveryQueue } from '../queues/catalog.ts';
 import type { QueueJob } from '../queues/queueJob.ts';
@@ -35,6 +35,17 @@ export async function performDelivery(
   const context = await store.load(deliveryId);
   if (!context) throw new PermanentDeliveryError(`delivery ${deliveryId} does not exist`);
   if (FINISHED.has(context.delivery.state)) return null;
+  if (context.delivery.state === 'scheduled') {
+    // Deciding is no try: nothing is recorded in the attempt log until the send is made.
+    const release = await store.release(context.delivery);
+    if (release.kind === 'wait') throw new NotYetDueError(release.until);
+    if (release.kind === 'skipped') {
+      observeDelivery(context.delivery.channel, 'skipped');
+      return null;
+    }
+  }
+  // Read on every try, not only the first: a retry must carry the same events.
+  context.digest = await store.digestOf(context.delivery);
 
   const attempt = context.delivery.attempts + 1;
   const startedAt = new Date();

@@ -5,13 +5,22 @@ import { rootCauseMessage } from '../errors.ts';
 import { createGroupCommitter } from '../groupCommit.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { RuleContent } from '../routing/ruleSpec.ts';
+import { loadDigest, releaseScheduled, type Release } from '../scheduling/releaseScheduled.ts';
+import type { DigestContext } from '../templates/content.ts';
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 /** Where a rule's delivery goes, read with the delivery so a send needs no lookup of its own. */
 /** The rule a delivery came from: its webhook settings, and the content its messages take (SPEC §3.1). */
 export type DeliveryRule = { id: string; webhookUrl: string | null; secret: string | null; content: RuleContent | null };
 /** A delivery with what sending it needs: its event, when that was accepted, and the rule that made it (null for a user's own channel or a removed rule). */
-export type DeliveryContext = { delivery: DeliveryRow; event: EventEnvelope; acceptedAt: Date; rule: DeliveryRule | null };
+export type DeliveryContext = {
+  delivery: DeliveryRow;
+  event: EventEnvelope;
+  acceptedAt: Date;
+  rule: DeliveryRule | null;
+  /** The events a digest's message carries (SPEC §4.1), the delivery's own first; null for any other delivery. */
+  digest?: DigestContext | null;
+};
 
 /** One try, as the attempt log keeps it. */
 export type AttemptRecord = {
@@ -44,8 +53,12 @@ export type DeliveryStore = {
   recordFailure(record: AttemptRecord, final: boolean): Promise<void>;
   /** Tries recorded for the delivery since `since` (the start of the job's run). */
   triesSince(deliveryId: string, since: Date): Promise<number>;
-  /** The job gave up: fails a delivery still pending, keeping its last error. Returns what it failed. */
+  /** The job gave up: fails a delivery still pending, and the digest members it carries, keeping its last error. Returns what it failed. */
   markFailed(deliveryId: string, error: Error): Promise<FailedDelivery[]>;
+  /** A scheduled delivery's job woke: wait, skip, or send it (see releaseScheduled). */
+  release(delivery: DeliveryRow): Promise<Release>;
+  /** What a digest's carrier carries; null for any other delivery. */
+  digestOf(delivery: DeliveryRow): Promise<DigestContext | null>;
 };
 
 const MAX_BATCH = 500;
@@ -83,6 +96,13 @@ export function createDeliveryStore(db: Db): DeliveryStore {
       ), logged as (
         insert into delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, outcome, error)
         select delivery_id, attempt, started_at, duration_ms, status_code, outcome, error from outcome
+      ), carried as (
+        -- A digest's members show the outcome of the message that carried them (SPEC §4.1).
+        update deliveries m
+        set state = o.outcome, last_error = null, updated_at = now(), sent_at = now(),
+            delivered_at = case when o.outcome = 'delivered' then now() else m.delivered_at end
+        from outcome o
+        where m.carried_by = o.delivery_id and m.state in ('scheduled', 'pending', 'failed')
       )
       update deliveries d
       set state = o.outcome, attempts = o.attempt, last_error = null, updated_at = now(), sent_at = now(),
@@ -109,6 +129,7 @@ export function createDeliveryStore(db: Db): DeliveryStore {
           .update(deliveries)
           .set({ attempts: record.attempt, lastError: record.error, updatedAt: sql`now()`, ...(final && { state: 'failed', failedAt: sql`now()` }) })
           .where(eq(deliveries.id, record.deliveryId));
+        if (final) await failCarried(tx, record.deliveryId, record.error);
       });
     },
 
@@ -121,11 +142,28 @@ export function createDeliveryStore(db: Db): DeliveryStore {
     },
 
     async markFailed(deliveryId, error) {
-      return db
-        .update(deliveries)
-        .set({ state: 'failed', failedAt: sql`now()`, updatedAt: sql`now()`, lastError: sql`coalesce(${deliveries.lastError}, ${rootCauseMessage(error).slice(0, 1_000)})` })
-        .where(sql`${deliveries.id} = ${deliveryId} and ${deliveries.state} = 'pending'`)
-        .returning({ channel: deliveries.channel });
+      return db.transaction(async (tx) => {
+        const failed = await tx
+          .update(deliveries)
+          .set({ state: 'failed', failedAt: sql`now()`, updatedAt: sql`now()`, lastError: sql`coalesce(${deliveries.lastError}, ${rootCauseMessage(error).slice(0, 1_000)})` })
+          .where(sql`${deliveries.id} = ${deliveryId} and ${deliveries.state} in ('pending', 'scheduled')`)
+          .returning({ channel: deliveries.channel });
+        if (failed.length > 0) await failCarried(tx, deliveryId, rootCauseMessage(error).slice(0, 1_000));
+        return failed;
+      });
     },
+
+    release: (delivery) => releaseScheduled(db, delivery),
+    digestOf: (delivery) => loadDigest(db, delivery),
   };
+}
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** A digest's message failed for good: so did the members it carried. A retry of the message carries them again. */
+async function failCarried(tx: Tx, carrierId: string, error: string | null): Promise<void> {
+  await tx
+    .update(deliveries)
+    .set({ state: 'failed', failedAt: sql`now()`, updatedAt: sql`now()`, lastError: error })
+    .where(sql`${deliveries.carriedBy} = ${carrierId} and ${deliveries.state} in ('scheduled', 'pending')`);
 }

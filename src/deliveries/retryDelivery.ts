@@ -22,6 +22,11 @@ export type RetryOutcome =
  */
 export async function retryFailedDelivery(db: Db, queues: Queues, row: DeliveryRow): Promise<RetryOutcome> {
   if (!isChannel(row.channel) || row.channel === 'inapp') return { outcome: 'not_retryable', channel: row.channel };
+  // A digest's member was carried by its digest's message (SPEC §4.1): retrying it sends that message again.
+  if (row.carriedBy && row.state === 'failed') {
+    const [carrier] = await db.select().from(deliveries).where(eq(deliveries.id, row.carriedBy));
+    if (carrier) return retryFailedDelivery(db, queues, carrier);
+  }
   if (row.state !== 'failed') return { outcome: 'not_failed', state: row.state };
 
   const [reopened] = await db

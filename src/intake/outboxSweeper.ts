@@ -21,10 +21,11 @@ const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'wai
 
 /**
  * Every accepted event is in Postgres before the publisher hears 202, and every planned send is
- * a pending delivery row before its job is enqueued; the jobs are only wake-up calls. This
- * sweeper finds what Redis lost — events stored but never routed (Redis down or flushed at
- * accept time, a route job that gave up) and pending deliveries whose job is gone (Redis
- * flushed or restarted empty after routing) — and routes those events again. Routing is
+ * a pending (or scheduled) delivery row before its job is enqueued; the jobs are only wake-up
+ * calls. This sweeper finds what Redis lost — events stored but never routed (Redis down or
+ * flushed at accept time, a route job that gave up), pending deliveries whose job is gone
+ * (Redis flushed or restarted empty after routing) and scheduled ones past their time without
+ * a job — and routes those events again. Routing is
  * idempotent, so the re-run only re-adds the missing jobs. An in-app batch that failed for good
  * (its tries spent while Postgres was away) is run again: an inbox must not stay short.
  */
@@ -93,12 +94,20 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     `);
     const last = pending[pending.length - 1];
     pendingCursor = pending.length === batchSize && last ? { updatedAt: last.updated_at, id: last.id } : null;
+    // Scheduled sends (SPEC §4.1) past their time: their wake-up job may be gone too. A digest's
+    // members have no job of their own; their carrier's stands for them.
+    const overdue = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel }>(sql`
+      select id, tenant_id, event_id, channel from deliveries
+      where state = 'scheduled' and carried_by is null and not_before < now() - make_interval(secs => ${options.afterSeconds})
+      order by not_before, id
+      limit ${batchSize}
+    `);
 
     // Every job these rows should have, looked up at once (one pipelined burst, not a round trip each).
     const lost = new Map<string, EventRef>();
     const expected: { event: EventRef; queue: Queue; jobId: string }[] = [];
     const inappListed = new Set<string>();
-    for (const row of pending) {
+    for (const row of [...pending, ...overdue.map((row) => ({ ...row, inapp_rows: 0 }))]) {
       const event = { tenantId: row.tenant_id, id: row.event_id };
       if (row.channel !== 'inapp') {
         expected.push({ event, queue: queues[queueForChannel(row.channel)], jobId: deliveryJobId(row.id) });

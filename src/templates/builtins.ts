@@ -61,6 +61,35 @@ export function builtinEmailTemplate(eventType: string): CompiledTemplate {
   return compiled;
 }
 
+/** Whether a compiled template is one of Herald's built-in email templates (no tenant or global one was stored). */
+export function isBuiltinEmailTemplate(template: CompiledTemplate): boolean {
+  return [...compiledBuiltins.values()].includes(template);
+}
+
+const DIGEST_ITEM = `{{#if data.title}}{{data.title}}{{else}}{{humanize event.type}}{{/if}}`;
+
+/**
+ * A digest's email when no template was stored for its event type (SPEC §4.1): every event the
+ * window gathered, oldest first, with its severity and a link when it has a safe one.
+ */
+const builtinDigestEmail = compileTemplate(
+  'email',
+  brandedEmail({
+    subject: '{{digest.count}} new notifications',
+    heading: '{{digest.count}} new notifications',
+    intro: 'Here is what happened, oldest first.',
+    bodyHtml: `<table role="presentation" style="${EMAIL_STYLE.table}">{{#each digest.events}}
+<tr><td style="${EMAIL_STYLE.cell}"><strong>${DIGEST_ITEM}</strong>{{#if event.severity}} <span style="${EMAIL_STYLE.muted}">({{event.severity}})</span>{{/if}}{{#if data.body}}<br>{{data.body}}{{/if}}{{#if (safeUrl data.url)}}<br><a href="{{safeUrl data.url}}">Open</a>{{/if}}</td></tr>{{/each}}
+</table>`,
+    bodyText: `{{#each digest.events}}- ${DIGEST_ITEM}{{#if event.severity}} ({{event.severity}}){{/if}}{{#if (safeUrl data.url)}}: {{safeUrl data.url}}{{/if}}
+{{/each}}`,
+  }),
+);
+
+export function builtinDigestEmailTemplate(): CompiledTemplate {
+  return builtinDigestEmail;
+}
+
 const SAMPLE_DATA: Record<string, Record<string, unknown>> = {
   finding_created: { title: 'SQL injection in /login', body: 'The id parameter is passed to a query unescaped.', url: 'https://app.example.com/findings/42' },
   finding_assigned: { title: 'SQL injection in /login', body: 'Assigned to you by Sam.', url: 'https://app.example.com/findings/42' },

@@ -34,19 +34,32 @@ export type CompiledTemplate =
 /** The person a message is for, as templates see `user.*`; absent for static rule recipients and in-app batches. */
 export type TemplateUser = { id: string | null; name: string | null; email: string | null };
 
+/** An event as templates see `event.*`. */
+export type EventTemplateView = { id: string; type: string; tenantId: string; severity: string | null; actorId: string | null; occurredAt: string };
+
+/** A digest's message (SPEC §4.1): how many events its window gathered, and each with its data, oldest first. */
+export type DigestContext = { count: number; events: { event: EventTemplateView; data: Record<string, unknown> }[] };
+
 export type TemplateContext = {
-  event: { id: string; type: string; tenantId: string; severity: string | null; actorId: string | null; occurredAt: string };
+  event: EventTemplateView;
   data: Record<string, unknown>;
   user: TemplateUser;
   brand: BrandContext;
+  /** Only in a digest's message. */
+  digest?: DigestContext;
 };
 
-export function templateContext(event: EventEnvelope, user: TemplateUser | null, brand: BrandContext): TemplateContext {
+export function eventTemplateView(event: EventEnvelope): EventTemplateView {
+  return { id: event.id, type: event.type, tenantId: event.tenantId, severity: event.severity, actorId: event.actorId, occurredAt: event.occurredAt };
+}
+
+export function templateContext(event: EventEnvelope, user: TemplateUser | null, brand: BrandContext, digest?: DigestContext | null): TemplateContext {
   return {
-    event: { id: event.id, type: event.type, tenantId: event.tenantId, severity: event.severity, actorId: event.actorId, occurredAt: event.occurredAt },
+    event: eventTemplateView(event),
     data: event.data,
     user: user ?? { id: null, name: null, email: null },
     brand,
+    ...(digest && { digest }),
   };
 }
 

@@ -1,7 +1,8 @@
 import { PermanentDeliveryError } from '../errors.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { RuleContent } from '../routing/ruleSpec.ts';
-import { defaultInboxContent, safeLink, type InboxContent as MessageText } from './defaultContent.ts';
+import { oneLine, type DigestContext } from './content.ts';
+import { defaultInboxContent, defaultMessageText, safeLink, type InboxContent as MessageText } from './defaultContent.ts';
 import { TemplateError, TemplateTooExpensiveError } from './handlebars.ts';
 import { compiledRuleContent, renderRuleContent } from './ruleContent.ts';
 import { renderMessage, type TemplateSource } from './templateRenderer.ts';
@@ -37,8 +38,32 @@ export async function messageText(source: TemplateSource, event: EventEnvelope, 
   return { title: own.title ?? base.title, body: own.body ?? base.body, url: own.url ?? base.url };
 }
 
-/** messageText for one delivery: past the render budget, the delivery fails for good with that reason (SPEC §7.1). */
-export function deliveryMessageText(source: TemplateSource, event: EventEnvelope, channel: string, content: RuleContent | null): Promise<MessageText> {
+/** Lines of a digest's short message before it says how many more there are. */
+const DIGEST_LINES = 10;
+
+/**
+ * A digest's short message (SPEC §4.1): how many events, and each one's title, oldest first. A
+ * digest of one event is that event's own message; rule content and stored templates are
+ * written for one event, so they do not apply to a list.
+ */
+export function digestMessageText(digest: DigestContext): MessageText {
+  const lines = digest.events.slice(0, DIGEST_LINES).map(({ event, data }) => `• ${oneLine(defaultMessageText(event.type, data).title)}`);
+  const more = digest.count - lines.length;
+  return { title: `${digest.count} new notifications`, body: [...lines, ...(more > 0 ? [`and ${more} more`] : [])].join('\n'), url: null };
+}
+
+/**
+ * messageText for one delivery (a digest's, when it carries one of several events): past the
+ * render budget, the delivery fails for good with that reason (SPEC §7.1).
+ */
+export async function deliveryMessageText(
+  source: TemplateSource,
+  event: EventEnvelope,
+  channel: string,
+  content: RuleContent | null,
+  digest?: DigestContext | null,
+): Promise<MessageText> {
+  if (digest && digest.count > 1) return digestMessageText(digest);
   return messageText(source, event, channel, content).catch((err: unknown) => {
     throw err instanceof TemplateTooExpensiveError ? new PermanentDeliveryError(err.message) : err;
   });

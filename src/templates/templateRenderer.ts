@@ -3,7 +3,7 @@ import type { Db } from '../db/client.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { Logger } from '../logger.ts';
 import { brandContext, loadBrand, type LoadedBrand } from './branding.ts';
-import { builtinEmailTemplate } from './builtins.ts';
+import { builtinDigestEmailTemplate, builtinEmailTemplate, isBuiltinEmailTemplate } from './builtins.ts';
 import {
   builtinMessageTemplate,
   compileTemplate,
@@ -11,6 +11,7 @@ import {
   renderTemplate,
   templateContext,
   type CompiledTemplate,
+  type DigestContext,
   type EmailContent,
   type MessageContent,
   type TemplateUser,
@@ -42,19 +43,25 @@ export function directSource(db: Db): TemplateSource {
 
 export type RenderedFor<C> = { content: C; replyTo: string | null };
 
-export async function renderEmail(source: TemplateSource, event: EventEnvelope, user: TemplateUser | null): Promise<RenderedFor<EmailContent>> {
-  return render(source, event, 'email', user) as Promise<RenderedFor<EmailContent>>;
+/**
+ * An email for an event; a digest's (SPEC §4.1) is for its first event, with `digest.*` in the
+ * context. A stored template renders a digest itself; without one, a digest of several events
+ * takes the built-in digest email, which lists them.
+ */
+export async function renderEmail(source: TemplateSource, event: EventEnvelope, user: TemplateUser | null, digest?: DigestContext | null): Promise<RenderedFor<EmailContent>> {
+  return render(source, event, 'email', user, digest) as Promise<RenderedFor<EmailContent>>;
 }
 
 export async function renderMessage(source: TemplateSource, event: EventEnvelope, channel: string, user: TemplateUser | null): Promise<RenderedFor<MessageContent>> {
   return render(source, event, channel, user) as Promise<RenderedFor<MessageContent>>;
 }
 
-async function render(source: TemplateSource, event: EventEnvelope, channel: string, user: TemplateUser | null) {
-  const template = await source.template(event.tenantId, event.type, channel);
+async function render(source: TemplateSource, event: EventEnvelope, channel: string, user: TemplateUser | null, digest?: DigestContext | null) {
+  const stored = await source.template(event.tenantId, event.type, channel);
+  const template = digest && digest.count > 1 && isBuiltinEmailTemplate(stored) ? builtinDigestEmailTemplate() : stored;
   // The built-in short message shows no brand: skip the read (it is not free for an uncached source).
   const loaded = template === builtinMessageTemplate ? brandContext(null, {}) : await source.brand(event.tenantId);
-  return { content: renderTemplate(template, templateContext(event, user, loaded.brand)), replyTo: loaded.replyTo };
+  return { content: renderTemplate(template, templateContext(event, user, loaded.brand, digest)), replyTo: loaded.replyTo };
 }
 
 export const templatesChangedChannel = (prefix: string) => `${prefix}:templates:changed`;

@@ -174,6 +174,11 @@ describe('rules v2 (SPEC §3.1)', () => {
     ['a fallback over a day', { delivery: { fallback: { channel: 'email', afterSeconds: 86_401, unless: 'seen' } } }, 'delivery.fallback.afterSeconds'],
     ['a digest window under 10 s', { delivery: { digest: { windowSeconds: 5 } } }, 'delivery.digest.windowSeconds'],
     ['a digest on a rule that sends only in-app', { channels: ['inapp'], delivery: { digest: { windowSeconds: 60 } } }, 'delivery.digest'],
+    ['a digest on a webhook-only rule', { channels: ['webhook'], webhookUrl: 'https://hooks.example.com/h', delivery: { digest: { windowSeconds: 60 } } }, 'delivery.digest'],
+    ['a digest window over a week', { delivery: { digest: { windowSeconds: 604_801 } } }, 'delivery.digest.windowSeconds'],
+    ['a digest of more than 1000 items', { delivery: { digest: { windowSeconds: 60, maxItems: 1_001 } } }, 'delivery.digest.maxItems'],
+    ['a negative fallback delay', { delivery: { fallback: { channel: 'email', afterSeconds: -1, unless: 'seen' } } }, 'delivery.fallback.afterSeconds'],
+    ['an unknown fallback condition', { delivery: { fallback: { channel: 'email', afterSeconds: 60, unless: 'clicked' } } }, 'delivery.fallback.unless'],
   ])('answers 400 naming the field for %s', async (_name, over, field) => {
     const res = await api.post('/api/v1/rules', v2Rule(over));
     expect(res.status).toBe(400);

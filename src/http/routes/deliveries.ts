@@ -32,6 +32,9 @@ export function presentDelivery(row: DeliveryRow, attempts: AttemptRow[]) {
     sentAt: row.sentAt,
     deliveredAt: row.deliveredAt,
     failedAt: row.failedAt,
+    notBefore: row.notBefore,
+    digestId: row.digestId,
+    carriedBy: row.carriedBy,
     attemptLog: attempts.map((a) => ({
       attempt: a.attempt,
       startedAt: a.startedAt,
