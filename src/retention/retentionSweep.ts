@@ -15,11 +15,13 @@ export type RetentionSweepOptions = {
   pauseMs?: number;
 };
 
-export type RetentionCounts = Record<Kind, number>;
+/** What the sweep deletes, in the order it does: finished deliveries before events, so their events can go in the same sweep. */
+const HISTORY = ['notifications', 'deliveries', 'attempts', 'digests', 'events'] as const;
+type HistoryKind = (typeof HISTORY)[number];
 
-export type Kind = 'notifications' | 'deliveries' | 'attempts' | 'digests' | 'events';
+export type RetentionCounts = Record<HistoryKind, number>;
 
-/** A delete of at most `limit` rows, answering how many went (and, for deliveries, how many of their attempts). */
+/** Runs a delete and answers how many rows went. */
 const counted = (remove: SQL) => sql`with gone as (${remove} returning 1) select count(*)::int as deleted from gone`;
 
 /**
@@ -27,7 +29,7 @@ const counted = (remove: SQL) => sql`with gone as (${remove} returning 1) select
  * skipping rows another transaction holds (an inbox action, another router's sweep), and deletes
  * just those: row locks only, never a scan of a whole table under a lock.
  */
-const batches: Record<Kind, (cutoff: string, limit: number) => SQL> = {
+const batches: Record<HistoryKind, (cutoff: string, limit: number) => SQL> = {
   // Only read or archived notifications go: an unread one stays however old, and neither kind is
   // counted in inbox_counts (read rows are seen, archived rows are out of the counts), so the
   // unread and unseen counts stay as they are.
@@ -82,15 +84,14 @@ export function createRetentionSweep(options: RetentionSweepOptions) {
   async function sweep(now = new Date()): Promise<RetentionCounts> {
     const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000).toISOString();
     const counts: RetentionCounts = { notifications: 0, deliveries: 0, attempts: 0, digests: 0, events: 0 };
-    // Deliveries before events, so a delivery is never left pointing at an event already gone.
-    for (const kind of ['notifications', 'deliveries', 'attempts', 'digests', 'events'] as const) {
+    for (const kind of HISTORY) {
       for (;;) {
         if (stopping) return counts;
-        const [{ deleted, attempts }] = (await db.execute<{ deleted: number; attempts?: number }>(batches[kind](cutoff, batchSize))) as unknown as [
-          { deleted: number; attempts?: number },
-        ];
+        const [row] = await db.execute<{ deleted: number; attempts?: number }>(batches[kind](cutoff, batchSize));
+        const deleted = row?.deleted ?? 0;
         counts[kind] += deleted;
-        if (attempts) counts.attempts += attempts;
+        // The deliveries batch takes their attempts along and says how many.
+        if (row?.attempts) counts.attempts += row.attempts;
         if (deleted < batchSize) break;
         await new Promise((resolve) => setTimeout(resolve, pauseMs));
       }
