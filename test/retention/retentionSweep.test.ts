@@ -66,13 +66,19 @@ describe('retention sweep', () => {
     await env.db.$client.unsafe(`
       insert into delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome)
       select id, n, created_at, 10, 'failed' from deliveries, generate_series(1, 3) as n where destination like 'https://a.example/%'`);
+    // Digests: a closed one whose window ended long ago goes; an open one stays.
+    await env.db.$client.unsafe(`
+      insert into digests (tenant_id, rule_id, channel, destination, key_value, state, count, max_items, opened_at, closes_at, carrier_id) values
+        ('acme', gen_random_uuid(), 'email', 'old-closed', '', 'closed', 2, 50, ${OLD}, ${OLD}, gen_random_uuid()),
+        ('acme', gen_random_uuid(), 'email', 'old-open', '', 'open', 2, 50, ${OLD}, ${OLD}, gen_random_uuid())`);
     const before = await countsAgree();
     expect(before.kept).toEqual(before.actual);
 
     const counts = await createRetentionSweep({ db: env.db, logger: env.logger, retentionDays: 90, batchSize: 2, pauseMs: 0 }).sweep();
 
     // The in-app deliveries of the four old events go too.
-    expect(counts).toMatchObject({ notifications: 2, deliveries: 5, attempts: 3, events: 2 });
+    expect(counts).toMatchObject({ notifications: 2, deliveries: 5, attempts: 3, events: 2, digests: 1 });
+    expect(await exists('digests', "destination = 'old-open'")).toBe(1);
     expect(await exists('notifications', "event_id in ('old_read', 'old_archived')")).toBe(0);
     expect(await exists('notifications', "event_id in ('old_unread', 'old_unrouted', 'young_read')")).toBe(3);
     expect(await exists('events', "id in ('old_archived', 'old_unread')")).toBe(0);
@@ -88,6 +94,35 @@ describe('retention sweep', () => {
     // The inbox still pages, unread old row included.
     const page = await api.get('/api/v1/notifications?status=all&limit=100', token);
     expect(page.body.items.map((n: { eventId: string }) => n.eventId).sort()).toEqual(['old_unread', 'old_unrouted', 'young_read']);
+  });
+
+  it('skips a row another transaction holds instead of waiting for it, and takes it next time', async () => {
+    await publish(['held_read']);
+    expect((await api.post(`/api/v1/notifications/${await idOf('held_read')}/read`, undefined, token)).status).toBeLessThan(300);
+    await env.db.$client.unsafe(`update notifications set created_at = ${OLD} where event_id = 'held_read'`);
+    const sweep = createRetentionSweep({ db: env.db, logger: env.logger, retentionDays: 90 });
+    // An inbox action in flight on that very row (its lock held open), while the sweep runs.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = env.db.$client.begin(async (tx) => {
+      await tx`select id from notifications where event_id = 'held_read' for update`;
+      locked();
+      await released;
+    });
+    await isLocked;
+    const started = performance.now();
+    const whileHeld = await sweep.sweep();
+    const sweptInMs = performance.now() - started;
+    expect(await exists('notifications', "event_id = 'held_read'")).toBe(1);
+    release();
+    await holder;
+    const afterwards = await sweep.sweep();
+    expect(await exists('notifications', "event_id = 'held_read'")).toBe(0);
+    expect(whileHeld.notifications).toBe(0);
+    expect(afterwards.notifications).toBe(1);
+    expect(sweptInMs).toBeLessThan(2_000);
   });
 
   it('never blocks an inbox page while it deletes thousands of rows', async () => {
