@@ -91,6 +91,8 @@ it('delivers what goes in through either instance to streams on web A exactly on
     countCopies(USERS.flatMap((u) => streams.get(u)!.eventIds.map((id) => `${id}→${u}`))),
   );
   report('scale-out two instances', { events: events.length, 'inbox rows': `${inbox.delivered}/${inbox.expected}`, 'frames lost': copies.lost, repeated: copies.repeated });
+  // So a failure explains itself: what the processes warned about.
+  if (copies.lost > 0) for (const p of processes) console.log(p.output().split('\n').filter((line) => /"level":(40|50)/.test(line)).slice(-10).join('\n'));
   expect(copies.sample).toEqual([]);
   for (const userId of USERS) expect(streams.get(userId)!.eventIds, `stream of ${userId}`).toEqual(order.get(userId));
 }, 120_000);
