@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { killAllChildren, LOG_DIR, type Scenario } from './harness.ts';
 import { formatTable, machineInfo, writeResults, type Figure } from './report.ts';
+import { clusterScaleOut } from './scenarios/cluster.ts';
 import { email } from './scenarios/email.ts';
 import { fanout } from './scenarios/fanout.ts';
 import { intake } from './scenarios/intake.ts';
@@ -13,7 +14,7 @@ import { publishToFrame } from './scenarios/publishToFrame.ts';
 import { sseScale } from './scenarios/sseScale.ts';
 import { webhook } from './scenarios/webhook.ts';
 
-const scenarios: Scenario[] = [intake, publishToFrame, fanout, sseScale, webhook, email];
+const scenarios: Scenario[] = [intake, publishToFrame, fanout, sseScale, webhook, email, clusterScaleOut];
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url));
 
 const args = process.argv.slice(2);

@@ -15,6 +15,20 @@ const serviceKeysSchema = z
 
 const optionalPositiveInt = z.coerce.number().int().positive().optional();
 
+/** `host:port,host:port`: the seed nodes of a Redis Cluster (any reachable one tells the client about the rest). */
+const clusterNodesSchema = z.string().transform((raw, ctx) => {
+  const nodes = raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => {
+    const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(item);
+    const port = Number(match?.[2]);
+    return match && port > 0 && port <= 65535 ? { host: match[1]!.replace(/^\[|\]$/g, ''), port } : null;
+  });
+  if (nodes.length === 0 || nodes.some((node) => node === null)) {
+    ctx.addIssue({ code: 'custom', message: 'must be comma-separated host:port pairs, like 10.0.0.1:7000,10.0.0.2:7000' });
+    return z.NEVER;
+  }
+  return nodes as { host: string; port: number }[];
+});
+
 /** JetStream names (streams, durables) may not contain spaces, `.`, `*`, `>` or path separators. */
 const natsName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ - only (at most 64)');
 const natsSubject = z.string().regex(/^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*(\.>)?$/, 'must be a NATS subject like herald.events.>');
@@ -23,7 +37,13 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/herald'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  /** A Redis Cluster instead of REDIS_URL (SPEC §8.1). */
+  REDIS_CLUSTER_NODES: clusterNodesSchema.optional(),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('herald'),
+  /** Postgres connections each process's pool may open: the per-process share of the server's max_connections. */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Age in days after which events, deliveries, attempts and read or archived notifications are deleted (SPEC §8.1). */
+  RETENTION_DAYS: z.coerce.number().positive().default(90),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters'),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 
 export type LimitDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
@@ -28,7 +28,7 @@ return math.max(1, tonumber(oldest[2]) + window - now)
  * instance shares it. A Redis failure is thrown: a limit that lapses whenever Redis does would be
  * no protection against the abuse it is there for.
  */
-export function createSlidingWindowLimiter(redis: Redis, options: { prefix: string; name: string; limit: number; windowSeconds: number }) {
+export function createSlidingWindowLimiter(redis: RedisClient, options: { prefix: string; name: string; limit: number; windowSeconds: number }) {
   const windowMs = options.windowSeconds * 1000;
   return async function consume(key: string): Promise<LimitDecision> {
     const waitMs = (await redis.eval(SCRIPT, 1, `${options.prefix}:${options.name}:${key}`, windowMs, options.limit, Math.random().toString(36).slice(2))) as number;

@@ -20,6 +20,17 @@ describe('configuration', () => {
     expect(config.RETRY_BACKOFF_MS).toBeUndefined();
     expect(config.INTAKE_RATE_LIMIT).toBeUndefined();
     expect(config.NATS_URL).toBeUndefined();
+    expect(config).toMatchObject({ RETENTION_DAYS: 90, DATABASE_POOL_SIZE: 10 });
+    expect(config.REDIS_CLUSTER_NODES).toBeUndefined();
+  });
+
+  it('parses the Redis Cluster seed nodes', () => {
+    const config = loadConfig({ ...base, REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b.internal:7001,[::1]:7002' });
+    expect(config.REDIS_CLUSTER_NODES).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b.internal', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
   });
 
   it.each([
@@ -32,6 +43,11 @@ describe('configuration', () => {
     [{ ...base, INTAKE_RATE_LIMIT: '-3' }, 'INTAKE_RATE_LIMIT'],
     [{ ...base, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ...base, REDIS_PREFIX: 'has space' }, 'REDIS_PREFIX'],
+    [{ ...base, REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2' }, 'REDIS_CLUSTER_NODES must be comma-separated host:port'],
+    [{ ...base, REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000' }, 'REDIS_CLUSTER_NODES'],
+    [{ ...base, REDIS_CLUSTER_NODES: '10.0.0.1:99999' }, 'REDIS_CLUSTER_NODES'],
+    [{ ...base, RETENTION_DAYS: '0' }, 'RETENTION_DAYS'],
+    [{ ...base, DATABASE_POOL_SIZE: 'many' }, 'DATABASE_POOL_SIZE'],
   ])('stops with one line naming the variable (%#)', (env, name) => {
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${name}`));
     try {

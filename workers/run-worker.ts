@@ -4,7 +4,7 @@ import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../sr
 import type { Logger } from '../src/logger.ts';
 import { queueCatalog, type PayloadOf, type QueueKey } from '../src/queues/catalog.ts';
 import type { QueueJob } from '../src/queues/queueJob.ts';
-import { createRedis } from '../src/redis.ts';
+import { createRedis, slotPrefix, type RedisClient } from '../src/redis.ts';
 
 export type WorkerSpec<K extends QueueKey> = {
   queue: K;
@@ -25,7 +25,8 @@ export type RunningWorker = { worker: Worker; close(): Promise<void> };
  */
 export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorker {
   const definition = queueCatalog[spec.queue];
-  const connection = createRedis(spec.config.REDIS_URL, 'worker');
+  const connection = createRedis(spec.config, 'worker');
+  const duplicates = guardDuplicates(connection);
   const log = spec.logger.child({ queue: definition.name });
 
   const worker = new Worker(
@@ -62,7 +63,7 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
         clearTimeout(timer);
       }
     },
-    { connection, prefix: spec.config.REDIS_PREFIX, concurrency: spec.concurrency ?? definition.concurrency },
+    { connection, prefix: slotPrefix(spec.config), concurrency: spec.concurrency ?? definition.concurrency },
   );
 
   worker.on('failed', (job, error) => {
@@ -83,10 +84,29 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
   return {
     worker,
     async close() {
+      duplicates.closing();
       await worker.close();
       connection.disconnect();
     },
   };
+}
+
+/**
+ * The connections BullMQ derives from ours (a worker's blocking connection is a duplicate),
+ * kept from reconnecting once the worker closes. On a Redis Cluster, BullMQ 6.7's close
+ * interrupts the blocking command by disconnecting it, and its cluster recovery then connects
+ * it again behind the close, where it stays open for good.
+ */
+function guardDuplicates(connection: RedisClient): { closing(): void } {
+  let closing = false;
+  const duplicate = connection.duplicate.bind(connection) as (...args: unknown[]) => RedisClient;
+  connection.duplicate = ((...args: unknown[]) => {
+    const copy = duplicate(...args);
+    const connect = copy.connect.bind(copy);
+    copy.connect = () => (closing ? Promise.reject(new Error('the worker is closing')) : connect());
+    return copy;
+  }) as typeof connection.duplicate;
+  return { closing: () => void (closing = true) };
 }
 
 function eventContext(payload: unknown): Record<string, unknown> {

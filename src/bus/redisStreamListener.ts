@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
 import { keyIdOf } from '../auth/serviceKeys.ts';
 import type { Logger } from '../logger.ts';
-import { createRedis } from '../redis.ts';
+import { createRedis, type RedisClient, type RedisTarget } from '../redis.ts';
 import { createBackoff, pause, type BusMessage, type BusMessageHandler, type BusOutcome } from './busMessage.ts';
+import { ACKNOWLEDGED_KEEP_MS, DEAD_LETTERS_KEPT, trimAcknowledged } from './streamTrim.ts';
 
 export type RedisStreamListenerOptions = {
-  redisUrl: string;
-  /** REDIS_PREFIX: the listener reads `<prefix>:events` and dead-letters to `<prefix>:events:dead`. */
+  redis: RedisTarget;
+  /** The listener reads `<prefix>:events` and dead-letters to `<prefix>:events:dead` (see slotPrefix). */
   prefix: string;
   handle: BusMessageHandler;
   logger: Logger;
@@ -20,6 +20,10 @@ export type RedisStreamListenerOptions = {
   /** Messages read at once; also the most this listener holds unacknowledged in memory. */
   batchSize?: number;
   blockMs?: number;
+  /** Acknowledged messages older than this are trimmed from the stream (SPEC §8.1: an hour). */
+  acknowledgedKeepMs?: number;
+  /** The dead-letter stream keeps its newest this many (SPEC §8.1: 10,000). */
+  deadLettersKept?: number;
 };
 
 export type RedisStreamListener = { stream: string; deadStream: string; group: string; consumer: string; close(): Promise<void> };
@@ -42,13 +46,15 @@ export async function startRedisStreamListener(options: RedisStreamListenerOptio
   const group = options.group ?? 'herald-bus';
   const consumer = options.consumer ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const batchSize = options.batchSize ?? 100;
+  const acknowledgedKeepMs = options.acknowledgedKeepMs ?? ACKNOWLEDGED_KEEP_MS;
+  const deadLettersKept = options.deadLettersKept ?? DEAD_LETTERS_KEPT;
   const claimEveryMs = Math.max(50, Math.min(options.claimIdleMs / 2, 30_000));
   const blockMs = options.blockMs ?? Math.min(2_000, claimEveryMs);
   const log = options.logger.child({ bus: 'redis', stream, consumer });
 
   // The blocking read gets its own connection: acks and dead letters must not queue behind it.
-  const reader = createRedis(options.redisUrl, 'worker');
-  const redis = createRedis(options.redisUrl, 'worker');
+  const reader = createRedis(options.redis, 'worker');
+  const redis = createRedis(options.redis, 'worker');
   try {
     await ensureGroup(redis, stream, group);
   } catch (err) {
@@ -79,6 +85,10 @@ export async function startRedisStreamListener(options: RedisStreamListenerOptio
     if (next === '0-0') {
       nextClaimAt = Date.now() + claimEveryMs;
       await forgetIdleConsumers();
+      // Once a pass over the pending list is done, so what was claimed is settled first. Every
+      // listener trims; the trims agree, as they read the same group.
+      const trimmed = await trimAcknowledged(redis, stream, acknowledgedKeepMs);
+      if (trimmed > 0) log.debug({ trimmed }, 'trimmed acknowledged messages from the stream');
     }
     if (entries.length > 0) log.info({ claimed: entries.length }, 'took over messages left pending too long');
     return entries;
@@ -96,7 +106,9 @@ export async function startRedisStreamListener(options: RedisStreamListenerOptio
 
   async function deadLetter(id: string, fields: string[], reason: string): Promise<void> {
     // One MULTI: a message is never both acknowledged and missing from the dead-letter stream.
-    const results = await redis.multi().xadd(deadStream, '*', ...deadLetterFields(fields), 'reason', reason, 'sourceId', id).xack(stream, group, id).exec();
+    const results = await redis
+      .multi()
+      .xadd(deadStream, 'MAXLEN', deadLettersKept, '*', ...deadLetterFields(fields), 'reason', reason, 'sourceId', id).xack(stream, group, id).exec();
     const failure = results?.find(([err]) => err)?.[0];
     if (!results || failure) throw failure ?? new Error('dead-letter transaction aborted');
   }
@@ -162,7 +174,7 @@ export async function startRedisStreamListener(options: RedisStreamListenerOptio
 }
 
 /** Creates the group from the stream's start (id 0), so messages added before any listener ran are read too. */
-async function ensureGroup(redis: Redis, stream: string, group: string): Promise<void> {
+async function ensureGroup(redis: RedisClient, stream: string, group: string): Promise<void> {
   try {
     await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
   } catch (err) {

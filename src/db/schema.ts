@@ -98,6 +98,8 @@ export const events = pgTable(
     primaryKey({ columns: [t.tenantId, t.id] }),
     index('events_unrouted_idx').on(t.acceptedAt).where(sql`${t.routedAt} is null`),
     index('events_tenant_idx').on(t.tenantId, t.acceptedAt),
+    // The retention sweep (src/retention/) finds routed events past RETENTION_DAYS by age.
+    index('events_retention_idx').on(t.acceptedAt).where(sql`${t.routedAt} is not null`),
   ],
 );
 
@@ -134,6 +136,8 @@ export const notifications = pgTable(
     // Pages, replay and the newest cursor all walk one user's rows in seq order.
     uniqueIndex('notifications_user_seq_uq').on(t.userId, t.seq),
     index('notifications_user_unread_idx').on(t.userId).where(sql`${t.readAt} is null`),
+    // The retention sweep deletes read or archived rows by age; unread ones are never its business.
+    index('notifications_retention_idx').on(t.createdAt).where(sql`${t.readAt} is not null or ${t.archivedAt} is not null`),
   ],
 );
 
@@ -226,6 +230,7 @@ export const deliveries = pgTable(
     // ... and scheduled ones past their time, whose wake-up job Redis may have lost.
     index('deliveries_scheduled_idx').on(t.notBefore, t.id).where(sql`${t.state} = 'scheduled' and ${t.carriedBy} is null`),
     index('deliveries_carried_by_idx').on(t.carriedBy).where(sql`${t.carriedBy} is not null`),
+    index('deliveries_retention_idx').on(t.createdAt),
   ],
 );
 
@@ -250,7 +255,10 @@ export const digests = pgTable(
     closesAt: timestamp('closes_at', { withTimezone: true, mode: 'date' }).notNull(),
     carrierId: uuid('carrier_id').notNull(),
   },
-  (t) => [uniqueIndex('digests_open_uq').on(t.ruleId, t.channel, t.destination, t.keyValue).where(sql`${t.state} = 'open'`)],
+  (t) => [
+    uniqueIndex('digests_open_uq').on(t.ruleId, t.channel, t.destination, t.keyValue).where(sql`${t.state} = 'open'`),
+    index('digests_retention_idx').on(t.closesAt).where(sql`${t.state} = 'closed'`),
+  ],
 );
 
 export const deliveryAttempts = pgTable(
@@ -265,7 +273,7 @@ export const deliveryAttempts = pgTable(
     outcome: text('outcome').notNull(),
     error: text('error'),
   },
-  (t) => [index('delivery_attempts_delivery_idx').on(t.deliveryId, t.attempt)],
+  (t) => [index('delivery_attempts_delivery_idx').on(t.deliveryId, t.attempt), index('delivery_attempts_retention_idx').on(t.startedAt)],
 );
 
 export const pushSubscriptions = pgTable(

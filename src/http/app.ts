@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import type { Db } from '../db/client.ts';
 import type { Intake } from '../intake/acceptEvent.ts';
 import type { RateLimiter } from '../intake/rateLimit.ts';
@@ -35,7 +35,7 @@ import { usersRouter } from './routes/users.ts';
 
 export type AppDeps = {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   auth: Authenticator;
   intake: Intake;

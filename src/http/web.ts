@@ -15,7 +15,7 @@ import { closeQueues, createQueues } from '../queues/catalog.ts';
 import { createInappReceipts } from '../realtime/inappReceipts.ts';
 import { createFramePublisher } from '../realtime/liveFrames.ts';
 import { createSseHub, type SseHub } from '../realtime/sseHub.ts';
-import { createRedis } from '../redis.ts';
+import { createRedis, slotPrefix } from '../redis.ts';
 import { createMailer } from '../email/mailer.ts';
 import { createChangeAnnouncer } from '../templates/templateRenderer.ts';
 import { createSlidingWindowLimiter } from '../slidingWindowLimit.ts';
@@ -34,11 +34,11 @@ export type Web = {
 
 /** Wires one API instance from its configuration and starts listening. */
 export async function startWeb(config: Config, logger: Logger, port = config.PORT): Promise<Web> {
-  const db = createDb(config.DATABASE_URL);
-  const redis = createRedis(config.REDIS_URL, 'command');
-  const producer = createRedis(config.REDIS_URL, 'producer');
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  const queues = createQueues(producer, config.REDIS_PREFIX, config.RETRY_BACKOFF_MS);
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const redis = createRedis(config, 'command');
+  const producer = createRedis(config, 'producer');
+  const subscriber = createRedis(config, 'subscriber');
+  const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
   const frames = createFramePublisher(redis, config.REDIS_PREFIX);
   const receipts = createInappReceipts(db, logger);
   const hub = createSseHub({

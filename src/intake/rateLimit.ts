@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
@@ -7,7 +7,7 @@ export type RateDecision = { allowed: true } | { allowed: false; retryAfterSecon
  * If Redis cannot answer, intake is let through: a rate limit must not turn a Redis hiccup
  * into refused events.
  */
-export function createRateLimiter(redis: Redis, prefix: string, perSecond: number | undefined) {
+export function createRateLimiter(redis: RedisClient, prefix: string, perSecond: number | undefined) {
   return async function consume(keyId: string, count = 1): Promise<RateDecision> {
     if (!perSecond) return { allowed: true };
     const second = Math.floor(Date.now() / 1000);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import type { InboxCounts } from '../inbox/inboxCounts.ts';
 import type { NotificationView } from '../inbox/notificationView.ts';
 import type { PublicEvent } from '../intake/eventEnvelope.ts';
@@ -81,7 +81,7 @@ export const tenantChannel = (prefix: string, tenantId: string) => `${prefix}:li
  * new rows and their count travel together), and many messages go out in one pipeline: a
  * routed group, or a 10,000-user fan-out, is one round trip.
  */
-export function createFramePublisher(redis: Redis, prefix: string) {
+export function createFramePublisher(redis: RedisClient, prefix: string) {
   async function publishMany(messages: { channel: string; frames: LiveFrame[] }[]): Promise<void> {
     if (messages.length === 0) return;
     const pipeline = redis.pipeline();

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import type { InboxCounts } from '../inbox/inboxCounts.ts';
 import type { CursoredNotification } from '../inbox/inboxStore.ts';
 import type { NotificationView } from '../inbox/notificationView.ts';
@@ -20,9 +20,9 @@ export type StreamSource = {
 };
 
 export type SseHubOptions = {
-  subscriber: Redis;
+  subscriber: RedisClient;
   /** For the per-user stream limit and its close signal (any command connection). */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   source: StreamSource;
   logger: Logger;

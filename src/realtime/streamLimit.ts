@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 
 /** SPEC §7.1: a user's open live streams, across every API instance. */
 export const STREAMS_PER_USER = 16;
@@ -15,7 +15,7 @@ const ENTRY_TTL_SECONDS = 24 * 3_600;
  * trim are one transaction, so two streams opening at once on two instances cannot both keep
  * the 17th. A dead instance's entries are the oldest, so they are the first trimmed.
  */
-export async function registerStream(redis: Redis, prefix: string, userId: string, streamId: string): Promise<string[]> {
+export async function registerStream(redis: RedisClient, prefix: string, userId: string, streamId: string): Promise<string[]> {
   const key = streamsKey(prefix, userId);
   const results = await redis
     .multi()
@@ -29,7 +29,7 @@ export async function registerStream(redis: Redis, prefix: string, userId: strin
 }
 
 /** Forgets a stream that closed. */
-export async function unregisterStream(redis: Redis, prefix: string, userId: string, streamId: string): Promise<void> {
+export async function unregisterStream(redis: RedisClient, prefix: string, userId: string, streamId: string): Promise<void> {
   await redis.zrem(streamsKey(prefix, userId), streamId);
 }
 
@@ -40,10 +40,10 @@ const streamsKey = (prefix: string, userId: string) => `${prefix}:streams:${user
  * in one round trip. An instance that died without closing its streams leaves them counted
  * until they are trimmed or expire (see ENTRY_TTL_SECONDS): a crash errs on the side of "online".
  */
-export async function usersWithOpenStreams(redis: Redis, prefix: string, userIds: string[]): Promise<Set<string>> {
+export async function usersWithOpenStreams(redis: RedisClient, prefix: string, userIds: string[]): Promise<Set<string>> {
   if (userIds.length === 0) return new Set();
-  const pipeline = redis.pipeline();
-  for (const userId of userIds) pipeline.zcard(streamsKey(prefix, userId));
-  const counts = (await pipeline.exec()) ?? [];
-  return new Set(userIds.filter((_, i) => Number(counts[i]?.[1] ?? 0) > 0));
+  // Sent together, not as one pipeline: on a cluster the users' keys sit in different slots,
+  // which a pipeline refuses; the client still writes them in one go.
+  const counts = await Promise.all(userIds.map((userId) => redis.zcard(streamsKey(prefix, userId))));
+  return new Set(userIds.filter((_, i) => counts[i]! > 0));
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.ts';
 import type { Db } from '../db/client.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { Logger } from '../logger.ts';
@@ -73,7 +73,7 @@ export type TemplatesChange = { kind: 'template' | 'branding'; tenantId: string 
  * committed. Never throws: the change stands either way, and an instance that misses the
  * message drops its cache when the entries expire.
  */
-export function createChangeAnnouncer(redis: Redis, prefix: string, logger: Logger): (change: TemplatesChange) => Promise<void> {
+export function createChangeAnnouncer(redis: RedisClient, prefix: string, logger: Logger): (change: TemplatesChange) => Promise<void> {
   return async (change) => {
     try {
       await redis.publish(templatesChangedChannel(prefix), JSON.stringify(change));
@@ -97,7 +97,7 @@ const MAX_ENTRIES = 10_000;
  */
 export async function createCachedTemplateSource(options: {
   db: Db;
-  subscriber: Redis;
+  subscriber: RedisClient;
   prefix: string;
   logger: Logger;
   ttlMs?: number;

@@ -158,7 +158,7 @@ describe('Redis Stream listener', () => {
     // Ten waiting before it starts: the first read could take them all, and must take three.
     for (let i = 0; i < 10; i++) await env.redis.xadd(`${slowPrefix}:events`, '*', 'event', '{}');
     const listener = await startRedisStreamListener({
-      redisUrl: env.config.REDIS_URL,
+      redis: env.config,
       prefix: slowPrefix,
       logger: env.logger,
       claimIdleMs: 60_000,

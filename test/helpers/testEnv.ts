@@ -6,8 +6,7 @@ import { closeDb, createDb, type Db } from '../../src/db/client.ts';
 import { runMigrations } from '../../src/db/migrate.ts';
 import { startWeb, type Web } from '../../src/http/web.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
-import type { Redis } from 'ioredis';
-import { createRedis, deleteKeysWithPrefix } from '../../src/redis.ts';
+import { createRedis, deleteKeysWithPrefix, keyServers, slotPrefix, type RedisClient } from '../../src/redis.ts';
 import { startInapp } from '../../workers/roles/inapp.ts';
 import type { Role } from '../../workers/roles/role.ts';
 import { startRouter } from '../../workers/roles/router.ts';
@@ -26,11 +25,11 @@ export type TestEnv = Awaited<ReturnType<typeof createTestEnv>>;
 /** Closes already under way (a pool ending, a backend exiting) get this long to finish before they count as leaks. */
 const LEAK_SETTLE_MS = 3_000;
 
-/** BullMQ names a worker's connection `<prefix>:<base64 queue name>` (CLIENT SETNAME). */
-async function workersOnPrefix(redis: Redis, prefix: string): Promise<string[]> {
+/** BullMQ names a worker's connection `<prefix>:<base64 queue name>` (CLIENT SETNAME), on every server it uses. */
+async function workersOnPrefix(redis: RedisClient, prefix: string): Promise<string[]> {
   const named = async () =>
-    String(await redis.client('LIST'))
-      .split('\n')
+    (await Promise.all(keyServers(redis).map((server) => server.client('LIST'))))
+      .flatMap((list) => String(list).split('\n'))
       .map((line) => / name=(\S*)/.exec(line)?.[1] ?? '')
       .filter((name) => name.startsWith(`${prefix}:`));
   return settled(named);
@@ -81,7 +80,7 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
   const logger = createLogger(config.LOG_LEVEL, 'test');
   const db = createDb(config.DATABASE_URL, { max: 4 });
   await runMigrations(db);
-  const redis = createRedis(config.REDIS_URL, 'command');
+  const redis = createRedis(config, 'command');
 
   const started: { close(): Promise<void> }[] = [];
   function track<T extends { close(): Promise<void> }>(thing: T): T {
@@ -112,7 +111,7 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
       signUserToken({ secret: config.JWT_SECRET }, { sub, tenants, role }),
     async cleanup(): Promise<void> {
       for (const thing of started.splice(0).reverse()) await thing.close();
-      const workers = await workersOnPrefix(redis, config.REDIS_PREFIX);
+      const workers = await workersOnPrefix(redis, slotPrefix(config));
       await deleteKeysWithPrefix(redis, config.REDIS_PREFIX);
       redis.disconnect();
       await closeDb(db);
@@ -120,7 +119,7 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
       await admin.unsafe(`drop database if exists ${dbName} with (force)`);
       await admin.end();
       const leaks = [
-        ...(workers.length > 0 ? [`${workers.length} queue worker connection(s) on Redis prefix ${config.REDIS_PREFIX}`] : []),
+        ...(workers.length > 0 ? [`${workers.length} queue worker connection(s) on Redis prefix ${config.REDIS_PREFIX} (${workers.join(", ")})`] : []),
         ...(connections > 0 ? [`${connections} Postgres connection(s) to ${dbName}`] : []),
       ];
       if (leaks.length > 0) throw new Error(`test env cleanup: still open after everything was closed: ${leaks.join('; ')}`);

@@ -7,7 +7,7 @@ import { closeDb, createDb } from '../../src/db/client.ts';
 import { createIntake } from '../../src/intake/acceptEvent.ts';
 import type { Logger } from '../../src/logger.ts';
 import { closeQueues, createQueues } from '../../src/queues/catalog.ts';
-import { createRedis } from '../../src/redis.ts';
+import { createRedis, slotPrefix } from '../../src/redis.ts';
 import type { Role } from './role.ts';
 
 /**
@@ -15,10 +15,10 @@ import type { Role } from './role.ts';
  * feeding the same accept path as POST /api/v1/events.
  */
 export async function startBus(config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   // Like the API's: the route enqueue fails fast, and the outbox sweeper routes what it missed.
-  const producer = createRedis(config.REDIS_URL, 'producer');
-  const queues = createQueues(producer, config.REDIS_PREFIX, config.RETRY_BACKOFF_MS);
+  const producer = createRedis(config, 'producer');
+  const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
   const decide = createBusAcceptor({
     intake: createIntake({ db, routeQueue: queues.route, logger }),
     serviceKeys: createServiceKeyStore(config.SERVICE_KEYS),
@@ -34,8 +34,9 @@ export async function startBus(config: Config, logger: Logger): Promise<Role> {
   try {
     listeners.push(
       await startRedisStreamListener({
-        redisUrl: config.REDIS_URL,
-        prefix: config.REDIS_PREFIX,
+        redis: config,
+        // The dead-letter move is one MULTI over both streams: on a cluster they share a slot.
+        prefix: slotPrefix(config),
         handle: createBusMessageHandler('redis', decide, logger),
         logger,
         claimIdleMs: config.BUS_CLAIM_IDLE_MS,

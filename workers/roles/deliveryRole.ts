@@ -31,7 +31,7 @@ export type OutboundChannel<K extends DeliveryQueue, D> = {
  * worker whose jobs run the channel's `deliver`. A job that fails for good fails its delivery.
  */
 export async function startDeliveryRole<K extends DeliveryQueue, D>(channel: OutboundChannel<K, D>, config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   const shared: DeliveryRoleDeps = {
     db,
     deliveries: createDeliveryStore(db),
@@ -74,7 +74,7 @@ export function openHttpClient(shared: DeliveryRoleDeps, config: Config): Channe
  * when a template or a brand changes.
  */
 export async function openTemplateSource(shared: DeliveryRoleDeps, config: Config, logger: Logger): Promise<ChannelClients<{ templates: TemplateSource }>> {
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  const subscriber = createRedis(config, 'subscriber');
   const templates = await createCachedTemplateSource({ db: shared.db, subscriber, prefix: config.REDIS_PREFIX, logger });
   return {
     deps: { templates },

@@ -18,9 +18,9 @@ const INAPP_GROUP_MAX = 50;
  * jobs hold are written together, and templates come from a cache every instance drops on a change.
  */
 export async function startInapp(config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL);
-  const redis = createRedis(config.REDIS_URL, 'command');
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const redis = createRedis(config, 'command');
+  const subscriber = createRedis(config, 'subscriber');
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const frames = createFramePublisher(redis, config.REDIS_PREFIX);
   const writeBatches = createGroupCommitter((batches: PayloadOf<'inapp'>[]) => writeInappBatches(batches, { db, frames, templates }), {

@@ -5,9 +5,10 @@ import { createOutboxSweeper } from '../../src/intake/outboxSweeper.ts';
 import type { Logger } from '../../src/logger.ts';
 import { closeQueues, createQueues, type PayloadOf } from '../../src/queues/catalog.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
-import { createRedis } from '../../src/redis.ts';
+import { createRedis, slotPrefix } from '../../src/redis.ts';
 import { usersWithOpenStreams } from '../../src/realtime/streamLimit.ts';
 import { eventKey, type EventRef } from '../../src/intake/eventEnvelope.ts';
+import { createRetentionSweep } from '../../src/retention/retentionSweep.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { routeEvents, type StoredEvent } from '../../src/routing/routeEvents.ts';
 import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
@@ -30,14 +31,16 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
  * frames itself, enqueuing everything else — and sweeps the outbox for events that never got routed.
  */
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL);
-  const producer = createRedis(config.REDIS_URL, 'command');
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber');
-  const queues = createQueues(producer, config.REDIS_PREFIX, config.RETRY_BACKOFF_MS);
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const producer = createRedis(config, 'command');
+  const subscriber = createRedis(config, 'subscriber');
+  const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
   const frames = createFramePublisher(producer, config.REDIS_PREFIX);
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const rules = createRuleCache(db);
   const sweeper = createOutboxSweeper({ db, queues, logger, afterSeconds: config.OUTBOX_SWEEP_AFTER_SECONDS });
+  // The router already sweeps the outbox; deleting old history is the same kind of background chore.
+  const retention = createRetentionSweep({ db, logger, retentionDays: config.RETENTION_DAYS });
   // The events of the jobs held at once are routed together, in the round trips of one; a
   // group that fails is routed again event by event, so one poison event fails alone.
   const route = createGroupCommitter(
@@ -67,8 +70,10 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
     },
   });
   sweeper.start();
+  retention.start();
   return {
     async close() {
+      await retention.stop();
       await sweeper.stop();
       await worker.close();
       await templates.close();

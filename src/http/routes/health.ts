@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
+import { pingRedis, type RedisClient } from '../../redis.ts';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../../logger.ts';
 
@@ -30,7 +30,7 @@ async function probe(name: string, check: () => Promise<unknown>, logger: Logger
  * each on its own. Both are public, so /readyz names the dependency that is down and nothing
  * more: a driver's error text tells anyone where the database lives and how it is set up.
  */
-export function healthRouter(deps: { db: Db; redis: Redis; logger: Logger }): Router {
+export function healthRouter(deps: { db: Db; redis: RedisClient; logger: Logger }): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -38,7 +38,7 @@ export function healthRouter(deps: { db: Db; redis: Redis; logger: Logger }): Ro
   router.get('/readyz', async (_req, res) => {
     const [postgres, redis] = await Promise.all([
       probe('postgres', () => deps.db.execute(sql`select 1`), deps.logger),
-      probe('redis', () => deps.redis.ping(), deps.logger),
+      probe('redis', () => pingRedis(deps.redis), deps.logger),
     ]);
     const ready = postgres === 'ok' && redis === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { postgres, redis } });

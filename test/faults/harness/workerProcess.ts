@@ -10,6 +10,7 @@ export function processEnv(config: Config): Record<string, string> {
   return {
     DATABASE_URL: config.DATABASE_URL,
     REDIS_URL: config.REDIS_URL,
+    REDIS_CLUSTER_NODES: (config.REDIS_CLUSTER_NODES ?? []).map((node) => `${node.host}:${node.port}`).join(','),
     REDIS_PREFIX: config.REDIS_PREFIX,
     JWT_SECRET: config.JWT_SECRET,
     SERVICE_KEYS: JSON.stringify(config.SERVICE_KEYS),
