@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { tenantChannel } from '../../src/realtime/liveFrames.ts';
+import { createFramePublisher, type LiveFrame } from '../../src/realtime/liveFrames.ts';
 import { createBenchEnv, percentile, readRssKiB, sleep, type BenchEnv, type Child, type Scenario } from '../harness.ts';
 import { ratioOf, type Figure } from '../report.ts';
 import { mapLimit, openSse } from '../sseClient.ts';
@@ -71,12 +71,14 @@ async function measure(env: BenchEnv, server: Child, clients: Child[], url: stri
   let missing = 0;
   let missingClosed = 0;
   let missingNeverLive = 0;
+  const frames = createFramePublisher(env.redis, env.prefix);
   for (let b = 0; b < BROADCASTS; b++) {
     const id = `broadcast_${b}_${Date.now()}`;
     await Promise.all(clients.map((c) => c.request({ type: 'arm', marker: id }, 'armed')));
-    const frame = { type: 'event', data: { id, type: 'maintenance', tenantId: TENANT, severity: 'info', occurredAt: new Date().toISOString(), data: { title: 'Maintenance tonight at 22:00' } } };
+    const frame: LiveFrame = { type: 'event', data: { id, type: 'maintenance', tenantId: TENANT, severity: 'info', occurredAt: new Date().toISOString(), data: { title: 'Maintenance tonight at 22:00' } } };
     const sentAt = performance.timeOrigin + performance.now();
-    await env.redis.publish(tenantChannel(env.prefix, TENANT), JSON.stringify(frame));
+    // Through Herald's own publisher, so the message is in the shape every instance reads.
+    await frames.toTenants([{ tenantId: TENANT, frame }]);
     const collected = await Promise.all(
       clients.map((c) => c.request<{ times: number[]; closed: number; neverLive: number }>({ type: 'collect', timeoutMs: 10_000 }, 'arrivals', 30_000)),
     );
