@@ -15,8 +15,9 @@ export async function startBareSse(config: Config): Promise<StartedRole> {
   const responses = new Set<ServerResponse>();
   await subscriber.subscribe(`${config.REDIS_PREFIX}:live:tenant:${tenantId}`);
   subscriber.on('message', (_channel: string, message: string) => {
-    const frame = JSON.parse(message) as { type: string; data: unknown };
-    const chunk = `event: ${frame.type}\ndata: ${JSON.stringify(frame.data)}\n\n`;
+    // Herald's message shape: the frames of one publish, as a list.
+    const frames = JSON.parse(message) as { type: string; data: unknown }[];
+    const chunk = frames.map((frame) => `event: ${frame.type}\ndata: ${JSON.stringify(frame.data)}\n\n`).join('');
     const started = performance.now();
     for (const res of responses) res.write(chunk);
     if (process.env.BENCH_TRACE) process.stderr.write(`broadcast written to ${responses.size} in ${(performance.now() - started).toFixed(1)} ms\n`);
