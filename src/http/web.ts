@@ -5,8 +5,7 @@ import { createServiceKeyStore } from '../auth/serviceKeys.ts';
 import { createUserTokenVerifier } from '../auth/userTokens.ts';
 import type { Config } from '../config.ts';
 import { closeDb, createDb } from '../db/client.ts';
-import { countsOf } from '../inbox/inboxCounts.ts';
-import { latestCursor, notificationsAfter } from '../inbox/inboxStore.ts';
+import { inboxStreamSource } from '../inbox/inboxStore.ts';
 import { createIntake } from '../intake/acceptEvent.ts';
 import { createRateLimiter } from '../intake/rateLimit.ts';
 import type { Logger } from '../logger.ts';
@@ -47,12 +46,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     prefix: config.REDIS_PREFIX,
     logger,
     heartbeatMs: config.SSE_HEARTBEAT_SECONDS * 1000,
-    source: {
-      notificationsAfter: (userId, tenantIds, afterCursor, limit, beforeCursor) => notificationsAfter(db, { userId, tenantIds }, afterCursor, limit, beforeCursor),
-      latestCursor: (userId) => latestCursor(db, userId),
-      counts: (userId, tenantIds) => countsOf(db, userId, tenantIds),
-      carried: (notification, userId) => receipts.record(notification.tenantId, notification.eventId, userId),
-    },
+    source: inboxStreamSource(db, (notification, userId) => receipts.record(notification.tenantId, notification.eventId, userId)),
   });
   const userTokens = { secret: config.JWT_SECRET, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
   const auth = createAuthenticator(createServiceKeyStore(config.SERVICE_KEYS), createUserTokenVerifier({ ...userTokens, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS }));

@@ -2,6 +2,8 @@ import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, typ
 import type { Db } from '../db/client.ts';
 import { inboxHeads, notifications } from '../db/schema.ts';
 import { prioritiesFrom, type Priority } from '../routing/priority.ts';
+import type { StreamSource } from '../realtime/sseHub.ts';
+import { countsOf } from './inboxCounts.ts';
 import { presentNotification, type NotificationView } from './notificationView.ts';
 
 /** Whose inbox: one user, seen through the tenants their token grants. */
@@ -96,3 +98,13 @@ export async function latestCursor(db: Db, userId: string): Promise<bigint> {
   return row?.seq ?? 0n;
 }
 
+
+/** What a live stream reads from the inbox (see createSseHub); `carried` hears of every notification frame a stream carried. */
+export function inboxStreamSource(db: Db, carried: StreamSource['carried'] = () => {}): StreamSource {
+  return {
+    notificationsAfter: (userId, tenantIds, afterCursor, limit, beforeCursor) => notificationsAfter(db, { userId, tenantIds }, afterCursor, limit, beforeCursor),
+    latestCursor: (userId) => latestCursor(db, userId),
+    counts: (userId, tenantIds) => countsOf(db, userId, tenantIds),
+    carried,
+  };
+}

@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
+import { periodicTask } from '../periodicTask.ts';
 import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, INLINE_INAPP_MAX, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
 import type { Channel } from '../routing/channels.ts';
 import { eventKey, type EventRef } from './eventEnvelope.ts';
@@ -151,22 +152,6 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     return unrouted + lostJobs;
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | null = null;
-  return {
-    sweep,
-    start(): void {
-      timer = setInterval(() => {
-        if (running) return;
-        running = sweep()
-          .catch((err: unknown) => logger.warn({ err }, 'outbox sweep failed'))
-          .finally(() => (running = null));
-      }, options.intervalMs ?? 5_000);
-      timer.unref();
-    },
-    async stop(): Promise<void> {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  const task = periodicTask(sweep, { intervalMs: options.intervalMs ?? 5_000, onError: (err) => logger.warn({ err }, 'outbox sweep failed') });
+  return { sweep, start: task.start, stop: task.stop };
 }

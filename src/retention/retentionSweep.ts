@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
+import { periodicTask } from '../periodicTask.ts';
 
 export type RetentionSweepOptions = {
   db: Db;
@@ -100,25 +101,18 @@ export function createRetentionSweep(options: RetentionSweepOptions) {
     return counts;
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | null = null;
+  const task = periodicTask(sweep, {
+    intervalMs: options.intervalMs ?? 3_600_000,
+    runAtStart: true,
+    onError: (err) => logger.warn({ err }, 'retention sweep failed'),
+  });
   return {
     sweep,
-    start(): void {
-      const run = () => {
-        if (running) return;
-        running = sweep()
-          .catch((err: unknown) => logger.warn({ err }, 'retention sweep failed'))
-          .finally(() => (running = null));
-      };
-      timer = setInterval(run, options.intervalMs ?? 3_600_000);
-      timer.unref();
-      run();
-    },
+    start: task.start,
     async stop(): Promise<void> {
+      // A first sweep of a large backlog runs many batches: it ends at the next one.
       stopping = true;
-      clearInterval(timer);
-      await running;
+      await task.stop();
     },
   };
 }

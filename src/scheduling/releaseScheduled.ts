@@ -38,7 +38,7 @@ export async function releaseScheduled(db: Db, delivery: DeliveryRow, now = new 
     // A digest's members wait with their carrier, so the timeline shows one time for them all.
     await db.execute(sql`
       update deliveries set not_before = ${quietEnd.toISOString()}::timestamptz, updated_at = now()
-      where state = 'scheduled' and (id = ${delivery.id} or (${delivery.digestId}::uuid is not null and carried_by = ${delivery.id}))`);
+      where state = 'scheduled' and (id = ${delivery.id} or carried_by = ${delivery.id})`);
     return { kind: 'wait', until: quietEnd };
   }
 

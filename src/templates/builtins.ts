@@ -1,3 +1,4 @@
+import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import { compileTemplate, type CompiledTemplate, type TemplateFields } from './content.ts';
 import { packSampleData } from '../rules/packs/catalog.ts';
 import { brandedEmail, EMAIL_STYLE } from './emailLayout.ts';
@@ -99,6 +100,28 @@ const SAMPLE_DATA: Record<string, Record<string, unknown>> = {
   report_ready: { title: 'Quarterly risk report', body: 'PDF, 24 pages.', url: 'https://app.example.com/reports/q3' },
   approval_requested: { title: 'Accept risk for finding #42', body: 'Requested by Sam until 31 Dec.', url: 'https://app.example.com/approvals/9' },
 };
+
+/**
+ * The event a preview, a test-send and the trial render of rule content at save render with:
+ * the type given (a pattern's `*` read as `example`), high severity, and the caller's data or
+ * the type's sample data.
+ */
+export function sampleEvent(eventType: string, options: { id?: string; tenantId?: string | null; data?: Record<string, unknown> | null } = {}): EventEnvelope {
+  const type = eventType.replaceAll('*', 'example');
+  return {
+    id: options.id ?? 'preview',
+    type,
+    tenantId: options.tenantId ?? 'preview',
+    severity: 'high',
+    actorId: null,
+    occurredAt: new Date().toISOString(),
+    assigneeUserIds: [],
+    assigneeTeamIds: [],
+    recipientUserIds: [],
+    approval: null,
+    data: options.data ?? sampleData(type),
+  };
+}
 
 /** Data a preview and the trial render at save use when the caller gives none: a rule pack's example for its events. */
 export function sampleData(eventType: string): Record<string, unknown> {

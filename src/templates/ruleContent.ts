@@ -1,7 +1,7 @@
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
 import type { RuleContent } from '../routing/ruleSpec.ts';
 import { brandContext, type BrandContext } from './branding.ts';
-import { sampleData } from './builtins.ts';
+import { sampleEvent } from './builtins.ts';
 import { oneLine, templateContext, type TemplateUser } from './content.ts';
 import { INBOX_BODY_MAX, INBOX_TITLE_MAX, safeLink } from './defaultContent.ts';
 import { compileField, TemplateError, TemplateTooExpensiveError, type RenderFn } from './handlebars.ts';
@@ -66,19 +66,7 @@ export type RuleContentProblem = { field: string; message: string; line?: number
 export function checkRuleContent(content: RuleContent, eventType: string): { problems: RuleContentProblem[]; tooExpensive: boolean } {
   try {
     const compiledContent = compileRuleContent(content);
-    const sample: EventEnvelope = {
-      id: 'preview',
-      type: eventType.replaceAll('*', 'example'),
-      tenantId: 'preview',
-      severity: 'high',
-      actorId: null,
-      occurredAt: new Date().toISOString(),
-      assigneeUserIds: [],
-      assigneeTeamIds: [],
-      recipientUserIds: [],
-      approval: null,
-      data: sampleData(eventType.replaceAll('*', 'example')),
-    };
+    const sample = sampleEvent(eventType);
     renderRuleContent(compiledContent, sample, null, brandContext(null, {}).brand);
     return { problems: [], tooExpensive: false };
   } catch (err) {

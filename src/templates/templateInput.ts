@@ -3,7 +3,7 @@ import { eventEnvelopeSchema } from '../intake/eventEnvelope.ts';
 import { CHANNELS } from '../routing/channels.ts';
 import type { FieldProblem } from '../validation.ts';
 import { brandContext } from './branding.ts';
-import { sampleData } from './builtins.ts';
+import { sampleEvent } from './builtins.ts';
 import {
   compileTemplate,
   contentKindOf,
@@ -111,19 +111,7 @@ export function previewContext(
   options: { tenantId?: string | null; brand?: ReturnType<typeof brandContext>['brand']; user?: { id: string | null; name: string | null; email: string | null } } = {},
 ) {
   return templateContext(
-    {
-      id: eventId,
-      type: eventType,
-      tenantId: options.tenantId ?? 'preview',
-      severity: 'high',
-      actorId: null,
-      occurredAt: new Date().toISOString(),
-      assigneeUserIds: [],
-      assigneeTeamIds: [],
-      recipientUserIds: [],
-      approval: null,
-      data: data ?? sampleData(eventType),
-    },
+    sampleEvent(eventType, { id: eventId, tenantId: options.tenantId, data }),
     options.user ?? { id: 'preview-user', name: 'Alex Example', email: 'alex@example.com' },
     options.brand ?? brandContext(null, {}).brand,
   );

@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countsOf } from '../../src/inbox/inboxCounts.ts';
-import { latestCursor, notificationsAfter } from '../../src/inbox/inboxStore.ts';
+import { inboxStreamSource } from '../../src/inbox/inboxStore.ts';
 import { userChannel } from '../../src/realtime/liveFrames.ts';
 import { createSseHub, type SseHub, type StreamSource } from '../../src/realtime/sseHub.ts';
 import { createRedis } from '../../src/redis.ts';
@@ -44,10 +43,11 @@ beforeAll(async () => {
   await eventually(async () => (await env.db.$client`select count(*)::int as n from notifications where event_id like 'before_%'`)[0]!.n === USERS.length);
 
   const { db } = env;
+  const inbox = inboxStreamSource(db);
   const source: StreamSource = {
-    notificationsAfter: (userId, tenantIds, after, limit) => slow(notificationsAfter(db, { userId, tenantIds }, after, limit)),
-    latestCursor: (userId) => slow(latestCursor(db, userId)),
-    counts: (userId, tenantIds) => slow(countsOf(db, userId, tenantIds)),
+    notificationsAfter: (...args) => slow(inbox.notificationsAfter(...args)),
+    latestCursor: (userId) => slow(inbox.latestCursor(userId)),
+    counts: (userId, tenantIds) => slow(inbox.counts(userId, tenantIds)),
     carried: () => {},
   };
   const sink = new Writable({

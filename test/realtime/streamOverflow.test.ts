@@ -2,8 +2,7 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { countsOf } from '../../src/inbox/inboxCounts.ts';
-import { latestCursor, notificationsAfter } from '../../src/inbox/inboxStore.ts';
+import { inboxStreamSource } from '../../src/inbox/inboxStore.ts';
 import { createSseHub, type SseHub } from '../../src/realtime/sseHub.ts';
 import { createRedis } from '../../src/redis.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
@@ -32,18 +31,12 @@ beforeAll(async () => {
   await env.startRouter();
   await env.startInapp();
   await seedDirectory(api, 'acme', ['behind']);
-  const { db } = env;
   subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
   hub = createSseHub({
     subscriber,
     redis: env.redis,
     prefix: env.config.REDIS_PREFIX,
-    source: {
-      notificationsAfter: (userId, tenantIds, after, limit) => notificationsAfter(db, { userId, tenantIds }, after, limit),
-      latestCursor: (userId) => latestCursor(db, userId),
-      counts: (userId, tenantIds) => countsOf(db, userId, tenantIds),
-      carried: () => {},
-    },
+    source: inboxStreamSource(env.db),
     logger: pino({ level: 'silent' }),
     bufferLimit: 2,
   });
