@@ -92,6 +92,15 @@ async function notificationOf(eventId: string, userId: string): Promise<string> 
   return row!.id;
 }
 
+/**
+ * Whether the delivery's wake-up job waits in the email queue. Routing records the row before it
+ * enqueues the job, so a row seen as scheduled may be a moment ahead of its job: wait for the job.
+ */
+async function delayedJobOf(deliveryId: string): Promise<boolean> {
+  const job = await eventually(async () => queues.email.getJob(deliveryJobId(deliveryId)));
+  return job.isDelayed();
+}
+
 const emailsFor = (eventId: string, to: string) => smtp.to(to).filter((r) => r.mail.headers.get('x-herald-event-id') === eventId);
 
 describe('fallback (SPEC §4.1)', () => {
@@ -201,8 +210,7 @@ describe('digest (SPEC §4.1)', () => {
     const fourth = await emailDelivery(ids[3]!, (d) => d.state === 'scheduled');
     expect(fourth.carriedBy).toBeNull();
     expect(Date.parse(fourth.notBefore!) - Date.now()).toBeGreaterThan(500_000);
-    const job = await queues.email.getJob(deliveryJobId(fourth.id));
-    expect(await job?.isDelayed()).toBe(true);
+    expect(await delayedJobOf(fourth.id)).toBe(true);
   });
 
   it('a digest that fails for good fails its members; retrying a member sends the digest again, and all show sent', async () => {
@@ -253,8 +261,7 @@ describe('quiet hours (SPEC §4.1)', () => {
     const entry = await emailDelivery(held, (d) => d.state === 'scheduled');
     const expectedEnd = quietHoursEnd(new Date(), 'UTC', quietHours)!;
     expect(Math.abs(Date.parse(entry.notBefore!) - expectedEnd.getTime())).toBeLessThan(60_000);
-    const job = await queues.email.getJob(deliveryJobId(entry.id));
-    expect(await job?.isDelayed()).toBe(true);
+    expect(await delayedJobOf(entry.id)).toBe(true);
     await notificationOf(held, 'ivy');
 
     await emailDelivery(urgent, (d) => d.state === 'sent');
@@ -271,7 +278,6 @@ describe('quiet hours (SPEC §4.1)', () => {
     expect(moved.state).toBe('scheduled');
     expect(Math.abs(Date.parse(moved.notBefore!) - quietHoursEnd(new Date(), 'UTC', quietHours)!.getTime())).toBeLessThan(60_000);
     expect(emailsFor(id, address('ann'))).toEqual([]);
-    const job = await queues.email.getJob(deliveryJobId(moved.id));
-    expect(await job?.isDelayed()).toBe(true);
+    expect(await delayedJobOf(moved.id)).toBe(true);
   });
 });
