@@ -6,7 +6,7 @@ import { waitUntil } from './harness/processes.ts';
 import { publishAll, type EventSpec } from './harness/publish.ts';
 import { startRedisCluster, type RedisCluster } from './harness/redisCluster.ts';
 import { checkInbox, countCopies, report, settle, tallyCopies } from './harness/scenario.ts';
-import { openLightStream, type LightStream } from './harness/sseClients.ts';
+import { openLightStream, openResumingStream, type LightStream } from './harness/sseClients.ts';
 import { spawnApi, spawnWorker, type WorkerProcess } from './harness/workerProcess.ts';
 
 /**
@@ -27,7 +27,7 @@ const eventsOf = (prefix: string, n: number): EventSpec[] =>
 let cluster: RedisCluster;
 let env: TestEnv;
 const processes: WorkerProcess[] = [];
-const streams = new Map<string, LightStream>();
+const streams = new Map<string, LightStream & { reconnects(): number }>();
 let webA: ReturnType<typeof spawnApi>;
 let webB: ReturnType<typeof spawnApi>;
 let apiA: ApiClient;
@@ -48,7 +48,8 @@ beforeAll(async () => {
   apiB = apiClient(webB.url());
   await seedDirectory(apiA, 'acme', USERS);
   await env.db.$client`insert into users (id, email, name, tenant_ids) select id, id || '@acme.example', id, array['acme'] from unnest(${CROWD}::text[]) as id`;
-  for (const userId of USERS) streams.set(userId, await openLightStream(webA.url(), await env.userToken(userId, ['acme'])));
+  // Browser-like: a stream the server ends because it fell behind comes back from its last frame.
+  for (const userId of USERS) streams.set(userId, await openResumingStream(webA.url(), await env.userToken(userId, ['acme'])));
 }, 120_000);
 
 afterAll(async () => {
@@ -90,7 +91,8 @@ it('delivers what goes in through either instance to streams on web A exactly on
     expected.filter((p) => USERS.includes(p.userId)).map((p) => `${p.eventId}→${p.userId}`),
     countCopies(USERS.flatMap((u) => streams.get(u)!.eventIds.map((id) => `${id}→${u}`))),
   );
-  report('scale-out two instances', { events: events.length, 'inbox rows': `${inbox.delivered}/${inbox.expected}`, 'frames lost': copies.lost, repeated: copies.repeated });
+  const reconnects = [...streams.values()].reduce((n, s) => n + s.reconnects(), 0);
+  report('scale-out two instances', { events: events.length, 'inbox rows': `${inbox.delivered}/${inbox.expected}`, 'frames lost': copies.lost, repeated: copies.repeated, 'streams resumed after falling behind': reconnects });
   // So a failure explains itself: what the processes warned about.
   if (copies.lost > 0) for (const p of processes) console.log(p.output().split('\n').filter((line) => /"level":(40|50)/.test(line)).slice(-10).join('\n'));
   expect(copies.sample).toEqual([]);
@@ -121,6 +123,8 @@ it('loses nothing when one router and one in-app worker are killed -9 mid-run', 
   let replayed = 0;
   for (const userId of USERS) {
     const live = streams.get(userId)!;
+    // Its own reconnects stop here: the stream resumed below carries on from its last frame.
+    live.close();
     const resumed = await openLightStream(webB.url(), await env.userToken(userId, ['acme']), live.lastFrameId());
     await settle(async () => live.eventIds.length + resumed.eventIds.length >= order.get(userId)!.length, (done) => done, 10_000);
     resumed.close();

@@ -146,3 +146,43 @@ export function openLightStream(baseUrl: string, token: string, lastEventId?: st
     req.on('error', (err) => (closing ? undefined : reject(err)));
   });
 }
+
+/**
+ * A light stream that behaves like a browser's EventSource when the server ends it: it comes back
+ * with the id of the last frame it got, and its event ids run on across the reconnects. The
+ * server ends a stream that fell too far behind (SseConnection), counting on exactly this.
+ */
+export async function openResumingStream(baseUrl: string, token: string): Promise<LightStream & { reconnects(): number }> {
+  const earlier: string[] = [];
+  let current = await openLightStream(baseUrl, token);
+  let reconnects = 0;
+  let closed = false;
+  let reopening = false;
+  const watch = setInterval(() => {
+    if (closed || reopening || !current.endedByServer()) return;
+    reopening = true;
+    const ended = current;
+    openLightStream(baseUrl, token, ended.lastFrameId())
+      .then((next) => {
+        earlier.push(...ended.eventIds);
+        current = next;
+        reconnects++;
+      })
+      // Refused or unreachable: tried again at the next tick, as a browser would.
+      .catch(() => {})
+      .finally(() => (reopening = false));
+  }, 100);
+  return {
+    get eventIds() {
+      return [...earlier, ...current.eventIds];
+    },
+    lastFrameId: () => current.lastFrameId(),
+    endedByServer: () => current.endedByServer(),
+    reconnects: () => reconnects,
+    close() {
+      closed = true;
+      clearInterval(watch);
+      current.close();
+    },
+  };
+}
