@@ -150,6 +150,7 @@ it('kill -9 of the email worker holding digests that just came due: every digest
   report('timed-kill-email', {
     digests: KILL_USERS.length,
     'received at kill': atKill,
+    'SMTP sessions cut by the kill': smtp.connectionErrors.length,
     'carriers unsent at kill': pendingAtKill,
     'digests received': `${byMessageId.size}/${KILL_USERS.length}`,
     'resent copies (same Message-ID)': received.length - byMessageId.size,

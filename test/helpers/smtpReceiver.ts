@@ -28,6 +28,8 @@ export type SmtpReceiver = {
   sessionsOpened(): number;
   /** Emails received for an address. */
   to(address: string): ReceivedEmail[];
+  /** Codes of sessions that broke (a client reset mid-session), in order. */
+  connectionErrors: string[];
   /** Stops listening (a dead relay): new connections are refused, open ones are dropped. */
   stop(): Promise<void>;
   /** Listens again on the same port. */
@@ -50,6 +52,7 @@ export async function startSmtpReceiver(options: { port?: number } = {}): Promis
   let opened = 0;
   let server: SMTPServer | null = null;
   let port = options.port ?? 0;
+  const connectionErrors: string[] = [];
 
   const refuse = (code: number, message: string) => Object.assign(new Error(message), { responseCode: code });
 
@@ -99,6 +102,10 @@ export async function startSmtpReceiver(options: { port?: number } = {}): Promis
 
   async function start(): Promise<void> {
     const next = createServer();
+    // A client that dies mid-session (a worker killed -9) resets its connection; smtp-server
+    // reports that as an 'error' event, which a real relay logs and survives. Unheard, Node
+    // would turn it into an uncaught exception in the test process.
+    next.on('error', (err: NodeJS.ErrnoException) => connectionErrors.push(err.code ?? err.message));
     await new Promise<void>((resolve, reject) => {
       next.server.once('error', reject);
       next.listen(port, '127.0.0.1', () => resolve());
@@ -138,6 +145,7 @@ export async function startSmtpReceiver(options: { port?: number } = {}): Promis
     maxConcurrentSessions: () => maxOpen,
     sessionsOpened: () => opened,
     to: (address) => received.filter((r) => r.to.includes(address.toLowerCase())),
+    connectionErrors,
     stop,
     start,
     close: stop,
