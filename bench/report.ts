@@ -29,11 +29,11 @@ export function ratioOf(herald: number | null, baseline: number | null): number 
 export type StepWork = { work: DatabaseWork; events: number; ownQueries?: number };
 
 /**
- * Each routing pass reads its tenants' rule versions once (readDirectory in
- * src/routing/directory.ts; a second time only when rules changed meanwhile), so counting that
- * statement counts the router's passes over groups of events.
+ * Each routing pass reads its directory and its tenants' rule versions in one statement, once
+ * (readDirectory in src/routing/directory.ts; a second time only when rules changed meanwhile),
+ * so counting that statement counts the router's passes over groups of events.
  */
-const ROUTING_PASS = /^select "id", "rules_version"::text from "tenants"/;
+const ROUTING_PASS = /^select \(select coalesce\(json_agg\(json_build_object\( 'id', u\.id, 'name', u\.name,/;
 
 /**
  * What the router process runs besides routing, on its own clock: the outbox sweeper (every 5 s:

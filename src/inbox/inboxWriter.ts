@@ -129,13 +129,18 @@ export async function unannouncedEarlierRows(db: DbOrTx, pairs: InboxPairs, fres
 
 /** Each user's new rows and their new counts, as one pub/sub message per user. */
 export function announceInboxRows(frames: FramePublisher, ...writes: InboxWrite[]): Promise<void> {
+  return frames.toUsers(inboxFrames(...writes));
+}
+
+/** The frames announceInboxRows sends: per user, the new rows in cursor order, then the new counts. */
+export function inboxFrames(...writes: InboxWrite[]): { userId: string; frames: LiveFrame[] }[] {
   const byUser = new Map<string, LiveFrame[]>();
   const framesOf = (userId: string) => byUser.get(userId) ?? byUser.set(userId, []).get(userId)!;
   for (const { rows } of writes) {
     for (const row of rows) framesOf(row.userId).push({ type: 'notification', data: presentNotification(row), cursor: row.seq.toString() });
   }
   for (const { counts } of writes) for (const [userId, userCounts] of counts) framesOf(userId).push(unreadCountFrame(userCounts));
-  return frames.toUsers([...byUser].map(([userId, list]) => ({ userId, frames: list })));
+  return [...byUser].map(([userId, list]) => ({ userId, frames: list }));
 }
 
 /** Marks in-app deliveries sent once their rows are announced; the events of those it changed, for the latency metric. */
@@ -157,8 +162,11 @@ export function markInappRefusedStatement(refused: { event: EventRef; userId: st
     returning d.tenant_id, d.event_id`;
 }
 
+/** The (event, user) pairs of in-app deliveries, as the statements that mark them read them. */
+export type DeliveryPairs = Pick<InboxPairs, 'tenantIds' | 'eventIds' | 'userIds'>;
+
 /** The UPDATE of markInappSent, returning `tenant_id, event_id`, to run on its own or inside a larger statement. */
-export function markInappSentStatement(pairs: InboxPairs): SQL {
+export function markInappSentStatement(pairs: DeliveryPairs): SQL {
   return sql`
     update deliveries d set state = 'sent', sent_at = now(), updated_at = now(), attempts = d.attempts + 1
     from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as r(tenant_id, event_id, user_id)

@@ -88,12 +88,18 @@ export function createFramePublisher(redis: RedisClient, prefix: string) {
     for (const { channel, frames } of messages) pipeline.publish(channel, JSON.stringify(frames));
     await pipeline.exec();
   }
+  type Messages = { users?: { userId: string; frames: LiveFrame[] }[]; tenants?: { tenantId: string; frame: LiveFrame }[] };
+  /** People's and tenants' frames in one pipeline: one round trip for all a routing pass announces. */
+  const publish = ({ users = [], tenants = [] }: Messages) =>
+    publishMany([
+      ...users.map(({ userId, frames }) => ({ channel: userChannel(prefix, userId), frames })),
+      ...tenants.map(({ tenantId, frame }) => ({ channel: tenantChannel(prefix, tenantId), frames: [frame] })),
+    ]);
   return {
-    toUsers: (messages: { userId: string; frames: LiveFrame[] }[]) =>
-      publishMany(messages.map(({ userId, frames }) => ({ channel: userChannel(prefix, userId), frames }))),
-    toUser: (userId: string, ...frames: LiveFrame[]) => publishMany([{ channel: userChannel(prefix, userId), frames }]),
-    toTenants: (items: { tenantId: string; frame: LiveFrame }[]) =>
-      publishMany(items.map(({ tenantId, frame }) => ({ channel: tenantChannel(prefix, tenantId), frames: [frame] }))),
+    publish,
+    toUsers: (users: NonNullable<Messages['users']>) => publish({ users }),
+    toUser: (userId: string, ...frames: LiveFrame[]) => publish({ users: [{ userId, frames }] }),
+    toTenants: (tenants: NonNullable<Messages['tenants']>) => publish({ tenants }),
   };
 }
 

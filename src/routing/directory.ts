@@ -61,37 +61,25 @@ async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelo
   // A role holder is a user whose roles map contains {"<tenant>": ["<role>"]}: the GIN index on roles answers it.
   const roleHolders = [...new Set(routedEvents.flatMap((event) => [...named.get(event)!.roles].map((role) => JSON.stringify({ [event.tenantId]: [role] }))))];
 
-  const [directoryUsers, directoryTeams, versions] = await Promise.all([
-    userIds.size === 0 && teamIds.size === 0 && roleHolders.length === 0
-      ? []
-      : db
-          .select({
-            id: users.id,
-            name: users.name,
-            tenantIds: users.tenantIds,
-            email: users.email,
-            preferences: users.preferences,
-            slackWebhookUrl: users.slackWebhookUrl,
-            teamsWebhookUrl: users.teamsWebhookUrl,
-            roles: users.roles,
-            timezone: users.timezone,
-            quietHours: users.quietHours,
-            hasPushSubscription: sql<boolean>`exists (select 1 from ${pushSubscriptions} where ${pushSubscriptions.userId} = ${users.id})`,
-          })
-          .from(users)
-          .where(
-            sql`${users.id} = any(${sql.param([...userIds])}::text[])
-              or ${users.id} in (select unnest(${teams.memberIds}) from ${teams} where ${teams.id} = any(${sql.param([...teamIds])}::text[]))
-              or ${users.roles} @> any(${sql.param(roleHolders)}::jsonb[])`,
-          ),
-    teamIds.size === 0
-      ? []
-      : db
-          .select({ id: teams.id, tenantId: teams.tenantId, slackWebhookUrl: teams.slackWebhookUrl, teamsWebhookUrl: teams.teamsWebhookUrl, memberIds: teams.memberIds })
-          .from(teams)
-          .where(sql`${teams.id} = any(${sql.param([...teamIds])}::text[])`),
-    db.select({ id: tenants.id, version: sql<string>`${tenants.rulesVersion}::text` }).from(tenants).where(sql`${tenants.id} = any(${sql.param(tenantIds)}::text[])`),
-  ]);
+  // One statement for the three reads: a round trip and a backend instead of three (on a
+  // loaded box each socket write and wake-up is what a routing pass spends its CPU on).
+  const [read] = await db.execute<{ users: LoadedUser[]; teams: DirectoryTeam[]; versions: { id: string; version: string }[] }>(sql`
+    select
+      (select coalesce(json_agg(json_build_object(
+          'id', u.id, 'name', u.name, 'tenantIds', u.tenant_ids, 'email', u.email, 'preferences', u.preferences,
+          'slackWebhookUrl', u.slack_webhook_url, 'teamsWebhookUrl', u.teams_webhook_url, 'roles', u.roles,
+          'timezone', u.timezone, 'quietHours', u.quiet_hours,
+          'hasPushSubscription', exists (select 1 from ${pushSubscriptions} p where p.user_id = u.id))), '[]')
+        from ${users} u
+        where u.id = any(${sql.param([...userIds])}::text[])
+          or u.id in (select unnest(t.member_ids) from ${teams} t where t.id = any(${sql.param([...teamIds])}::text[]))
+          or u.roles @> any(${sql.param(roleHolders)}::jsonb[])) as users,
+      (select coalesce(json_agg(json_build_object(
+          'id', t.id, 'tenantId', t.tenant_id, 'slackWebhookUrl', t.slack_webhook_url, 'teamsWebhookUrl', t.teams_webhook_url, 'memberIds', t.member_ids)), '[]')
+        from ${teams} t where t.id = any(${sql.param([...teamIds])}::text[])) as teams,
+      (select coalesce(json_agg(json_build_object('id', v.id, 'version', v.rules_version::text)), '[]')
+        from ${tenants} v where v.id = any(${sql.param(tenantIds)}::text[])) as versions`);
+  const { users: directoryUsers, teams: directoryTeams, versions } = read!;
 
   const usersById = new Map<string, LoadedUser>(directoryUsers.map((u) => [u.id, u]));
   const teamsById = new Map(directoryTeams.map((t) => [t.id, t]));

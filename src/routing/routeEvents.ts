@@ -2,12 +2,12 @@ import { inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import {
-  announceInboxRows,
+  inboxFrames,
   insertInboxRows,
   markInappRefusedStatement,
   markInappSentStatement,
   unannouncedEarlierRows,
-  type InboxPairs,
+  type DeliveryPairs,
 } from '../inbox/inboxWriter.ts';
 import { eventKey, publicView, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
 import { prepareInboxRows } from '../inbox/inboxContent.ts';
@@ -55,20 +55,42 @@ type PendingDelivery = { id: string; tenant_id: string; event_id: string; channe
 /** Why an `online` fallback is not needed (SPEC §4.1). */
 const ONLINE_SKIP = 'the person had a live stream open when the notification was written';
 
+/** What is left of a pass once its frames are out: marking its inline rows sent (or refused) and its events routed (finishRouting). */
+export type RoutingFinish = {
+  events: { ref: EventRef; acceptedAt: Date }[];
+  sent: DeliveryPairs;
+  refused: { event: EventRef; userId: string; reason: string }[];
+};
+
 /**
- * Routes a group of stored events in the round trips of one: load them (unless the intake
- * handed them over, `carried`) and what their decisions read, plan each (a pure function),
- * then, at once, record the plans as deliveries and write the inbox rows of small fan-outs;
- * announce those rows and the events live, enqueue the other channels' jobs (and large
- * fan-outs' in-app batches), and mark the group routed. Every step is idempotent (unique
- * deliveries and inbox rows, deterministic job ids), so a retry or the outbox sweeper can run
- * it again. Returns the plan of each event, in order; null for one not stored. `carried` is by
- * eventKey.
+ * Routes a group of stored events in the round trips of one (routePass), then marks them
+ * routed (finishRouting). Returns the plan of each event, in order; null for one not stored.
+ * `carried` is by eventKey.
  */
 export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: ReadonlyMap<string, StoredEvent> = new Map()): Promise<(DeliveryPlan | null)[]> {
+  const { plans, finish } = await routePass(deps, refs, carried);
+  await finishRouting(deps.db, [finish]);
+  return plans;
+}
+
+/**
+ * The part of routing a live frame waits for: load the events (unless the intake handed them
+ * over, `carried`) and what their decisions read, plan each (a pure function), then, at once,
+ * record the plans as deliveries and write the inbox rows of small fan-outs; announce those
+ * rows and the events live, and enqueue the other channels' jobs (and large fan-outs' in-app
+ * batches). What is left — marking the group routed — is returned, for finishRouting, which a
+ * router runs for several passes at once, off the path of the next pass. Every step is
+ * idempotent (unique deliveries and inbox rows, deterministic job ids), so a retry or the
+ * outbox sweeper can run it again.
+ */
+export async function routePass(
+  deps: RouteDeps,
+  refs: EventRef[],
+  carried: ReadonlyMap<string, StoredEvent> = new Map(),
+): Promise<{ plans: (DeliveryPlan | null)[]; finish: RoutingFinish }> {
   const { db } = deps;
   const stored = await loadEvents(db, refs, carried);
-  if (stored.length === 0) return refs.map(() => null);
+  if (stored.length === 0) return { plans: refs.map(() => null), finish: { events: [], sent: { tenantIds: [], eventIds: [], userIds: [] }, refused: [] } };
 
   const directory = await loadDirectory(db, deps.rules, stored.map((s) => s.event));
   const now = new Date();
@@ -106,15 +128,16 @@ export async function routeEvents(deps: RouteDeps, refs: EventRef[], carried: Re
     .filter((r) => !r.announced)
     .map(({ event }) => ({ tenantId: event.tenantId, frame: { type: 'event' as const, data: publicView(event) } }));
   await Promise.all([
-    announceInboxRows(deps.frames, inbox, earlier),
-    deps.frames.toTenants(eventFrames).catch(() => {}),
+    deps.frames.publish({ users: inboxFrames(inbox, earlier), tenants: eventFrames }),
     enqueueInappBatches(deps.queues, routed.filter((r) => r.inappUsers.length > INLINE_INAPP_MAX)),
     enqueueDeliveries(deps.queues, pending, digestWakes),
   ]);
-  await finishRouting(db, routed, inlinePairs, refused);
 
   const plans = new Map(routed.map((r) => [eventKey(r.event), r.plan]));
-  return refs.map((ref) => plans.get(eventKey(ref)) ?? null);
+  return {
+    plans: refs.map((ref) => plans.get(eventKey(ref)) ?? null),
+    finish: { events: routed.map((r) => ({ ref: r.event, acceptedAt: r.acceptedAt })), sent: inlinePairs, refused },
+  };
 }
 
 /** The stored events, in the order given (the order their users see them in); only those not carried are read. */
@@ -279,19 +302,26 @@ function digestMembers(routed: Routed[]): DigestMember[] {
 }
 
 /**
- * After the frames are out: the inline in-app deliveries become sent, and the events routed.
- * Until then a crash leaves them pending and unrouted, so a retry (or the sweeper) announces
- * the rows again rather than leaving an open stream without them.
+ * After the frames are out: the inline in-app deliveries become sent, and the events routed,
+ * for any number of passes in one statement. Until then a crash leaves them pending and
+ * unrouted, so a retry (or the sweeper) announces the rows again rather than leaving an open
+ * stream without them.
  */
-async function finishRouting(db: Db, routed: Routed[], inlinePairs: InboxPairs, refused: { event: EventRef; userId: string; reason: string }[]): Promise<void> {
-  const acceptedAt = new Map(routed.map((r) => [eventKey(r.event), r.acceptedAt]));
+export async function finishRouting(db: Db, finishes: RoutingFinish[]): Promise<void> {
+  const events = finishes.flatMap((f) => f.events);
+  const sent: DeliveryPairs = {
+    tenantIds: finishes.flatMap((f) => f.sent.tenantIds),
+    eventIds: finishes.flatMap((f) => f.sent.eventIds),
+    userIds: finishes.flatMap((f) => f.sent.userIds),
+  };
+  const acceptedAt = new Map(events.map((e) => [eventKey(e.ref), e.acceptedAt]));
   // One statement, so whoever sees an event routed also sees its inline rows sent (or refused).
   const outcomes = await db.execute<{ tenant_id: string; event_id: string; state: 'sent' | 'failed' }>(sql`
-    with sent as (${markInappSentStatement(inlinePairs)}),
-    refused as (${markInappRefusedStatement(refused)}),
+    with sent as (${markInappSentStatement(sent)}),
+    refused as (${markInappRefusedStatement(finishes.flatMap((f) => f.refused))}),
     routed as (
       update events set routed_at = now()
-      where (tenant_id, id) in (select * from unnest(${sql.param(routed.map((r) => r.event.tenantId))}::text[], ${sql.param(routed.map((r) => r.event.id))}::text[]))
+      where (tenant_id, id) in (select * from unnest(${sql.param(events.map((e) => e.ref.tenantId))}::text[], ${sql.param(events.map((e) => e.ref.id))}::text[]))
     )
     select tenant_id, event_id, 'sent' as state from sent union all select tenant_id, event_id, 'failed' from refused
   `);

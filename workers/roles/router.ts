@@ -10,7 +10,7 @@ import { usersWithOpenStreams } from '../../src/realtime/streamLimit.ts';
 import { eventKey, type EventRef } from '../../src/intake/eventEnvelope.ts';
 import { createRetentionSweep } from '../../src/retention/retentionSweep.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
-import { routeEvents, type StoredEvent } from '../../src/routing/routeEvents.ts';
+import { finishRouting, routePass, type RoutingFinish, type StoredEvent } from '../../src/routing/routeEvents.ts';
 import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
 import type { Role } from './role.ts';
@@ -42,15 +42,27 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   // The router already sweeps the outbox; deleting old history is the same kind of background chore.
   const retention = createRetentionSweep({ db, logger, retentionDays: config.RETENTION_DAYS });
   // The events of the jobs held at once are routed together, in the round trips of one; a
-  // group that fails is routed again event by event, so one poison event fails alone.
+  // group that fails is routed again event by event, so one poison event fails alone. Marking
+  // them routed is not on the way of the next pass: it is group-committed on its own, so the
+  // passes' finishing statements go together while the next pass already runs.
   const route = createGroupCommitter(
-    (items: RouteItem[]) =>
-      routeEvents(
+    async (items: RouteItem[]) => {
+      const { plans, finish } = await routePass(
         { db, queues, frames, templates, rules, presence: (userIds) => usersWithOpenStreams(producer, config.REDIS_PREFIX, userIds) },
         items.map((item) => item.event),
         new Map(items.flatMap((item) => (item.carried ? [[eventKey(item.event), item.carried] as const] : []))),
-      ),
+      );
+      return plans.map((plan) => ({ plan, finish }));
+    },
     { maxBatch: ROUTE_GROUP_MAX, isolateFailures: true },
+  );
+  const finish = createGroupCommitter(
+    async (finishes: RoutingFinish[]) => {
+      // The events of one pass share its finish: it is recorded once.
+      await finishRouting(db, [...new Set(finishes)]);
+      return finishes.map(() => undefined);
+    },
+    { isolateFailures: true },
   );
   const worker = runWorker({
     queue: 'route',
@@ -61,7 +73,13 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       // also tell whether an earlier try announced the events already.
       const carried = attempt === 1 && stored ? carriedEvents(stored) : new Map<string, StoredEvent>();
       // Every event of the job is settled before the job fails, so the retry finds the good ones routed.
-      const outcomes = await Promise.allSettled(events.map((event) => route([{ event, carried: carried.get(eventKey(event)) }]).then(([plan]) => plan)));
+      const outcomes = await Promise.allSettled(
+        events.map(async (event) => {
+          const [routed] = await route([{ event, carried: carried.get(eventKey(event)) }]);
+          await finish([routed!.finish]);
+          return routed!.plan;
+        }),
+      );
       const missing = events.filter((_, i) => outcomes[i]!.status === 'fulfilled' && (outcomes[i] as PromiseFulfilledResult<unknown>).value === null);
       if (missing.length > 0) log.warn({ missing }, 'events not found; nothing to route');
       const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');

@@ -1,0 +1,81 @@
+/**
+ * `npx tsx bench/tools/traceChain.ts [rate] [count] [users]`: publish → notification frame split
+ * into stages, at a steady rate through the whole pipeline (every Procfile process as its own
+ * child), each user holding a stream in a tenant of their own as in publish-to-frame. The stage
+ * boundaries are the rows' own timestamps (`events.accepted_at`, the intake transaction's start;
+ * `notifications.created_at`, the routing write's; `events.routed_at`) against the client's
+ * clock — one machine, one clock. A diagnostic for where a hop's time goes; not part of
+ * `npm run bench`, whose figures it does not replace.
+ */
+import { createBenchEnv, createJsonClient, percentile, sleep } from '../harness.ts';
+import { openSse, type SseStream } from '../sseClient.ts';
+
+const RATE = Number(process.argv[2] ?? 200);
+const COUNT = Number(process.argv[3] ?? 2_000);
+const USERS = Number(process.argv[4] ?? 200);
+
+const env = await createBenchEnv('trace');
+const streams: SseStream[] = [];
+try {
+  const userIds = Array.from({ length: USERS }, (_, i) => `u${i}`);
+  const userOf = (i: number) => userIds[i % USERS]!;
+  await env.sql`insert into tenants (id, name) select 't_' || u, u from unnest(${userIds}::text[]) as u`;
+  await env.sql`insert into users (id, email, name, tenant_ids) select u, u || '@bench.example', u, array['t_' || u] from unnest(${userIds}::text[]) as u`;
+  const web = await env.spawnPipeline();
+
+  const arrivals = new Map<number, number>();
+  const onFrame = (frame: { type: string; data: string }, at: number) => {
+    if (frame.type !== 'notification') return;
+    const seq = (JSON.parse(frame.data) as { data: { seq: number } }).data.seq;
+    if (!arrivals.has(seq)) arrivals.set(seq, at);
+  };
+  for (const userId of userIds) {
+    const token = await env.userToken(userId, [`t_${userId}`]);
+    streams.push(await openSse(`${web.url}/api/v1/events`, { authorization: `Bearer ${token}` }, { onFrame }));
+  }
+
+  const client = createJsonClient(web.url, 64);
+  const sent: number[] = [];
+  const acked: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < COUNT; i++) {
+    // Open loop: the i-th event leaves at its time, whatever the server is doing.
+    const due = start + (i * 1000) / RATE;
+    if (due > performance.now()) await sleep(due - performance.now());
+    sent[i] = performance.now();
+    const event = { id: `e${i}`, type: 'trace.step', tenantId: `t_${userOf(i)}`, severity: 'high', assigneeUserIds: [userOf(i)], data: { seq: i } };
+    void client.post('/api/v1/events', event).then(() => (acked[i] = performance.now()));
+  }
+  await sleep(2_000);
+
+  const rows = await env.sql<{ id: string; accepted: number; written: number; routed: number }[]>`
+    select e.id, extract(epoch from e.accepted_at) * 1000 as accepted, extract(epoch from n.created_at) * 1000 as written,
+           extract(epoch from e.routed_at) * 1000 as routed
+    from events e join notifications n on n.tenant_id = e.tenant_id and n.event_id = e.id`;
+  const at = (ms: number) => performance.timeOrigin + ms;
+  const stages: [string, number[]][] = [
+    ['POST sent → intake transaction', []],
+    ['intake transaction → 202 received', []],
+    ['intake transaction → routing write', []],
+    ['routing write → frame received', []],
+    ['frame received → marked routed', []],
+    ['POST sent → frame received', []],
+  ];
+  for (const row of rows) {
+    const i = Number(row.id.slice(1));
+    const frame = arrivals.get(i);
+    if (frame === undefined) continue;
+    const [accepted, written, routed] = [Number(row.accepted), Number(row.written), Number(row.routed)];
+    const values = [accepted - at(sent[i]!), at(acked[i]!) - accepted, written - accepted, at(frame) - written, routed - at(frame), frame - sent[i]!];
+    values.forEach((v, k) => stages[k]![1].push(v));
+  }
+  console.log(`${RATE} events/s, ${COUNT} events, ${USERS} users: frames ${arrivals.size}/${COUNT}`);
+  for (const [name, values] of stages) {
+    console.log(`${name.padEnd(36)} p50 ${percentile(values, 50).toFixed(1).padStart(6)}  p90 ${percentile(values, 90).toFixed(1).padStart(6)}  p99 ${percentile(values, 99).toFixed(1).padStart(6)} ms`);
+  }
+  client.close();
+} finally {
+  for (const stream of streams) stream.close();
+  await env.cleanup();
+}
+process.exit(0);
