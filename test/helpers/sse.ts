@@ -1,4 +1,8 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { EventSource } from 'eventsource';
+import { createSseHub, type SseHub, type SseHubOptions } from '../../src/realtime/sseHub.ts';
+import { createRedis, type RedisClient } from '../../src/redis.ts';
 
 export type ReceivedFrame = { type: string; id: string; data: any };
 
@@ -66,6 +70,33 @@ export function streamTracker() {
     },
     closeAll(): void {
       for (const s of opened.splice(0)) s.close();
+    },
+  };
+}
+
+/**
+ * A hub of the test's own on a bare HTTP server, for tests that need hub options the API does
+ * not expose (a tiny queue, a fast heartbeat, a slow source): the hub gets its own subscriber on
+ * the test env's Redis and prefix, `handle` answers each request. `close()` ends streams, server
+ * and subscriber.
+ */
+export async function startHubServer(
+  env: { redis: RedisClient; config: { REDIS_URL: string; REDIS_PREFIX: string } },
+  options: Omit<SseHubOptions, 'subscriber' | 'redis' | 'prefix'>,
+  handle: (hub: SseHub, req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ hub: SseHub; baseUrl: string; close(): Promise<void> }> {
+  const subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
+  const hub = createSseHub({ subscriber, redis: env.redis, prefix: env.config.REDIS_PREFIX, ...options });
+  const server = createServer((req, res) => handle(hub, req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    hub,
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      subscriber.disconnect();
     },
   };
 }

@@ -1,14 +1,12 @@
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inboxStreamSource } from '../../src/inbox/inboxStore.ts';
 import { userChannel } from '../../src/realtime/liveFrames.ts';
-import { createSseHub, type SseHub, type StreamSource } from '../../src/realtime/sseHub.ts';
-import { createRedis } from '../../src/redis.ts';
+import type { SseHub, StreamSource } from '../../src/realtime/sseHub.ts';
 import { apiClient, eventually, type ApiClient } from '../helpers/api.ts';
-import { openStream } from '../helpers/sse.ts';
+import { openStream, startHubServer } from '../helpers/sse.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /**
@@ -22,9 +20,8 @@ const SLOW_MS = 100;
 let env: TestEnv;
 let api: ApiClient;
 let hub: SseHub;
-let server: Server;
 let baseUrl: string;
-let subscriber: ReturnType<typeof createRedis>;
+let closeHub: (() => Promise<void>) | undefined;
 const logLines: { level: number; msg: string }[] = [];
 const openErrors: unknown[] = [];
 const streams: { close(): void }[] = [];
@@ -57,25 +54,18 @@ beforeAll(async () => {
       done();
     },
   });
-  subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
-  hub = createSseHub({ subscriber, redis: env.redis, prefix: env.config.REDIS_PREFIX, source, logger: pino({ level: 'debug' }, sink), heartbeatMs: 2 });
-  server = createServer((req, res) => {
+  ({ hub, baseUrl, close: closeHub } = await startHubServer(env, { source, logger: pino({ level: 'debug' }, sink), heartbeatMs: 2 }, (hub, req, res) => {
     const userId = new URL(req.url!, 'http://x').searchParams.get('user')!;
     hub.open(req, res, { userId, tenantIds: ['acme'] }).catch((err: unknown) => {
       openErrors.push(err);
       if (!res.headersSent) res.writeHead(500).end();
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
 
 afterAll(async () => {
   for (const s of streams) s.close();
-  await hub?.close();
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
-  subscriber?.disconnect();
+  await closeHub?.();
   await env?.cleanup();
 });
 

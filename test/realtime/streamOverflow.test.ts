@@ -1,11 +1,10 @@
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, type IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inboxStreamSource } from '../../src/inbox/inboxStore.ts';
-import { createSseHub, type SseHub } from '../../src/realtime/sseHub.ts';
-import { createRedis } from '../../src/redis.ts';
+import type { SseHub } from '../../src/realtime/sseHub.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { startHubServer } from '../helpers/sse.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /**
@@ -21,9 +20,8 @@ const BLOB = 'x'.repeat(200 * 1024);
 let env: TestEnv;
 let api: ApiClient;
 let hub: SseHub;
-let server: Server;
 let baseUrl: string;
-let subscriber: ReturnType<typeof createRedis>;
+let closeHub: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   env = await createTestEnv();
@@ -31,25 +29,15 @@ beforeAll(async () => {
   await env.startRouter();
   await env.startInapp();
   await seedDirectory(api, 'acme', ['behind']);
-  subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
-  hub = createSseHub({
-    subscriber,
-    redis: env.redis,
-    prefix: env.config.REDIS_PREFIX,
-    source: inboxStreamSource(env.db),
-    logger: pino({ level: 'silent' }),
-    bufferLimit: 2,
-  });
-  server = createServer((req, res) => void hub.open(req, res, { userId: 'behind', tenantIds: ['acme'] }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ hub, baseUrl, close: closeHub } = await startHubServer(
+    env,
+    { source: inboxStreamSource(env.db), logger: pino({ level: 'silent' }), bufferLimit: 2 },
+    (hub, req, res) => void hub.open(req, res, { userId: 'behind', tenantIds: ['acme'] }),
+  ));
 });
 
 afterAll(async () => {
-  await hub?.close();
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
-  subscriber?.disconnect();
+  await closeHub?.();
   await env?.cleanup();
 });
 
