@@ -26,7 +26,42 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     onnotice: () => {},
     connection: { statement_timeout: 10_000, application_name: 'herald' },
   });
-  return drizzle(client, { schema }) as Db;
+  return drizzle(preparedStatements(client), { schema }) as Db;
+}
+
+/**
+ * Statements with at most this many parameters run as prepared statements. The texts of those
+ * are fixed by the code (arrays travel as one parameter each), so each connection prepares a
+ * bounded set; a longer list spelled out as `$1, $2, …` varies with its length and stays unprepared.
+ */
+const PREPARE_MAX_PARAMETERS = 16;
+
+/**
+ * Drizzle runs every statement it did not name with `prepare: false`, and postgres.js then sends
+ * each statement that has parameters in two round trips: Parse + Describe to learn the
+ * parameters' types, and only after the answer Bind + Execute. A prepared statement is described
+ * once per connection and afterwards costs one round trip. On the hot path (intake's INSERT,
+ * every statement of a routing pass) that halves the round trips, and with them the wake-ups of
+ * Postgres and of this process. The client drizzle gets — and every transaction or savepoint
+ * client handed out from it — prepares the statements it runs, as postgres.js does by default.
+ */
+function preparedStatements<T extends postgres.Sql>(client: T): T {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'unsafe') {
+        return (query: string, parameters?: unknown[], options?: { prepare?: boolean }) =>
+          target.unsafe(query, parameters as never, { ...options, prepare: options?.prepare || (parameters?.length ?? 0) <= PREPARE_MAX_PARAMETERS });
+      }
+      if (property === 'begin' || property === 'savepoint') {
+        const open = Reflect.get(target, property, receiver) as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          const run = args.pop() as (tx: postgres.Sql) => unknown;
+          return open(...args, (tx: postgres.Sql) => run(preparedStatements(tx)));
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
 }
 
 export async function closeDb(db: Db): Promise<void> {
