@@ -62,29 +62,45 @@ export type InboxWrite = { rows: NotificationRow[]; counts: Map<string, InboxCou
  */
 export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pairs: InboxPairs): Promise<InboxWrite> {
   if (pairs.eventIds.length === 0) return { rows: [], counts: new Map() };
-  const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
-    with pairs as (
+  const write = inboxWriteStatement(contents, pairs);
+  const [result] = await db.execute<InboxWriteResult>(sql`with ${write.ctes} select ${write.columns}`);
+  return inboxWriteOf(result!);
+}
+
+/** What the columns of an inboxWriteStatement give. */
+export type InboxWriteResult = { rows: RawNotification[]; counts: CountRow[] };
+
+/**
+ * insertInboxRows as parts of a statement, for a caller that writes more in the same one (the
+ * router records its deliveries with it): `ctes` to put in its WITH list (every name starts with
+ * `inbox_`), `columns` for its SELECT list (`rows` and `counts`, read back with inboxWriteOf),
+ * and `locked`, a condition that is true once the users' heads are locked: a write that
+ * waits for it takes its own row locks only after them (see recordPlans).
+ */
+export function inboxWriteStatement(contents: InboxContent[], pairs: InboxPairs): { ctes: SQL; columns: SQL; locked: SQL } {
+  const ctes = sql`
+    inbox_pairs as (
       select p.tenant_id, p.event_id, p.user_id, p.content_key, p.priority, p.ord
       from unnest(
         ${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[],
         ${sql.param(pairs.contentKeys)}::text[], ${sql.param(pairs.priorities)}::text[]
       ) with ordinality as p(tenant_id, event_id, user_id, content_key, priority, ord)
     ),
-    heads as (
+    inbox_locked_heads as (
       insert into inbox_heads (user_id, seq)
-      select user_id, count(*) from pairs group by user_id order by user_id
+      select user_id, count(*) from inbox_pairs group by user_id order by user_id
       on conflict (user_id) do update set seq = inbox_heads.seq + excluded.seq
       returning user_id, seq
     ),
-    numbered as (
+    inbox_numbered as (
       select p.tenant_id, p.event_id, p.user_id, p.content_key, p.priority,
              h.seq - count(*) over (partition by p.user_id) + row_number() over (partition by p.user_id order by p.ord) as seq
-      from pairs p join heads h on h.user_id = p.user_id
+      from inbox_pairs p join inbox_locked_heads h on h.user_id = p.user_id
     ),
-    inserted as (
+    inbox_inserted as (
       insert into notifications (user_id, seq, tenant_id, event_id, type, severity, priority, title, body, url, data, actor)
       select n.user_id, n.seq, c.tenant_id, c.event_id, c.type, c.severity, n.priority, c.title, c.body, c.url, c.data, c.actor
-      from numbered n
+      from inbox_numbered n
       join jsonb_to_recordset(${JSON.stringify(contents)}::jsonb)
         as c(key text, event_id text, tenant_id text, type text, severity text, title text, body text, url text, data jsonb, actor jsonb)
         on c.key = n.content_key
@@ -92,28 +108,46 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
       on conflict (tenant_id, event_id, user_id) do nothing
       returning *
     ),
-    counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1, 1 from inserted`)})
-    select
-      (select coalesce(json_agg(${rawNotificationJson(sql`inserted`)} order by user_id, seq), '[]') from inserted) as rows,
-      (select coalesce(json_agg(counted), '[]') from counted) as counts
-  `);
-  return { rows: result!.rows.map(notificationRow), counts: countsByUser(result!.counts) };
+    inbox_counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1, 1 from inbox_inserted`)})`;
+  const columns = sql`
+    (select coalesce(json_agg(${rawNotificationJson(sql`inbox_inserted`)} order by user_id, seq), '[]') from inbox_inserted) as rows,
+    (select coalesce(json_agg(inbox_counted), '[]') from inbox_counted) as counts`;
+  return { ctes, columns, locked: sql`(select count(*) from inbox_locked_heads) >= 0` };
+}
+
+/** The rows and counts an inboxWriteStatement wrote. */
+export function inboxWriteOf(result: InboxWriteResult): InboxWrite {
+  return { rows: result.rows.map(notificationRow), counts: countsByUser(result.counts) };
 }
 
 /**
- * Rows of these pairs written by an earlier run whose in-app delivery is still pending, with
- * their users' counts: a crash between writing and announcing must not leave a user without
- * the live frame, so a retry announces them again. Only read when some pairs were not
- * inserted just now.
+ * Rows of these pairs written by an earlier run but not announced, with their users' counts: a
+ * crash between writing and announcing must not leave a user without the live frame, so a
+ * retry announces them again. Only read when some pairs were not inserted just now.
+ *
+ * What says a row is unannounced depends on the writer: the in-app worker marks a row's
+ * delivery sent once its frame is out, so by default a row counts as unannounced while that
+ * delivery is pending. The router records its rows' deliveries as sent in the very statement
+ * that writes them and marks the event routed once the frames are out; it passes only the
+ * pairs of events not routed yet, every row of which is unannounced (`pendingDelivery: false`).
  */
-export async function unannouncedEarlierRows(db: DbOrTx, pairs: InboxPairs, fresh: NotificationRow[]): Promise<InboxWrite> {
+export async function unannouncedEarlierRows(
+  db: DbOrTx,
+  pairs: DeliveryPairs,
+  fresh: NotificationRow[],
+  { pendingDelivery = true }: { pendingDelivery?: boolean } = {},
+): Promise<InboxWrite> {
   if (fresh.length >= pairs.eventIds.length) return { rows: [], counts: new Map() };
   const freshIds = new Set(fresh.map((row) => row.id));
-  const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
+  const [result] = await db.execute<InboxWriteResult>(sql`
     with earlier as (
       select n.* from notifications n
-      join deliveries d
-        on d.tenant_id = n.tenant_id and d.event_id = n.event_id and d.destination = n.user_id and d.channel = 'inapp' and d.state = 'pending'
+      ${
+        pendingDelivery
+          ? sql`join deliveries d
+                  on d.tenant_id = n.tenant_id and d.event_id = n.event_id and d.destination = n.user_id and d.channel = 'inapp' and d.state = 'pending'`
+          : sql``
+      }
       join unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(tenant_id, event_id, user_id)
         on n.tenant_id = p.tenant_id and n.event_id = p.event_id and n.user_id = p.user_id
     )

@@ -3,14 +3,17 @@ import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import {
   inboxFrames,
-  insertInboxRows,
-  markInappRefusedStatement,
-  markInappSentStatement,
+  inboxWriteOf,
+  inboxWriteStatement,
   unannouncedEarlierRows,
   type DeliveryPairs,
+  type InboxPairs,
+  type InboxWrite,
+  type InboxWriteResult,
 } from '../inbox/inboxWriter.ts';
 import { eventKey, publicView, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
-import { prepareInboxRows } from '../inbox/inboxContent.ts';
+import { prepareInboxRows, type InboxContent } from '../inbox/inboxContent.ts';
+import type { NotificationRow } from '../inbox/notificationView.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import {
   deliveryJobId,
@@ -55,12 +58,11 @@ type PendingDelivery = { id: string; tenant_id: string; event_id: string; channe
 /** Why an `online` fallback is not needed (SPEC §4.1). */
 const ONLINE_SKIP = 'the person had a live stream open when the notification was written';
 
-/** What is left of a pass once its frames are out: marking its inline rows sent (or refused) and its events routed (finishRouting). */
-export type RoutingFinish = {
-  events: { ref: EventRef; acceptedAt: Date }[];
-  sent: DeliveryPairs;
-  refused: { event: EventRef; userId: string; reason: string }[];
-};
+/** What is left of a pass once its frames are out: marking its events routed (finishRouting). */
+export type RoutingFinish = { events: EventRef[] };
+
+/** An inline in-app delivery recorded by a pass as sent (its row written) or failed (its content refused). */
+type InappOutcome = { tenant_id: string; event_id: string; state: 'sent' | 'failed' };
 
 /**
  * Routes a group of stored events in the round trips of one (routePass), then marks them
@@ -90,7 +92,7 @@ export async function routePass(
 ): Promise<{ plans: (DeliveryPlan | null)[]; finish: RoutingFinish }> {
   const { db } = deps;
   const stored = await loadEvents(db, refs, carried);
-  if (stored.length === 0) return { plans: refs.map(() => null), finish: { events: [], sent: { tenantIds: [], eventIds: [], userIds: [] }, refused: [] } };
+  if (stored.length === 0) return { plans: refs.map(() => null), finish: { events: [] } };
 
   const directory = await loadDirectory(db, deps.rules, stored.map((s) => s.event));
   const now = new Date();
@@ -116,12 +118,15 @@ export async function routePass(
   );
 
   const online = await onlineForFallbacks(deps, routed);
-  const [pending, inbox, digestWakes] = await Promise.all([
-    recordPlans(db, routed, online),
-    insertInboxRows(db, contents, inlinePairs),
+  const [{ pending, inbox, inappOutcomes }, digestWakes] = await Promise.all([
+    recordPlans(db, routed, online, { events: new Set(inline.map((r) => eventKey(r.event))), contents, pairs: inlinePairs, refused }),
     joinDigests(db, digestMembers(routed)),
   ]);
-  const earlier = await unannouncedEarlierRows(db, inlinePairs, inbox.rows);
+  const acceptedAt = new Map(routed.map((r) => [eventKey(r.event), r.acceptedAt]));
+  for (const { tenant_id: tenantId, event_id: id, state } of inappOutcomes) {
+    observeDelivery('inapp', state, state === 'sent' ? acceptedAt.get(eventKey({ tenantId, id })) : undefined);
+  }
+  const earlier = await unannouncedEarlierRows(db, ...rowsOfUnroutedEvents(routed, inlinePairs, inbox), { pendingDelivery: false });
 
   // A re-run (the sweeper replacing jobs Redis lost) re-adds what is missing, but the event was announced already.
   const eventFrames = routed
@@ -136,7 +141,7 @@ export async function routePass(
   const plans = new Map(routed.map((r) => [eventKey(r.event), r.plan]));
   return {
     plans: refs.map((ref) => plans.get(eventKey(ref)) ?? null),
-    finish: { events: routed.map((r) => ({ ref: r.event, acceptedAt: r.acceptedAt })), sent: inlinePairs, refused },
+    finish: { events: routed.map((r) => ({ tenantId: r.event.tenantId, id: r.event.id })) },
   };
 }
 
@@ -160,12 +165,34 @@ async function loadEvents(db: Db, refs: EventRef[], carried: ReadonlyMap<string,
  * pending non-in-app ones, which need a job: those inserted now, and — for a re-run, whose rows
  * exist already and are not returned by ON CONFLICT — those an earlier run left pending. Sent
  * or failed deliveries are left alone, so a late re-run cannot send twice.
+ *
+ * The inline inbox rows are written by the same statement (insertInboxRows' parts): a pass
+ * costs one round trip, one transaction and one Postgres backend for both, where two in
+ * parallel cost twice the wake-ups. In that statement the deliveries are inserted only once the
+ * inbox heads are locked, so every writer takes its locks heads first, in user order, and two
+ * passes routing the same event (a retry, the sweeper) cannot deadlock.
  */
-async function recordPlans(db: Db, routed: Routed[], online: ReadonlySet<string>): Promise<PendingDelivery[]> {
+async function recordPlans(
+  db: Db,
+  routed: Routed[],
+  online: ReadonlySet<string>,
+  inline: { events: ReadonlySet<string>; contents: InboxContent[]; pairs: InboxPairs; refused: { event: EventRef; userId: string; reason: string }[] },
+): Promise<{ pending: PendingDelivery[]; inbox: InboxWrite; inappOutcomes: InappOutcome[] }> {
+  const refusal = new Map(inline.refused.map((r) => [`${eventKey(r.event)}\u0000${r.userId}`, r.reason]));
+  /** The state a delivery is recorded in, and why when it is not sent. */
+  const stateOf = (event: EventEnvelope, d: DeliveryPlan['deliveries'][number]): { state: string; reason: string | null } => {
+    if (d.channel === 'inapp' && inline.events.has(eventKey(event))) {
+      // An inline row is written by this very statement, so its delivery is sent — or failed, when its content was refused.
+      const reason = refusal.get(`${eventKey(event)}\u0000${d.destination}`);
+      return reason ? { state: 'failed', reason } : { state: 'sent', reason: null };
+    }
+    if (d.fallbackUnless === 'online' && online.has(d.userId!)) return { state: 'skipped', reason: ONLINE_SKIP };
+    return { state: d.notBefore ? 'scheduled' : 'pending', reason: null };
+  };
   const rows = routed.flatMap(({ event, plan }) => [
     // Digested deliveries are recorded with their windows (joinDigests).
     ...plan.deliveries.filter((d) => !d.digest).map((d) => {
-      const notNeeded = d.fallbackUnless === 'online' && online.has(d.userId!);
+      const { state, reason } = stateOf(event, d);
       return {
         event_id: event.id,
         tenant_id: event.tenantId,
@@ -174,9 +201,9 @@ async function recordPlans(db: Db, routed: Routed[], online: ReadonlySet<string>
         user_id: d.userId ?? null,
         rule_id: d.ruleId ?? null,
         team_id: d.teamId ?? null,
-        state: notNeeded ? 'skipped' : d.notBefore ? 'scheduled' : 'pending',
+        state,
         priority: d.priority,
-        last_error: notNeeded ? ONLINE_SKIP : null,
+        last_error: reason,
         not_before: d.notBefore?.toISOString() ?? null,
         fallback_unless: d.fallbackUnless ?? null,
       };
@@ -202,34 +229,53 @@ async function recordPlans(db: Db, routed: Routed[], online: ReadonlySet<string>
   const chunks: (typeof rows)[] = [];
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) chunks.push(rows.slice(i, i + INSERT_CHUNK));
   if (chunks.length === 0) chunks.push([]);
+  const inbox = inline.pairs.eventIds.length > 0 ? inboxWriteStatement(inline.contents, inline.pairs) : null;
   // Chunks go out at once, on separate connections: each is idempotent, so a partial failure is retried whole.
   const results = await Promise.all(
-    chunks.map((chunk, i) =>
-      db.execute<PendingDelivery>(sql`
-        with inserted as (
-          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless)
-          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.priority, r.last_error, r.not_before, r.fallback_unless
+    chunks.map(async (chunk, i) => {
+      const withInbox = i === 0 ? inbox : null;
+      const [result] = await db.execute<{ pending: PendingDelivery[]; inapp: InappOutcome[] } & Partial<InboxWriteResult>>(sql`
+        with ${withInbox ? sql`${withInbox.ctes},` : sql``}
+        recorded as (
+          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless,
+                                  attempts, sent_at, failed_at)
+          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.priority, r.last_error, r.not_before, r.fallback_unless,
+                 case when r.state in ('sent', 'failed') then 1 else 0 end, case when r.state = 'sent' then now() end, case when r.state = 'failed' then now() end
           from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb)
             as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, priority text, last_error text,
                  not_before timestamptz, fallback_unless text)
+          ${withInbox ? sql`where ${withInbox.locked}` : sql``}
           on conflict (tenant_id, event_id, channel, destination) do nothing
           returning id, tenant_id, event_id, channel, state, priority, not_before
+        ),
+        pending as (
+          select id, tenant_id, event_id, channel, priority, not_before from recorded where channel <> 'inapp' and state in ('pending', 'scheduled')
+          ${
+            // The statement's snapshot predates its own inserts, so this reads only an earlier run's rows
+            // (a digest's carrier among them: its members have no job of their own).
+            i === 0
+              ? sql`union all
+                    select id, tenant_id, event_id, channel, priority, not_before from deliveries
+                    where (tenant_id, event_id) in (select * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[]))
+                      and channel <> 'inapp' and (state = 'pending' or (state = 'scheduled' and carried_by is null))`
+              : sql``
+          }
         )
-        select id, tenant_id, event_id, channel, priority, not_before from inserted where channel <> 'inapp' and state in ('pending', 'scheduled')
-        ${
-          // The statement's snapshot predates its own inserts, so this reads only an earlier run's rows
-          // (a digest's carrier among them: its members have no job of their own).
-          i === 0
-            ? sql`union all
-                  select id, tenant_id, event_id, channel, priority, not_before from deliveries
-                  where (tenant_id, event_id) in (select * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[]))
-                    and channel <> 'inapp' and (state = 'pending' or (state = 'scheduled' and carried_by is null))`
-            : sql``
-        }
-      `),
-    ),
+        select (select coalesce(json_agg(pending), '[]') from pending) as pending,
+               (select coalesce(json_agg(json_build_object('tenant_id', tenant_id, 'event_id', event_id, 'state', state)), '[]')
+                from recorded where channel = 'inapp' and state in ('sent', 'failed')) as inapp
+               ${withInbox ? sql`, ${withInbox.columns}` : sql``}
+      `);
+      return result!;
+    }),
   );
-  return results.flat().sort((a, b) => a.event_id.localeCompare(b.event_id) || a.id.localeCompare(b.id));
+  const pending = results.flatMap((r) => r.pending).sort((a, b) => a.event_id.localeCompare(b.event_id) || a.id.localeCompare(b.id));
+  const written = results[0]!;
+  return {
+    pending,
+    inbox: written.rows && written.counts ? inboxWriteOf({ rows: written.rows, counts: written.counts }) : { rows: [], counts: new Map() },
+    inappOutcomes: results.flatMap((r) => r.inapp),
+  };
 }
 
 /**
@@ -302,31 +348,32 @@ function digestMembers(routed: Routed[]): DigestMember[] {
 }
 
 /**
- * After the frames are out: the inline in-app deliveries become sent, and the events routed,
- * for any number of passes in one statement. Until then a crash leaves them pending and
- * unrouted, so a retry (or the sweeper) announces the rows again rather than leaving an open
- * stream without them.
+ * After the frames are out: the events become routed, for any number of passes in one
+ * statement. Until then a crash leaves them unrouted, so a retry (or the sweeper) announces
+ * their inbox rows again (see rowsOfUnroutedEvents) rather than leaving an open stream without them.
  */
 export async function finishRouting(db: Db, finishes: RoutingFinish[]): Promise<void> {
   const events = finishes.flatMap((f) => f.events);
-  const sent: DeliveryPairs = {
-    tenantIds: finishes.flatMap((f) => f.sent.tenantIds),
-    eventIds: finishes.flatMap((f) => f.sent.eventIds),
-    userIds: finishes.flatMap((f) => f.sent.userIds),
-  };
-  const acceptedAt = new Map(events.map((e) => [eventKey(e.ref), e.acceptedAt]));
-  // One statement, so whoever sees an event routed also sees its inline rows sent (or refused).
-  const outcomes = await db.execute<{ tenant_id: string; event_id: string; state: 'sent' | 'failed' }>(sql`
-    with sent as (${markInappSentStatement(sent)}),
-    refused as (${markInappRefusedStatement(finishes.flatMap((f) => f.refused))}),
-    routed as (
-      update events set routed_at = now()
-      where (tenant_id, id) in (select * from unnest(${sql.param(events.map((e) => e.ref.tenantId))}::text[], ${sql.param(events.map((e) => e.ref.id))}::text[]))
-    )
-    select tenant_id, event_id, 'sent' as state from sent union all select tenant_id, event_id, 'failed' from refused
-  `);
-  for (const { tenant_id: tenantId, event_id: id, state } of outcomes) {
-    if (state === 'sent') observeDelivery('inapp', 'sent', acceptedAt.get(eventKey({ tenantId, id }))!);
-    else observeDelivery('inapp', 'failed');
-  }
+  if (events.length === 0) return;
+  await db.execute(sql`
+    update events set routed_at = now()
+    where (tenant_id, id) in (select * from unnest(${sql.param(events.map((e) => e.tenantId))}::text[], ${sql.param(events.map((e) => e.id))}::text[]))
+      and routed_at is null`);
+}
+
+/**
+ * The inline pairs of the events not routed yet and the rows this pass wrote for them, for
+ * unannouncedEarlierRows: an event is marked routed only after its frames went out, so every
+ * row of an unrouted event that this pass did not write is one an earlier run never announced.
+ */
+function rowsOfUnroutedEvents(routed: Routed[], pairs: InboxPairs, inbox: InboxWrite): [DeliveryPairs, NotificationRow[]] {
+  const unrouted = new Set(routed.filter((r) => !r.announced).map((r) => eventKey(r.event)));
+  const kept: DeliveryPairs = { tenantIds: [], eventIds: [], userIds: [] };
+  pairs.eventIds.forEach((id, i) => {
+    if (!unrouted.has(eventKey({ tenantId: pairs.tenantIds[i]!, id }))) return;
+    kept.tenantIds.push(pairs.tenantIds[i]!);
+    kept.eventIds.push(id);
+    kept.userIds.push(pairs.userIds[i]!);
+  });
+  return [kept, inbox.rows.filter((row) => unrouted.has(eventKey({ tenantId: row.tenantId, id: row.eventId })))];
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
-import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
+import { createFramePublisher, parseFrameMessage, userChannel } from '../../src/realtime/liveFrames.ts';
 import { routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
@@ -214,6 +214,48 @@ describe('route jobs carry a group of events', () => {
     });
     await routeEvents(deps, ids.map(acme));
     expect(await snapshot()).toEqual(first);
+  });
+
+  it('announces again the rows an earlier run wrote but crashed before announcing, and nothing once the event is routed', async () => {
+    await env.db.$client`
+      insert into events (id, tenant_id, type, envelope, occurred_at)
+      values ('crash_a', 'acme', 'finding_created',
+              jsonb_build_object('id', 'crash_a', 'type', 'finding_created', 'tenantId', 'acme', 'severity', null, 'actorId', null,
+                'assigneeUserIds', jsonb_build_array('u1', 'u3'), 'assigneeTeamIds', '[]'::jsonb, 'recipientUserIds', '[]'::jsonb,
+                'approval', null, 'data', jsonb_build_object('title', 'crash_a'), 'occurredAt', now()),
+              now())`;
+    // The first run writes the rows, then dies where its frames would go out: the event stays unrouted.
+    const crashing = { ...deps, frames: { ...deps.frames, publish: async () => Promise.reject(new Error('router killed')) } };
+    await expect(routeEvents(crashing, [acme('crash_a')])).rejects.toThrow('router killed');
+    const written = await env.db.$client<{ user_id: string; seq: string }[]>`select user_id, seq::text from notifications where event_id = 'crash_a' order by user_id`;
+    expect(written.map((r) => r.user_id)).toEqual(['u1', 'u3']);
+    expect((await env.db.$client`select routed_at from events where id = 'crash_a'`)[0]!.routed_at).toBeNull();
+
+    const subscriber = env.redis.duplicate();
+    const channel = userChannel(env.config.REDIS_PREFIX, 'u1');
+    const messages: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message));
+    await subscriber.subscribe(channel);
+    /** Everything published to u1 up to now: a marker published last arrives after all of it. */
+    const framesSoFar = async () => {
+      const marker = `marker_${messages.length}_${Date.now()}`;
+      await env.redis.publish(channel, marker);
+      await eventually(async () => messages.includes(marker));
+      const upTo = messages.splice(0, messages.indexOf(marker) + 1).slice(0, -1);
+      return upTo.flatMap((m) => parseFrameMessage(m) ?? []).filter((f) => f.type === 'notification');
+    };
+    try {
+      // The retry writes nothing new but announces u1's row, at the cursor it was written with.
+      await routeEvents(deps, [acme('crash_a')]);
+      const replayed = await framesSoFar();
+      expect(replayed.map((f) => (f.type === 'notification' ? f.cursor : null))).toEqual([written[0]!.seq]);
+      expect((await env.db.$client`select routed_at from events where id = 'crash_a'`)[0]!.routed_at).not.toBeNull();
+      // Routed now: a further run announces nothing.
+      await routeEvents(deps, [acme('crash_a')]);
+      expect(await framesSoFar()).toEqual([]);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it('routes the rest of a group when one of its events cannot be routed', async () => {
