@@ -61,17 +61,26 @@ try {
     ['frame received → marked routed', []],
     ['POST sent → frame received', []],
   ];
+  const byEvent: { i: number; values: number[] }[] = [];
+  // TRACE_SKIP=n: leave out the first n events, the cold start of every process (JIT, first statements, caches).
+  const skip = Number(process.env.TRACE_SKIP ?? 0);
   for (const row of rows) {
     const i = Number(row.id.slice(1));
     const frame = arrivals.get(i);
-    if (frame === undefined) continue;
+    if (frame === undefined || i < skip) continue;
     const [accepted, written, routed] = [Number(row.accepted), Number(row.written), Number(row.routed)];
     const values = [accepted - at(sent[i]!), at(acked[i]!) - accepted, written - accepted, at(frame) - written, routed - at(frame), frame - sent[i]!];
     values.forEach((v, k) => stages[k]![1].push(v));
+    byEvent.push({ i, values });
   }
   console.log(`${RATE} events/s, ${COUNT} events, ${USERS} users: frames ${arrivals.size}/${COUNT}`);
   for (const [name, values] of stages) {
     console.log(`${name.padEnd(36)} p50 ${percentile(values, 50).toFixed(1).padStart(6)}  p90 ${percentile(values, 90).toFixed(1).padStart(6)}  p99 ${percentile(values, 99).toFixed(1).padStart(6)} ms`);
+  }
+  // TRACE_WORST=n: the n slowest events, with when they were sent, to tell a stall (many neighbours at once) from a straggler.
+  const worst = Number(process.env.TRACE_WORST ?? 0);
+  for (const { i, values } of byEvent.sort((a, b) => b.values[5]! - a.values[5]!).slice(0, worst)) {
+    console.log(`  e${i} sent at ${((sent[i]! - start) / 1000).toFixed(3)} s: ${values.map((v) => v.toFixed(1)).join(' / ')} ms`);
   }
   client.close();
 } finally {
