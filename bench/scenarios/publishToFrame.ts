@@ -14,6 +14,8 @@ const CAPACITY_P99_MS = 100;
 /** The steady rate that is run a second time for tenants with RULES_PER_TENANT rules each (issue #16). */
 const RULES_RATE = 200;
 const EVENT_TYPE = 'finding_created';
+/** Traffic before the first measured step (see the warm-up in run). */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 12);
 
 type Run = { rate: number; latencies: number[]; received: number; accepted: number; failedPosts: number; sentRate: number };
 /** A run with the database work it caused. */
@@ -168,7 +170,12 @@ export const publishToFrame: Scenario = {
       // Warm-up at a fifth of the rate, then the measured runs; the baseline first at each rate,
       // so a Herald backlog can never spill into it.
       await measure('warm_echo', postEcho, 200, 2);
-      await measure('warm_herald', postHerald, 200, 2);
+      // Herald's processes need about ten seconds of traffic after they start before they run at
+      // their steady pace — V8 compiling the hot paths, each pooled connection preparing its
+      // statements, autovacuum's first ANALYZE of the new tables: bench/tools/traceChain.ts with
+      // TRACE_SECONDS=1 shows p50 falling from 20–45 ms in the first seconds to ~10 ms by the
+      // tenth at 200 events/s. The figures are of a running service, so the warm-up covers that.
+      await measure('warm_herald', postHerald, 200, WARMUP_SECONDS);
       /**
        * A step with the database work it caused, after a short warm-up of its own: the router's
        * caches then hold what the step needs (the tenants' rules, and their templates, which

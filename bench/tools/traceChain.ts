@@ -78,6 +78,17 @@ try {
   for (const [name, values] of stages) {
     console.log(`${name.padEnd(36)} p50 ${percentile(values, 50).toFixed(1).padStart(6)}  p90 ${percentile(values, 90).toFixed(1).padStart(6)}  p99 ${percentile(values, 99).toFixed(1).padStart(6)} ms`);
   }
+  // TRACE_SECONDS=1: publish → frame p50 / p99 of each second of sending, to see warm-up and drift.
+  if (process.env.TRACE_SECONDS) {
+    const bySecond = new Map<number, number[]>();
+    for (const { i, values } of byEvent) {
+      const second = Math.floor(i / RATE);
+      bySecond.set(second, [...(bySecond.get(second) ?? []), values[5]!]);
+    }
+    for (const [second, values] of [...bySecond].sort((a, b) => a[0] - b[0])) {
+      console.log(`  second ${String(second).padStart(3)}: p50 ${percentile(values, 50).toFixed(1).padStart(6)}  p99 ${percentile(values, 99).toFixed(1).padStart(6)} ms`);
+    }
+  }
   // TRACE_WORST=n: the n slowest events, with when they were sent, to tell a stall (many neighbours at once) from a straggler.
   const worst = Number(process.env.TRACE_WORST ?? 0);
   for (const { i, values } of byEvent.sort((a, b) => b.values[5]! - a.values[5]!).slice(0, worst)) {
