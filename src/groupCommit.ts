@@ -7,12 +7,6 @@ export type GroupCommitOptions = {
    * failing every neighbour it happened to be grouped with. Needs an idempotent flush.
    */
   isolateFailures?: boolean;
-  /**
-   * Wait this long after an item arrives at an idle committer before flushing, so that items
-   * arriving meanwhile go in the same flush. Only for work nobody waits on (it delays every
-   * item by up to this much); off (0) by default, where the first item flushes at once.
-   */
-  lingerMs?: number;
 };
 
 /**
@@ -41,7 +35,6 @@ export function createGroupCommitter<In, Out>(
 
   async function drain(): Promise<void> {
     running = true;
-    if (options.lingerMs) await new Promise((resolve) => setTimeout(resolve, options.lingerMs));
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch);
       queue = queue.slice(batch.length);

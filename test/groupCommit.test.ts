@@ -48,15 +48,4 @@ describe('createGroupCommitter', () => {
     ]);
     expect(groups).toEqual([[1], [2, -3, 4], [2], [-3], [4]]);
   });
-
-  it('with lingerMs, holds the first item until those that follow it within the linger have joined it', async () => {
-    const { groups, flush } = doubling();
-    const submit = createGroupCommitter(flush, { lingerMs: 200 });
-    const first = submit([1]);
-    // Arrives well within the linger: without it, [1] would already be flushing alone.
-    await new Promise((resolve) => setImmediate(resolve));
-    const rest = submit([2, 3]);
-    expect(await Promise.all([first, rest])).toEqual([[2], [4, 6]]);
-    expect(groups).toEqual([[1, 2, 3]]);
-  });
 });

@@ -17,8 +17,6 @@ import type { Role } from './role.ts';
 
 /** Most events routed in one pass; the jobs that arrive while a pass runs make the next one. */
 const ROUTE_GROUP_MAX = 500;
-/** How long marking passes routed waits for more passes to mark with it (the frames are out by then). */
-const FINISH_LINGER_MS = 10;
 
 type RouteItem = { event: EventRef; carried: StoredEvent | undefined };
 
@@ -64,8 +62,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       await finishRouting(db, [...new Set(finishes)]);
       return finishes.map(() => undefined);
     },
-    // Nobody waits on this but the route jobs' completion: a few passes' worth of events are marked routed together.
-    { isolateFailures: true, lingerMs: FINISH_LINGER_MS },
+    { isolateFailures: true },
   );
   const worker = runWorker({
     queue: 'route',
