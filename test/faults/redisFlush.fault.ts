@@ -101,6 +101,7 @@ it('Redis flushed after 500 accepted events: all 500 still reach every inbox and
     lost: inbox.lost + webhooksLost + frames.lost,
     'sent twice': `${frames.repeated} frames, ${byWebhookId.repeated} webhooks`,
     'recovered in': `${(recoveredMs / 1000).toFixed(1)} s`,
+    'streams resumed after falling behind': readers.reduce((n, r) => n + r.resumes, 0),
   });
   expect(queued!.unrouted).toBe(EVENTS / 2);
   expect(queued!.pendingDeliveries).toBeGreaterThan(0);

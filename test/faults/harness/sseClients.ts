@@ -7,17 +7,27 @@ import type { TestEnv } from '../../helpers/testEnv.ts';
 /**
  * A live-stream reader that keeps only when each notification frame arrived and how many copies
  * of it came (by event id), and the ids of tenant event frames — not the frames themselves, so a
- * scenario can measure its own process's memory while big frames flow.
+ * scenario can measure its own process's memory while big frames flow. Like a browser's
+ * EventSource, it comes back when the server ends its stream (a stream that fell too far behind
+ * is ended so that the client resumes, SPEC §5) with Last-Event-ID set to the last frame id it
+ * got; `resumes` counts those, and a replay that repeated a notification shows in `copies`.
  */
 export async function openFrameTimer(baseUrl: string, token: string) {
   const arrivals = new Map<string, number>();
   const copies = new Map<string, number>();
   const tenantEvents = new Set<string>();
   const controller = new AbortController();
-  const res = await fetch(`${baseUrl}/api/v1/events`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: controller.signal });
-  if (res.status !== 200 || !res.body) throw new Error(`stream answered ${res.status}`);
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  const reading = (async () => {
+  let lastFrameId: string | undefined;
+  let resumes = 0;
+
+  async function open() {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...(lastFrameId && { 'last-event-id': lastFrameId }) };
+    const res = await fetch(`${baseUrl}/api/v1/events`, { headers, signal: controller.signal });
+    if (res.status !== 200 || !res.body) throw new Error(`stream answered ${res.status}`);
+    return res.body.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  async function read(reader: ReadableStreamDefaultReader<string>): Promise<void> {
     let buffer = '';
     for (;;) {
       const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
@@ -27,6 +37,8 @@ export async function openFrameTimer(baseUrl: string, token: string) {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const frame = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
+        const id = frame.split('\n').find((line) => line.startsWith('id: '));
+        if (id) lastFrameId = id.slice(4);
         const isNotification = frame.includes('event: notification\n');
         if (!isNotification && !frame.includes('event: event\n')) continue;
         const data = frame.split('\n').find((line) => line.startsWith('data: '));
@@ -40,11 +52,29 @@ export async function openFrameTimer(baseUrl: string, token: string) {
         copies.set(parsed.eventId, (copies.get(parsed.eventId) ?? 0) + 1);
       }
     }
+  }
+
+  const first = await open();
+  const reading = (async () => {
+    let reader = first;
+    for (;;) {
+      await read(reader);
+      if (controller.signal.aborted) return;
+      resumes++;
+      try {
+        reader = await open();
+      } catch {
+        return;
+      }
+    }
   })();
   return {
     arrivals,
     copies,
     tenantEvents,
+    get resumes() {
+      return resumes;
+    },
     async close() {
       controller.abort();
       await reading;
@@ -86,13 +116,21 @@ export type FrameTimer = Awaited<ReturnType<typeof openFrameTimer>>;
 /**
  * Publishes a tenant event frame and waits until every reader has it. The API instance hears
  * Redis over one connection, in publish order, so by then every frame published before the
- * fence has reached the readers too: counts taken afterwards are final for what came before.
+ * fence has reached the readers too (or, for a reader that came back meanwhile, the replay has:
+ * the frames counted are notifications, which a resume replays): counts taken afterwards are
+ * final for what came before.
  */
 export async function fenceStreams(env: TestEnv, tenantId: string, readers: FrameTimer[]): Promise<void> {
   const id = `fence_${Date.now()}`;
   const data = { id, type: 'fence', tenantId, severity: null, occurredAt: new Date().toISOString(), data: {} };
-  await createFramePublisher(env.redis, env.config.REDIS_PREFIX).toTenants([{ tenantId, frame: { type: 'event', data } }]);
-  await eventually(async () => readers.every((r) => r.tenantEvents.has(id)), 20_000);
+  const publisher = createFramePublisher(env.redis, env.config.REDIS_PREFIX);
+  // Published again until every reader has it: a reader coming back from a stream the server
+  // ended may have been away when one copy went out (tenant event frames are not replayed).
+  await eventually(async () => {
+    if (readers.every((r) => r.tenantEvents.has(id))) return true;
+    await publisher.toTenants([{ tenantId, frame: { type: 'event', data } }]);
+    return false;
+  }, 20_000, 250);
 }
 
 /** What a light stream reader keeps: the notifications' event ids, in order, and the id of the last frame of any type. */
