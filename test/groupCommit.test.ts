@@ -49,3 +49,4 @@ describe('createGroupCommitter', () => {
     expect(groups).toEqual([[1], [2, -3, 4], [2], [-3], [4]]);
   });
 });
+

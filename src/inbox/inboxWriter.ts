@@ -45,6 +45,9 @@ export function createInboxPairs(): InboxPairs & { add(event: EventRef, userId: 
 /** Rows written (or found waiting for their frame) and the new unread counts of their users. */
 export type InboxWrite = { rows: NotificationRow[]; counts: Map<string, InboxCounts> };
 
+/** A write that wrote nothing. */
+export const nothingWritten = (): InboxWrite => ({ rows: [], counts: new Map() });
+
 /**
  * Writes inbox rows in one statement and returns those it inserted (a pair that has its row
  * already is left alone: the inbox is exactly-once by its unique (event, user) key), with the
@@ -61,7 +64,7 @@ export type InboxWrite = { rows: NotificationRow[]; counts: Map<string, InboxCou
  * cannot deadlock. A conflicting pair still takes a number, which leaves a harmless gap.
  */
 export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pairs: InboxPairs): Promise<InboxWrite> {
-  if (pairs.eventIds.length === 0) return { rows: [], counts: new Map() };
+  if (pairs.eventIds.length === 0) return nothingWritten();
   const write = inboxWriteStatement(contents, pairs);
   const [result] = await db.execute<InboxWriteResult>(sql`with ${write.ctes} select ${write.columns}`);
   return inboxWriteOf(result!);
@@ -137,7 +140,7 @@ export async function unannouncedEarlierRows(
   fresh: NotificationRow[],
   { pendingDelivery = true }: { pendingDelivery?: boolean } = {},
 ): Promise<InboxWrite> {
-  if (fresh.length >= pairs.eventIds.length) return { rows: [], counts: new Map() };
+  if (fresh.length >= pairs.eventIds.length) return nothingWritten();
   const freshIds = new Set(fresh.map((row) => row.id));
   const [result] = await db.execute<InboxWriteResult>(sql`
     with earlier as (

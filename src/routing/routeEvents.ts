@@ -5,6 +5,7 @@ import {
   inboxFrames,
   inboxWriteOf,
   inboxWriteStatement,
+  nothingWritten,
   unannouncedEarlierRows,
   type DeliveryPairs,
   type InboxPairs,
@@ -270,10 +271,10 @@ async function recordPlans(
     }),
   );
   const pending = results.flatMap((r) => r.pending).sort((a, b) => a.event_id.localeCompare(b.event_id) || a.id.localeCompare(b.id));
-  const written = results[0]!;
   return {
     pending,
-    inbox: written.rows && written.counts ? inboxWriteOf({ rows: written.rows, counts: written.counts }) : { rows: [], counts: new Map() },
+    // The first chunk's statement wrote the inbox rows, when there were any.
+    inbox: inbox ? inboxWriteOf(results[0] as InboxWriteResult) : nothingWritten(),
     inappOutcomes: results.flatMap((r) => r.inapp),
   };
 }
