@@ -82,7 +82,9 @@ export async function spawnChild(role: string, env: Record<string, string>, logN
   const log = createWriteStream(logFile);
   // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits (open in Chrome DevTools).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, logName)}`] : [];
-  const proc = spawn(process.execPath, [...profile, '--expose-gc', '--import', 'tsx', CHILD_ENTRY, role], {
+  // BENCH_NODE_FLAGS: more flags for every child (e.g. --trace-gc, which NODE_OPTIONS refuses); their output lands in the child's log.
+  const extraFlags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...profile, ...extraFlags, '--expose-gc', '--import', 'tsx', CHILD_ENTRY, role], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

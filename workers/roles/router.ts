@@ -41,28 +41,30 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const sweeper = createOutboxSweeper({ db, queues, logger, afterSeconds: config.OUTBOX_SWEEP_AFTER_SECONDS });
   // The router already sweeps the outbox; deleting old history is the same kind of background chore.
   const retention = createRetentionSweep({ db, logger, retentionDays: config.RETENTION_DAYS });
+  // Marking events routed is not on the way of the next pass: each pass hands its finish to
+  // this group committer, once, so the finishing statements of passes that end close together
+  // go as one while the next pass already runs.
+  const finish = createGroupCommitter(
+    async (finishes: RoutingFinish[]) => {
+      await finishRouting(db, finishes);
+      return finishes.map(() => undefined);
+    },
+    { isolateFailures: true },
+  );
   // The events of the jobs held at once are routed together, in the round trips of one; a
-  // group that fails is routed again event by event, so one poison event fails alone. Marking
-  // them routed is not on the way of the next pass: it is group-committed on its own, so the
-  // passes' finishing statements go together while the next pass already runs.
+  // group that fails is routed again event by event, so one poison event fails alone. Every
+  // event of a pass waits for the pass's one finish.
   const route = createGroupCommitter(
     async (items: RouteItem[]) => {
-      const { plans, finish } = await routePass(
+      const { plans, finish: passFinish } = await routePass(
         { db, queues, frames, templates, rules, presence: (userIds) => usersWithOpenStreams(producer, config.REDIS_PREFIX, userIds) },
         items.map((item) => item.event),
         new Map(items.flatMap((item) => (item.carried ? [[eventKey(item.event), item.carried] as const] : []))),
       );
-      return plans.map((plan) => ({ plan, finish }));
+      const finished = finish([passFinish]).then(() => undefined);
+      return plans.map((plan) => ({ plan, finished }));
     },
     { maxBatch: ROUTE_GROUP_MAX, isolateFailures: true },
-  );
-  const finish = createGroupCommitter(
-    async (finishes: RoutingFinish[]) => {
-      // The events of one pass share its finish: it is recorded once.
-      await finishRouting(db, [...new Set(finishes)]);
-      return finishes.map(() => undefined);
-    },
-    { isolateFailures: true },
   );
   const worker = runWorker({
     queue: 'route',
@@ -76,7 +78,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       const outcomes = await Promise.allSettled(
         events.map(async (event) => {
           const [routed] = await route([{ event, carried: carried.get(eventKey(event)) }]);
-          await finish([routed!.finish]);
+          await routed!.finished;
           return routed!.plan;
         }),
       );
