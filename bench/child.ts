@@ -85,6 +85,7 @@ process.on('message', (message: Record<string, unknown>) => {
     setTimeout(() => send({ type: 'gc-done', collected: Boolean(gc), ...process.memoryUsage() }), 300);
   }
   else if (message.type === 'pg-traffic') send({ type: 'pg-traffic', ...postgresTraffic() });
+  else if (message.type === 'cpu') send({ type: 'cpu', ...process.cpuUsage() });
   else
     Promise.resolve(role?.onMessage?.(message)).catch((err: unknown) => send({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) }));
 });

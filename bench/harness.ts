@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
@@ -169,6 +169,14 @@ async function settleWeb(url: string): Promise<void> {
 
 export type BenchEnv = Awaited<ReturnType<typeof createBenchEnv>>;
 
+/** CPU used during a piece of work: each child's (ms, by role) and the machine's (busy core-seconds). */
+export type CpuUse = { byRole: Record<string, number>; machineSeconds: number };
+
+/** Core-seconds every core of the machine has spent not idle since boot. */
+function machineBusySeconds(): number {
+  return cpus().reduce((sum, { times }) => sum + (times.user + times.nice + times.sys + times.irq) / 1000, 0);
+}
+
 /**
  * How long a Postgres backend may keep its counters before pg_stat_database shows them: a busy
  * one reports at most once a second, an idle one within 10 s (PGSTAT_IDLE_INTERVAL, PG 15+).
@@ -238,6 +246,16 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
     return byRole;
   }
 
+  /** CPU time (ms) each of the scenario's children has used so far, by role (`role#2` for a second child of one role). */
+  async function cpuByRole(): Promise<Record<string, number>> {
+    const byRole: Record<string, number> = {};
+    for (const [i, child] of children.entries()) {
+      const { user, system } = await child.request<{ user: number; system: number }>({ type: 'cpu' }, 'cpu', 10_000);
+      byRole[byRole[child.role] !== undefined ? `${child.role}#${i}` : child.role] = (user + system) / 1000;
+    }
+    return byRole;
+  }
+
   const env = {
     scenario,
     config,
@@ -292,6 +310,17 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
       const [trafficAfter, transactionsAfter] = [await trafficByRole(), await countTransactions()];
       const byRole = Object.fromEntries(Object.entries(trafficAfter).map(([role, after]) => [role, trafficSince(trafficBefore[role], after)]));
       return { result, work: { byRole, transactions: transactionsAfter - transactionsBefore } };
+    },
+    /**
+     * The CPU time used while `work` runs: by each child of the scenario (ms, by role) and by the
+     * whole machine (busy core-seconds, every process — Postgres, Redis, the bench itself — included).
+     */
+    async cpuOf<T>(work: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
+      const [before, machineBefore] = [await cpuByRole(), machineBusySeconds()];
+      const result = await work();
+      const [after, machineAfter] = [await cpuByRole(), machineBusySeconds()];
+      const byRole = Object.fromEntries(Object.entries(after).map(([role, ms]) => [role, ms - (before[role] ?? 0)]));
+      return { result, cpu: { byRole, machineSeconds: machineAfter - machineBefore } };
     },
     async cleanup(): Promise<void> {
       for (const child of children.reverse()) await child.stop().catch(() => {});

@@ -1,4 +1,4 @@
-import { createBenchEnv, createJsonClient, percentile, sleep, waitUntil, type Scenario } from '../harness.ts';
+import { createBenchEnv, createJsonClient, percentile, sleep, waitUntil, type CpuUse, type Scenario } from '../harness.ts';
 import { ratioOf, roundTripsFigure, type Figure, type StepWork } from '../report.ts';
 import { RULES_PER_TENANT, seedUnmatchedRules } from '../ruleLoad.ts';
 import { openSse, type SseStream } from '../sseClient.ts';
@@ -18,8 +18,10 @@ const EVENT_TYPE = 'finding_created';
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 12);
 
 type Run = { rate: number; latencies: number[]; received: number; accepted: number; failedPosts: number; sentRate: number };
+/** A run with the CPU time the processes spent on it (from its first send until a second after its last frame). */
+type TimedRun = Run & { cpu: CpuUse };
 /** A run with the database work it caused. */
-type CountedStep = { run: Run; work: StepWork };
+type CountedStep = { run: TimedRun; work: StepWork };
 
 /**
  * Sends `rate` events a second for `seconds`, open loop (a slow server does not slow the sender
@@ -84,6 +86,37 @@ function latencyFigures(label: string, herald: Run, baseline: Run, goal: Goal, b
   ];
 }
 
+/** The baseline's process; every other child of the scenario is one of Herald's. */
+const ECHO_ROLE = 'sse-echo';
+
+/**
+ * CPU time per event, which the machine's noise moves far less than latency: Herald's
+ * processes together against the echo server's, with each role's share and the whole
+ * machine's (Postgres, Redis and this bench's sender and 400 stream readers included) in the note.
+ */
+function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure {
+  const perEvent = (ms: number, run: Run) => ms / Math.max(1, run.accepted);
+  const roles = Object.entries(herald.cpu.byRole).filter(([role]) => role !== ECHO_ROLE);
+  const heraldMs = perEvent(roles.reduce((sum, [, ms]) => sum + ms, 0), herald);
+  const echoMs = perEvent(baseline.cpu.byRole[ECHO_ROLE] ?? 0, baseline);
+  const byRole = roles
+    .map(([role, ms]) => [role, perEvent(ms, herald)] as const)
+    .sort((a, b) => b[1] - a[1])
+    .map(([role, ms]) => `${role} ${ms.toFixed(3)}`)
+    .join(', ');
+  return {
+    name: 'publish-to-frame',
+    metric: `${label} CPU per event, Herald's processes`,
+    unit: 'ms',
+    herald: heraldMs,
+    baseline: echoMs,
+    ratio: ratioOf(heraldMs, echoMs),
+    goal: 'informational',
+    met: null,
+    note: `ms per event by role: ${byRole}; the whole machine ${perEvent(herald.cpu.machineSeconds * 1000, herald).toFixed(2)} ms per event (baseline's step ${perEvent(baseline.cpu.machineSeconds * 1000, baseline).toFixed(2)})`,
+  };
+}
+
 function describeRun(run: Run): string {
   return (
     `${run.received}/${run.latencies.length} frames within ${DRAIN_TIMEOUT_MS / 1000} s of the last send` +
@@ -121,7 +154,7 @@ export const publishToFrame: Scenario = {
       await env.sql`insert into tenants (id, name) select p || u, u from unnest(${userIds}::text[]) as u, unnest(array['t_', 'r_']) as p`;
       await env.sql`insert into users (id, email, name, tenant_ids) select u, u || '@bench.example', u, array['t_' || u, 'r_' || u] from unnest(${userIds}::text[]) as u`;
 
-      const echo = await env.spawn('sse-echo');
+      const echo = await env.spawn(ECHO_ROLE);
       const web = await env.spawnPipeline();
       await seedUnmatchedRules(env, web, userIds.map(ruledTenantOf), EVENT_TYPE);
 
@@ -159,12 +192,15 @@ export const publishToFrame: Scenario = {
         const res = await echoClient.post('/publish', { userId: userIds[i % USERS]!, data: { title: 'Live one', run: tag, seq: i, sentAt } });
         return res.status === 202;
       };
-      async function measure(name: string, post: typeof postHerald, rate: number, seconds: number): Promise<Run> {
+      async function measure(name: string, post: typeof postHerald, rate: number, seconds: number): Promise<TimedRun> {
         tag = name;
         arrivals = new Float64Array(Math.round(rate * seconds));
-        const run = await drive(post, arrivals, rate, seconds);
-        await sleep(1_000);
-        return run;
+        const { result: run, cpu } = await env.cpuOf(async () => {
+          const run = await drive(post, arrivals, rate, seconds);
+          await sleep(1_000);
+          return run;
+        });
+        return { ...run, cpu };
       }
 
       // Warm-up at a fifth of the rate, then the measured runs; the baseline first at each rate,
@@ -186,7 +222,7 @@ export const publishToFrame: Scenario = {
         const { result: run, work } = await env.databaseWorkOf(() => measure(name, post, rate, SECONDS));
         return { run, work: { work, events: run.accepted } };
       }
-      const steady: { baseline: Run; herald: Run }[] = [];
+      const steady: { baseline: TimedRun; herald: TimedRun }[] = [];
       let withRules: { plain: CountedStep; ruled: CountedStep } | undefined;
       for (const rate of STEADY_RATES) {
         const baseline = await measure(`echo_${rate}`, postEcho, rate, SECONDS);
@@ -209,7 +245,10 @@ export const publishToFrame: Scenario = {
       echoClient.close();
 
       const goals: Record<number, Goal> = { 200: { p50: 10, p99: 30 }, 1000: { p50: 20, p99: 100 } };
-      const figures: Figure[] = steady.flatMap(({ baseline, herald }) => latencyFigures(`${herald.rate}/s`, herald, baseline, goals[herald.rate]!, 'Redis pub/sub echo'));
+      const figures: Figure[] = steady.flatMap(({ baseline, herald }) => [
+        ...latencyFigures(`${herald.rate}/s`, herald, baseline, goals[herald.rate]!, 'Redis pub/sub echo'),
+        cpuFigure(`${herald.rate}/s`, herald, baseline),
+      ]);
       if (withRules) {
         const { plain, ruled } = withRules;
         const label = `${RULES_RATE}/s with ${RULES_PER_TENANT} rules/tenant`;
