@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { contentKey, type InboxContent } from '../../src/inbox/inboxContent.ts';
+import { contentKey } from '../../src/inbox/inboxContent.ts';
 import { insertInboxRows, type InboxPairs } from '../../src/inbox/inboxWriter.ts';
+import { acmeContent as content } from '../helpers/inboxContent.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /**
@@ -22,18 +23,6 @@ beforeAll(async () => {
 });
 afterAll(() => env?.cleanup());
 
-const content = (eventId: string): InboxContent => ({
-  key: contentKey({ tenantId: 'acme', id: eventId }, null),
-  event_id: eventId,
-  tenant_id: 'acme',
-  type: 'finding_created',
-  severity: null,
-  title: eventId,
-  body: '',
-  url: null,
-  data: {},
-  actor: null,
-});
 
 it('writes 3,900 rows in parts at once: each pair once, every user’s rows numbered in the order given, counts that add up', async () => {
   // Users in reverse order and each user's three rows far apart, so no part boundary can follow the input's order.

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contentKey, type InboxContent } from '../../src/inbox/inboxContent.ts';
+import { contentKey } from '../../src/inbox/inboxContent.ts';
 import { announceInboxRows, insertInboxRows, type InboxPairs } from '../../src/inbox/inboxWriter.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { notificationFrames, streamTracker } from '../helpers/sse.ts';
+import { acmeContent as content } from '../helpers/inboxContent.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /**
@@ -42,18 +43,6 @@ const pairFor = (eventId: string, userId: string): InboxPairs => ({
   priorities: ['normal'],
 });
 
-const content = (eventId: string): InboxContent => ({
-  key: contentKey({ tenantId: 'acme', id: eventId }, null),
-  event_id: eventId,
-  tenant_id: 'acme',
-  type: 'finding_created',
-  severity: null,
-  title: eventId,
-  body: '',
-  url: null,
-  data: {},
-  actor: null,
-});
 
 describe('resume when two writers write one user’s inbox', () => {
   it('holds a second writer behind the first, so a client resuming after either gets both, each once', async () => {
