@@ -49,9 +49,10 @@ export type InboxWrite = { rows: NotificationRow[]; counts: Map<string, InboxCou
 export const nothingWritten = (): InboxWrite => ({ rows: [], counts: new Map() });
 
 /**
- * Writes inbox rows in one statement (a large write in a few at once, see pairsByUserRange) and returns those it inserted (a pair that has its row
- * already is left alone: the inbox is exactly-once by its unique (event, user) key), with the
- * new unread counts of their users, which the same statement keeps (see applyCountDeltas).
+ * Writes inbox rows in one statement (a large write in a few at once, see pairsByUserRange) and
+ * returns those it inserted (a pair that has its row already is left alone: the inbox is
+ * exactly-once by its unique (event, user) key), with the new unread counts of their users,
+ * which the same statement keeps (see applyCountDeltas).
  *
  * Each row gets its user's next `seq`, the stream cursor. Ids come from a sequence, which hands
  * them out at insert time, not at commit time: with two writers, a row with a lower id can
