@@ -78,20 +78,24 @@ export function streamTracker() {
  * A hub of the test's own on a bare HTTP server, for tests that need hub options the API does
  * not expose (a tiny queue, a fast heartbeat, a slow source): the hub gets its own subscriber on
  * the test env's Redis and prefix, `handle` answers each request. `close()` ends streams, server
- * and subscriber.
+ * and subscriber. With `socketPath` the server listens on that Unix socket instead of a TCP port
+ * (requests then name it as their `socketPath`): its buffers have a fixed size, where loopback
+ * TCP's grow with the kernel's autotuning, so a client that stops reading backs the server up
+ * after the same few hundred KB on every machine.
  */
 export async function startHubServer(
   env: { redis: RedisClient; config: { REDIS_URL: string; REDIS_PREFIX: string } },
   options: Omit<SseHubOptions, 'subscriber' | 'redis' | 'prefix'>,
   handle: (hub: SseHub, req: IncomingMessage, res: ServerResponse) => void,
+  socketPath?: string,
 ): Promise<{ hub: SseHub; baseUrl: string; close(): Promise<void> }> {
   const subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
   const hub = createSseHub({ subscriber, redis: env.redis, prefix: env.config.REDIS_PREFIX, ...options });
   const server = createServer((req, res) => handle(hub, req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => (socketPath ? server.listen(socketPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
   return {
     hub,
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    baseUrl: socketPath ? 'http://localhost' : `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
       await hub.close();
       server.closeAllConnections();
