@@ -49,4 +49,3 @@ describe('createGroupCommitter', () => {
     expect(groups).toEqual([[1], [2, -3, 4], [2], [-3], [4]]);
   });
 });
-

@@ -73,7 +73,8 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
       return inboxWriteOf(result!);
     }),
   );
-  return writes.length === 1 ? writes[0]! : { rows: writes.flatMap((w) => w.rows), counts: new Map(writes.flatMap((w) => [...w.counts])) };
+  // Each user's rows are in one part, so the parts' rows and counts simply add up.
+  return { rows: writes.flatMap((w) => w.rows), counts: new Map(writes.flatMap((w) => [...w.counts])) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { contentKey } from '../../src/inbox/inboxContent.ts';
-import { insertInboxRows, type InboxPairs } from '../../src/inbox/inboxWriter.ts';
+import { createInboxPairs, insertInboxRows } from '../../src/inbox/inboxWriter.ts';
 import { acmeContent as content } from '../helpers/inboxContent.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
@@ -23,18 +23,11 @@ beforeAll(async () => {
 });
 afterAll(() => env?.cleanup());
 
-
 it('writes 3,900 rows in parts at once: each pair once, every user’s rows numbered in the order given, counts that add up', async () => {
   // Users in reverse order and each user's three rows far apart, so no part boundary can follow the input's order.
-  const pairs: InboxPairs = { tenantIds: [], eventIds: [], userIds: [], contentKeys: [], priorities: [] };
+  const pairs = createInboxPairs();
   for (const eventId of EVENTS) {
-    for (const userId of [...userIds].reverse()) {
-      pairs.tenantIds.push('acme');
-      pairs.eventIds.push(eventId);
-      pairs.userIds.push(userId);
-      pairs.contentKeys.push(contentKey({ tenantId: 'acme', id: eventId }, null));
-      pairs.priorities.push('normal');
-    }
+    for (const userId of [...userIds].reverse()) pairs.add({ tenantId: 'acme', id: eventId }, userId, contentKey({ tenantId: 'acme', id: eventId }, null), 'normal');
   }
   const write = await insertInboxRows(env.db, EVENTS.map(content), pairs);
 
