@@ -7,6 +7,12 @@ export type GroupCommitOptions = {
    * failing every neighbour it happened to be grouped with. Needs an idempotent flush.
    */
   isolateFailures?: boolean;
+  /**
+   * Flushes that may run at once (default 1). More than one suits flushes whose cost grows
+   * with their size and that the database can run side by side: a large group then need not
+   * wait for a small one that happened to arrive first.
+   */
+  flushers?: number;
 };
 
 /**
@@ -19,9 +25,10 @@ export function createGroupCommitter<In, Out>(
   options: GroupCommitOptions = {},
 ): (items: In[]) => Promise<Out[]> {
   const maxBatch = options.maxBatch ?? 1000;
+  const flushers = options.flushers ?? 1;
   type Waiter = { item: In; resolve: (out: Out) => void; reject: (err: unknown) => void };
   let queue: Waiter[] = [];
-  let running = false;
+  let running = 0;
 
   async function settle(batch: Waiter[]): Promise<void> {
     try {
@@ -34,20 +41,20 @@ export function createGroupCommitter<In, Out>(
   }
 
   async function drain(): Promise<void> {
-    running = true;
+    running++;
     while (queue.length > 0) {
       const batch = queue.slice(0, maxBatch);
       queue = queue.slice(batch.length);
       await settle(batch);
     }
-    running = false;
+    running--;
   }
 
   return (items: In[]) => {
     const settled = items.map(
       (item) => new Promise<Out>((resolve, reject) => queue.push({ item, resolve, reject })),
     );
-    if (!running) void drain();
+    if (running < flushers) void drain();
     return Promise.all(settled);
   };
 }

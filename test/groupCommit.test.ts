@@ -48,4 +48,23 @@ describe('createGroupCommitter', () => {
     ]);
     expect(groups).toEqual([[1], [2, -3, 4], [2], [-3], [4]]);
   });
+
+  it('with flushers, runs that many flushes at once and groups what arrives while all are busy', async () => {
+    const { groups, flush } = doubling();
+    let inFlight = 0;
+    let most = 0;
+    const counting = async (items: number[]) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await flush(items);
+      } finally {
+        inFlight--;
+      }
+    };
+    const submit = createGroupCommitter(counting, { flushers: 2 });
+    const results = await Promise.all([1, 2, 3, 4, 5].map(async (n) => (await submit([n]))[0]));
+    expect(results).toEqual([2, 4, 6, 8, 10]);
+    expect(groups).toEqual([[1], [2], [3, 4, 5]]);
+    expect(most).toBe(2);
+  });
 });

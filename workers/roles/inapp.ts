@@ -14,6 +14,15 @@ import type { Role } from './role.ts';
 const INAPP_GROUP_MAX = 50;
 
 /**
+ * Groups written at once. A fan-out's batches reach the worker one by one, so with a single
+ * writer the first batch went alone and the other nine of a 10,000-user event waited for it;
+ * side by side they share the machine's cores and Postgres' backends (heads are locked in user
+ * order by every writer, so parallel groups cannot deadlock, and a user's rows still commit
+ * in seq order).
+ */
+const INAPP_WRITERS = 4;
+
+/**
  * The in-app worker: writes inbox rows and publishes live frames. The batches its concurrent
  * jobs hold are written together, and templates come from a cache every instance drops on a change.
  */
@@ -25,6 +34,7 @@ export async function startInapp(config: Config, logger: Logger): Promise<Role> 
   const frames = createFramePublisher(redis, config.REDIS_PREFIX);
   const writeBatches = createGroupCommitter((batches: PayloadOf<'inapp'>[]) => writeInappBatches(batches, { db, frames, templates }), {
     maxBatch: INAPP_GROUP_MAX,
+    flushers: INAPP_WRITERS,
     isolateFailures: true,
   });
   const worker = runWorker({ queue: 'inapp', config, logger, handle: (job) => deliver(job, { writeBatches }) });
