@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import {
-  announceInboxRows,
+  announceInboxRowsToListeners,
   insertInboxRows,
   markInappRefusedStatement,
   markInappSent,
@@ -23,18 +23,30 @@ type InappBatch = PayloadOf<'inapp'>;
 /** How many inbox rows a batch wrote and announced. */
 export type InappResult = { written: number };
 
+/**
+ * A batch written and announced; `marked` settles once its deliveries are marked sent, which
+ * the writer does after the frames, off its own path (see writeInappBatches).
+ */
+export type InappWrite = InappResult & { marked: Promise<void> };
+
 export type InappDeps = {
   /**
    * Writes batches of inbox rows: writeInappBatches, which the worker group-commits so the
    * batches its concurrent jobs hold are written together.
    */
-  writeBatches: (batches: InappBatch[]) => Promise<InappResult[]>;
+  writeBatches: (batches: InappBatch[]) => Promise<InappWrite[]>;
 };
 
-/** Writes one in-app job's batch of inbox rows for an event, then announces them live (see writeInappBatches). */
+/**
+ * Writes one in-app job's batch of inbox rows for an event, announces them live, and ends
+ * once their deliveries are marked sent: a job that fails before then runs again and
+ * announces the rows still pending (see writeInappBatches).
+ */
 export async function deliver(job: QueueJob<'inapp'>, deps: InappDeps): Promise<InappResult> {
   const [result] = await deps.writeBatches([job.payload]);
-  return result ?? { written: 0 };
+  if (!result) return { written: 0 };
+  await result.marked;
+  return { written: result.written };
 }
 
 export type InappWriterDeps = {
@@ -50,8 +62,11 @@ export type InappWriterDeps = {
  * their deliveries marked sent. The in-app worker group-commits the batches its concurrent
  * jobs hold, so a busy worker pays these round trips once per group. Rows still marked pending
  * are announced again on a retry; the unique (event, user) key keeps the inbox exactly-once.
+ *
+ * This returns once the frames are out; the marking (an UPDATE as large as the write) is
+ * left running in `marked`, so the next group's rows need not wait for it.
  */
-export async function writeInappBatches(batches: InappBatch[], deps: InappWriterDeps): Promise<InappResult[]> {
+export async function writeInappBatches(batches: InappBatch[], deps: InappWriterDeps): Promise<InappWrite[]> {
   const { db } = deps;
   const refs = [...new Map(batches.map((b) => [eventKey({ tenantId: b.tenantId, id: b.eventId }), { tenantId: b.tenantId, id: b.eventId }])).values()];
   const [stored, planned] = await Promise.all([
@@ -61,7 +76,7 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
     plannedRecipients(db, batches),
   ]);
   const eventsByKey = new Map(stored.map((row) => [eventKey(row.envelope), { envelope: row.envelope, acceptedAt: new Date(row.accepted_at) }]));
-  if (eventsByKey.size === 0) return batches.map(() => ({ written: 0 }));
+  if (eventsByKey.size === 0) return batches.map(() => ({ written: 0, marked: Promise.resolve() }));
 
   const source = deps.templates ?? directSource(db);
   const envelopes = [...eventsByKey.values()].map(({ envelope }) => envelope);
@@ -75,17 +90,19 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
   });
   const { contents, pairs, refused } = await prepareInboxRows(source, items);
   if (refused.length > 0) (await db.execute(markInappRefusedStatement(refused))).forEach(() => observeDelivery('inapp', 'failed'));
-  if (pairs.size === 0) return batches.map(() => ({ written: 0 }));
+  if (pairs.size === 0) return batches.map(() => ({ written: 0, marked: Promise.resolve() }));
   const inserted = await insertInboxRows(db, contents, pairs);
   const earlier = await unannouncedEarlierRows(db, pairs, inserted.rows);
-  await announceInboxRows(deps.frames, inserted, earlier);
+  await announceInboxRowsToListeners(deps.frames, inserted, earlier);
   const unannounced = [...inserted.rows, ...earlier.rows];
 
-  for (const event of await markInappSent(db, pairs)) observeDelivery('inapp', 'sent', eventsByKey.get(eventKey(event))!.acceptedAt);
+  const marked = markInappSent(db, pairs).then((events) => {
+    for (const event of events) observeDelivery('inapp', 'sent', eventsByKey.get(eventKey(event))!.acceptedAt);
+  });
 
   return batches.map((batch) => {
     const users = new Set(batch.userIds);
-    return { written: unannounced.filter((row) => row.tenantId === batch.tenantId && row.eventId === batch.eventId && users.has(row.userId)).length };
+    return { written: unannounced.filter((row) => row.tenantId === batch.tenantId && row.eventId === batch.eventId && users.has(row.userId)).length, marked };
   });
 }
 

@@ -207,6 +207,19 @@ export function announceInboxRows(frames: FramePublisher, ...writes: InboxWrite[
   return frames.toUsers(inboxFrames(...writes));
 }
 
+/**
+ * announceInboxRows for a large fan-out: only to the users with a stream open now (see
+ * listeningUsers), so frames are built and published for the few watching, not for everyone.
+ */
+export async function announceInboxRowsToListeners(frames: FramePublisher, ...writes: InboxWrite[]): Promise<void> {
+  const listening = await frames.listeningUsers([...new Set(writes.flatMap(({ rows, counts }) => [...rows.map((row) => row.userId), ...counts.keys()]))]);
+  const heard = writes.map(({ rows, counts }) => ({
+    rows: rows.filter((row) => listening.has(row.userId)),
+    counts: new Map([...counts].filter(([userId]) => listening.has(userId))),
+  }));
+  return announceInboxRows(frames, ...heard);
+}
+
 /** The frames announceInboxRows sends: per user, the new rows in cursor order, then the new counts. */
 export function inboxFrames(...writes: InboxWrite[]): { userId: string; frames: LiveFrame[] }[] {
   const byUser = new Map<string, LiveFrame[]>();

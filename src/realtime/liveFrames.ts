@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis.ts';
 import type { InboxCounts } from '../inbox/inboxCounts.ts';
 import type { NotificationView } from '../inbox/notificationView.ts';
@@ -95,8 +96,27 @@ export function createFramePublisher(redis: RedisClient, prefix: string) {
       ...users.map(({ userId, frames }) => ({ channel: userChannel(prefix, userId), frames })),
       ...tenants.map(({ tenantId, frame }) => ({ channel: tenantChannel(prefix, tenantId), frames: [frame] })),
     ]);
+  /**
+   * Of these users, those whose channel an API instance listens on now: the ones holding a
+   * stream. A large fan-out sends frames only to them — most of 10,000 people have no stream
+   * open, and their frames would cost a message each for nobody. Asked after the rows
+   * committed, this misses no stream: a hub subscribes before it reads where the stream starts
+   * (see SseHub.open), so a stream not counted yet starts past these rows, or replays them.
+   * A cluster relays every message to every node, and each node counts only its own
+   * subscribers, so every node is asked and the counts add up.
+   */
+  async function listeningUsers(userIds: string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const channels = userIds.map((userId) => userChannel(prefix, userId));
+    const servers = redis instanceof Cluster ? redis.nodes('all') : [redis];
+    const replies = await Promise.all(servers.map((server) => server.call('PUBSUB', 'NUMSUB', ...channels) as Promise<(string | number)[]>));
+    const listening = new Set<string>();
+    for (const reply of replies) userIds.forEach((userId, i) => Number(reply[2 * i + 1]) > 0 && listening.add(userId));
+    return listening;
+  }
   return {
     publish,
+    listeningUsers,
     toUsers: (users: NonNullable<Messages['users']>) => publish({ users }),
     toUser: (userId: string, ...frames: LiveFrame[]) => publish({ users: [{ userId, frames }] }),
     toTenants: (tenants: NonNullable<Messages['tenants']>) => publish({ tenants }),

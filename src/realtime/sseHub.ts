@@ -53,6 +53,8 @@ export function createSseHub(options: SseHubOptions) {
   const connections = new Set<SseConnection>();
   /** Connections opening or filling a gap: their live frames wait here, in order. */
   const held = new Map<SseConnection, LiveFrame[]>();
+  /** Channels whose SUBSCRIBE has not been answered yet. */
+  const subscribing = new Map<string, Promise<unknown>>();
   let droppedFrames = 0;
 
   subscriber.on('message', (channel: string, message: string) => {
@@ -137,15 +139,29 @@ export function createSseHub(options: SseHubOptions) {
     }
   }
 
+  /**
+   * Resolves once Redis has every channel subscribed, including a channel another connection's
+   * SUBSCRIBE is still on its way for: an open reads where its stream starts only after this,
+   * which is what lets a large fan-out skip the users nobody listens to (listeningUsers).
+   */
   async function subscribe(channels: string[], connection: SseConnection): Promise<void> {
     const fresh: string[] = [];
+    const waits: Promise<unknown>[] = [];
     for (const channel of channels) {
       let set = byChannel.get(channel);
       if (!set) byChannel.set(channel, (set = new Set()));
       if (set.size === 0) fresh.push(channel);
+      else if (subscribing.has(channel)) waits.push(subscribing.get(channel)!);
       set.add(connection);
     }
-    if (fresh.length > 0) await subscriber.subscribe(...fresh);
+    if (fresh.length > 0) {
+      const done = subscriber.subscribe(...fresh).finally(() => {
+        for (const channel of fresh) if (subscribing.get(channel) === done) subscribing.delete(channel);
+      });
+      for (const channel of fresh) subscribing.set(channel, done);
+      waits.push(done);
+    }
+    await Promise.all(waits);
   }
 
   function unsubscribe(channels: string[], connection: SseConnection): void {

@@ -11,6 +11,9 @@ let api: ApiClient;
 let deps: InappWriterDeps;
 const frames: { channel: string; frame: { type: string; data: any } }[] = [];
 let subscriber: ReturnType<typeof createRedis>;
+/** Every frame published on a user channel, as `<user> <type>`, seen through a pattern, which counts as nobody's stream. */
+const publishedTo: string[] = [];
+let watcher: ReturnType<typeof createRedis>;
 
 // The router writes small fan-outs itself; these events reach more people than that, so their
 // rows wait for the in-app worker. It does not run here: the test hands batches to writeInappBatches.
@@ -33,8 +36,14 @@ beforeAll(async () => {
     for (const frame of JSON.parse(message)) frames.push({ channel, frame });
   });
   await subscriber.subscribe(...['a1', 'a2', 'a3', 'g1'].map((u) => userChannel(env.config.REDIS_PREFIX, u)));
+  watcher = createRedis(env.config.REDIS_URL, 'subscriber');
+  watcher.on('pmessage', (_pattern: string, channel: string, message: string) => {
+    for (const frame of JSON.parse(message)) publishedTo.push(`${channel.split(':').pop()} ${frame.type}`);
+  });
+  await watcher.psubscribe(userChannel(env.config.REDIS_PREFIX, '*'));
 });
 afterAll(async () => {
+  watcher?.disconnect();
   subscriber?.disconnect();
   await env?.cleanup();
 });
@@ -80,6 +89,8 @@ describe('in-app batches written as one group', () => {
       deps,
     );
     expect(results.map((r) => r.written)).toEqual([2, 1, 0, 1, 1]);
+    // The frames are out when the write returns; the deliveries are marked sent after them.
+    await Promise.all(results.map((r) => r.marked));
 
     expect(await inboxOf('grp_a')).toEqual([
       { user_id: 'a1', tenant_id: 'acme', title: 'Acme finding' },
@@ -102,6 +113,7 @@ describe('in-app batches written as one group', () => {
     const before = frames.length;
     const results = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }, { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] }], deps);
     expect(results.map((r) => r.written)).toEqual([0, 0]);
+    await Promise.all(results.map((r) => r.marked));
     expect((await inboxOf('grp_a')).length).toBe(3);
     expect((await statesOf('grp_a')).map((r) => r.attempts)).toEqual([1, 1, 1]);
     expect(await framesUntilFence(before)).toEqual([]);
@@ -111,9 +123,37 @@ describe('in-app batches written as one group', () => {
     await env.db.$client`update deliveries set state = 'pending' where event_id = 'grp_a' and destination = 'a2' and channel = 'inapp'`;
     const before = frames.length;
     const results = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }], deps);
-    expect(results).toEqual([{ written: 1 }]);
+    expect(results.map((r) => r.written)).toEqual([1]);
+    await results[0]!.marked;
     expect((await inboxOf('grp_a')).length).toBe(3);
     expect((await statesOf('grp_a')).map((r) => r.state)).toEqual(['sent', 'sent', 'sent']);
     expect((await framesUntilFence(before)).map((f) => `${f.channel.split(':').pop()} ${f.frame.type}`)).toEqual(['a2 notification', 'a2 unread_count']);
+  });
+
+  it('sends a frame that is the notification as the inbox lists it', async () => {
+    await publishRouted({ id: 'grp_view', tenantId: 'acme', actorId: 'a2', severity: 'high', assigneeUserIds: ['a1', ...acmeCrowd], data: { title: 'Viewed', actions: [{ label: 'Open', url: '/findings/7' }], nested: { n: 1.5, list: ['x'] } } });
+    const before = frames.length;
+    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_view', userIds: ['a1'] }], deps);
+    await result!.marked;
+    const [frame] = (await framesUntilFence(before)).filter((f) => f.frame.type === 'notification');
+    const listed = await api.get('/api/v1/notifications?limit=50', await env.userToken('a1', ['acme']));
+    expect(listed.status).toBe(200);
+    const item = listed.body.items.find((n: { eventId: string }) => n.eventId === 'grp_view');
+    expect(item).toMatchObject({ actor: { id: 'a2', name: 'a2' }, actions: [{ label: 'Open', url: '/findings/7' }], severity: 'high' });
+    expect(frame!.frame.data).toEqual(item);
+  });
+
+  it('publishes a fan-out’s frames only to the users someone listens to', async () => {
+    await publishRouted({ id: 'grp_heard', tenantId: 'acme', assigneeUserIds: ['a1', ...acmeCrowd] });
+    publishedTo.length = 0;
+    const before = frames.length;
+    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_heard', userIds: ['a1', ...acmeCrowd] }], deps);
+    await result!.marked;
+    expect(result!.written).toBe(1 + acmeCrowd.length);
+    expect((await inboxOf('grp_heard')).length).toBe(1 + acmeCrowd.length);
+    expect((await framesUntilFence(before)).map((f) => `${f.channel.split(':').pop()} ${f.frame.type}`)).toEqual(['a1 notification', 'a1 unread_count']);
+    // Nothing went to the crowd, whose channels nobody subscribed to: the watcher saw the fence, published after the write.
+    await eventually(async () => publishedTo.includes('g1 notification.read'));
+    expect(publishedTo.filter((f) => f !== 'g1 notification.read')).toEqual(['a1 notification', 'a1 unread_count']);
   });
 });

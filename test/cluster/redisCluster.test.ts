@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tenants } from '../../src/db/schema.ts';
+import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { usersWithOpenStreams } from '../../src/realtime/streamLimit.ts';
 import { createRedis, deleteKeysWithPrefix, keyServers, slotPrefix } from '../../src/redis.ts';
 import { createSlidingWindowLimiter } from '../../src/slidingWindowLimit.ts';
@@ -68,6 +69,8 @@ describe('Herald on a Redis Cluster', () => {
     expect(row!.n).toBe(1);
     // Presence reads one key per user, and the users' keys sit in different slots.
     expect(await usersWithOpenStreams(env.redis, env.config.REDIS_PREFIX, ['u1', 'u2', 'nobody'])).toEqual(new Set(['u1']));
+    // Who listens, for a large fan-out's frames: the hub's subscription sits on one node, which every node relays to.
+    expect(await createFramePublisher(env.redis, env.config.REDIS_PREFIX).listeningUsers(['u1', 'u2', 'nobody'])).toEqual(new Set(['u1']));
   });
 
   it('fans a large event out through the in-app queue', async () => {
