@@ -70,7 +70,7 @@ export async function insertInboxRows(db: DbOrTx, contents: InboxContent[], pair
     pairsByUserRange(pairs, INBOX_WRITE_CHUNK).map(async (chunk) => {
       const write = inboxWriteStatement(contents, chunk);
       const [result] = await db.execute<InboxWriteResult>(sql`with ${write.ctes} select ${write.columns}`);
-      return inboxWriteOf(result!);
+      return inboxWriteOf(result!, contents);
     }),
   );
   // Each user's rows are in one part, so the parts' rows and counts simply add up.
@@ -108,8 +108,15 @@ function pairsByUserRange(pairs: InboxPairs, size: number): InboxPairs[] {
   }));
 }
 
-/** What the columns of an inboxWriteStatement give. */
-export type InboxWriteResult = { rows: RawNotification[]; counts: CountRow[] };
+/**
+ * What the columns of an inboxWriteStatement give. A new row is its content (which the caller
+ * holds) plus a few columns of its own, so only those come back: for a 10,000-user fan-out the
+ * whole rows as JSON cost Postgres and the worker more than writing them.
+ */
+export type InboxWriteResult = { rows: WrittenRow[]; counts: CountRow[] };
+
+/** A new row's own columns: id, user, seq (64-bit numbers as text), its content's key, priority and creation time. */
+type WrittenRow = [id: string, userId: string, seq: string, contentKey: string, priority: Priority, createdAt: string];
 
 /**
  * insertInboxRows as parts of a statement, for a caller that writes more in the same one (the
@@ -151,14 +158,38 @@ export function inboxWriteStatement(contents: InboxContent[], pairs: InboxPairs)
     ),
     inbox_counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1, 1 from inbox_inserted`)})`;
   const columns = sql`
-    (select coalesce(json_agg(${rawNotificationJson(sql`inbox_inserted`)} order by user_id, seq), '[]') from inbox_inserted) as rows,
+    (select coalesce(json_agg(json_build_array(i.id::text, i.user_id, i.seq::text, n.content_key, i.priority, i.created_at) order by i.user_id, i.seq), '[]')
+     from inbox_inserted i join inbox_numbered n on n.user_id = i.user_id and n.seq = i.seq) as rows,
     (select coalesce(json_agg(inbox_counted), '[]') from inbox_counted) as counts`;
   return { ctes, columns, locked: sql`(select count(*) from inbox_locked_heads) >= 0` };
 }
 
-/** The rows and counts an inboxWriteStatement wrote. */
-export function inboxWriteOf(result: InboxWriteResult): InboxWrite {
-  return { rows: result.rows.map(notificationRow), counts: countsByUser(result.counts) };
+/** The rows and counts an inboxWriteStatement wrote, each row rebuilt from its content. */
+export function inboxWriteOf(result: InboxWriteResult, contents: InboxContent[]): InboxWrite {
+  const byKey = new Map(contents.map((content) => [content.key, content]));
+  const rows = result.rows.map(([id, userId, seq, contentKey, priority, createdAt]): NotificationRow => {
+    const content = byKey.get(contentKey)!;
+    return {
+      id: BigInt(id),
+      userId,
+      seq: BigInt(seq),
+      tenantId: content.tenant_id,
+      eventId: content.event_id,
+      type: content.type,
+      severity: content.severity,
+      priority,
+      title: content.title,
+      body: content.body,
+      url: content.url,
+      data: content.data,
+      actor: content.actor,
+      seenAt: null,
+      readAt: null,
+      archivedAt: null,
+      createdAt: new Date(createdAt),
+    };
+  });
+  return { rows, counts: countsByUser(result.counts) };
 }
 
 /**
@@ -180,7 +211,7 @@ export async function unannouncedEarlierRows(
 ): Promise<InboxWrite> {
   if (fresh.length >= pairs.eventIds.length) return nothingWritten();
   const freshIds = new Set(fresh.map((row) => row.id));
-  const [result] = await db.execute<InboxWriteResult>(sql`
+  const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
     with earlier as (
       select n.* from notifications n
       ${

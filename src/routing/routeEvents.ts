@@ -274,7 +274,7 @@ async function recordPlans(
   return {
     pending,
     // The first chunk's statement wrote the inbox rows, when there were any.
-    inbox: inbox ? inboxWriteOf(results[0] as InboxWriteResult) : nothingWritten(),
+    inbox: inbox ? inboxWriteOf(results[0] as InboxWriteResult, inline.contents) : nothingWritten(),
     inappOutcomes: results.flatMap((r) => r.inapp),
   };
 }
