@@ -9,6 +9,9 @@ export const LEGACY_PREFERENCE_KEYS: Readonly<Record<string, string>> = {
   scan_complete_email: 'scan_completed.email',
 };
 
+/** The legacy key standing for a namespaced one: routing asks this for every recipient and channel. */
+const LEGACY_KEY_OF = new Map(Object.entries(LEGACY_PREFERENCE_KEYS).map(([legacy, namespaced]) => [namespaced, legacy]));
+
 /** What an unset preference means: on for inapp, email and push; personal chat is opt-in. */
 const CHANNEL_DEFAULTS: Record<Channel, boolean> = {
   inapp: true,
@@ -65,9 +68,7 @@ export function wantsChannel(preferences: Preferences, eventType: string, channe
   const namespacedKey = `${eventType}.${channel}`;
   const namespaced = Object.hasOwn(preferences, namespacedKey) ? preferences[namespacedKey] : undefined;
   if (typeof namespaced === 'boolean') return namespaced;
-  for (const [legacyKey, standsFor] of Object.entries(LEGACY_PREFERENCE_KEYS)) {
-    const legacy = preferences[legacyKey];
-    if (standsFor === namespacedKey && typeof legacy === 'boolean') return legacy;
-  }
-  return CHANNEL_DEFAULTS[channel];
+  const legacyKey = LEGACY_KEY_OF.get(namespacedKey);
+  const legacy = legacyKey === undefined ? undefined : preferences[legacyKey];
+  return typeof legacy === 'boolean' ? legacy : CHANNEL_DEFAULTS[channel];
 }
