@@ -73,7 +73,7 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
     db.execute<{ envelope: EventEnvelope; accepted_at: string }>(sql`
       select envelope, accepted_at::text from events
       where (tenant_id, id) in (select * from unnest(${sql.param(refs.map((r) => r.tenantId))}::text[], ${sql.param(refs.map((r) => r.id))}::text[]))`),
-    plannedRecipients(db, batches),
+    recipientsOf(db, batches),
   ]);
   const eventsByKey = new Map(stored.map((row) => [eventKey(row.envelope), { envelope: row.envelope, acceptedAt: new Date(row.accepted_at) }]));
   if (eventsByKey.size === 0) return batches.map(() => ({ written: 0, marked: Promise.resolve() }));
@@ -107,10 +107,35 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
 }
 
 /**
- * What routing decided for each row of the batches, from their in-app delivery rows: the
- * person's priority and the rule whose content their row takes. Keyed by eventKey and user.
+ * What routing decided for each row of the batches: the person's priority and the rule whose
+ * content their row takes, keyed by eventKey and user. A batch carries them (the rules'
+ * contents are read, when any has one); one enqueued before batches did is read from its
+ * in-app delivery rows.
  */
+async function recipientsOf(db: Db, batches: InappBatch[]): Promise<Map<string, InappRecipient>> {
+  const carrying = batches.filter((b) => b.priorities && b.ruleIds);
+  const ruleIds = [...new Set(carrying.flatMap((b) => b.ruleIds!.filter((id): id is string => id !== null)))];
+  const [contents, planned] = await Promise.all([
+    ruleIds.length === 0
+      ? []
+      : db.execute<{ id: string; content: RuleContent }>(sql`select id, content from rules where id = any(${sql.param(ruleIds)}::uuid[]) and content is not null`),
+    plannedRecipients(db, batches.filter((b) => !(b.priorities && b.ruleIds))),
+  ]);
+  const contentOf = new Map(contents.map((rule) => [rule.id, rule.content]));
+  for (const { tenantId, eventId, userIds, priorities, ruleIds: rules } of carrying) {
+    const key = eventKey({ tenantId, id: eventId });
+    userIds.forEach((userId, i) => {
+      const ruleId = rules![i]!;
+      const content = ruleId === null ? undefined : contentOf.get(ruleId);
+      planned.set(`${key}\u0000${userId}`, { userId, priority: priorities![i]!, contentRule: content ? { id: ruleId!, content } : null });
+    });
+  }
+  return planned;
+}
+
+/** recipientsOf for batches that carry no decisions: from their in-app delivery rows. */
 async function plannedRecipients(db: Db, batches: InappBatch[]): Promise<Map<string, InappRecipient>> {
+  if (batches.length === 0) return new Map();
   const pairs = batches.flatMap((b) => b.userIds.map((userId) => [b.tenantId, b.eventId, userId] as const));
   const rows = await db.execute<{ tenant_id: string; event_id: string; user_id: string; priority: Priority; rule_id: string | null; content: RuleContent | null }>(sql`
     select d.tenant_id, d.event_id, d.destination as user_id, d.priority, r.id as rule_id, r.content

@@ -4,7 +4,7 @@ import type { RedisClient } from '../redis.ts';
 import { z } from 'zod';
 import { eventKey, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
 import type { Channel } from '../routing/channels.ts';
-import type { Priority } from '../routing/priority.ts';
+import { prioritySchema, type Priority } from '../routing/priority.ts';
 
 type QueueDefinition<P extends z.ZodType> = {
   name: string;
@@ -62,7 +62,22 @@ export const queueCatalog = {
   /** Large fan-outs only: the router writes the inbox rows of smaller ones itself (INLINE_INAPP_MAX). */
   inapp: defineQueue({
     name: 'inapp',
-    payload: z.object({ tenantId: z.string(), eventId: z.string(), userIds: z.array(z.string()).min(1) }),
+    payload: z
+      .object({
+        tenantId: z.string(),
+        eventId: z.string(),
+        userIds: z.array(z.string()).min(1),
+        /**
+         * What routing decided for each user, in userIds' order: their priority and the rule
+         * whose content their row takes. A job enqueued before these fields existed has neither,
+         * and the worker reads them from the deliveries.
+         */
+        priorities: z.array(prioritySchema).optional(),
+        ruleIds: z.array(z.string().nullable()).optional(),
+      })
+      .refine((batch) => [batch.priorities, batch.ruleIds].every((list) => list === undefined || list.length === batch.userIds.length), {
+        message: 'priorities and ruleIds go one per user',
+      }),
     attempts: 10,
     backoffMs: 500,
     timeoutMs: 60_000,

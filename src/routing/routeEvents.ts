@@ -280,8 +280,9 @@ async function recordPlans(
 }
 
 /**
- * Large fan-outs: `{tenantId, eventId, userIds}` batches for the in-app worker, users in sorted
- * order so batch numbers are stable; a batch is as urgent as the most urgent row in it.
+ * Large fan-outs: batches of users for the in-app worker, with each user's priority and rule,
+ * users in sorted order so batch numbers are stable; a batch is as urgent as the most urgent
+ * row in it.
  */
 async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<void> {
   const jobs = [];
@@ -292,7 +293,14 @@ async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<vo
       const priority = batch.reduce((p, d) => higherPriority(p, d.priority), 'low' as Priority);
       jobs.push({
         name: 'inapp',
-        data: { tenantId: event.tenantId, eventId: event.id, userIds: batch.map((d) => d.destination) },
+        data: {
+          tenantId: event.tenantId,
+          eventId: event.id,
+          userIds: batch.map((d) => d.destination),
+          // The worker would otherwise read these back from the deliveries just recorded.
+          priorities: batch.map((d) => d.priority),
+          ruleIds: batch.map((d) => d.ruleId ?? null),
+        },
         opts: { jobId: inappJobId(event, i / INAPP_BATCH_SIZE), ...jobPriority(priority) },
       });
     }

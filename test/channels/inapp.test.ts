@@ -156,4 +156,15 @@ describe('in-app batches written as one group', () => {
     await eventually(async () => publishedTo.includes('g1 notification.read'));
     expect(publishedTo.filter((f) => f !== 'g1 notification.read')).toEqual(['a1 notification', 'a1 unread_count']);
   });
+
+  it('takes each user’s priority and rule from the batch when it carries them, not from the deliveries', async () => {
+    await publishRouted({ id: 'grp_carried', tenantId: 'acme', assigneeUserIds: ['a1', 'a2', ...acmeCrowd] });
+    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_carried', userIds: ['a1', 'a2'], priorities: ['urgent', 'low'], ruleIds: [null, null] }], deps);
+    await result!.marked;
+    const rows = await env.db.$client`select user_id, priority from notifications where event_id = 'grp_carried' order by user_id`;
+    expect(rows.map((r) => [r.user_id, r.priority])).toEqual([
+      ['a1', 'urgent'],
+      ['a2', 'low'],
+    ]);
+  });
 });

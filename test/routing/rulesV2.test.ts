@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { openStream } from '../helpers/sse.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
@@ -31,6 +32,7 @@ beforeAll(async () => {
     { eventType: 'provisioning.*', channels: ['inapp'], recipients: { kind: 'data', path: 'participantIds' }, content: { title: 'You follow {{data.host}}' } },
     { eventType: '*', channels: ['inapp'], recipients: { kind: 'role', role: 'oncall' }, priority: 'urgent', content: { title: 'On call: {{event.type}}' } },
     { eventType: 'order.*', channels: ['inapp'], recipients: { kind: 'users', userIds: ['bob'] } },
+    { eventType: 'rollout.*', channels: ['inapp'], recipients: { kind: 'role', role: 'crowd' }, priority: 'high', content: { title: 'Rollout on {{data.host}}' } },
   ];
   for (const rule of rules) {
     const res = await api.post('/api/v1/rules', { tenantId: 'acme', ...rule });
@@ -55,6 +57,17 @@ async function routed(eventId: string) {
 }
 
 describe('rules v2, end to end', () => {
+  it('gives a fan-out past the router’s inline limit its rule’s priority and content through the in-app worker', async () => {
+    const crowd = Array.from({ length: INLINE_INAPP_MAX + 10 }, (_, i) => `crowd${String(i).padStart(3, '0')}`);
+    await env.db.$client`
+      insert into users (id, email, name, tenant_ids, roles)
+      select id, id || '@acme.example', id, array['acme'], '{"acme": ["crowd"]}'::jsonb from unnest(${crowd}::text[]) as id`;
+    const id = await publish({ type: 'rollout.started', data: { host: 'db-9' } });
+    await eventually(async () => (await env.db.$client`select count(*)::int as n from notifications where event_id = ${id}`)[0]!.n === crowd.length + 1, 20_000);
+    const { inbox } = await routed(id);
+    expect(inbox).toEqual([...crowd.map((user) => [user, 'high', 'Rollout on db-9']), ['eve', 'urgent', 'On call: rollout.started']]);
+  });
+
   it('routes by pattern and resolver, never to the actor, skipping unknown and foreign ids on the timeline', async () => {
     const id = await publish({ type: 'provisioning.failed', actorId: 'ann', data: { host: 'db-1', participantIds: ['bob', 'ghost2', 'ann'] } });
     const { timeline, inbox } = await routed(id);
