@@ -74,6 +74,9 @@ export function frameForTenants(frame: LiveFrame, tenantIds: ReadonlySet<string>
 }
 
 
+/** Channels per PUBSUB NUMSUB: a 50,000-user group asks in commands of a bounded size. */
+const NUMSUB_CHUNK = 1_000;
+
 export const userChannel = (prefix: string, userId: string) => `${prefix}:live:user:${userId}`;
 export const tenantChannel = (prefix: string, tenantId: string) => `${prefix}:live:tenant:${tenantId}`;
 
@@ -107,11 +110,18 @@ export function createFramePublisher(redis: RedisClient, prefix: string) {
    */
   async function listeningUsers(userIds: string[]): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
-    const channels = userIds.map((userId) => userChannel(prefix, userId));
     const servers = redis instanceof Cluster ? redis.nodes('all') : [redis];
-    const replies = await Promise.all(servers.map((server) => server.call('PUBSUB', 'NUMSUB', ...channels) as Promise<(string | number)[]>));
+    const chunks: string[][] = [];
+    for (let i = 0; i < userIds.length; i += NUMSUB_CHUNK) chunks.push(userIds.slice(i, i + NUMSUB_CHUNK));
     const listening = new Set<string>();
-    for (const reply of replies) userIds.forEach((userId, i) => Number(reply[2 * i + 1]) > 0 && listening.add(userId));
+    await Promise.all(
+      servers.flatMap((server) =>
+        chunks.map(async (chunk) => {
+          const reply = (await server.call('PUBSUB', 'NUMSUB', ...chunk.map((userId) => userChannel(prefix, userId)))) as (string | number)[];
+          chunk.forEach((userId, i) => Number(reply[2 * i + 1]) > 0 && listening.add(userId));
+        }),
+      ),
+    );
     return listening;
   }
   return {

@@ -167,4 +167,11 @@ describe('in-app batches written as one group', () => {
       ['a2', 'low'],
     ]);
   });
+
+  it('finds the listeners among thousands of users, asked in commands of a bounded size', async () => {
+    const many = Array.from({ length: 2_500 }, (_, i) => `nobody${i}`);
+    many.splice(1_500, 0, 'a1');
+    many.push('g1');
+    expect(await deps.frames.listeningUsers(many)).toEqual(new Set(['a1', 'g1']));
+  });
 });
