@@ -106,19 +106,21 @@ export function createFramePublisher(redis: RedisClient, prefix: string) {
    * committed, this misses no stream: a hub subscribes before it reads where the stream starts
    * (see SseHub.open), so a stream not counted yet starts past these rows, or replays them.
    * A cluster relays every message to every node, and each node counts only its own
-   * subscribers, so every node is asked and the counts add up.
+   * subscribers, so every node is asked and the counts add up. A node that cannot answer (or
+   * no node known yet) counts everyone it was asked about as listening: a frame too many is
+   * harmless, one too few is not.
    */
   async function listeningUsers(userIds: string[]): Promise<Set<string>> {
-    if (userIds.length === 0) return new Set();
     const servers = redis instanceof Cluster ? redis.nodes('all') : [redis];
+    if (servers.length === 0) return new Set(userIds);
     const chunks: string[][] = [];
     for (let i = 0; i < userIds.length; i += NUMSUB_CHUNK) chunks.push(userIds.slice(i, i + NUMSUB_CHUNK));
     const listening = new Set<string>();
     await Promise.all(
       servers.flatMap((server) =>
         chunks.map(async (chunk) => {
-          const reply = (await server.call('PUBSUB', 'NUMSUB', ...chunk.map((userId) => userChannel(prefix, userId)))) as (string | number)[];
-          chunk.forEach((userId, i) => Number(reply[2 * i + 1]) > 0 && listening.add(userId));
+          const reply = (await server.call('PUBSUB', 'NUMSUB', ...chunk.map((userId) => userChannel(prefix, userId))).catch(() => null)) as (string | number)[] | null;
+          chunk.forEach((userId, i) => (reply === null || Number(reply[2 * i + 1]) > 0) && listening.add(userId));
         }),
       ),
     );

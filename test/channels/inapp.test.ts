@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeInappBatches, type InappWriterDeps } from '../../src/channels/inapp.ts';
 import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
@@ -173,5 +174,15 @@ describe('in-app batches written as one group', () => {
     many.splice(1_500, 0, 'a1');
     many.push('g1');
     expect(await deps.frames.listeningUsers(many)).toEqual(new Set(['a1', 'g1']));
+  });
+
+  it('counts everyone as listening when Redis cannot say who is: a frame too many, never one too few', async () => {
+    const unreachable = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false });
+    try {
+      const frames = createFramePublisher(unreachable, env.config.REDIS_PREFIX);
+      expect(await frames.listeningUsers(['a1', 'nobody'])).toEqual(new Set(['a1', 'nobody']));
+    } finally {
+      unreachable.disconnect();
+    }
   });
 });
