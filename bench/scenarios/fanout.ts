@@ -15,8 +15,8 @@ const EVENT_TYPE = 'finding_created';
  * the Procfile running. The figure is the time from sending the POST to the last notification
  * frame at 100 open streams of recipients spread over the list (a user at the end of the last
  * in-app batch is sampled too). Also noted: when every inbox row was committed (polled with
- * count(*)) and every frame published (counted on a PSUBSCRIBE to the user channels; Herald
- * publishes a large fan-out's frames only to users with an open stream, the sampled ones).
+ * count(*)) and when the sampled streams' frames were published (counted on a PSUBSCRIBE to the
+ * user channels: Herald publishes a large fan-out's frames only to users with a stream open).
  * Baseline: one multi-row INSERT … SELECT FROM unnest() of the same 10,000 rows into a copy of
  * the notifications table (same columns, defaults and indexes).
  *
