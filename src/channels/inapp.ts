@@ -113,24 +113,29 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
  * in-app delivery rows.
  */
 async function recipientsOf(db: Db, batches: InappBatch[]): Promise<Map<string, InappRecipient>> {
-  const carrying = batches.filter((b) => b.priorities && b.ruleIds);
-  const ruleIds = [...new Set(carrying.flatMap((b) => b.ruleIds!.filter((id): id is string => id !== null)))];
+  const carrying = batches.filter(carriesDecisions);
+  const ruleIds = [...new Set(carrying.flatMap((b) => b.ruleIds.filter((id): id is string => id !== null)))];
   const [contents, planned] = await Promise.all([
     ruleIds.length === 0
       ? []
       : db.execute<{ id: string; content: RuleContent }>(sql`select id, content from rules where id = any(${sql.param(ruleIds)}::uuid[]) and content is not null`),
-    plannedRecipients(db, batches.filter((b) => !(b.priorities && b.ruleIds))),
+    plannedRecipients(db, batches.filter((b) => !carriesDecisions(b))),
   ]);
   const contentOf = new Map(contents.map((rule) => [rule.id, rule.content]));
   for (const { tenantId, eventId, userIds, priorities, ruleIds: rules } of carrying) {
     const key = eventKey({ tenantId, id: eventId });
     userIds.forEach((userId, i) => {
-      const ruleId = rules![i]!;
+      const ruleId = rules[i]!;
       const content = ruleId === null ? undefined : contentOf.get(ruleId);
-      planned.set(`${key}\u0000${userId}`, { userId, priority: priorities![i]!, contentRule: content ? { id: ruleId!, content } : null });
+      planned.set(`${key}\u0000${userId}`, { userId, priority: priorities[i]!, contentRule: ruleId !== null && content ? { id: ruleId, content } : null });
     });
   }
   return planned;
+}
+
+/** A batch the router handed its users' decisions with (every batch since they were added). */
+function carriesDecisions(batch: InappBatch): batch is InappBatch & Required<Pick<InappBatch, 'priorities' | 'ruleIds'>> {
+  return batch.priorities !== undefined && batch.ruleIds !== undefined;
 }
 
 /** recipientsOf for batches that carry no decisions: from their in-app delivery rows. */

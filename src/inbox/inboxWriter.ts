@@ -167,28 +167,9 @@ export function inboxWriteStatement(contents: InboxContent[], pairs: InboxPairs)
 /** The rows and counts an inboxWriteStatement wrote, each row rebuilt from its content. */
 export function inboxWriteOf(result: InboxWriteResult, contents: InboxContent[]): InboxWrite {
   const byKey = new Map(contents.map((content) => [content.key, content]));
-  const rows = result.rows.map(([id, userId, seq, contentKey, priority, createdAt]): NotificationRow => {
-    const content = byKey.get(contentKey)!;
-    return {
-      id: BigInt(id),
-      userId,
-      seq: BigInt(seq),
-      tenantId: content.tenant_id,
-      eventId: content.event_id,
-      type: content.type,
-      severity: content.severity,
-      priority,
-      title: content.title,
-      body: content.body,
-      url: content.url,
-      data: content.data,
-      actor: content.actor,
-      seenAt: null,
-      readAt: null,
-      archivedAt: null,
-      createdAt: new Date(createdAt),
-    };
-  });
+  const rows = result.rows.map(([id, userId, seq, contentKey, priority, createdAt]) =>
+    notificationRow({ ...byKey.get(contentKey)!, id, user_id: userId, seq, priority, seen_at: null, read_at: null, archived_at: null, created_at: createdAt }),
+  );
   return { rows, counts: countsByUser(result.counts) };
 }
 

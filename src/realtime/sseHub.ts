@@ -150,8 +150,9 @@ export function createSseHub(options: SseHubOptions) {
     for (const channel of channels) {
       let set = byChannel.get(channel);
       if (!set) byChannel.set(channel, (set = new Set()));
+      const pending = subscribing.get(channel);
       if (set.size === 0) fresh.push(channel);
-      else if (subscribing.has(channel)) waits.push(subscribing.get(channel)!);
+      else if (pending) waits.push(pending);
       set.add(connection);
     }
     if (fresh.length > 0) {
