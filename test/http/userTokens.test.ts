@@ -65,6 +65,22 @@ describe('user token lifetime (SPEC §7.1)', () => {
   });
 });
 
+describe('user token signature', () => {
+  const claims = () => ({ tenants: ['acme'], role: 'user', iat: now(), exp: now() + HOUR });
+
+  it('refuses a token signed with another secret, unsigned, or with its claims altered', async () => {
+    const otherSecret = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').sign(new TextEncoder().encode(`${env.config.JWT_SECRET}-not`));
+    const genuine = await token({ iat: now(), exp: now() + HOUR });
+    const [header, , signature] = genuine.split('.');
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims(), sub: 'u1' })}.`;
+    const altered = `${header}.${b64({ ...claims(), sub: 'u1', role: 'admin' })}.${signature}`;
+    for (const jwt of [otherSecret, unsigned, altered]) expect(await statuses(url, jwt), jwt).toEqual([401, 401]);
+    // The same verifier still takes a genuine token after refusing those.
+    expect(await statuses(url, genuine)).toEqual([200, 200]);
+  });
+});
+
 describe('the herald_token cookie', () => {
   it('answers a malformed percent-encoding 401, not 500, and the page signed out', async () => {
     for (const cookie of ['herald_token=%E0%A4%A', 'herald_token=%', 'herald_token=abc%ZZ']) {
