@@ -85,7 +85,15 @@ async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelo
   const teamsById = new Map(directoryTeams.map((t) => [t.id, t]));
   const holders = new Map<string, LoadedUser[]>();
   for (const user of directoryUsers) {
-    for (const [tenantId, list] of Object.entries(user.roles)) for (const role of list) holders.set(`${tenantId}\u0000${role}`, [...(holders.get(`${tenantId}\u0000${role}`) ?? []), user]);
+    for (const [tenantId, list] of Object.entries(user.roles)) {
+      for (const role of list) {
+        const key = `${tenantId}\u0000${role}`;
+        const known = holders.get(key);
+        // Pushed, not copied: a role held by thousands would otherwise cost a copy per holder.
+        if (known) known.push(user);
+        else holders.set(key, [user]);
+      }
+    }
   }
   const pick = <T>(byId: Map<string, T>, ids: Iterable<string>) => [...ids].flatMap((id) => byId.get(id) ?? []);
   return {
