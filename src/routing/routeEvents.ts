@@ -47,8 +47,12 @@ export type RouteDeps = {
   presence?: (userIds: string[]) => Promise<Set<string>>;
 };
 
-/** Rows per INSERT: bounds one statement's JSON parameter; a large fan-out's chunks are written in parallel. */
+/** Rows per INSERT: bounds one statement's parameters; a large fan-out's chunks are written in parallel. */
 const INSERT_CHUNK = 2_500;
+
+/** The columns recordPlans inserts, each sent as one text array. */
+const DELIVERY_INSERT_COLUMNS = ['event_id', 'tenant_id', 'channel', 'destination', 'user_id', 'rule_id', 'team_id', 'state', 'priority', 'last_error', 'not_before', 'fallback_unless'] as const;
+type DeliveryInsert = Record<(typeof DELIVERY_INSERT_COLUMNS)[number], string | null>;
 
 /** A stored event as routing needs it; `announced` once its tenant frame went out (it was routed before). */
 export type StoredEvent = { event: EventEnvelope; acceptedAt: Date; announced: boolean };
@@ -190,7 +194,7 @@ async function recordPlans(
     if (d.fallbackUnless === 'online' && online.has(d.userId!)) return { state: 'skipped', reason: ONLINE_SKIP };
     return { state: d.notBefore ? 'scheduled' : 'pending', reason: null };
   };
-  const rows = routed.flatMap(({ event, plan }) => [
+  const rows: DeliveryInsert[] = routed.flatMap(({ event, plan }) => [
     // Digested deliveries are recorded with their windows (joinDigests).
     ...plan.deliveries.filter((d) => !d.digest).map((d) => {
       const { state, reason } = stateOf(event, d);
@@ -232,6 +236,7 @@ async function recordPlans(
   if (chunks.length === 0) chunks.push([]);
   const inbox = inline.pairs.eventIds.length > 0 ? inboxWriteStatement(inline.contents, inline.pairs) : null;
   // Chunks go out at once, on separate connections: each is idempotent, so a partial failure is retried whole.
+  // Each column is one text array: a large fan-out's rows as JSON took Postgres two to three times as long.
   const results = await Promise.all(
     chunks.map(async (chunk, i) => {
       const withInbox = i === 0 ? inbox : null;
@@ -240,11 +245,12 @@ async function recordPlans(
         recorded as (
           insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless,
                                   attempts, sent_at, failed_at)
-          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id, r.team_id, r.state, r.priority, r.last_error, r.not_before, r.fallback_unless,
+          select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id::uuid, r.team_id, r.state, r.priority, r.last_error, r.not_before::timestamptz, r.fallback_unless,
                  case when r.state in ('sent', 'failed') then 1 else 0 end, case when r.state = 'sent' then now() end, case when r.state = 'failed' then now() end
-          from jsonb_to_recordset(${JSON.stringify(chunk)}::jsonb)
-            as r(event_id text, tenant_id text, channel text, destination text, user_id text, rule_id uuid, team_id text, state text, priority text, last_error text,
-                 not_before timestamptz, fallback_unless text)
+          from unnest(${sql.join(
+            DELIVERY_INSERT_COLUMNS.map((column) => sql`${sql.param(chunk.map((row) => row[column]))}::text[]`),
+            sql`, `,
+          )}) as r(event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless)
           ${withInbox ? sql`where ${withInbox.locked}` : sql``}
           on conflict (tenant_id, event_id, channel, destination) do nothing
           returning id, tenant_id, event_id, channel, state, priority, not_before
