@@ -154,7 +154,8 @@ export function inboxWriteStatement(contents: InboxContent[], pairs: InboxPairs)
         on c.key = n.content_key
       order by n.user_id, n.seq
       on conflict (tenant_id, event_id, user_id) do nothing
-      returning *
+      -- Only what the counts and the rows column read: returning * kept every row's content in the CTE too.
+      returning id, user_id, seq, tenant_id, priority, created_at
     ),
     inbox_counted as (${applyCountDeltas(sql`select user_id, tenant_id, 1, 1 from inbox_inserted`)})`;
   const columns = sql`
