@@ -1,7 +1,10 @@
 /**
  * `npx tsx bench/tools/profileSummary.ts <dir or .cpuprofile>…`: what each profiled child spent
- * its CPU on — total busy time, then the top functions and files by self time. Profiles come
- * from `BENCH_CPU_PROF=<dir> npm run bench`, one folder per child.
+ * its CPU on — total busy time, then the top packages or files and functions by self time, and
+ * by caller: each sample charged to the nearest npm package or project file on its stack, so
+ * the socket writes, parsing and timers Node does for postgres.js, ioredis or got count as
+ * theirs (self time puts them all under Node). Profiles come from
+ * `BENCH_CPU_PROF=<dir> npm run bench`, one folder per child.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -17,6 +20,14 @@ function files(paths: string[]): string[] {
 
 const shortUrl = (url: string) => url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'npm:').replace(/.*\/(src|workers|bench)\//, '$1/') || '(native)';
 
+/** The npm package or project file a frame's code belongs to; null for Node's own and native code. */
+function ownerOf(url: string): string | null {
+  const npm = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (npm) return `npm:${npm[1]}`;
+  const own = /\/((?:src|workers|bench)\/.*)$/.exec(url);
+  return own ? own[1]! : null;
+}
+
 for (const file of files(process.argv.slice(2))) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -26,6 +37,18 @@ for (const file of files(process.argv.slice(2))) {
   let idleMs = 0;
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
+  const byCaller = new Map<string, number>();
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of (node as Node & { children?: number[] }).children ?? []) parentOf.set(child, node.id);
+  const callerOf = (id: number): string => {
+    if (byId.get(id)!.callFrame.functionName === '(garbage collector)') return '(garbage collector)';
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const owner = ownerOf(byId.get(at)!.callFrame.url);
+      // The bench's wire counter wraps every socket write: the write is its caller's.
+      if (owner && owner !== 'bench/pgWireCounter.ts') return owner;
+    }
+    return '(Node, no package on the stack)';
+  };
   for (const [id, us] of selfUs) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
     if (functionName === '(idle)' || functionName === '(program)') {
@@ -34,8 +57,10 @@ for (const file of files(process.argv.slice(2))) {
     }
     const fn = `${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us / 1000);
-    const f = shortUrl(url).split(':')[0]!.replace(/^npm:([^/]+(?:\/[^/]+)?).*$/, 'npm:$1');
+    const f = ownerOf(url) ?? (url.startsWith('node:') ? 'node' : '(native)');
     byFile.set(f, (byFile.get(f) ?? 0) + us / 1000);
+    const caller = callerOf(id);
+    byCaller.set(caller, (byCaller.get(caller) ?? 0) + us / 1000);
   }
   const busy = wallMs - idleMs;
   console.log(`\n== ${basename(join(file, '..'))}/${basename(file)}: ${wallMs.toFixed(0)} ms wall, ${busy.toFixed(0)} ms busy (${((busy / wallMs) * 100).toFixed(0)}%)`);
@@ -43,4 +68,5 @@ for (const file of files(process.argv.slice(2))) {
     [...m].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([k, v]) => `  ${v.toFixed(0).padStart(7)} ms ${((v / busy) * 100).toFixed(1).padStart(5)}%  ${k}`).join('\n');
   console.log(' by package/file:\n' + top(byFile));
   console.log(' by function:\n' + top(byFunction));
+  console.log(' by caller (Node and native time charged to the nearest package or file on the stack):\n' + top(byCaller));
 }
