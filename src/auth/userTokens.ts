@@ -28,6 +28,8 @@ export function createUserTokenVerifier(policy: UserTokenPolicy) {
   // Imported once: handed the raw bytes, jose imports a WebCrypto key at every verify, which
   // was half of each verify's CPU — and every user request and stream open verifies one.
   const key = crypto.subtle.importKey('raw', new TextEncoder().encode(policy.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  // A secret WebCrypto refuses (the config requires 32 characters) then fails each verify, not the process.
+  key.catch(() => {});
   return async function verifyUserToken(token: string): Promise<Extract<Principal, { kind: 'user' }> | null> {
     try {
       const { payload } = await jwtVerify(token, await key, {
