@@ -1,5 +1,6 @@
 import { and, isNull, lt, sql } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
+import { chunksOf } from '../chunks.ts';
 import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
@@ -138,8 +139,7 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     }
     const lostEvents = [...lost.values()];
     let requeued = 0;
-    for (let i = 0; i < lostEvents.length; i += ROUTE_JOB_MAX_EVENTS) {
-      const group = lostEvents.slice(i, i + ROUTE_JOB_MAX_EVENTS);
+    for (const group of chunksOf(lostEvents, ROUTE_JOB_MAX_EVENTS)) {
       if (await requeue(group)) requeued += group.length;
     }
     return requeued + retried;

@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis';
+import { chunksOf } from '../chunks.ts';
 import type { RedisClient } from '../redis.ts';
 import type { InboxCounts } from '../inbox/inboxCounts.ts';
 import type { NotificationView } from '../inbox/notificationView.ts';
@@ -113,8 +114,7 @@ export function createFramePublisher(redis: RedisClient, prefix: string) {
   async function listeningUsers(userIds: string[]): Promise<Set<string>> {
     const servers = redis instanceof Cluster ? redis.nodes('all') : [redis];
     if (servers.length === 0) return new Set(userIds);
-    const chunks: string[][] = [];
-    for (let i = 0; i < userIds.length; i += NUMSUB_CHUNK) chunks.push(userIds.slice(i, i + NUMSUB_CHUNK));
+    const chunks = chunksOf(userIds, NUMSUB_CHUNK);
     const listening = new Set<string>();
     await Promise.all(
       servers.flatMap((server) =>

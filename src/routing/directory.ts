@@ -88,10 +88,8 @@ async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelo
     for (const [tenantId, list] of Object.entries(user.roles)) {
       for (const role of list) {
         const key = `${tenantId}\u0000${role}`;
-        const known = holders.get(key);
         // Pushed, not copied: a role held by thousands would otherwise cost a copy per holder.
-        if (known) known.push(user);
-        else holders.set(key, [user]);
+        (holders.get(key) ?? holders.set(key, []).get(key)!).push(user);
       }
     }
   }

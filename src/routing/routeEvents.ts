@@ -1,4 +1,5 @@
 import { inArray, sql } from 'drizzle-orm';
+import { chunksOf } from '../chunks.ts';
 import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import {
@@ -231,8 +232,7 @@ async function recordPlans(
   ]);
   const tenantIds = routed.map((r) => r.event.tenantId);
   const eventIds = routed.map((r) => r.event.id);
-  const chunks: (typeof rows)[] = [];
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) chunks.push(rows.slice(i, i + INSERT_CHUNK));
+  const chunks = chunksOf(rows, INSERT_CHUNK);
   if (chunks.length === 0) chunks.push([]);
   const inbox = inline.pairs.eventIds.length > 0 ? inboxWriteStatement(inline.contents, inline.pairs) : null;
   // Chunks go out at once, on separate connections: each is idempotent, so a partial failure is retried whole.
@@ -294,8 +294,7 @@ async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<vo
   const jobs = [];
   for (const { event, plan } of routed) {
     const inapp = plan.deliveries.filter((d) => d.channel === 'inapp').sort((a, b) => (a.destination < b.destination ? -1 : 1));
-    for (let i = 0; i < inapp.length; i += INAPP_BATCH_SIZE) {
-      const batch = inapp.slice(i, i + INAPP_BATCH_SIZE);
+    for (const [n, batch] of chunksOf(inapp, INAPP_BATCH_SIZE).entries()) {
       const priority = batch.reduce((p, d) => higherPriority(p, d.priority), 'low' as Priority);
       jobs.push({
         name: 'inapp',
@@ -307,7 +306,7 @@ async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<vo
           priorities: batch.map((d) => d.priority),
           ruleIds: batch.map((d) => d.ruleId ?? null),
         },
-        opts: { jobId: inappJobId(event, i / INAPP_BATCH_SIZE), ...jobPriority(priority) },
+        opts: { jobId: inappJobId(event, n), ...jobPriority(priority) },
       });
     }
   }
