@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Express } from 'express';
 import { createServiceKeyStore } from '../auth/serviceKeys.ts';
 import { createUserTokenVerifier } from '../auth/userTokens.ts';
@@ -19,6 +19,7 @@ import { createMailer } from '../email/mailer.ts';
 import { createChangeAnnouncer } from '../templates/templateRenderer.ts';
 import { createSlidingWindowLimiter } from '../slidingWindowLimit.ts';
 import { createApp } from './app.ts';
+import { createExpressServer } from './expressServer.ts';
 import { TEST_SEND_LIMIT } from './routes/templates.ts';
 import { createAuthenticator } from './authenticate.ts';
 
@@ -84,7 +85,7 @@ export async function startWeb(config: Config, logger: Logger, port = config.POR
     addCollector('herald_sse_connections', 'Open live streams on this API process', [], (add) => add({}, hub.stats().connections)),
   ];
 
-  const server = createServer(app);
+  const server = createExpressServer(app);
   // SSE connections are long-lived; the default request timeout would cut them.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
