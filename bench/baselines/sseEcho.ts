@@ -1,7 +1,8 @@
-import { createServer, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Config } from '../../src/config.ts';
+import { createExpressServer } from '../../src/http/expressServer.ts';
 import { createRedis } from '../../src/redis.ts';
 import type { StartedRole } from '../child.ts';
 
@@ -47,7 +48,7 @@ export async function startSseEcho(config: Config): Promise<StartedRole> {
     res.status(202).json({ status: 'accepted' });
   });
 
-  const server = createServer(app);
+  const server = createExpressServer(app);
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));

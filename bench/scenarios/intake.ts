@@ -101,8 +101,10 @@ async function drained(env: BenchEnv): Promise<void> {
 /**
  * Scenario 1. Herald with every process of the Procfile running (the events it accepts are
  * routed and delivered meanwhile, on the same two cores, as in production) and a bare Express
- * endpoint, both started as child processes the same way; autocannon runs in the bench process
- * against each.
+ * endpoint on the same kind of server (createExpressServer), both started as child processes the
+ * same way; autocannon runs in the bench process against each. The same endpoint served by a
+ * plain `http.createServer(app)` — the baseline of the runs before 2026-12-04, about half as fast
+ * on the same box — is measured too and given in the note.
  */
 export const intake: Scenario = {
   name: 'intake',
@@ -113,14 +115,19 @@ export const intake: Scenario = {
       await env.seedTenant('acme');
       await env.sql`insert into users (id, email, name, tenant_ids) values ('u1', 'u1@bench.example', 'u1', array['acme']), ('u2', 'u2@bench.example', 'u2', array['acme'])`;
       const bare = await env.spawn('bare-intake');
+      const stock = await env.spawn('bare-intake', { BENCH_STOCK_EXPRESS: '1' });
       const web = await env.spawnPipeline();
 
       // Warm both (JIT, pools, prepared statements) before anything is measured.
       await singleLoad(bare.url, 'warm_bare', 2, 10);
+      await singleLoad(stock.url, 'warm_stock', 2, 10);
       await singleLoad(web.url, 'warm_web', 2, 10);
       await drained(env);
 
       const baseline = await singleLoad(bare.url, 'bare', DURATION_S);
+      await sleep(1_000);
+      const stockBaseline = await singleLoad(stock.url, 'stock', DURATION_S);
+      await env.stop(stock);
       await sleep(1_000);
       const herald = await singleLoad(web.url, 'herald', DURATION_S);
 
@@ -138,6 +145,8 @@ export const intake: Scenario = {
       const heraldRps = perSecond(herald.result['2xx'], herald.result);
       const baseRps = perSecond(baseline.result['2xx'], baseline.result);
       const rpsRatio = ratioOf(heraldRps, baseRps);
+      const stockRps = perSecond(stockBaseline.result['2xx'], stockBaseline.result);
+      const stockNote = `stock Express (http.createServer(app), the baseline before 2026-12-04) ${Math.round(stockRps)} req/s, Herald ${ratioOf(heraldRps, stockRps)?.toFixed(2)}× of it`;
       const heraldErrors = herald.result.non2xx + herald.result.errors + herald.result.timeouts;
       const heraldBatchEps = perSecond(batchHerald.acceptedEvents, batchHerald.result);
       const baseBatchEps = perSecond(batchBaseline.acceptedEvents, batchBaseline.result);
@@ -152,7 +161,7 @@ export const intake: Scenario = {
           ratio: rpsRatio,
           goal: '≥ 0.5× baseline',
           met: rpsRatio !== null && rpsRatio >= 0.5,
-          ...(heraldErrors > 0 && { note: `${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts` }),
+          note: heraldErrors > 0 ? `${stockNote}; ${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts` : stockNote,
         },
         {
           name: 'intake',
