@@ -1,9 +1,9 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { teams, users } from '../db/schema.ts';
+import { teams } from '../db/schema.ts';
 import { slackMessage } from '../chat/slackMessage.ts';
 import { teamsMessage } from '../chat/teamsMessage.ts';
-import type { DeliveryRow, SendOutcome } from '../deliveries/deliveryLifecycle.ts';
+import type { DeliveryContext, SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import { deliverOverHttp, type HttpDeliveryDeps } from '../deliveries/httpDelivery.ts';
 import { PermanentDeliveryError } from '../errors.ts';
 import type { QueueJob } from '../queues/queueJob.ts';
@@ -21,10 +21,11 @@ function isChatPlatform(channel: string): channel is ChatPlatform {
 }
 
 /**
- * The webhook URL a chat delivery posts to, read from the team or user row at send time: a URL
- * changed or removed after routing applies to the next try. Errors name the row, never the URL.
+ * The webhook URL a chat delivery posts to, read from the team or user row at each try (a user's
+ * comes with the delivery's load): a URL changed or removed after routing applies to the next
+ * try. Errors name the row, never the URL.
  */
-async function chatUrlOf(db: Db, delivery: DeliveryRow, platform: ChatPlatform): Promise<string> {
+async function chatUrlOf(db: Db, { delivery, recipient }: DeliveryContext, platform: ChatPlatform): Promise<string> {
   const column = platform === 'slack' ? 'slackWebhookUrl' : 'teamsWebhookUrl';
   let owner: string;
   let url: string | null | undefined;
@@ -34,8 +35,7 @@ async function chatUrlOf(db: Db, delivery: DeliveryRow, platform: ChatPlatform):
     url = team?.url;
   } else if (delivery.userId) {
     owner = `user ${delivery.userId}`;
-    const [user] = await db.select({ url: users[column] }).from(users).where(eq(users.id, delivery.userId));
-    url = user?.url;
+    url = recipient?.[column];
   } else {
     throw new PermanentDeliveryError('chat delivery names neither a team nor a user');
   }
@@ -49,10 +49,11 @@ async function chatUrlOf(db: Db, delivery: DeliveryRow, platform: ChatPlatform):
  * store and the delivery's rule content say (see messageText).
  */
 export async function deliver(job: QueueJob<'chat'>, deps: ChatDeps): Promise<SendOutcome | null> {
-  return deliverOverHttp(job, deps, async ({ delivery, event, rule, digest }) => {
+  return deliverOverHttp(job, deps, async (context) => {
+    const { delivery, event, rule, digest } = context;
     const platform = delivery.channel;
     if (!isChatPlatform(platform)) throw new PermanentDeliveryError(`channel ${platform} is not a chat platform`);
-    const url = await chatUrlOf(deps.db, delivery, platform);
+    const url = await chatUrlOf(deps.db, context, platform);
     const text = await deliveryMessageText(deps.templates, event, platform, rule?.content ?? null, digest);
     const message = platform === 'slack' ? slackMessage(event, text, delivery.priority) : teamsMessage(event, text, delivery.priority);
     return { url, kind: platform, body: JSON.stringify(message), headers: { 'content-type': 'application/json' } };

@@ -1,7 +1,4 @@
 import { isTaskCancelledError, type BulkheadPolicy } from 'cockatiel';
-import { eq } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
-import { users } from '../db/schema.ts';
 import { performDelivery, type DeliveryStore, type SendOutcome } from '../deliveries/deliveryLifecycle.ts';
 import { composeEmail, validAddress } from '../email/composeEmail.ts';
 import type { Mailer } from '../email/mailer.ts';
@@ -13,7 +10,6 @@ import { TemplateError } from '../templates/handlebars.ts';
 import { renderEmail, type TemplateSource } from '../templates/templateRenderer.ts';
 
 export type EmailDeps = {
-  db: Db;
   deliveries: DeliveryStore;
   templates: TemplateSource;
   mailer: Mailer;
@@ -30,11 +26,11 @@ export async function deliver(job: QueueJob<'email'>, deps: EmailDeps): Promise<
   const relay = { key: deps.mailer.relayKey, label: `SMTP relay ${deps.mailer.relayKey}` };
   deferWhileOpen(deps.breakers, relay);
 
-  return performDelivery(deps.deliveries, job, async ({ delivery, event, digest }) => {
+  return performDelivery(deps.deliveries, job, async ({ delivery, event, digest, recipient }) => {
     const address = validAddress(delivery.destination);
     if (!address) throw new PermanentDeliveryError(`invalid email address: ${oneLine(delivery.destination).slice(0, 100)}`);
     // A rule's static recipient is no user, but templates can still greet the address.
-    const user = (delivery.userId ? await recipientOf(deps.db, delivery.userId) : null) ?? { id: null, name: null, email: address };
+    const user: TemplateUser = recipient ? { id: recipient.id, name: recipient.name, email: recipient.email } : { id: null, name: null, email: address };
     const { content, replyTo } = await renderEmail(deps.templates, event, user, digest).catch((err: unknown) => {
       // A template that fails to render fails the same way on every try.
       throw err instanceof TemplateError ? new PermanentDeliveryError(`template: ${err.message}`) : err;
@@ -55,9 +51,4 @@ export async function deliver(job: QueueJob<'email'>, deps: EmailDeps): Promise<
       });
     return { state: 'sent', statusCode: sent.statusCode ?? undefined, detail: `message-id ${sent.messageId}; relay: ${oneLine(sent.response).slice(0, 300)}` };
   });
-}
-
-async function recipientOf(db: Db, userId: string): Promise<TemplateUser | null> {
-  const [row] = await db.select({ id: users.id, name: users.name, email: users.email }).from(users).where(eq(users.id, userId));
-  return row ?? null;
 }

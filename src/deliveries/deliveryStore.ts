@@ -1,6 +1,6 @@
 import { and, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { deliveries, deliveryAttempts, events, rules } from '../db/schema.ts';
+import { deliveries, deliveryAttempts, events, rules, users } from '../db/schema.ts';
 import { rootCauseMessage } from '../errors.ts';
 import { createGroupCommitter } from '../groupCommit.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
@@ -9,15 +9,21 @@ import { loadDigest, releaseScheduled, type Release } from '../scheduling/releas
 import type { DigestContext } from '../templates/content.ts';
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
-/** Where a rule's delivery goes, read with the delivery so a send needs no lookup of its own. */
 /** The rule a delivery came from: its webhook settings, and the content its messages take (SPEC §3.1). */
 export type DeliveryRule = { id: string; webhookUrl: string | null; secret: string | null; content: RuleContent | null };
+export type DeliveryRecipient = { id: string; name: string; email: string; slackWebhookUrl: string | null; teamsWebhookUrl: string | null };
 /** A delivery with what sending it needs: its event, when that was accepted, and the rule that made it (null for a user's own channel or a removed rule). */
 export type DeliveryContext = {
   delivery: DeliveryRow;
   event: EventEnvelope;
   acceptedAt: Date;
   rule: DeliveryRule | null;
+  /**
+   * The person the delivery is for, as their row reads at this try — so a name, address or chat
+   * URL changed after routing applies to the next try. Null for a rule's own destination (no
+   * user) or a user since removed.
+   */
+  recipient: DeliveryRecipient | null;
   /** The events a digest's message carries (SPEC §4.1), the delivery's own first; null for any other delivery. */
   digest?: DigestContext | null;
 };
@@ -65,15 +71,27 @@ const MAX_BATCH = 500;
 
 export function createDeliveryStore(db: Db): DeliveryStore {
   const loadBatch = createGroupCommitter<string, DeliveryContext | null>(async (ids) => {
+    // The recipient comes with the rest, one statement for the batch: a lookup per send cost the
+    // email worker a statement per message next to its grouped loads and records.
     const rows = await db
       // The id first: drizzle reads a left-joined object as absent when its first field is null.
-      .select({ delivery: deliveries, envelope: events.envelope, acceptedAt: events.acceptedAt, rule: { id: rules.id, webhookUrl: rules.webhookUrl, secret: rules.secret, content: rules.content } })
+      .select({
+        delivery: deliveries,
+        envelope: events.envelope,
+        acceptedAt: events.acceptedAt,
+        rule: { id: rules.id, webhookUrl: rules.webhookUrl, secret: rules.secret, content: rules.content },
+        recipient: { id: users.id, name: users.name, email: users.email, slackWebhookUrl: users.slackWebhookUrl, teamsWebhookUrl: users.teamsWebhookUrl },
+      })
       .from(deliveries)
       .innerJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
       .leftJoin(rules, eq(rules.id, deliveries.ruleId))
+      .leftJoin(users, eq(users.id, deliveries.userId))
       .where(inArray(deliveries.id, [...new Set(ids)]));
     const byId = new Map(
-      rows.map((row) => [row.delivery.id, { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt, rule: row.rule }]),
+      rows.map((row) => [
+        row.delivery.id,
+        { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt, rule: row.rule, recipient: row.recipient },
+      ]),
     );
     return ids.map((id) => byId.get(id) ?? null);
   }, { maxBatch: MAX_BATCH });

@@ -19,6 +19,8 @@ const TEAMS_TEAM = '/teams/webhookb2/team-token-c3d4';
 const SLACK_PERSONAL = '/slack/T0001/B0002/personal-token-e5f6';
 const SLACK_GONE = '/slack/T0001/B0003/gone-token-0a0b';
 const TEAMS_SELF = '/teams/webhookb2/self-service-token-7c8d';
+const SLACK_MOVED_FROM = '/slack/T0001/B0004/moved-from-token-9e0f';
+const SLACK_MOVED_TO = '/slack/T0001/B0005/moved-to-token-1a2c';
 
 describe('chat worker, end to end', () => {
   beforeAll(async () => {
@@ -110,6 +112,24 @@ describe('chat worker, end to end', () => {
     expect(receiver.arrivals(TEAMS_SELF)).toHaveLength(1);
   });
 
+  it('posts a retry to the Slack URL the user holds at that try, not the one they held when the event was routed', async () => {
+    const user = (slackWebhookUrl: string) =>
+      api.put('/api/v1/users/p3', { email: 'p3@acme.example', name: 'P3', tenantIds: ['acme'], slackWebhookUrl, preferences: { 'sla_breached.slack': true } });
+    receiver.script(SLACK_MOVED_FROM, { status: 503, body: 'down for a deploy' });
+    expect((await user(receiver.origin + SLACK_MOVED_FROM)).status).toBe(201);
+    await publish({ id: 'evt_moved', type: 'sla_breached', assigneeUserIds: ['p3'], data: { title: 'SLA breached' } });
+    // The first try meets the 503; the retry waits 1–2 s (chat's backoff), time to move the URL.
+    await eventually(async () => receiver.arrivals(SLACK_MOVED_FROM).length === 1);
+    expect((await user(receiver.origin + SLACK_MOVED_TO)).status).toBe(200);
+    const [item] = await eventually(async () => {
+      const found = await chatDeliveries('evt_moved');
+      return found[0]?.state === 'delivered' ? found : null;
+    });
+    expect(item).toMatchObject({ channel: 'slack', destination: 'user:p3', attempts: 2 });
+    expect(receiver.arrivals(SLACK_MOVED_FROM)).toHaveLength(1);
+    expect(receiver.arrivals(SLACK_MOVED_TO)).toHaveLength(1);
+  });
+
   it('says what a rule’s content says, and an urgent rule gets the attention colour', async () => {
     const rule = await api.post('/api/v1/rules', {
       tenantId: 'acme',
@@ -156,6 +176,6 @@ describe('chat worker, end to end', () => {
   it('never logs a chat webhook URL path', () => {
     const text = logs.lines.join('\n');
     expect(text).toContain('delivered');
-    for (const path of [SLACK_TEAM, TEAMS_TEAM, SLACK_PERSONAL, SLACK_GONE, TEAMS_SELF]) expect(text).not.toContain(path);
+    for (const path of [SLACK_TEAM, TEAMS_TEAM, SLACK_PERSONAL, SLACK_GONE, TEAMS_SELF, SLACK_MOVED_FROM, SLACK_MOVED_TO]) expect(text).not.toContain(path);
   });
 });
