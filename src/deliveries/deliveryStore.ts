@@ -12,7 +12,7 @@ export type DeliveryRow = typeof deliveries.$inferSelect;
 /** The rule a delivery came from: its webhook settings, and the content its messages take (SPEC §3.1). */
 export type DeliveryRule = { id: string; webhookUrl: string | null; secret: string | null; content: RuleContent | null };
 export type DeliveryRecipient = { id: string; name: string; email: string; slackWebhookUrl: string | null; teamsWebhookUrl: string | null };
-/** A delivery with what sending it needs: its event, when that was accepted, and the rule that made it (null for a user's own channel or a removed rule). */
+/** A delivery with what sending it needs: its event, when that was accepted, the rule that made it (null for a user's own channel or a removed rule) and the person it is for. */
 export type DeliveryContext = {
   delivery: DeliveryRow;
   event: EventEnvelope;

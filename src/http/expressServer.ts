@@ -8,9 +8,10 @@ import type { Express } from 'express';
  * Why: V8 does not share hidden classes between objects that gain properties after a prototype
  * change, and Express sets the prototype of every request and response (to `app.request` and
  * `app.response`) before its router adds `params`, `route`, `locals`… — so each request and each
- * response got a hidden class of its own, every property read on them was megamorphic, and a
- * bare Express endpoint ran at half its throughput (expressjs/express#5998; 4,000–5,000 against
- * 10,000 requests/s measured here), while an open SSE stream kept two classes of its own alive.
+ * response got a hidden class of its own, every property read on them was megamorphic, and an
+ * Express app shaped like ours ran at under half its throughput (expressjs/express#5998;
+ * 3,600–4,000 against 7,600–10,100 requests/s measured here), while an open SSE stream kept two
+ * classes of its own alive (~2 KiB).
  *
  * Node's server builds requests and responses with the classes it is given; these extend Node's
  * own and sit in front of the app's prototypes, which then point at them. (A constructor built
