@@ -1,6 +1,3 @@
-import { eq } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
-import { teams } from '../db/schema.ts';
 import { slackMessage } from '../chat/slackMessage.ts';
 import { teamsMessage } from '../chat/teamsMessage.ts';
 import type { DeliveryContext, SendOutcome } from '../deliveries/deliveryLifecycle.ts';
@@ -21,18 +18,17 @@ function isChatPlatform(channel: string): channel is ChatPlatform {
 }
 
 /**
- * The webhook URL a chat delivery posts to, read from the team or user row at each try (a user's
- * comes with the delivery's load): a URL changed or removed after routing applies to the next
- * try. Errors name the row, never the URL.
+ * The webhook URL a chat delivery posts to, from the team or user row as the delivery's load read
+ * it at this try: a URL changed or removed after routing applies to the next try. Errors name the
+ * row, never the URL.
  */
-async function chatUrlOf(db: Db, { delivery, recipient }: DeliveryContext, platform: ChatPlatform): Promise<string> {
+function chatUrlOf({ delivery, recipient, team }: DeliveryContext, platform: ChatPlatform): string {
   const column = platform === 'slack' ? 'slackWebhookUrl' : 'teamsWebhookUrl';
   let owner: string;
   let url: string | null | undefined;
   if (delivery.teamId) {
     owner = `team ${delivery.teamId}`;
-    const [team] = await db.select({ url: teams[column] }).from(teams).where(eq(teams.id, delivery.teamId));
-    url = team?.url;
+    url = team?.[column];
   } else if (delivery.userId) {
     owner = `user ${delivery.userId}`;
     url = recipient?.[column];
@@ -53,7 +49,7 @@ export async function deliver(job: QueueJob<'chat'>, deps: ChatDeps): Promise<Se
     const { delivery, event, rule, digest } = context;
     const platform = delivery.channel;
     if (!isChatPlatform(platform)) throw new PermanentDeliveryError(`channel ${platform} is not a chat platform`);
-    const url = await chatUrlOf(deps.db, context, platform);
+    const url = chatUrlOf(context, platform);
     const text = await deliveryMessageText(deps.templates, event, platform, rule?.content ?? null, digest);
     const message = platform === 'slack' ? slackMessage(event, text, delivery.priority) : teamsMessage(event, text, delivery.priority);
     return { url, kind: platform, body: JSON.stringify(message), headers: { 'content-type': 'application/json' } };

@@ -1,6 +1,6 @@
 import { and, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { deliveries, deliveryAttempts, events, rules, users } from '../db/schema.ts';
+import { deliveries, deliveryAttempts, events, rules, teams, users } from '../db/schema.ts';
 import { rootCauseMessage } from '../errors.ts';
 import { createGroupCommitter } from '../groupCommit.ts';
 import type { EventEnvelope } from '../intake/eventEnvelope.ts';
@@ -11,8 +11,10 @@ import type { DigestContext } from '../templates/content.ts';
 export type DeliveryRow = typeof deliveries.$inferSelect;
 /** The rule a delivery came from: its webhook settings, and the content its messages take (SPEC §3.1). */
 export type DeliveryRule = { id: string; webhookUrl: string | null; secret: string | null; content: RuleContent | null };
-export type DeliveryRecipient = { id: string; name: string; email: string; slackWebhookUrl: string | null; teamsWebhookUrl: string | null };
-/** A delivery with what sending it needs: its event, when that was accepted, the rule that made it (null for a user's own channel or a removed rule) and the person it is for. */
+/** Where a team's or a person's Slack and Teams posts go. */
+export type ChatUrls = { slackWebhookUrl: string | null; teamsWebhookUrl: string | null };
+export type DeliveryRecipient = ChatUrls & { id: string; name: string; email: string };
+/** A delivery with what sending it needs: its event, when that was accepted, the rule that made it (null for a user's own channel or a removed rule), and the person or team it is for. */
 export type DeliveryContext = {
   delivery: DeliveryRow;
   event: EventEnvelope;
@@ -24,6 +26,8 @@ export type DeliveryContext = {
    * user) or a user since removed.
    */
   recipient: DeliveryRecipient | null;
+  /** The team the delivery is for (a team's chat post), as its row reads at this try; null for any other. */
+  team: (ChatUrls & { id: string }) | null;
   /** The events a digest's message carries (SPEC §4.1), the delivery's own first; null for any other delivery. */
   digest?: DigestContext | null;
 };
@@ -71,8 +75,9 @@ const MAX_BATCH = 500;
 
 export function createDeliveryStore(db: Db): DeliveryStore {
   const loadBatch = createGroupCommitter<string, DeliveryContext | null>(async (ids) => {
-    // The recipient comes with the rest, one statement for the batch: a lookup per send cost the
-    // email worker a statement per message next to its grouped loads and records.
+    // The recipient and the team come with the rest, one statement for the batch: a lookup per
+    // send cost the email and chat workers a statement per message next to their grouped loads
+    // and records.
     const rows = await db
       // The id first: drizzle reads a left-joined object as absent when its first field is null.
       .select({
@@ -81,16 +86,18 @@ export function createDeliveryStore(db: Db): DeliveryStore {
         acceptedAt: events.acceptedAt,
         rule: { id: rules.id, webhookUrl: rules.webhookUrl, secret: rules.secret, content: rules.content },
         recipient: { id: users.id, name: users.name, email: users.email, slackWebhookUrl: users.slackWebhookUrl, teamsWebhookUrl: users.teamsWebhookUrl },
+        team: { id: teams.id, slackWebhookUrl: teams.slackWebhookUrl, teamsWebhookUrl: teams.teamsWebhookUrl },
       })
       .from(deliveries)
       .innerJoin(events, and(eq(events.tenantId, deliveries.tenantId), eq(events.id, deliveries.eventId)))
       .leftJoin(rules, eq(rules.id, deliveries.ruleId))
       .leftJoin(users, eq(users.id, deliveries.userId))
+      .leftJoin(teams, eq(teams.id, deliveries.teamId))
       .where(inArray(deliveries.id, [...new Set(ids)]));
     const byId = new Map(
       rows.map((row) => [
         row.delivery.id,
-        { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt, rule: row.rule, recipient: row.recipient },
+        { delivery: row.delivery, event: row.envelope as unknown as EventEnvelope, acceptedAt: row.acceptedAt, rule: row.rule, recipient: row.recipient, team: row.team },
       ]),
     );
     return ids.map((id) => byId.get(id) ?? null);
