@@ -51,6 +51,14 @@ function connectionOptions(role: RedisRole): RedisOptions {
     // BullMQ workers and pub/sub subscribers block; they must not give up on a command.
     options.maxRetriesPerRequest = null;
   }
+  if (role === 'subscriber') {
+    // ioredis writes a SUBSCRIBE at once while the connection is still in its handshake; the
+    // ready check's INFO after it then fails on a connection in subscriber mode, and ioredis
+    // reconnects without the subscription (redis/ioredis#2037): a stream opened in that window,
+    // as the API starts or while it reconnects, stayed silent for good. A subscriber needs no
+    // ready check: SUBSCRIBE works while Redis loads its data.
+    options.enableReadyCheck = false;
+  }
   return options;
 }
 
