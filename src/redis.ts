@@ -56,7 +56,8 @@ function connectionOptions(role: RedisRole): RedisOptions {
     // ready check's INFO after it then fails on a connection in subscriber mode, and ioredis
     // reconnects without the subscription (redis/ioredis#2037): a stream opened in that window,
     // as the API starts or while it reconnects, stayed silent for good. A subscriber needs no
-    // ready check: SUBSCRIBE works while Redis loads its data.
+    // ready check: SUBSCRIBE works while Redis loads its data. (A cluster's subscriber is a
+    // connection ioredis makes itself, with the check: see realtime/subscriptions.ts.)
     options.enableReadyCheck = false;
   }
   return options;

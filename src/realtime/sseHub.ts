@@ -8,6 +8,7 @@ import { sseFramesDropped } from '../metrics/processMetrics.ts';
 import { frameForTenants, parseFrameMessage, tenantChannel, userChannel, type LiveFrame } from './liveFrames.ts';
 import { parseStreamCursor, SseConnection } from './sseConnection.ts';
 import { CLOSED_OLDEST_RETRY_MS, registerStream, unregisterStream } from './streamLimit.ts';
+import { createSubscriptions } from './subscriptions.ts';
 
 export type StreamSource = {
   /** Notifications of this user (in these tenants) after a cursor (and before another, when given), in cursor order. */
@@ -53,6 +54,7 @@ export function createSseHub(options: SseHubOptions) {
   const connections = new Set<SseConnection>();
   /** Connections opening or filling a gap: their live frames wait here, in order. */
   const held = new Map<SseConnection, LiveFrame[]>();
+  const subscriptions = createSubscriptions(subscriber);
   /** Channels whose SUBSCRIBE has not been answered yet. */
   const subscribing = new Map<string, Promise<unknown>>();
   let droppedFrames = 0;
@@ -156,7 +158,7 @@ export function createSseHub(options: SseHubOptions) {
       set.add(connection);
     }
     if (fresh.length > 0) {
-      const done = subscriber.subscribe(...fresh).finally(() => {
+      const done = subscriptions.subscribe(fresh).finally(() => {
         for (const channel of fresh) if (subscribing.get(channel) === done) subscribing.delete(channel);
       });
       for (const channel of fresh) subscribing.set(channel, done);
@@ -175,7 +177,7 @@ export function createSseHub(options: SseHubOptions) {
         idle.push(channel);
       }
     }
-    if (idle.length > 0) subscriber.unsubscribe(...idle).catch(() => {});
+    subscriptions.unsubscribe(idle).catch(() => {});
   }
 
   const heartbeat = setInterval(() => {
