@@ -32,6 +32,9 @@ export type SseHubOptions = {
   replayLimit?: number;
 };
 
+/** When a stream that missed frames is asked to come back: spread, so every browser of an instance does not reconnect at once. */
+const RESUBSCRIBED_RETRY_MS = { min: 500, max: 5_000 };
+
 /**
  * Holds this instance's live streams. Frames arrive over Redis pub/sub from any instance (one
  * channel per user and per tenant, subscribed while a connection needs it) and are written to
@@ -58,6 +61,20 @@ export function createSseHub(options: SseHubOptions) {
   /** Channels whose SUBSCRIBE has not been answered yet. */
   const subscribing = new Map<string, Promise<unknown>>();
   let droppedFrames = 0;
+
+  // Frames published while the subscriber's connection is away never reach this instance, and
+  // a stream would only learn of the loss from a later frame of its user, maybe never. So the
+  // streams open when it went away end once it is back, each asking its browser to come back
+  // at a different moment within a few seconds; the resume from the last id it got replays
+  // what was missed, and sends the current counts.
+  let unheard = new Set<SseConnection>();
+  subscriber.on('close', () => {
+    for (const connection of connections) unheard.add(connection);
+  });
+  subscriber.on('ready', () => {
+    for (const connection of unheard) connection.end(RESUBSCRIBED_RETRY_MS.min + Math.random() * (RESUBSCRIBED_RETRY_MS.max - RESUBSCRIBED_RETRY_MS.min));
+    unheard = new Set();
+  });
 
   subscriber.on('message', (channel: string, message: string) => {
     const listeners = byChannel.get(channel);
@@ -207,6 +224,7 @@ export function createSseHub(options: SseHubOptions) {
       forgotten = true;
       connections.delete(connection);
       held.delete(connection);
+      unheard.delete(connection);
       unsubscribe(channels, connection);
       unregisterStream(redis, prefix, user.userId, connection.id).catch(() => {});
     };

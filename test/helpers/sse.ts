@@ -77,20 +77,20 @@ export function streamTracker() {
 /**
  * A hub of the test's own on a bare HTTP server, for tests that need hub options the API does
  * not expose (a tiny queue, a fast heartbeat, a slow source): the hub gets its own subscriber on
- * the test env's Redis and prefix, `handle` answers each request. `close()` ends streams, server
- * and subscriber. With `socketPath` the server listens on that Unix socket instead of a TCP port
- * (requests then name it as their `socketPath`): its buffers have a fixed size, where loopback
+ * the test env's Redis and prefix (or the one given, to break it), `handle` answers each
+ * request. `close()` ends streams, server and subscriber. With `socketPath` the server listens
+ * on that Unix socket instead of a TCP port (requests then name it as their `socketPath`): its buffers have a fixed size, where loopback
  * TCP's grow with the kernel's autotuning, so a client that stops reading backs the server up
  * after the same few hundred KB on every machine.
  */
 export async function startHubServer(
   env: { redis: RedisClient; config: { REDIS_URL: string; REDIS_PREFIX: string } },
-  options: Omit<SseHubOptions, 'subscriber' | 'redis' | 'prefix'>,
+  options: Omit<SseHubOptions, 'subscriber' | 'redis' | 'prefix'> & { subscriber?: RedisClient },
   handle: (hub: SseHub, req: IncomingMessage, res: ServerResponse) => void,
   socketPath?: string,
 ): Promise<{ hub: SseHub; baseUrl: string; close(): Promise<void> }> {
-  const subscriber = createRedis(env.config.REDIS_URL, 'subscriber');
-  const hub = createSseHub({ subscriber, redis: env.redis, prefix: env.config.REDIS_PREFIX, ...options });
+  const subscriber = options.subscriber ?? createRedis(env.config.REDIS_URL, 'subscriber');
+  const hub = createSseHub({ redis: env.redis, prefix: env.config.REDIS_PREFIX, ...options, subscriber });
   const server = createServer((req, res) => handle(hub, req, res));
   await new Promise<void>((resolve) => (socketPath ? server.listen(socketPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
   return {
