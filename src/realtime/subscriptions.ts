@@ -1,5 +1,8 @@
 import type { RedisClient } from '../redis.ts';
 
+/** Channels that go out in one SUBSCRIBE, and its answer. */
+type Batch = { channels: string[]; sent: Promise<void> };
+
 /**
  * A pub/sub connection's SUBSCRIBEs and UNSUBSCRIBEs, sent one at a time in the order asked;
  * the channels asked for while one is on its way go out together in the next SUBSCRIBE.
@@ -15,12 +18,12 @@ import type { RedisClient } from '../redis.ts';
 export function createSubscriptions(subscriber: RedisClient) {
   let tail: Promise<unknown> = Promise.resolve();
   /** The SUBSCRIBE still waiting for its turn, which new channels join. */
-  let gathering: { channels: string[]; sent: Promise<void> } | null = null;
+  let gathering: Batch | null = null;
 
   function subscribe(channels: string[]): Promise<void> {
     if (channels.length === 0) return Promise.resolve();
     if (!gathering) {
-      const batch: { channels: string[]; sent: Promise<void> } = { channels: [], sent: Promise.resolve() };
+      const batch: Batch = { channels: [], sent: Promise.resolve() };
       batch.sent = tail.then(async () => {
         if (gathering === batch) gathering = null;
         await subscriber.subscribe(...batch.channels);

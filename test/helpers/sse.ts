@@ -79,9 +79,9 @@ export function streamTracker() {
  * not expose (a tiny queue, a fast heartbeat, a slow source): the hub gets its own subscriber on
  * the test env's Redis and prefix (or the one given, to break it), `handle` answers each
  * request. `close()` ends streams, server and subscriber. With `socketPath` the server listens
- * on that Unix socket instead of a TCP port (requests then name it as their `socketPath`): its buffers have a fixed size, where loopback
- * TCP's grow with the kernel's autotuning, so a client that stops reading backs the server up
- * after the same few hundred KB on every machine.
+ * on that Unix socket instead of a TCP port (requests then name it as their `socketPath`): its
+ * buffers have a fixed size, where loopback TCP's grow with the kernel's autotuning, so a client
+ * that stops reading backs the server up after the same few hundred KB on every machine.
  */
 export async function startHubServer(
   env: { redis: RedisClient; config: { REDIS_URL: string; REDIS_PREFIX: string } },

@@ -1,7 +1,5 @@
-import type { Redis } from 'ioredis';
-import type { RedisClient } from '../../src/redis.ts';
 import type { createSubscriptions } from '../../src/realtime/subscriptions.ts';
-import { keyServers } from '../../src/redis.ts';
+import { keyServers, type RedisClient } from '../../src/redis.ts';
 import { eventually } from './api.ts';
 
 /**
@@ -25,7 +23,7 @@ export async function subscribingWhileConnecting(subscriptions: ReturnType<typeo
  * on every one (on a cluster, each node counts its own, so they are summed), and returns the
  * channels whose subscriber heard its message, in the order given.
  */
-export async function heardOnEachChannel(publisher: RedisClient, subscribers: { subscriber: RedisClient | Redis; channels: string[] }[]): Promise<string[]> {
+export async function heardOnEachChannel(publisher: RedisClient, subscribers: { subscriber: RedisClient; channels: string[] }[]): Promise<string[]> {
   const heard = new Set<string>();
   const all = subscribers.flatMap(({ subscriber, channels }) => {
     subscriber.on('message', (channel: string) => channels.includes(channel) && heard.add(channel));

@@ -22,7 +22,7 @@ const ROUND = 20;
  * The most written before the hub must have dropped one. The hub listens on a Unix socket
  * (SOCKET_PATH), whose buffers hold a few hundred KB whatever the machine. (Three CI runs saw
  * no drop after 12, 80 and 20 MB: the hub had lost its subscription while its subscriber
- * connected and got no frame at all — see test/realtime/subscriber.test.ts.)
+ * connected and got no frame at all — see test/realtime/subscriptions.test.ts.)
  */
 const MAX_EVENTS = 100;
 const SOCKET_PATH = join(tmpdir(), `herald-overflow-${process.pid}.sock`);
