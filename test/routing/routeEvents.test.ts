@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeDb, createDb } from '../../src/db/client.ts';
 import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
 import { createFramePublisher, parseFrameMessage, userChannel } from '../../src/realtime/liveFrames.ts';
 import { routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
@@ -297,5 +298,24 @@ describe('route jobs carry a group of events', () => {
     expect(await inboxRowsOf('evt_fanout')).toEqual([]);
     const states = await env.db.$client`select distinct state from deliveries where event_id = 'evt_fanout' and channel = 'inapp'`;
     expect(states.map((r) => r.state)).toEqual(['pending']);
+  });
+});
+
+describe('a routing pass on the wire', () => {
+  it('runs its statements as prepared statements, the write of the inbox rows and deliveries among them', async () => {
+    // One connection, so the statements it prepared are the ones its own session lists. A
+    // statement run unprepared costs Postgres a parse and plan and the router two round trips.
+    const db = createDb(env.config.DATABASE_URL, { max: 1 });
+    try {
+      const res = await api.post('/api/v1/events', { id: 'evt_wire', type: 'finding_created', tenantId: 'acme', severity: 'critical', assigneeUserIds: ['u1', 'u3'], data: { title: 'XSS' } });
+      expect(res.status).toBe(202);
+      await routeEvents({ ...deps, db, rules: createRuleCache(db) }, [acme('evt_wire')]);
+      expect((await inboxRowsOf('evt_wire')).map((r) => r.user_id)).toEqual(['u1', 'u3']);
+      const prepared = await db.$client<{ statement: string }[]>`select statement from pg_prepared_statements where not from_sql`;
+      const write = prepared.filter((p) => p.statement.includes('inbox_pairs') && p.statement.includes('insert into deliveries'));
+      expect(write).toHaveLength(1);
+    } finally {
+      await closeDb(db);
+    }
   });
 });
