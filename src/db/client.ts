@@ -7,6 +7,8 @@ export type Db = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
 export type DbOptions = {
   /** Connections in the pool. */
   max?: number;
+  /** Settings of every session, sent as it connects (a connection whose commits need not wait for the disk, say). */
+  settings?: Record<string, string>;
 };
 
 /**
@@ -24,7 +26,7 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     backoff: (retries: number) => Math.min(0.1 * retries, 1),
     idle_timeout: 30,
     onnotice: () => {},
-    connection: { statement_timeout: 10_000, application_name: 'herald' },
+    connection: { statement_timeout: 10_000, application_name: 'herald', ...options.settings },
   });
   return drizzle(preparedStatements(client), { schema }) as Db;
 }

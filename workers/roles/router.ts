@@ -43,10 +43,16 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const retention = createRetentionSweep({ db, logger, retentionDays: config.RETENTION_DAYS });
   // Marking events routed is not on the way of the next pass: each pass hands its finish to
   // this group committer, once, so the finishing statements of passes that end close together
-  // go as one while the next pass already runs.
+  // go as one while the next pass already runs. Their commits do not wait for the disk (a
+  // connection of their own with synchronous_commit off): the mark only tells the sweeper and a
+  // retry that the frames went out, so if Postgres crashes before its WAL writer flushes it
+  // (well within a second), the events look unrouted after recovery and the sweeper routes them
+  // again, adding nothing and announcing their rows once more. The mark is always written after
+  // the routing write's own durable commit, so it can never outlive the rows it speaks for.
+  const finishDb = createDb(config.DATABASE_URL, { max: 1, settings: { synchronous_commit: 'off' } });
   const finish = createGroupCommitter(
     async (finishes: RoutingFinish[]) => {
-      await finishRouting(db, finishes);
+      await finishRouting(finishDb, finishes);
       return finishes.map(() => undefined);
     },
     { isolateFailures: true },
@@ -100,6 +106,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       await closeQueues(queues);
       subscriber.disconnect();
       producer.disconnect();
+      await closeDb(finishDb);
       await closeDb(db);
     },
   };
