@@ -67,13 +67,13 @@ export function createSseHub(options: SseHubOptions) {
   // streams open when it went away end once it is back, each asking its browser to come back
   // at a different moment within a few seconds; the resume from the last id it got replays
   // what was missed, and sends the current counts.
-  let unheard = new Set<SseConnection>();
+  const unheard = new Set<SseConnection>();
   subscriber.on('close', () => {
     for (const connection of connections) unheard.add(connection);
   });
   subscriber.on('ready', () => {
     for (const connection of unheard) connection.end(RESUBSCRIBED_RETRY_MS.min + Math.random() * (RESUBSCRIBED_RETRY_MS.max - RESUBSCRIBED_RETRY_MS.min));
-    unheard = new Set();
+    unheard.clear();
   });
 
   subscriber.on('message', (channel: string, message: string) => {
