@@ -67,12 +67,31 @@ export async function checkInbox(env: TestEnv, expected: { eventId: string; user
   const rows = await env.db.$client<{ event_id: string; user_id: string }[]>`select event_id, user_id from notifications`;
   const present = new Set(rows.map((r) => `${r.event_id}\u0000${r.user_id}`));
   const missing = expected.filter((p) => !present.has(`${p.eventId}\u0000${p.userId}`));
+  const sample = missing.slice(0, 5);
+  const stages = await whereEventsStopped(env, [...new Set(sample.map((p) => p.eventId))]);
   return {
     expected: expected.length,
     delivered: expected.length - missing.length,
     lost: missing.length,
-    lostSample: missing.slice(0, 5).map((p) => `${p.eventId}→${p.userId}`),
+    lostSample: sample.map((p) => `${p.eventId}→${p.userId} (${stages.get(p.eventId)})`),
   };
+}
+
+/**
+ * How far each event got, for the message of a failed check: never stored, stored but not
+ * routed, or routed with its deliveries' channels and states. A lost pair alone does not say
+ * which hop dropped it.
+ */
+async function whereEventsStopped(env: TestEnv, eventIds: string[]): Promise<Map<string, string>> {
+  if (eventIds.length === 0) return new Map();
+  const rows = await env.db.$client<{ id: string; routed: boolean; deliveries: string | null }[]>`
+    select e.id, e.routed_at is not null as routed,
+           string_agg(d.channel || ' ' || d.state, ', ' order by d.channel, d.state) as deliveries
+      from events e left join deliveries d on d.tenant_id = e.tenant_id and d.event_id = e.id
+     where e.id = any(${eventIds})
+     group by e.id, e.routed_at`;
+  const found = new Map(rows.map((r) => [r.id, r.routed ? `routed; deliveries: ${r.deliveries ?? 'none'}` : `stored, not routed; deliveries: ${r.deliveries ?? 'none'}`]));
+  return new Map(eventIds.map((id) => [id, found.get(id) ?? 'not stored']));
 }
 
 export type CopiesCheck = { expected: number; lost: number; repeated: number; unexpected: number; sample: string[] };
