@@ -37,10 +37,15 @@ try {
   const client = createJsonClient(web.url, 64);
   const sent: number[] = [];
   const acked: number[] = [];
+  // TRACE_BEFORE=rate:count: a phase at another rate first (ids go on from it; leave it out of
+  // the figures with TRACE_SKIP=count), to see what a change of rate costs a running service.
+  const [beforeRate, beforeCount] = (process.env.TRACE_BEFORE ?? '1:0').split(':').map(Number) as [number, number];
+  const dueAt = (i: number) => (i < beforeCount ? (i * 1000) / beforeRate : (beforeCount * 1000) / beforeRate + ((i - beforeCount) * 1000) / RATE);
+  const total = beforeCount + COUNT;
   const start = performance.now();
-  for (let i = 0; i < COUNT; i++) {
+  for (let i = 0; i < total; i++) {
     // Open loop: the i-th event leaves at its time, whatever the server is doing.
-    const due = start + (i * 1000) / RATE;
+    const due = start + dueAt(i);
     if (due > performance.now()) await sleep(due - performance.now());
     sent[i] = performance.now();
     const event = { id: `e${i}`, type: 'trace.step', tenantId: `t_${userOf(i)}`, severity: 'high', assigneeUserIds: [userOf(i)], data: { seq: i } };
@@ -74,7 +79,7 @@ try {
     values.forEach((v, k) => stages[k]![1].push(v));
     byEvent.push({ i, values });
   }
-  console.log(`${RATE} events/s, ${COUNT} events, ${USERS} users: frames ${arrivals.size}/${COUNT}`);
+  console.log(`${RATE} events/s, ${COUNT} events${beforeCount > 0 ? ` after ${beforeCount} at ${beforeRate}/s` : ''}, ${USERS} users: frames ${arrivals.size}/${total}`);
   for (const [name, values] of stages) {
     console.log(`${name.padEnd(36)} p50 ${percentile(values, 50).toFixed(1).padStart(6)}  p90 ${percentile(values, 90).toFixed(1).padStart(6)}  p99 ${percentile(values, 99).toFixed(1).padStart(6)} ms`);
   }
@@ -82,7 +87,7 @@ try {
   if (process.env.TRACE_SECONDS) {
     const bySecond = new Map<number, number[]>();
     for (const { i, values } of byEvent) {
-      const second = Math.floor(i / RATE);
+      const second = Math.floor(dueAt(i) / 1000);
       bySecond.set(second, [...(bySecond.get(second) ?? []), values[5]!]);
     }
     for (const [second, values] of [...bySecond].sort((a, b) => a[0] - b[0])) {
