@@ -49,8 +49,8 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals, tim
   const within = (ms: number) => Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
   child.kill(signal);
   if (await within(timeoutMs)) return;
-  // Said out loud: a server stopped harder than asked (Postgres' immediate shutdown, say) may
-  // lose what it had not flushed, which changes what a scenario can expect to find afterwards.
+  // Printed, because a server stopped harder than asked (Postgres' immediate shutdown, say) may
+  // lose what it had not written out, which changes what a scenario can expect to find after.
   console.warn(`${child.spawnfile} (pid ${child.pid}) did not exit within ${timeoutMs} ms of ${signal}; sending ${fallback}`);
   child.kill(fallback);
   if (await within(5_000)) return;

@@ -84,14 +84,19 @@ export async function checkInbox(env: TestEnv, expected: { eventId: string; user
  */
 async function whereEventsStopped(env: TestEnv, eventIds: string[]): Promise<Map<string, string>> {
   if (eventIds.length === 0) return new Map();
-  const rows = await env.db.$client<{ id: string; routed: boolean; deliveries: string | null }[]>`
-    select e.id, e.routed_at is not null as routed,
+  const rows = await env.db.$client<{ tenant_id: string; id: string; routed: boolean; deliveries: string | null }[]>`
+    select e.tenant_id, e.id, e.routed_at is not null as routed,
            string_agg(d.channel || ' ' || d.state, ', ' order by d.channel, d.state) as deliveries
       from events e left join deliveries d on d.tenant_id = e.tenant_id and d.event_id = e.id
      where e.id = any(${eventIds})
-     group by e.id, e.routed_at`;
-  const found = new Map(rows.map((r) => [r.id, r.routed ? `routed; deliveries: ${r.deliveries ?? 'none'}` : `stored, not routed; deliveries: ${r.deliveries ?? 'none'}`]));
-  return new Map(eventIds.map((id) => [id, found.get(id) ?? 'not stored']));
+     group by e.tenant_id, e.id, e.routed_at`;
+  // An id is the publisher's key within its tenant only, so one id may name an event in several.
+  const found = new Map<string, string[]>();
+  for (const r of rows) {
+    const stage = `${r.tenant_id}: ${r.routed ? 'routed' : 'stored, not routed'}; deliveries: ${r.deliveries ?? 'none'}`;
+    found.set(r.id, [...(found.get(r.id) ?? []), stage]);
+  }
+  return new Map(eventIds.map((id) => [id, found.get(id)?.join(' | ') ?? 'not stored']));
 }
 
 export type CopiesCheck = { expected: number; lost: number; repeated: number; unexpected: number; sample: string[] };
