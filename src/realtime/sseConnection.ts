@@ -23,7 +23,9 @@ const serialized = new WeakMap<object, string>();
  * frame is the same object for every stream of the tenant, and at 10,000 streams encoding it
  * for each was ~10,000 JSON.stringify calls per broadcast. Frames are not changed once made.
  */
-function dataJson(data: object): string {
+function dataJson(data: unknown): string {
+  // Frames come off Redis unchecked: data that is not an object cannot key a WeakMap (and is cheap to encode).
+  if (typeof data !== 'object' || data === null) return JSON.stringify(data);
   let json = serialized.get(data);
   if (json === undefined) {
     json = JSON.stringify(data);

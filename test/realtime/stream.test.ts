@@ -65,6 +65,22 @@ describe('GET /api/v1/events (live stream)', () => {
     });
   });
 
+  it('carries one tenant frame to every stream of the tenant, and survives a frame whose data is not an object', async () => {
+    const [aliceTab, bobTab] = [stream(instanceA.url, await env.userToken('alice', ['acme'])), stream(instanceA.url, await env.userToken('bob', ['acme']))];
+    await Promise.all([aliceTab.opened, bobTab.opened]);
+    const frames = createFramePublisher(env.redis, env.config.REDIS_PREFIX);
+    // Frames come off Redis unchecked; one with null data (a publisher's bug) must not end the hub's handling.
+    await frames.toTenants([{ tenantId: 'acme', frame: { type: 'event', data: null as never } }]);
+    const data = { id: 'shared_1', type: 'maintenance', tenantId: 'acme', severity: 'info', occurredAt: new Date().toISOString(), data: { title: 'Tonight' } };
+    await frames.toTenants([{ tenantId: 'acme', frame: { type: 'event', data } }]);
+    for (const tab of [aliceTab, bobTab]) {
+      const [nullFrame] = await tab.waitFor((f) => f.type === 'event' && f.data === null);
+      expect(nullFrame).toBeDefined();
+      const [frame] = await tab.waitFor((f) => f.type === 'event' && f.data?.id === 'shared_1');
+      expect(frame!.data).toEqual(data);
+    }
+  });
+
   it('gives each stream of a person in two tenants only its own tenants’ counts and read marks', async () => {
     expect((await api.put('/api/v1/users/max', { email: 'max@both.example', name: 'Max', tenantIds: ['acme', 'globex'] })).status).toBe(201);
     const acmeToken = await env.userToken('max', ['acme']);
