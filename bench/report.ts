@@ -56,11 +56,13 @@ const FINISHING_STATEMENT = /^update events set routed_at = now\(\)/;
 
 const ROUND_TRIP_TOLERANCE = 0.05;
 
+const isBackground = (sql: string) => BACKGROUND_STATEMENTS.some((pattern) => pattern.test(sql));
+
 function routingOf(step: StepWork) {
   const router = step.work.byRole.router ?? { roundTrips: 0, executions: {} };
   const count = (pattern: (sql: string) => boolean) => Object.entries(router.executions).reduce((n, [sql, times]) => (pattern(sql) ? n + times : n), 0);
   const passes = count((sql) => ROUTING_PASS.test(sql));
-  const background = count((sql) => BACKGROUND_STATEMENTS.some((pattern) => pattern.test(sql)));
+  const background = count(isBackground);
   const finishing = count((sql) => FINISHING_STATEMENT.test(sql));
   return { passes, finishing, perPass: passes === 0 ? Number.NaN : (router.roundTrips - background - finishing) / passes };
 }
@@ -83,7 +85,6 @@ export function roundTripsFigure(name: string, metric: string, herald: StepWork,
     .map(([role, hn, bn]) => `${role} ${perEvent(hn, herald)} vs ${perEvent(bn, baseline)}`);
   const transactions = (step: StepWork) => perEvent(step.work.transactions - (step.ownQueries ?? 0), step);
   const met = ratio !== null && Math.abs(ratio - 1) <= ROUND_TRIP_TOLERANCE;
-  const differing = met ? [] : statementsPerPassThatDiffer(herald, h.passes, baseline, b.passes);
   return {
     name,
     metric,
@@ -96,7 +97,7 @@ export function roundTripsFigure(name: string, metric: string, herald: StepWork,
     note:
       `${herald.events} events in ${h.passes} routing passes vs ${baseline.events} in ${b.passes}, marked routed by ${h.finishing} vs ${b.finishing} statements (not in the per-pass figure); round trips per event by role: ${roles.join(', ')}; ` +
       `pg_stat_database transactions per event (autovacuum's included): ${transactions(herald)} vs ${transactions(baseline)}` +
-      (met ? '' : differing.length > 0 ? `; the router's statements per pass that differ: ${differing.join('; ')}` : `; no statement ran more often per pass: the difference is in round trips per statement (a statement's first run on a pooled connection prepares it, a second round trip)`),
+      (met ? '' : `; ${whatDiffers(herald, h.passes, baseline, b.passes)}`),
   };
 }
 
@@ -105,13 +106,17 @@ export function roundTripsFigure(name: string, metric: string, herald: StepWork,
  * left out, as in the figure) run a different number of times per pass in the two variants —
  * a rules or templates cache read again, say — so a reader need not rerun the step to see why.
  */
-function statementsPerPassThatDiffer(herald: StepWork, heraldPasses: number, baseline: StepWork, baselinePasses: number): string[] {
+function whatDiffers(herald: StepWork, heraldPasses: number, baseline: StepWork, baselinePasses: number): string {
   const [h, b] = [herald, baseline].map((step) => step.work.byRole.router?.executions ?? {}) as [Record<string, number>, Record<string, number>];
-  return [...new Set([...Object.keys(h), ...Object.keys(b)])]
-    .filter((sql) => !BACKGROUND_STATEMENTS.some((pattern) => pattern.test(sql)) && !FINISHING_STATEMENT.test(sql))
+  const differing = [...new Set([...Object.keys(h), ...Object.keys(b)])]
+    .filter((sql) => !isBackground(sql) && !FINISHING_STATEMENT.test(sql))
     .map((sql) => ({ sql, herald: (h[sql] ?? 0) / heraldPasses, baseline: (b[sql] ?? 0) / baselinePasses }))
     .filter((s) => Math.abs(s.herald - s.baseline) > ROUND_TRIP_TOLERANCE * Math.max(s.herald, s.baseline))
-    .map((s) => `${fixed(s.herald)} vs ${fixed(s.baseline)}: ${s.sql.replace(/\s+/g, ' ').slice(0, 80)}`);
+    // The texts come shortened and on one line from pgWireCounter.
+    .map((s) => `${fixed(s.herald)} vs ${fixed(s.baseline)}: ${s.sql.slice(0, 80)}`);
+  return differing.length > 0
+    ? `the router's statements per pass that differ: ${differing.join('; ')}`
+    : `no statement ran more often per pass: the difference is in round trips per statement (a statement's first run on a pooled connection prepares it, a second round trip)`;
 }
 
 export function skipped(name: string, metrics: { metric: string; unit: string; goal: string }[], reason: string): Figure[] {
