@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,12 +169,53 @@ async function settleWeb(url: string): Promise<void> {
 
 export type BenchEnv = Awaited<ReturnType<typeof createBenchEnv>>;
 
-/** CPU used during a piece of work: each child's (ms, by role) and the machine's (busy core-seconds). */
-export type CpuUse = { byRole: Record<string, number>; machineSeconds: number };
+/**
+ * CPU used during a piece of work: each child's (ms, by role), the machine's shared services'
+ * (ms: every Postgres and Redis process, whoever asked them) and the machine's (busy core-seconds).
+ */
+export type CpuUse = { byRole: Record<string, number>; services: Record<Service, number>; machineSeconds: number };
 
 /** Core-seconds every core of the machine has spent not idle since boot. */
 function machineBusySeconds(): number {
   return cpus().reduce((sum, { times }) => sum + (times.user + times.nice + times.sys + times.irq) / 1000, 0);
+}
+
+type Service = 'postgres' | 'redis';
+const SERVICE_OF_COMMAND: Record<string, Service> = { postgres: 'postgres', 'redis-server': 'redis' };
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU time (ms) each of the machine's Postgres and Redis processes has used so far, by pid, from /proc (empty where there is none). */
+function serviceCpuByPid(): Map<string, { service: Service; ms: number }> {
+  const used = new Map<string, { service: Service; ms: number }>();
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return used;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const service = SERVICE_OF_COMMAND[stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))];
+      if (!service) continue;
+      // Fields after the command: state is the first, utime and stime the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      used.set(pid, { service, ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND });
+    } catch {
+      // The process ended between listing and reading.
+    }
+  }
+  return used;
+}
+
+/**
+ * What the services used between two readings. A process that ended in between (the backend of
+ * a closed connection) is missing from the later one and its share is lost: an undercount only.
+ */
+function serviceCpuSince(before: ReturnType<typeof serviceCpuByPid>, after: ReturnType<typeof serviceCpuByPid>): Record<Service, number> {
+  const used: Record<Service, number> = { postgres: 0, redis: 0 };
+  for (const [pid, { service, ms }] of after) used[service] += ms - (before.get(pid)?.ms ?? 0);
+  return used;
 }
 
 /**
@@ -316,11 +357,11 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
      * whole machine (busy core-seconds, every process — Postgres, Redis, the bench itself — included).
      */
     async cpuOf<T>(work: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
-      const [before, machineBefore] = [await cpuByRole(), machineBusySeconds()];
+      const [before, servicesBefore, machineBefore] = [await cpuByRole(), serviceCpuByPid(), machineBusySeconds()];
       const result = await work();
-      const [after, machineAfter] = [await cpuByRole(), machineBusySeconds()];
+      const [after, servicesAfter, machineAfter] = [await cpuByRole(), serviceCpuByPid(), machineBusySeconds()];
       const byRole = Object.fromEntries(Object.entries(after).map(([role, ms]) => [role, ms - (before[role] ?? 0)]));
-      return { result, cpu: { byRole, machineSeconds: machineAfter - machineBefore } };
+      return { result, cpu: { byRole, services: serviceCpuSince(servicesBefore, servicesAfter), machineSeconds: machineAfter - machineBefore } };
     },
     async cleanup(): Promise<void> {
       for (const child of children.reverse()) await child.stop().catch(() => {});

@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { queueCatalog } from '../../src/queues/catalog.ts';
 import { createBenchEnv, createJsonClient, type Scenario } from '../harness.ts';
 import { skipped, type Figure } from '../report.ts';
-import { createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals } from './staged.ts';
+import { cpuPerDeliveryFigure, createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals } from './staged.ts';
 
 const COUNT = Number(process.env.BENCH_EMAIL_COUNT ?? 2_000);
 const METRICS = [{ metric: `emails/s (${COUNT})`, unit: 'mail/s', goal: '≥ 0.5× baseline' }];
@@ -63,7 +63,7 @@ export const email: Scenario = {
       const text = 'Nightly scan finished: 3 findings need a look.\n'.repeat(Math.max(1, Math.round((averageBytes - 900) / 2 / 47)));
       const run = { type: 'run', smtpUrl, count: COUNT, concurrency: queueCatalog.email.concurrency, maxConnections, from: 'Herald <notifications@herald.local>', to: 'ops@bench.example', subject: 'Nightly scan finished', text, html };
       bytes = 0;
-      const baselineMs = await timedArrivals(arrivals, COUNT, 'baseline', () => loop.request(run, 'done', 180_000));
+      const baseline = await timedArrivals(env, arrivals, COUNT, 'baseline', () => loop.request(run, 'done', 180_000));
       const baselineBytes = Math.round(bytes / Math.max(1, arrivals.count));
 
       const figures: Figure[] = [
@@ -73,9 +73,10 @@ export const email: Scenario = {
           goalRatio: 0.5,
           count: COUNT,
           herald,
-          baselineMs,
+          baseline,
           detail: `${herald.delivered} delivery rows recorded as sent; messages ~${averageBytes} B (baseline ~${baselineBytes} B); ${maxConnections} SMTP connections with TCP_NODELAY, concurrency ${queueCatalog.email.concurrency}`,
         }),
+        cpuPerDeliveryFigure({ name: 'email', count: COUNT, workerRole: 'email', herald, loopRole: 'mail-loop', baseline }),
       ];
       return figures;
     } finally {

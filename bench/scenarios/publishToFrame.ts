@@ -91,8 +91,8 @@ const ECHO_ROLE = 'sse-echo';
 
 /**
  * CPU time per event, which the machine's noise moves far less than latency: Herald's
- * processes together against the echo server's, with each role's share and the whole
- * machine's (Postgres, Redis and this bench's sender and 400 stream readers included) in the note.
+ * processes together against the echo server's, with each role's share, Postgres's and Redis's,
+ * and the whole machine's (this bench's sender and 400 stream readers included) in the note.
  */
 function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure {
   const perEvent = (ms: number, run: Run) => ms / Math.max(1, run.accepted);
@@ -113,7 +113,9 @@ function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure 
     ratio: ratioOf(heraldMs, echoMs),
     goal: 'informational',
     met: null,
-    note: `ms per event by role: ${byRole}; the whole machine ${perEvent(herald.cpu.machineSeconds * 1000, herald).toFixed(2)} ms per event (baseline's step ${perEvent(baseline.cpu.machineSeconds * 1000, baseline).toFixed(2)})`,
+    note:
+      `ms per event by role: ${byRole}; Postgres ${perEvent(herald.cpu.services.postgres, herald).toFixed(3)}, Redis ${perEvent(herald.cpu.services.redis, herald).toFixed(3)}; ` +
+      `the whole machine ${perEvent(herald.cpu.machineSeconds * 1000, herald).toFixed(2)} ms per event (baseline's step ${perEvent(baseline.cpu.machineSeconds * 1000, baseline).toFixed(2)})`,
   };
 }
 

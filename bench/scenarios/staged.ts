@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { createRedis } from '../../src/redis.ts';
-import { createJsonClient, waitUntil, type BenchEnv } from '../harness.ts';
+import { createJsonClient, waitUntil, type BenchEnv, type CpuUse } from '../harness.ts';
 import { ratioOf, type Figure } from '../report.ts';
 
 /** Counts what a local receiver (HTTP or SMTP) took, with the time of the last arrival. */
@@ -42,7 +42,7 @@ export async function stagedDeliveries(options: {
   event: (i: number) => Record<string, unknown>;
   arrivals: Arrivals;
   timeoutMs: number;
-}): Promise<{ ms: number; delivered: number }> {
+}): Promise<StagedRun> {
   const { env, arrivals, count } = options;
   const connection = createRedis(env.config.REDIS_URL, 'worker');
   const queue = new Queue(options.queue, { connection, prefix: env.prefix });
@@ -66,22 +66,25 @@ export async function stagedDeliveries(options: {
     );
     arrivals.reset();
     const started = performance.now();
-    await queue.resume();
-    await waitUntil(`${count} arrivals`, () => arrivals.count >= count, options.timeoutMs, 10);
-    const ms = arrivals.lastAt - started;
-    // The worker records each outcome after the receiver answered; give the bookkeeping a moment.
-    let delivered = 0;
-    await waitUntil(
-      'delivery rows recorded',
-      async () => {
-        const [row] = await env.sql<{ n: number }[]>`select count(*)::int as n from deliveries where channel = ${options.queue} and state in ('sent', 'delivered')`;
-        delivered = row!.n;
-        return delivered >= count;
-      },
-      15_000,
-      100,
-    ).catch(() => {});
-    return { ms, delivered };
+    // The CPU window takes in the bookkeeping after the last arrival: it is part of each delivery's cost.
+    const { result: delivered, cpu } = await env.cpuOf(async () => {
+      await queue.resume();
+      await waitUntil(`${count} arrivals`, () => arrivals.count >= count, options.timeoutMs, 10);
+      // The worker records each outcome after the receiver answered; give the bookkeeping a moment.
+      let recorded = 0;
+      await waitUntil(
+        'delivery rows recorded',
+        async () => {
+          const [row] = await env.sql<{ n: number }[]>`select count(*)::int as n from deliveries where channel = ${options.queue} and state in ('sent', 'delivered')`;
+          recorded = row!.n;
+          return recorded >= count;
+        },
+        15_000,
+        100,
+      ).catch(() => {});
+      return recorded;
+    });
+    return { ms: arrivals.lastAt - started, delivered, cpu };
   } finally {
     await queue.close();
     connection.disconnect();
@@ -90,15 +93,47 @@ export async function stagedDeliveries(options: {
 
 /**
  * Times one run of a baseline loop by what reached the receiver: from the start to the last of
- * `count` arrivals, as Herald's own run is timed.
+ * `count` arrivals, as Herald's own run is timed, with the CPU it used.
  */
-export async function timedArrivals(arrivals: Arrivals, count: number, label: string, run: () => Promise<unknown>): Promise<number> {
+export async function timedArrivals(env: BenchEnv, arrivals: Arrivals, count: number, label: string, run: () => Promise<unknown>): Promise<TimedRun> {
   arrivals.reset();
   const started = performance.now();
-  await run();
-  await waitUntil(`${label} arrivals`, () => arrivals.count >= count, 10_000);
-  return arrivals.lastAt - started;
+  const { cpu } = await env.cpuOf(async () => {
+    await run();
+    await waitUntil(`${label} arrivals`, () => arrivals.count >= count, 10_000);
+  });
+  return { ms: arrivals.lastAt - started, cpu };
 }
+
+/**
+ * CPU per delivery, which the machine's noise moves far less than the rate: the channel's
+ * worker against the raw loop, with Postgres, Redis and the whole machine in the note (the
+ * receiver and this bench included), so a missed rate says whose time it is.
+ */
+export function cpuPerDeliveryFigure(options: { name: string; count: number; workerRole: string; herald: StagedRun; loopRole: string; baseline: TimedRun }): Figure {
+  const { count, herald, baseline } = options;
+  const perDelivery = (ms: number) => ms / count;
+  const workerMs = perDelivery(herald.cpu.byRole[options.workerRole] ?? 0);
+  const loopMs = perDelivery(baseline.cpu.byRole[options.loopRole] ?? 0);
+  const shares = (cpu: CpuUse) =>
+    `Postgres ${perDelivery(cpu.services.postgres).toFixed(2)}, Redis ${perDelivery(cpu.services.redis).toFixed(2)}, the whole machine ${perDelivery(cpu.machineSeconds * 1000).toFixed(2)}`;
+  return {
+    name: options.name,
+    metric: `CPU per delivery, the ${options.workerRole} worker vs the loop`,
+    unit: 'ms',
+    herald: workerMs,
+    baseline: loopMs,
+    ratio: ratioOf(workerMs, loopMs),
+    goal: 'informational',
+    met: null,
+    note: `ms per delivery: ${shares(herald.cpu)} (the loop's run: ${shares(baseline.cpu)})`,
+  };
+}
+
+/** A timed run and the CPU it used. */
+export type TimedRun = { ms: number; cpu: CpuUse };
+/** Herald's staged run: timed, with the delivery rows it recorded as done. */
+export type StagedRun = TimedRun & { delivered: number };
 
 /** The throughput row of a staged channel scenario: Herald's rate against the raw loop's, goal ≥ `goalRatio`×. */
 export function throughputFigure(options: {
@@ -106,12 +141,13 @@ export function throughputFigure(options: {
   metric: { metric: string; unit: string; goal: string };
   goalRatio: number;
   count: number;
-  herald: { ms: number; delivered: number };
-  baselineMs: number;
+  herald: StagedRun;
+  baseline: TimedRun;
   /** What the note says after the timings. */
   detail: string;
 }): Figure {
-  const { count, herald, baselineMs } = options;
+  const { count, herald } = options;
+  const baselineMs = options.baseline.ms;
   const heraldRate = count / (herald.ms / 1000);
   const baselineRate = count / (baselineMs / 1000);
   const ratio = ratioOf(heraldRate, baselineRate);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { queueCatalog } from '../../src/queues/catalog.ts';
 import { createBenchEnv, createJsonClient, type Scenario } from '../harness.ts';
 import { skipped, type Figure } from '../report.ts';
-import { createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals } from './staged.ts';
+import { cpuPerDeliveryFigure, createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals } from './staged.ts';
 
 const COUNT = Number(process.env.BENCH_WEBHOOK_COUNT ?? 5_000);
 /** Herald's outbound client's default sockets per host (src/outbound/httpClient.ts). */
@@ -54,7 +54,7 @@ export const webhook: Scenario = {
       const loop = await env.spawn('got-loop');
       const body = JSON.stringify({ id: 'hook_x', type: 'deploy_finished', tenantId: 'hooks', severity: 'info', occurredAt: new Date().toISOString(), data: event(0).data });
       const run = { type: 'run', url: hookUrl, count: COUNT, concurrency: queueCatalog.webhook.concurrency, maxSockets: MAX_SOCKETS, body, headers: { 'content-type': 'application/json', 'webhook-timestamp': '1700000000', 'webhook-signature': 'v1,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=' } };
-      const baselineMs = await timedArrivals(arrivals, COUNT, 'baseline', () => loop.request(run, 'done', 180_000));
+      const baseline = await timedArrivals(env, arrivals, COUNT, 'baseline', () => loop.request(run, 'done', 180_000));
       const figures: Figure[] = [
         throughputFigure({
           name: 'webhook',
@@ -62,9 +62,10 @@ export const webhook: Scenario = {
           goalRatio: 0.6,
           count: COUNT,
           herald,
-          baselineMs,
+          baseline,
           detail: `${herald.delivered} delivery rows recorded as delivered; concurrency ${queueCatalog.webhook.concurrency}, ${MAX_SOCKETS} sockets`,
         }),
+        cpuPerDeliveryFigure({ name: 'webhook', count: COUNT, workerRole: 'webhook', herald, loopRole: 'got-loop', baseline }),
       ];
       return figures;
     } finally {
