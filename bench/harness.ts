@@ -182,6 +182,7 @@ function machineBusySeconds(): number {
 
 type Service = 'postgres' | 'redis';
 const SERVICE_OF_COMMAND: Record<string, Service> = { postgres: 'postgres', 'redis-server': 'redis' };
+/** /proc counts CPU time in clock ticks: USER_HZ, which is 100 on Linux whatever the kernel's own tick. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
 /** CPU time (ms) each of the machine's Postgres and Redis processes has used so far, by pid, from /proc (empty where there is none). */
@@ -353,8 +354,9 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
       return { result, work: { byRole, transactions: transactionsAfter - transactionsBefore } };
     },
     /**
-     * The CPU time used while `work` runs: by each child of the scenario (ms, by role) and by the
-     * whole machine (busy core-seconds, every process — Postgres, Redis, the bench itself — included).
+     * The CPU time used while `work` runs: by each child of the scenario (ms, by role), by the
+     * machine's Postgres and Redis processes (ms), and by the whole machine (busy core-seconds,
+     * every process — Postgres, Redis, the bench itself — included).
      */
     async cpuOf<T>(work: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
       const [before, servicesBefore, machineBefore] = [await cpuByRole(), serviceCpuByPid(), machineBusySeconds()];
