@@ -64,15 +64,9 @@ export async function stagedDeliveries(options: {
       60_000,
       100,
     );
-    arrivals.reset();
-    let started = 0;
-    // The CPU window takes in the bookkeeping after the last arrival: it is part of each delivery's cost.
-    // The clock starts inside it, after the children's CPU readings.
-    const { result: delivered, cpu } = await env.cpuOf(async () => {
-      started = performance.now();
-      await queue.resume();
-      await waitUntil(`${count} arrivals`, () => arrivals.count >= count, options.timeoutMs, 10);
-      // The worker records each outcome after the receiver answered; give the bookkeeping a moment.
+    // The worker records each outcome after the receiver answered: that bookkeeping is part of
+    // each delivery's cost, so it runs inside the CPU window (and is given a moment).
+    const { ms, cpu, settled: delivered } = await timeArrivals(env, arrivals, count, `${count} arrivals`, () => queue.resume(), options.timeoutMs, async () => {
       let recorded = 0;
       await waitUntil(
         'delivery rows recorded',
@@ -86,7 +80,7 @@ export async function stagedDeliveries(options: {
       ).catch(() => {});
       return recorded;
     });
-    return { ms: arrivals.lastAt - started, delivered, cpu };
+    return { ms, delivered, cpu };
   } finally {
     await queue.close();
     connection.disconnect();
@@ -98,14 +92,33 @@ export async function stagedDeliveries(options: {
  * `count` arrivals, as Herald's own run is timed, with the CPU it used.
  */
 export async function timedArrivals(env: BenchEnv, arrivals: Arrivals, count: number, label: string, run: () => Promise<unknown>): Promise<TimedRun> {
+  const { ms, cpu } = await timeArrivals(env, arrivals, count, `${label} arrivals`, run, 10_000, async () => {});
+  return { ms, cpu };
+}
+
+/**
+ * The one clock of both sides: from `start` to the last of `count` arrivals (waited for up to
+ * `timeoutMs` after `start` resolves), with the CPU used until `settle` — run after the last
+ * arrival — is done. The clock starts inside the CPU window, after the children's readings.
+ */
+async function timeArrivals<T>(
+  env: BenchEnv,
+  arrivals: Arrivals,
+  count: number,
+  what: string,
+  start: () => Promise<unknown>,
+  timeoutMs: number,
+  settle: () => Promise<T>,
+): Promise<TimedRun & { settled: T }> {
   arrivals.reset();
   let started = 0;
-  const { cpu } = await env.cpuOf(async () => {
+  const { result: settled, cpu } = await env.cpuOf(async () => {
     started = performance.now();
-    await run();
-    await waitUntil(`${label} arrivals`, () => arrivals.count >= count, 10_000);
+    await start();
+    await waitUntil(what, () => arrivals.count >= count, timeoutMs, 10);
+    return settle();
   });
-  return { ms: arrivals.lastAt - started, cpu };
+  return { ms: arrivals.lastAt - started, cpu, settled };
 }
 
 /**
