@@ -67,4 +67,21 @@ describe('createGroupCommitter', () => {
     expect(groups).toEqual([[1], [2], [3, 4, 5]]);
     expect(most).toBe(2);
   });
+
+  it('with lingerMs, holds the first item that long so that what arrives meanwhile goes with it', async () => {
+    const { groups, flush } = doubling();
+    const submit = createGroupCommitter(flush, { lingerMs: 30 });
+    const first = submit([1]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(groups).toEqual([]);
+    const results = await Promise.all([first, submit([2]), submit([3])]);
+    expect(results).toEqual([[2], [4], [6]]);
+    expect(groups).toEqual([[1, 2, 3]]);
+    // Once idle again, the next item lingers anew rather than going at once.
+    const later = submit([4]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(groups).toHaveLength(1);
+    expect(await later).toEqual([8]);
+    expect(groups).toEqual([[1, 2, 3], [4]]);
+  });
 });

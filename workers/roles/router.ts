@@ -18,6 +18,9 @@ import type { Role } from './role.ts';
 /** Most events routed in one pass; the jobs that arrive while a pass runs make the next one. */
 const ROUTE_GROUP_MAX = 500;
 
+/** How long a finished pass's mark waits for the marks of later passes to go with it. */
+const MARK_LINGER_MS = 50;
+
 type RouteItem = { event: EventRef; carried: StoredEvent | undefined };
 
 /** The envelopes a route job carries, by eventKey. */
@@ -41,25 +44,35 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const sweeper = createOutboxSweeper({ db, queues, logger, afterSeconds: config.OUTBOX_SWEEP_AFTER_SECONDS });
   // The router already sweeps the outbox; deleting old history is the same kind of background chore.
   const retention = createRetentionSweep({ db, logger, retentionDays: config.RETENTION_DAYS });
-  // Marking events routed is not on the way of the next pass: each pass hands its finish to
-  // this group committer, once, so the finishing statements of passes that end close together
-  // go as one while the next pass already runs. Their commits do not wait for the disk (a
-  // connection of their own with synchronous_commit off): the mark only tells the sweeper and a
-  // retry that the frames went out, so if Postgres crashes before its WAL writer flushes it
-  // (well within a second), the events look unrouted after recovery and the sweeper routes them
-  // again, adding nothing and announcing their rows once more. The mark is always written after
-  // the routing write's own durable commit, so it can never outlive the rows it speaks for.
+  // Marking events routed is on nobody's way: a route job completes once its frames are out,
+  // and each pass hands its events to this committer, which lingers so that the marks of the
+  // passes ending meanwhile go as one statement — under a light steady load a pass routes one or
+  // two events, and a mark per pass cost Postgres more CPU than any other step of an event. If
+  // the router dies before the mark lands, the events look unrouted and the sweeper routes them
+  // again, adding nothing and announcing their rows once more (as a crash between the frames and
+  // the mark always did). So the mark's commits need not wait for the disk either (a connection
+  // of its own with synchronous_commit off): a Postgres crash that loses one leaves the same
+  // state. The mark is always written after the routing write's own durable commit, so it can
+  // never outlive the rows it speaks for.
   const finishDb = createDb(config.DATABASE_URL, { max: 1, settings: { synchronous_commit: 'off' } });
   const finish = createGroupCommitter(
     async (finishes: RoutingFinish[]) => {
       await finishRouting(finishDb, finishes);
       return finishes.map(() => undefined);
     },
-    { isolateFailures: true },
+    { lingerMs: MARK_LINGER_MS },
   );
+  const marking = new Set<Promise<void>>();
+  const markRouted = (passFinish: RoutingFinish) => {
+    const marked = finish([passFinish]).then(
+      () => undefined,
+      (err: unknown) => logger.warn({ err, events: passFinish.events.length }, 'could not mark events routed; the outbox sweeper routes them again'),
+    );
+    marking.add(marked);
+    void marked.finally(() => marking.delete(marked));
+  };
   // The events of the jobs held at once are routed together, in the round trips of one; a
-  // group that fails is routed again event by event, so one poison event fails alone. Every
-  // event of a pass waits for the pass's one finish.
+  // group that fails is routed again event by event, so one poison event fails alone.
   const route = createGroupCommitter(
     async (items: RouteItem[]) => {
       const { plans, finish: passFinish } = await routePass(
@@ -67,8 +80,8 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
         items.map((item) => item.event),
         new Map(items.flatMap((item) => (item.carried ? [[eventKey(item.event), item.carried] as const] : []))),
       );
-      const finished = finish([passFinish]).then(() => undefined);
-      return plans.map((plan) => ({ plan, finished }));
+      markRouted(passFinish);
+      return plans;
     },
     { maxBatch: ROUTE_GROUP_MAX, isolateFailures: true },
   );
@@ -82,11 +95,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       const carried = attempt === 1 && stored ? carriedEvents(stored) : new Map<string, StoredEvent>();
       // Every event of the job is settled before the job fails, so the retry finds the good ones routed.
       const outcomes = await Promise.allSettled(
-        events.map(async (event) => {
-          const [routed] = await route([{ event, carried: carried.get(eventKey(event)) }]);
-          await routed!.finished;
-          return routed!.plan;
-        }),
+        events.map(async (event) => (await route([{ event, carried: carried.get(eventKey(event)) }]))[0]),
       );
       const missing = events.filter((_, i) => outcomes[i]!.status === 'fulfilled' && (outcomes[i] as PromiseFulfilledResult<unknown>).value === null);
       if (missing.length > 0) log.warn({ missing }, 'events not found; nothing to route');
@@ -102,6 +111,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       await retention.stop();
       await sweeper.stop();
       await worker.close();
+      await Promise.all(marking);
       await templates.close();
       await closeQueues(queues);
       subscriber.disconnect();
