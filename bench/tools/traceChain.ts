@@ -39,8 +39,10 @@ try {
   const acked: number[] = [];
   // TRACE_BEFORE=rate:count: a phase at another rate first (ids go on from it; leave it out of
   // the figures with TRACE_SKIP=count), to see what a change of rate costs a running service.
+  // TRACE_GAP_MS=ms: that long with nothing sent between the two phases, as the bench's steps have.
   const [beforeRate, beforeCount] = (process.env.TRACE_BEFORE ?? '1:0').split(':').map(Number) as [number, number];
-  const dueAt = (i: number) => (i < beforeCount ? (i * 1000) / beforeRate : (beforeCount * 1000) / beforeRate + ((i - beforeCount) * 1000) / RATE);
+  const gapMs = Number(process.env.TRACE_GAP_MS ?? 0);
+  const dueAt = (i: number) => (i < beforeCount ? (i * 1000) / beforeRate : (beforeCount * 1000) / beforeRate + gapMs + ((i - beforeCount) * 1000) / RATE);
   const total = beforeCount + COUNT;
   const start = performance.now();
   for (let i = 0; i < total; i++) {

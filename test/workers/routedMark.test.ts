@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+
+let env: TestEnv;
+let api: ApiClient;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  api = apiClient((await env.startWeb()).url);
+  await seedDirectory(api, 'acme', ['u1', 'u2']);
+});
+afterAll(() => env?.cleanup());
+
+const routedCount = async (ids: string[]) =>
+  (await env.db.$client<{ n: number }[]>`select count(*)::int as n from events where id = any(${ids}) and routed_at is not null`)[0]!.n;
+
+// A route job completes once its frames are out; the routed marks of passes that end close
+// together go later, as one statement (workers/roles/router.ts). A router stopped in between
+// must still write them, or every such event would be routed and announced again by the sweeper.
+it('a router stopped right after routing still marks what it routed', async () => {
+  const router = await env.startRouter();
+  const ids = Array.from({ length: 30 }, (_, i) => `mark_${i}`);
+  const events = ids.map((id, i) => ({ id, tenantId: 'acme', type: 'finding_created', assigneeUserIds: [`u${(i % 2) + 1}`] }));
+  expect((await api.post('/api/v1/events/batch', { events })).status).toBe(200);
+
+  // Every inbox row written is a pass whose frames are on their way; stop at once.
+  await eventually(async () => (await env.db.$client`select count(*)::int as n from notifications where event_id = any(${ids})`)[0]!.n === ids.length, 10_000, 5);
+  await env.stop(router);
+
+  expect(await routedCount(ids)).toBe(ids.length);
+});
+
+it('marks the events of passes that end close together in one statement', async () => {
+  await env.startRouter();
+  const ids = Array.from({ length: 20 }, (_, i) => `trickle_${i}`);
+  // One event at a time, the next sent once the last one's inbox row is written: a pass each.
+  for (const [i, id] of ids.entries()) {
+    expect((await api.post('/api/v1/events', { id, tenantId: 'acme', type: 'finding_created', assigneeUserIds: [`u${(i % 2) + 1}`] })).status).toBe(202);
+    await eventually(async () => (await env.db.$client`select 1 from notifications where event_id = ${id}`).length === 1, 10_000, 2);
+  }
+  await eventually(async () => (await routedCount(ids)) === ids.length, 10_000);
+  // now() is a transaction's start: the rows one statement wrote share it.
+  const [row] = await env.db.$client<{ passes: number; marks: number }[]>`
+    select (select count(distinct created_at)::int from notifications where event_id = any(${ids})) as passes,
+           (select count(distinct routed_at)::int from events where id = any(${ids})) as marks`;
+  expect(row!.passes).toBe(ids.length);
+  expect(row!.marks).toBeLessThan(ids.length);
+});
