@@ -26,9 +26,12 @@ afterAll(async () => {
 async function publish(ids: string[]): Promise<void> {
   const events = ids.map((id) => ({ id, tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['ana'] }));
   for (let i = 0; i < events.length; i += 500) expect((await api.post('/api/v1/events/batch', { events: events.slice(i, i + 500) })).status).toBe(200);
+  // Routed to the end, marks included (they follow a pass's rows a moment later): the tests set routed_at themselves.
   await eventually(async () => {
-    const [row] = await env.db.$client`select count(*)::int as n from notifications where event_id = any(${ids})`;
-    return row!.n === ids.length;
+    const [row] = await env.db.$client`select
+      (select count(*)::int from notifications where event_id = any(${ids})) as rows,
+      (select count(*)::int from events where id = any(${ids}) and routed_at is not null) as routed`;
+    return row!.rows === ids.length && row!.routed === ids.length;
   }, 20_000);
 }
 
