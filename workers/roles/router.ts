@@ -62,14 +62,14 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
     },
     { lingerMs: MARK_LINGER_MS },
   );
-  const marking = new Set<Promise<void>>();
+  // The committer's one flusher takes the marks in the order handed over, so the last one
+  // settles after every other: it is all that closing has to wait for.
+  let lastMark: Promise<void> = Promise.resolve();
   const markRouted = (passFinish: RoutingFinish) => {
-    const marked = finish([passFinish]).then(
+    lastMark = finish([passFinish]).then(
       () => undefined,
       (err: unknown) => logger.warn({ err, events: passFinish.events.length }, 'could not mark events routed; the outbox sweeper routes them again'),
     );
-    marking.add(marked);
-    void marked.finally(() => marking.delete(marked));
   };
   // The events of the jobs held at once are routed together, in the round trips of one; a
   // group that fails is routed again event by event, so one poison event fails alone.
@@ -111,7 +111,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       await retention.stop();
       await sweeper.stop();
       await worker.close();
-      await Promise.all(marking);
+      await lastMark;
       await templates.close();
       await closeQueues(queues);
       subscriber.disconnect();
