@@ -209,6 +209,29 @@ describe('post: outcomes', () => {
   });
 });
 
+describe('post: connections', () => {
+  it('keeps every socket a host was given across waves of sends, opening no new ones', async () => {
+    // A worker's sends come in waves (each after a grouped load): between them every socket is
+    // idle at once, and none may be closed only to be opened again by the next wave.
+    const waves = await startLocalServer((_req, res) => res.end());
+    const wavesClient = createOutboundClient({ allowHosts: [`127.0.0.1:${waves.port}`] });
+    try {
+      const SOCKETS_PER_HOST = 20; // the client's default
+      for (let wave = 0; wave < 3; wave++) {
+        await Promise.all(
+          Array.from({ length: SOCKETS_PER_HOST }, (_, i) => wavesClient.post(`${waves.origin}/wave`, { kind: 'webhook', json: { wave, i } })),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(waves.requests).toHaveLength(3 * SOCKETS_PER_HOST);
+      expect(waves.connections()).toBe(SOCKETS_PER_HOST);
+    } finally {
+      wavesClient.close();
+      await waves.close();
+    }
+  });
+});
+
 describe('describeUrlForLogs', () => {
   it('keeps scheme and host, hides path, query and credentials', () => {
     expect(describeUrlForLogs('https://hooks.slack.com/services/T0/B0/SECRET')).toBe('https://hooks.slack.com/…');
