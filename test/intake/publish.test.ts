@@ -25,6 +25,39 @@ describe('POST /api/v1/events', () => {
     expect(rows).toEqual([{ id: 'evt_first', tenant_id: 'acme', severity: 'high' }]);
   });
 
+  it('stores every field of the envelope as given, filling in only what is absent', async () => {
+    const full = {
+      id: 'evt_full',
+      type: 'approval_requested',
+      tenantId: 'acme',
+      severity: 'HIGH',
+      priority: 'urgent',
+      actorId: 'u2',
+      assigneeUserIds: ['u1'],
+      assigneeTeamIds: ['t1'],
+      recipientUserIds: ['u2'],
+      approval: { requesterId: 'u2', approverCandidateIds: ['u1'] },
+      data: { title: 'Deploy?', nested: { n: 1 } },
+      occurredAt: '2026-12-04T10:00:00+02:00',
+    };
+    const bare = { id: 'evt_bare', type: 'scan_finished', tenantId: 'acme' };
+    expect((await api.post('/api/v1/events/batch', { events: [full, bare] })).status).toBe(200);
+    const rows = await env.db.$client<{ id: string; envelope: Record<string, unknown> }[]>`
+      select id, envelope from events where id in ('evt_full', 'evt_bare') order by id desc`;
+    expect(rows[0]!.envelope).toStrictEqual({ ...full, severity: 'high', occurredAt: '2026-12-04T08:00:00.000Z' });
+    expect(rows[1]!.envelope).toStrictEqual({
+      ...bare,
+      severity: null,
+      actorId: null,
+      assigneeUserIds: [],
+      assigneeTeamIds: [],
+      recipientUserIds: [],
+      approval: null,
+      data: {},
+      occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
+    });
+  });
+
   it('generates an id when none is given', async () => {
     const res = await api.post('/api/v1/events', event());
     expect(res.status).toBe(202);
