@@ -41,7 +41,12 @@ describe('POST /api/v1/events', () => {
       occurredAt: '2026-12-04T10:00:00+02:00',
     };
     const bare = { id: 'evt_bare', type: 'scan_finished', tenantId: 'acme' };
-    expect((await api.post('/api/v1/events/batch', { events: [full, bare] })).status).toBe(200);
+    const res = await api.post('/api/v1/events/batch', { events: [full, bare] });
+    expect(res.status).toBe(200);
+    expect(res.body.results).toEqual([
+      { id: 'evt_full', status: 'accepted' },
+      { id: 'evt_bare', status: 'accepted' },
+    ]);
     const rows = await env.db.$client<{ id: string; envelope: Record<string, unknown> }[]>`
       select id, envelope from events where id in ('evt_full', 'evt_bare') order by id desc`;
     expect(rows[0]!.envelope).toStrictEqual({ ...full, severity: 'high', occurredAt: '2026-12-04T08:00:00.000Z' });

@@ -1,4 +1,5 @@
 import type { LookupAddress } from 'node:dns';
+import type { ServerResponse } from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentDeliveryError, RetryLaterError, TransientDeliveryError } from '../../src/errors.ts';
@@ -213,10 +214,15 @@ describe('post: connections', () => {
   it('keeps every socket a host was given across waves of sends, opening no new ones', async () => {
     // A worker's sends come in waves (each after a grouped load): between them every socket is
     // idle at once, and none may be closed only to be opened again by the next wave.
-    const waves = await startLocalServer((_req, res) => res.end());
+    const SOCKETS_PER_HOST = 20; // the client's default
+    // Each wave is answered only once all of it has arrived, so every wave holds every socket.
+    const held: ServerResponse[] = [];
+    const waves = await startLocalServer((_req, res) => {
+      held.push(res);
+      if (held.length === SOCKETS_PER_HOST) for (const waiting of held.splice(0)) waiting.end();
+    });
     const wavesClient = createOutboundClient({ allowHosts: [`127.0.0.1:${waves.port}`] });
     try {
-      const SOCKETS_PER_HOST = 20; // the client's default
       for (let wave = 0; wave < 3; wave++) {
         await Promise.all(
           Array.from({ length: SOCKETS_PER_HOST }, (_, i) => wavesClient.post(`${waves.origin}/wave`, { kind: 'webhook', json: { wave, i } })),
