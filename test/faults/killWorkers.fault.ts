@@ -137,13 +137,12 @@ it('kill -9 of router, in-app and webhook workers mid-flow: no inbox row lost, e
   const lostEvents = events.filter((e) => !webhooks.has(e.id)).map((e) => e.id);
   if (lostEvents.length > 0) {
     // What the timeline says of each lost webhook, so a failure explains itself.
-    const rows = await world.env.db.$client`select event_id, state, attempts, last_error from deliveries where channel = 'webhook' and event_id = any(${lostEvents})`;
+    const rows = await world.env.db.$client<{ id: string }[]>`select id, event_id, state, attempts, last_error from deliveries where channel = 'webhook' and event_id = any(${lostEvents})`;
     const routed = await world.env.db.$client`select id, routed_at from events where id = any(${lostEvents})`;
-    const ids = await world.env.db.$client<{ id: string }[]>`select id from deliveries where channel = 'webhook' and event_id = any(${lostEvents})`;
     const queues = createQueues(world.env.redis, slotPrefix(world.env.config));
     const queue = queues.webhook;
     const jobs = await Promise.all(
-      ids.map(async ({ id }) => {
+      rows.map(async ({ id }) => {
         const job = await queue.getJob(deliveryJobId(id));
         return job ? { id, state: await job.getState(), attemptsMade: job.attemptsMade, stalledCounter: job.stalledCounter, failedReason: job.failedReason } : { id, state: 'no job' };
       }),
