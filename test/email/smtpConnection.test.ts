@@ -23,14 +23,19 @@ it('sends back-to-back messages on a pooled connection without waiting for delay
     mailer.send({ from: 'alerts@herald.test', to: 'ops@acme.example', subject: `Scan ${i} finished`, text: 'Three findings.\n'.repeat(60), html: '<p>Three findings.</p>\n'.repeat(60) });
   // The connection open and the code paths warm, so what is timed is the steady state.
   for (let i = 0; i < 5; i++) await send(i);
-  const started = performance.now();
-  for (let i = 0; i < MESSAGES; i++) await send(i);
-  const ms = performance.now() - started;
+  const took: number[] = [];
+  for (let i = 0; i < MESSAGES; i++) {
+    const started = performance.now();
+    await send(i);
+    took.push(performance.now() - started);
+  }
+  const fastest = Math.min(...took);
 
   // With Nagle's algorithm on (nodemailer's own sockets), each message's last small write waits
-  // for the relay's delayed ACK: 40 ms or more a message, 1.6 s or more for these. Without it,
-  // a message takes a few milliseconds; the bound leaves room for a busy machine.
-  expect(ms, `${MESSAGES} messages took ${Math.round(ms)} ms`).toBeLessThan(MESSAGES * DELAYED_ACK_MS * 0.75);
+  // for the relay's delayed ACK: every message takes 40 ms or more. Without it, a message takes
+  // a few milliseconds. The fastest of them is what is compared: a busy machine slows many
+  // messages, but not every one of them past the delayed ACK.
+  expect(fastest, `the fastest of ${MESSAGES} messages took ${fastest.toFixed(1)} ms (total ${Math.round(took.reduce((a, b) => a + b, 0))} ms)`).toBeLessThan(DELAYED_ACK_MS * 0.75);
   expect(smtp.received).toHaveLength(MESSAGES + 5);
   expect(smtp.sessionsOpened()).toBe(1);
 });
