@@ -42,7 +42,7 @@ const ROUTING_PASS = /^select \(select coalesce\(json_agg\(json_build_object\( '
  * out of the routing count; each is one round trip (postgres.js sends a Sync per query).
  */
 const BACKGROUND_STATEMENTS = [
-  /^select "tenant_id", "id" from "events" where \("events"\."routed_at" is null/,
+  /^select "tenant_id", "id" from "event_outbox" where "event_outbox"\."accepted_at" </,
   /^with stale as \(/,
   /^select id, tenant_id, event_id, channel from deliveries where state = 'scheduled'/,
   /^with gone as \(/,
@@ -52,7 +52,7 @@ const BACKGROUND_STATEMENTS = [
  * Marking passes routed (finishRouting): one statement for however many passes finished within
  * its linger, so how many there are per pass is timing, not rules. Counted apart, in the note.
  */
-const FINISHING_STATEMENT = /^update events set routed_at = now\(\)/;
+const FINISHING_STATEMENT = /^delete from event_outbox/;
 
 const ROUND_TRIP_TOLERANCE = 0.05;
 

@@ -92,7 +92,7 @@ const perSecond = (count: number, result: autocannon.Result) => count / result.d
 async function drained(env: BenchEnv): Promise<void> {
   await waitUntil(
     'the router to route every stored event',
-    async () => (await env.sql<{ n: number }[]>`select count(*)::int as n from events where routed_at is null`)[0]!.n === 0,
+    async () => (await env.sql<{ n: number }[]>`select count(*)::int as n from event_outbox`)[0]!.n === 0,
     120_000,
     250,
   );

@@ -3,7 +3,7 @@
  * into stages, at a steady rate through the whole pipeline (every Procfile process as its own
  * child), each user holding a stream in a tenant of their own as in publish-to-frame. The stage
  * boundaries are the rows' own timestamps (`events.accepted_at`, the intake transaction's start;
- * `notifications.created_at`, the routing write's; `events.routed_at`) against the client's
+ * `notifications.created_at`, the routing write's) against the client's
  * clock — one machine, one clock. A diagnostic for where a hop's time goes; not part of
  * `npm run bench`, whose figures it does not replace.
  */
@@ -56,9 +56,8 @@ try {
   }
   await sleep(2_000);
 
-  const rows = await env.sql<{ id: string; accepted: number; written: number; routed: number }[]>`
-    select e.id, extract(epoch from e.accepted_at) * 1000 as accepted, extract(epoch from n.created_at) * 1000 as written,
-           extract(epoch from e.routed_at) * 1000 as routed
+  const rows = await env.sql<{ id: string; accepted: number; written: number }[]>`
+    select e.id, extract(epoch from e.accepted_at) * 1000 as accepted, extract(epoch from n.created_at) * 1000 as written
     from events e join notifications n on n.tenant_id = e.tenant_id and n.event_id = e.id`;
   const at = (ms: number) => performance.timeOrigin + ms;
   const stages: [string, number[]][] = [
@@ -66,7 +65,6 @@ try {
     ['intake transaction → 202 received', []],
     ['intake transaction → routing write', []],
     ['routing write → frame received', []],
-    ['frame received → marked routed', []],
     ['POST sent → frame received', []],
   ];
   const byEvent: { i: number; values: number[] }[] = [];
@@ -76,8 +74,8 @@ try {
     const i = Number(row.id.slice(1));
     const frame = arrivals.get(i);
     if (frame === undefined || i < skip) continue;
-    const [accepted, written, routed] = [Number(row.accepted), Number(row.written), Number(row.routed)];
-    const values = [accepted - at(sent[i]!), at(acked[i]!) - accepted, written - accepted, at(frame) - written, routed - at(frame), frame - sent[i]!];
+    const [accepted, written] = [Number(row.accepted), Number(row.written)];
+    const values = [accepted - at(sent[i]!), at(acked[i]!) - accepted, written - accepted, at(frame) - written, frame - sent[i]!];
     values.forEach((v, k) => stages[k]![1].push(v));
     byEvent.push({ i, values });
   }
@@ -90,7 +88,7 @@ try {
     const bySecond = new Map<number, number[]>();
     for (const { i, values } of byEvent) {
       const second = Math.floor(dueAt(i) / 1000);
-      bySecond.set(second, [...(bySecond.get(second) ?? []), values[5]!]);
+      bySecond.set(second, [...(bySecond.get(second) ?? []), values[4]!]);
     }
     for (const [second, values] of [...bySecond].sort((a, b) => a[0] - b[0])) {
       console.log(`  second ${String(second).padStart(3)}: p50 ${percentile(values, 50).toFixed(1).padStart(6)}  p99 ${percentile(values, 99).toFixed(1).padStart(6)} ms`);
@@ -98,7 +96,7 @@ try {
   }
   // TRACE_WORST=n: the n slowest events, with when they were sent, to tell a stall (many neighbours at once) from a straggler.
   const worst = Number(process.env.TRACE_WORST ?? 0);
-  for (const { i, values } of byEvent.sort((a, b) => b.values[5]! - a.values[5]!).slice(0, worst)) {
+  for (const { i, values } of byEvent.sort((a, b) => b.values[4]! - a.values[4]!).slice(0, worst)) {
     console.log(`  e${i} sent at ${((sent[i]! - start) / 1000).toFixed(3)} s: ${values.map((v) => v.toFixed(1)).join(' / ')} ms`);
   }
   client.close();

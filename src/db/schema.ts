@@ -77,9 +77,11 @@ export const teams = pgTable(
 );
 
 /**
- * The durable record of every accepted event; `routedAt` null means the router has not finished
- * it (the outbox). An event's id is its publisher's idempotency key within its tenant (SPEC §2):
- * the same id in another tenant is another event, so every reference to an event carries both.
+ * The durable record of every accepted event. An event's id is its publisher's idempotency key
+ * within its tenant (SPEC §2): the same id in another tenant is another event, so every
+ * reference to an event carries both. The key leads with the id so that an id alone (an
+ * operator's timeline lookup across every tenant) is an index lookup too. A row is written once
+ * and never updated: whether the router has finished an event lives in `event_outbox`.
  */
 export const events = pgTable(
   'events',
@@ -92,15 +94,29 @@ export const events = pgTable(
     envelope: jsonb('envelope').$type<Record<string, unknown>>().notNull(),
     occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }).notNull(),
     acceptedAt: timestamp('accepted_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-    routedAt: timestamp('routed_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [
-    primaryKey({ columns: [t.tenantId, t.id] }),
-    index('events_unrouted_idx').on(t.acceptedAt).where(sql`${t.routedAt} is null`),
-    index('events_tenant_idx').on(t.tenantId, t.acceptedAt),
-    // The retention sweep (src/retention/) finds routed events past RETENTION_DAYS by age.
-    index('events_retention_idx').on(t.acceptedAt).where(sql`${t.routedAt} is not null`),
+    primaryKey({ columns: [t.id, t.tenantId] }),
+    // The retention sweep (src/retention/) finds events past RETENTION_DAYS by age.
+    index('events_accepted_idx').on(t.acceptedAt),
   ],
+);
+
+/**
+ * The events stored and not yet routed: a row is inserted with its event, in the same
+ * statement, and deleted once the router has announced the event (its frames went out). The
+ * outbox sweeper re-enqueues what stays here too long. A table of its own, not a column of
+ * `events`: marking a column would rewrite the whole event row (its envelope) and every index
+ * of it, once per event; deleting a narrow row here rewrites nothing.
+ */
+export const eventOutbox = pgTable(
+  'event_outbox',
+  {
+    tenantId: text('tenant_id').notNull(),
+    id: text('id').notNull(),
+    acceptedAt: timestamp('accepted_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.id] }), index('event_outbox_accepted_idx').on(t.acceptedAt)],
 );
 
 /**

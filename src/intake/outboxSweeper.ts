@@ -1,8 +1,8 @@
-import { and, isNull, lt, sql } from 'drizzle-orm';
+import { lt, sql } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import { chunksOf } from '../chunks.ts';
 import type { Db } from '../db/client.ts';
-import { events } from '../db/schema.ts';
+import { eventOutbox } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import { periodicTask } from '../periodicTask.ts';
 import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, INLINE_INAPP_MAX, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
@@ -65,10 +65,10 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
   async function sweepUnrouted(): Promise<number> {
     if (await routerBacklogOlderThanThreshold()) return 0;
     const stale = await db
-      .select({ tenantId: events.tenantId, id: events.id })
-      .from(events)
-      .where(and(isNull(events.routedAt), lt(events.acceptedAt, sql`now() - make_interval(secs => ${options.afterSeconds})`)))
-      .orderBy(events.acceptedAt)
+      .select({ tenantId: eventOutbox.tenantId, id: eventOutbox.id })
+      .from(eventOutbox)
+      .where(lt(eventOutbox.acceptedAt, sql`now() - make_interval(secs => ${options.afterSeconds})`))
+      .orderBy(eventOutbox.acceptedAt)
       .limit(Math.min(batchSize, ROUTE_JOB_MAX_EVENTS));
     return (await requeue(stale)) ? stale.length : 0;
   }

@@ -12,8 +12,9 @@ export type Stored = {
 };
 
 /**
- * Inserts a batch of events in one statement: rows of unknown tenants are left out, ids that
- * exist already are left alone (idempotency).
+ * Inserts a batch of events in one statement, each with its outbox row (the router's to
+ * delete): rows of unknown tenants are left out, ids that exist already are left alone
+ * (idempotency).
  */
 export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<Stored> {
   const firstIndexOfKey = new Map<string, number>();
@@ -47,7 +48,10 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
       insert into events (id, tenant_id, type, severity, actor_id, envelope, occurred_at)
       select id, tenant_id, type, severity, actor_id, envelope, occurred_at from known
       on conflict (tenant_id, id) do nothing
-      returning tenant_id, id
+      returning tenant_id, id, accepted_at
+    ),
+    queued as (
+      insert into event_outbox (tenant_id, id, accepted_at) select tenant_id, id, accepted_at from inserted
     )
     select input.id, input.tenant_id,
            exists (select 1 from known where known.tenant_id = input.tenant_id and known.id = input.id) as tenant_known,

@@ -65,7 +65,8 @@ const batches: Record<HistoryKind, (cutoff: string, limit: number) => SQL> = {
   events: (cutoff, limit) =>
     counted(sql`delete from events where (tenant_id, id) in (
       select e.tenant_id, e.id from events e
-      where e.accepted_at < ${cutoff}::timestamptz and e.routed_at is not null
+      where e.accepted_at < ${cutoff}::timestamptz
+        and not exists (select 1 from event_outbox o where o.tenant_id = e.tenant_id and o.id = e.id)
         and not exists (select 1 from deliveries d where d.tenant_id = e.tenant_id and d.event_id = e.id)
       limit ${limit} for update of e skip locked)`),
 };

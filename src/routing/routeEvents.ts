@@ -159,7 +159,9 @@ async function loadEvents(db: Db, refs: EventRef[], carried: ReadonlyMap<string,
     toRead.length === 0
       ? []
       : await db.execute<{ envelope: EventEnvelope; accepted_at: string; routed: boolean }>(sql`
-          select envelope, accepted_at::text, routed_at is not null as routed from events
+          select envelope, accepted_at::text,
+                 not exists (select 1 from event_outbox o where o.tenant_id = events.tenant_id and o.id = events.id) as routed
+          from events
           where (tenant_id, id) in (select * from unnest(${sql.param(toRead.map((r) => r.tenantId))}::text[], ${sql.param(toRead.map((r) => r.id))}::text[]))`);
   const byKey = new Map<string, StoredEvent>(carried);
   for (const row of rows) byKey.set(eventKey(row.envelope), { event: row.envelope, acceptedAt: new Date(row.accepted_at), announced: row.routed });
@@ -362,17 +364,17 @@ function digestMembers(routed: Routed[]): DigestMember[] {
 }
 
 /**
- * After the frames are out: the events become routed, for any number of passes in one
- * statement. Until then a crash leaves them unrouted, so a retry (or the sweeper) announces
- * their inbox rows again (see rowsOfUnroutedEvents) rather than leaving an open stream without them.
+ * After the frames are out: the events become routed — they leave the outbox — for any number
+ * of passes in one statement. Until then a crash leaves them unrouted, so a retry (or the
+ * sweeper) announces their inbox rows again (see rowsOfUnroutedEvents) rather than leaving an
+ * open stream without them.
  */
 export async function finishRouting(db: Db, finishes: RoutingFinish[]): Promise<void> {
   const events = finishes.flatMap((f) => f.events);
   if (events.length === 0) return;
   await db.execute(sql`
-    update events set routed_at = now()
-    where (tenant_id, id) in (select * from unnest(${sql.param(events.map((e) => e.tenantId))}::text[], ${sql.param(events.map((e) => e.id))}::text[]))
-      and routed_at is null`);
+    delete from event_outbox
+    where (tenant_id, id) in (select * from unnest(${sql.param(events.map((e) => e.tenantId))}::text[], ${sql.param(events.map((e) => e.id))}::text[]))`);
 }
 
 /**

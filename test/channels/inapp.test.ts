@@ -5,6 +5,7 @@ import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { createFramePublisher, userChannel } from '../../src/realtime/liveFrames.ts';
 import { createRedis } from '../../src/redis.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -51,7 +52,7 @@ afterAll(async () => {
 
 async function publishRouted(event: Record<string, unknown>): Promise<void> {
   expect((await api.post('/api/v1/events', { type: 'finding_created', ...event })).status).toBe(202);
-  await eventually(async () => (await env.db.$client`select 1 from events where id = ${event.id as string} and routed_at is not null`).length === 1);
+  await eventually(async () => (await routedEventIds(env.db.$client, [event.id as string])).length === 1);
 }
 
 /**

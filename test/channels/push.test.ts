@@ -9,6 +9,7 @@ import { generateVapidKeys } from '../../src/push/vapidKeys.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
 import { startPush } from '../../workers/roles/push.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { browserKeys, startMockPushService, type Subscription } from '../helpers/pushService.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 import { startLocalServer, type LocalServer } from '../outbound/localServer.ts';
@@ -213,7 +214,7 @@ describe('Web Push delivery through a real push service', () => {
     await publish({ id: 'evt_push_unconfigured' });
     // Routed first: a routing run after the insert below would enqueue the row for the real
     // push worker (it enqueues every pending delivery of the event), which would send it.
-    await eventually(async () => (await env.db.$client`select 1 from events where id = 'evt_push_unconfigured' and routed_at is not null`).length === 1);
+    await eventually(async () => (await routedEventIds(env.db.$client, ['evt_push_unconfigured'])).length === 1);
     const [row] = await env.db.$client`
       insert into deliveries (event_id, tenant_id, channel, destination, user_id)
       values ('evt_push_unconfigured', 'acme', 'push', 'u1', 'u1') returning id`;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeQueues, createQueues, deliveryJobId, INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { slotPrefix } from '../../src/redis.ts';
 import { apiClient, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { startLocalServer, type LocalServer } from '../outbound/localServer.ts';
 import { publishAll, type EventSpec } from './harness/publish.ts';
 import { checkInbox, openFaultWorld, report, settle, type FaultWorld } from './harness/scenario.ts';
@@ -72,8 +73,7 @@ it('kill -9 of router, in-app and webhook workers mid-flow: no inbox row lost, e
   const firstHalf = publishAll(api, events.slice(0, EVENTS / 2), 5, 1);
   await waitUntil(
     async () => {
-      const [row] = await world.env.db.$client`select count(*)::int as n from events where routed_at is not null`;
-      return row!.n >= 100 && receiver.requests.length >= 50;
+      return (await routedEventIds(world.env.db.$client)).length >= 100 && receiver.requests.length >= 50;
     },
     60_000,
     'the workers to be partway through',
@@ -82,7 +82,7 @@ it('kill -9 of router, in-app and webhook workers mid-flow: no inbox row lost, e
   await Promise.all(first.map((w) => w.kill9()));
   const [atKill] = await world.env.db.$client`select
     (select count(*)::int from notifications) as inbox,
-    (select count(*)::int from events where routed_at is not null) as routed,
+    (select count(*)::int from events) - (select count(*)::int from event_outbox) as routed,
     (select count(*)::int from deliveries where channel = 'webhook' and state = 'pending') as "webhooksPending"`;
   const webhooksAtKill = receiver.requests.length;
   await firstHalf;
@@ -138,7 +138,9 @@ it('kill -9 of router, in-app and webhook workers mid-flow: no inbox row lost, e
   if (lostEvents.length > 0) {
     // What the timeline says of each lost webhook, so a failure explains itself.
     const rows = await world.env.db.$client<{ id: string }[]>`select id, event_id, state, attempts, last_error from deliveries where channel = 'webhook' and event_id = any(${lostEvents})`;
-    const routed = await world.env.db.$client`select id, routed_at from events where id = any(${lostEvents})`;
+    const routed = await world.env.db.$client`
+      select e.id, o.id is null as routed from events e left join event_outbox o on o.tenant_id = e.tenant_id and o.id = e.id
+      where e.id = any(${lostEvents})`;
     const queues = createQueues(world.env.redis, slotPrefix(world.env.config));
     const queue = queues.webhook;
     const jobs = await Promise.all(

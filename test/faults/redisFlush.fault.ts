@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Web } from '../../src/http/web.ts';
 import { startWebhook } from '../../workers/roles/webhook.ts';
 import { apiClient, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { startLocalServer, type LocalServer } from '../outbound/localServer.ts';
 import { waitUntil } from './harness/processes.ts';
 import { publishAll, type EventSpec } from './harness/publish.ts';
@@ -59,14 +60,14 @@ it('Redis flushed after 500 accepted events: all 500 still reach every inbox and
   const router = await env.startRouter();
   await publishAll(api, events.slice(0, EVENTS / 2));
   await waitUntil(
-    async () => (await env.db.$client`select count(*)::int as n from events where routed_at is not null`)[0]!.n === EVENTS / 2,
+    async () => (await routedEventIds(env.db.$client)).length === EVENTS / 2,
     30_000,
     'the first half to be routed',
   );
   await env.stop(router);
   await publishAll(api, events.slice(EVENTS / 2));
   const [queued] = await env.db.$client`select
-    (select count(*)::int from events where routed_at is null) as unrouted,
+    (select count(*)::int from event_outbox) as unrouted,
     (select count(*)::int from deliveries where state = 'pending') as "pendingDeliveries"`;
 
   await services.flushRedis();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { apiClient, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 import { waitUntil } from './harness/processes.ts';
 import { publishAll, type EventSpec } from './harness/publish.ts';
@@ -104,13 +105,13 @@ it('loses nothing when one router and one in-app worker are killed -9 mid-run', 
   const events = eventsOf('kill', 800);
   const publishing = publishThroughBoth(events);
   await waitUntil(
-    async () => (await env.db.$client`select count(*)::int as n from events where id like 'kill_%' and routed_at is not null`)[0]!.n >= 150,
+    async () => (await routedEventIds(env.db.$client)).filter((id) => id.startsWith('kill_')).length >= 150,
     60_000,
     'the routers to be partway through',
     20,
   );
   await Promise.all([routers[0]!.kill9(), inapps[0]!.kill9()]);
-  const [atKill] = await env.db.$client`select count(*)::int as n from events where id like 'kill_%' and routed_at is not null`;
+  const atKill = { n: (await routedEventIds(env.db.$client)).filter((id) => id.startsWith('kill_')).length };
   await publishing;
 
   const expected = events.flatMap((e) => e.assigneeUserIds.map((userId) => ({ eventId: e.id, userId })));

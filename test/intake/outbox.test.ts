@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { createRedis, deleteKeysWithPrefix } from '../../src/redis.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 import type { Role } from '../../workers/roles/role.ts';
 
@@ -37,6 +38,8 @@ it('routes an event whose route job was lost (Redis keys deleted after accept) t
     expect((await api.post('/api/v1/events', { id, tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1'] })).status).toBe(202);
   }
   await eventually(async () => (await env.redis.keys(`${env.config.REDIS_PREFIX}:route:*`)).length > 0);
+  // Each was stored with its outbox row, in the same statement: that row is what the sweeper finds.
+  expect((await env.db.$client`select id from event_outbox where tenant_id = 'acme' and id = any(${ids}) order by id`).map((r) => r.id)).toEqual(ids);
   await deleteKeysWithPrefix(env.redis, env.config.REDIS_PREFIX);
 
   await env.startRouter();
@@ -48,14 +51,14 @@ it('routes an event whose route job was lost (Redis keys deleted after accept) t
   }, 20_000);
   expect(inbox.map((n: { eventId: string }) => n.eventId).sort()).toEqual(ids);
   // The router marks a group routed right after announcing its rows: wait for the mark too.
-  await eventually(async () => (await env.db.$client`select count(*)::int as n from events where routed_at is null`)[0]!.n === 0);
+  await eventually(async () => (await env.db.$client`select count(*)::int as n from event_outbox`)[0]!.n === 0);
 });
 
 it('routes again an event whose in-app job was lost after routing (Redis flushed before the worker ran)', async () => {
   // The in-app worker is behind: the event is routed, its inbox row is a pending delivery and a job in Redis.
   await env.stop(inapp);
   expect((await api.post('/api/v1/events', { id: 'lost_after_route', tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1', ...crowd] })).status).toBe(202);
-  await eventually(async () => (await env.db.$client`select 1 from events where id = 'lost_after_route' and routed_at is not null`).length === 1);
+  await eventually(async () => (await routedEventIds(env.db.$client, ['lost_after_route'])).length === 1);
   await eventually(inappJobsQueued);
   await deleteKeysWithPrefix(env.redis, env.config.REDIS_PREFIX);
 

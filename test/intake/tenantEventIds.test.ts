@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { createTestEnv, SERVICE_KEY, type TestEnv } from '../helpers/testEnv.ts';
 
 /**
@@ -65,7 +66,7 @@ describe('event ids are unique per tenant', () => {
   });
 
   it('takes ?tenantId= on the timeline where an id names events of several of the caller’s tenants', async () => {
-    await eventually(async () => (await env.db.$client`select count(*)::int as n from events where id = 'evt_shared' and routed_at is not null`)[0]!.n === 2);
+    await eventually(async () => (await routedEventIds(env.db.$client, ['evt_shared'])).length === 2);
     // A key that sees both tenants must say which one it means.
     const ambiguous = await api.get('/api/v1/events/evt_shared/deliveries');
     expect(ambiguous.status).toBe(400);

@@ -52,7 +52,7 @@ describe('resume when two writers write one user’s inbox', () => {
     await first.waitFor((f) => f.type === 'unread_count');
 
     // Writer A: a row for ursula in a transaction held open (its process is slow to commit).
-    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at) values ('writer_a', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
+    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at) values ('writer_a', 'acme', 'finding_created', '{}'::jsonb, now())`;
     let commitA!: () => void;
     const aCommitted = env.db.transaction(async (tx) => {
       await insertInboxRows(tx, [content('writer_a')], pairFor('writer_a', 'ursula'));
@@ -90,7 +90,7 @@ describe('resume when two writers write one user’s inbox', () => {
   });
 
   it('does not make writers of different users wait for each other', async () => {
-    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at) values ('writer_c', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
+    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at) values ('writer_c', 'acme', 'finding_created', '{}'::jsonb, now())`;
     let commitC!: () => void;
     const cCommitted = env.db.transaction(async (tx) => {
       await insertInboxRows(tx, [content('writer_c')], pairFor('writer_c', 'ursula'));
@@ -109,8 +109,8 @@ describe('resume when two writers write one user’s inbox', () => {
     const tab = stream(web.url, token);
     await tab.opened;
     await tab.waitFor((f) => f.type === 'unread_count');
-    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, routed_at)
-      values ('cross_1', 'acme', 'finding_created', '{}'::jsonb, now(), now()), ('cross_2', 'acme', 'finding_created', '{}'::jsonb, now(), now())`;
+    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at)
+      values ('cross_1', 'acme', 'finding_created', '{}'::jsonb, now()), ('cross_2', 'acme', 'finding_created', '{}'::jsonb, now())`;
     // Two writers commit in order (1, then 2)…
     const first = await insertInboxRows(env.db, [content('cross_1')], pairFor('cross_1', 'victor'));
     const second = await insertInboxRows(env.db, [content('cross_2')], pairFor('cross_2', 'victor'));

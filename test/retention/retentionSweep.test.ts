@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRetentionSweep } from '../../src/retention/retentionSweep.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /** SPEC §8.1: history past RETENTION_DAYS goes in small batches; unread notifications stay. */
@@ -26,12 +27,10 @@ afterAll(async () => {
 async function publish(ids: string[]): Promise<void> {
   const events = ids.map((id) => ({ id, tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['ana'] }));
   for (let i = 0; i < events.length; i += 500) expect((await api.post('/api/v1/events/batch', { events: events.slice(i, i + 500) })).status).toBe(200);
-  // Routed to the end, marks included (they follow a pass's rows a moment later): the tests set routed_at themselves.
+  // Routed to the end, marks included (they follow a pass's rows a moment later): the tests put events back in the outbox themselves.
   await eventually(async () => {
-    const [row] = await env.db.$client`select
-      (select count(*)::int from notifications where event_id = any(${ids})) as rows,
-      (select count(*)::int from events where id = any(${ids}) and routed_at is not null) as routed`;
-    return row!.rows === ids.length && row!.routed === ids.length;
+    const [row] = await env.db.$client`select (select count(*)::int from notifications where event_id = any(${ids})) as rows`;
+    return row!.rows === ids.length && (await routedEventIds(env.db.$client, ids)).length === ids.length;
   }, 20_000);
 }
 
@@ -59,7 +58,7 @@ describe('retention sweep', () => {
     await env.db.$client.unsafe(`update notifications set created_at = ${OLD} where event_id like 'old_%'`);
     await env.db.$client.unsafe(`update events set accepted_at = ${OLD} where id like 'old_%'`);
     await env.db.$client.unsafe(`update deliveries set created_at = ${OLD} where event_id like 'old_%'`);
-    await env.db.$client.unsafe(`update events set routed_at = null where id = 'old_unrouted'`);
+    await env.db.$client.unsafe(`insert into event_outbox (tenant_id, id, accepted_at) values ('acme', 'old_unrouted', ${OLD})`);
     // Deliveries of an old event: one finished with its attempts, one still waiting to be sent.
     await env.db.$client.unsafe(`
       insert into deliveries (event_id, tenant_id, channel, destination, state, created_at, updated_at) values

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INLINE_INAPP_MAX } from '../../src/queues/catalog.ts';
 import { openStream } from '../helpers/sse.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { routedEventIds } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 /**
@@ -49,7 +50,7 @@ async function publish(body: Record<string, unknown>): Promise<string> {
 
 /** The event's inbox rows, once routing recorded the plan. */
 async function routed(eventId: string) {
-  await eventually(async () => (await env.db.$client`select 1 from events where id = ${eventId} and routed_at is not null`).length === 1);
+  await eventually(async () => (await routedEventIds(env.db.$client, [eventId])).length === 1);
   const timeline = (await api.get(`/api/v1/events/${eventId}/deliveries`)).body.items as { channel: string; destination: string; state: string; lastError: string | null }[];
   const inbox = await env.db.$client<{ user_id: string; title: string; priority: string }[]>`
     select user_id, title, priority from notifications where tenant_id = 'acme' and event_id = ${eventId} order by user_id`;

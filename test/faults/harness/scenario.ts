@@ -85,11 +85,13 @@ export async function checkInbox(env: TestEnv, expected: { eventId: string; user
 async function whereEventsStopped(env: TestEnv, eventIds: string[]): Promise<Map<string, string>> {
   if (eventIds.length === 0) return new Map();
   const rows = await env.db.$client<{ tenant_id: string; id: string; routed: boolean; deliveries: string | null }[]>`
-    select e.tenant_id, e.id, e.routed_at is not null as routed,
+    select e.tenant_id, e.id, o.id is null as routed,
            string_agg(d.channel || ' ' || d.state, ', ' order by d.channel, d.state) as deliveries
-      from events e left join deliveries d on d.tenant_id = e.tenant_id and d.event_id = e.id
+      from events e
+      left join event_outbox o on o.tenant_id = e.tenant_id and o.id = e.id
+      left join deliveries d on d.tenant_id = e.tenant_id and d.event_id = e.id
      where e.id = any(${eventIds})
-     group by e.tenant_id, e.id, e.routed_at`;
+     group by e.tenant_id, e.id, o.id`;
   // An id is the publisher's key within its tenant only, so one id may name an event in several.
   const found = new Map<string, string[]>();
   for (const r of rows) {
