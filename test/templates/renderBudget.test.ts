@@ -77,6 +77,24 @@ describe('the render budget', () => {
     expect(withRenderBudget(() => budgetedUnit('value', () => 'on time'))).toBe('on time');
   });
 
+  it('charges a render for its own CPU time, not for the work the process did before it started', () => {
+    const burn = (ms: number) => {
+      const started = process.cpuUsage();
+      for (;;) {
+        const used = process.cpuUsage(started);
+        if ((used.user + used.system) / 1000 > ms) return 'done';
+      }
+    };
+    // Off a core for 50 ms (as on a busy machine), which the clock counts and the budget must not.
+    const wait = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    // A render at the start of a busy stretch, 60 ms of work outside any render, then a render of
+    // 60 ms of work and 50 of waiting: its budget is asked once the clock passes 100 ms, and would
+    // say 120 ms if the render were charged from where the first one started counting.
+    expect(withRenderBudget(() => budgetedUnit('value', () => 'first'))).toBe('first');
+    burn(60);
+    expect(withRenderBudget(() => budgetedUnit('value', () => burn(60)) + budgetedUnit('value', () => String(wait(50))))).toBe('donetimed-out');
+  });
+
   it('refuses a field with more than 1,000 expressions and the log helper when compiled', () => {
     expect(() => compileField('html', '{{a}}'.repeat(1_001), true)).toThrow(TemplateTooExpensiveError);
     expect(() => compileField('html', '{{a}}'.repeat(1_000), true)).not.toThrow();
