@@ -83,9 +83,28 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
   const redis = createRedis(config, 'command');
 
   const started: { close(): Promise<void> }[] = [];
-  function track<T extends { close(): Promise<void> }>(thing: T): T {
+  /** What each started thing is, for the message of one that will not close. */
+  const labels = new WeakMap<object, string>();
+  function track<T extends { close(): Promise<void> }>(thing: T, label: string): T {
     started.push(thing);
+    labels.set(thing, label);
     return thing;
+  }
+  /**
+   * Closes a started thing; one still closing after a while says so (with what keeps the process
+   * busy), so a hook that times out names what it was waiting for.
+   */
+  async function closeNamed(thing: { close(): Promise<void> }): Promise<void> {
+    const startedAt = Date.now();
+    const slow = setInterval(() => {
+      const waiting = `${Math.round((Date.now() - startedAt) / 1000)} s`;
+      console.warn(`test env: ${labels.get(thing) ?? 'a started thing'} still closing after ${waiting}; active: ${process.getActiveResourcesInfo().join(', ')}`);
+    }, 15_000);
+    try {
+      await thing.close();
+    } finally {
+      clearInterval(slow);
+    }
   }
 
   const testEnv = {
@@ -94,23 +113,23 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
     db,
     redis,
     /** An API instance on an ephemeral port. */
-    startWeb: async (overrides: Partial<Config> = {}): Promise<Web> => track(await startWeb({ ...config, ...overrides }, logger, 0)),
-    startRouter: async (overrides: Partial<Config> = {}): Promise<Role> => track(await startRouter({ ...config, ...overrides }, logger)),
-    startInapp: async (): Promise<Role> => track(await startInapp(config, logger)),
+    startWeb: async (overrides: Partial<Config> = {}): Promise<Web> => track(await startWeb({ ...config, ...overrides }, logger, 0), 'web'),
+    startRouter: async (overrides: Partial<Config> = {}): Promise<Role> => track(await startRouter({ ...config, ...overrides }, logger), 'router'),
+    startInapp: async (): Promise<Role> => track(await startInapp(config, logger), 'inapp'),
     /** Any worker role (workers/roles/*), as its process would start it. */
     startRole: async (start: (config: Config, logger: Logger) => Promise<Role>, overrides: Partial<Config> = {}): Promise<Role> =>
-      track(await start({ ...config, ...overrides }, logger)),
+      track(await start({ ...config, ...overrides }, logger), `role ${start.name}`),
     /** Stops one started thing early (a killed worker, a second instance going away). */
     async stop(thing: { close(): Promise<void> }): Promise<void> {
       const index = started.indexOf(thing);
       if (index === -1) throw new Error('stop(): this was not started through this test env (or was stopped already)');
       started.splice(index, 1);
-      await thing.close();
+      await closeNamed(thing);
     },
     userToken: (sub: string, tenants: string[], role: 'user' | 'admin' = 'user') =>
       signUserToken({ secret: config.JWT_SECRET }, { sub, tenants, role }),
     async cleanup(): Promise<void> {
-      for (const thing of started.splice(0).reverse()) await thing.close();
+      for (const thing of started.splice(0).reverse()) await closeNamed(thing);
       const workers = await workersOnPrefix(redis, slotPrefix(config));
       await deleteKeysWithPrefix(redis, config.REDIS_PREFIX);
       redis.disconnect();
