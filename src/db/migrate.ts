@@ -2,7 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import type { Db } from './client.ts';
 
-const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
+/** drizzle/: the committed SQL migrations and their journal. */
+export const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 /** Applies the committed SQL migrations in drizzle/. Safe to run from several processes at once. */
 export async function runMigrations(db: Db): Promise<void> {

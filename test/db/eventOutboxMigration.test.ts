@@ -2,12 +2,11 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeDb, createDb, type Db } from '../../src/db/client.ts';
-import { runMigrations } from '../../src/db/migrate.ts';
+import { migrationsFolder, runMigrations } from '../../src/db/migrate.ts';
+import { createTestDatabase } from '../helpers/testEnv.ts';
 
 /**
  * Upgrading a database that holds events to `0010_event_outbox`: the events the router had not
@@ -16,20 +15,16 @@ import { runMigrations } from '../../src/db/migrate.ts';
  * over a copy of drizzle/ whose journal ends there, then upgraded as every process does.
  */
 
-const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const dbName = `herald_test_${randomBytes(5).toString('hex')}`;
-const admin = postgres(POSTGRES_URL, { max: 1, onnotice: () => {} });
 const olderMigrations = mkdtempSync(join(tmpdir(), 'herald-migrations-'));
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Db;
 
 beforeAll(async () => {
-  await admin.unsafe(`create database ${dbName}`);
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${dbName}`;
+  database = await createTestDatabase(randomBytes(5).toString('hex'));
   // Two: runMigrations holds one for its advisory lock while the migrator runs on another.
-  db = createDb(url.toString(), { max: 2 });
+  db = createDb(database.url, { max: 2 });
 
-  cpSync(fileURLToPath(new URL('../../drizzle', import.meta.url)), olderMigrations, { recursive: true });
+  cpSync(migrationsFolder, olderMigrations, { recursive: true });
   const journalPath = join(olderMigrations, 'meta', '_journal.json');
   const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
   const upgrade = journal.entries.findIndex((entry) => entry.tag === '0010_event_outbox');
@@ -40,8 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeDb(db);
-  await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await database.drop();
   rmSync(olderMigrations, { recursive: true, force: true });
 });
 

@@ -52,6 +52,28 @@ async function settled<T>(list: () => Promise<T[]>): Promise<T[]> {
 }
 
 /**
+ * An empty database of its own on the server at `postgresUrl`, named with `id`. `drop()` says
+ * how many connections to it were still open (a leak, for the caller to judge), then drops it.
+ */
+export async function createTestDatabase(id: string, postgresUrl: string = DEFAULT_POSTGRES_URL) {
+  const name = `herald_test_${id}`;
+  const admin = postgres(postgresUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(postgresUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop(): Promise<{ openConnections: number }> {
+      const openConnections = await connectionsTo(admin, name);
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+      return { openConnections };
+    },
+  };
+}
+
+/**
  * A private world for one test file: its own Postgres database (migrated from drizzle/) and its
  * own Redis prefix, so files run in parallel without seeing each other. Everything started
  * through it is closed by `cleanup()`, and a leftover is an error: `cleanup()` throws when a
@@ -62,14 +84,10 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
   const POSTGRES_URL = servers.postgresUrl;
   const REDIS_URL = servers.redisUrl;
   const id = randomBytes(5).toString('hex');
-  const dbName = `herald_test_${id}`;
-  const admin = postgres(POSTGRES_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${dbName}`);
-  const databaseUrl = new URL(POSTGRES_URL);
-  databaseUrl.pathname = `/${dbName}`;
+  const database = await createTestDatabase(id, POSTGRES_URL);
 
   const config: Config = loadConfig({
-    DATABASE_URL: databaseUrl.toString(),
+    DATABASE_URL: database.url,
     REDIS_URL,
     REDIS_PREFIX: `test_${id}`,
     JWT_SECRET: `test-secret-${id}-0123456789abcdefghij`,
@@ -134,12 +152,10 @@ export async function createTestEnv(env: Record<string, string> = {}, servers: T
       await deleteKeysWithPrefix(redis, config.REDIS_PREFIX);
       redis.disconnect();
       await closeDb(db);
-      const connections = await connectionsTo(admin, dbName);
-      await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-      await admin.end();
+      const { openConnections: connections } = await database.drop();
       const leaks = [
         ...(workers.length > 0 ? [`${workers.length} queue worker connection(s) on Redis prefix ${config.REDIS_PREFIX} (${workers.join(", ")})`] : []),
-        ...(connections > 0 ? [`${connections} Postgres connection(s) to ${dbName}`] : []),
+        ...(connections > 0 ? [`${connections} Postgres connection(s) to ${database.name}`] : []),
       ];
       if (leaks.length > 0) throw new Error(`test env cleanup: still open after everything was closed: ${leaks.join('; ')}`);
     },
