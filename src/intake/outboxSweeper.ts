@@ -1,8 +1,7 @@
-import { lt, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Queue } from 'bullmq';
 import { chunksOf } from '../chunks.ts';
 import type { Db } from '../db/client.ts';
-import { eventOutbox } from '../db/schema.ts';
 import type { Logger } from '../logger.ts';
 import { periodicTask } from '../periodicTask.ts';
 import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, INLINE_INAPP_MAX, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
@@ -37,6 +36,13 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
   const batchSize = options.batchSize ?? 1_000;
   /** Keyset position in the pending deliveries, so a backlog larger than a batch is checked a batch per sweep. */
   let pendingCursor: { updatedAt: string; id: string } | null = null;
+  /**
+   * Keyset position in the stale outbox, likewise: events that stay unrouted — a batch of events
+   * whose routing throws, whose job is retrying or failed for good, and which a sweep re-adds
+   * each time — would otherwise fill every sweep's batch from the oldest end, and any newer
+   * event whose route job Redis lost would never be reached.
+   */
+  let outboxCursor: { acceptedAt: string; tenantId: string; id: string } | null = null;
 
   /** Re-adds one route job for these events unless the same one is still queued or running; true when it did. */
   async function requeue(events: EventRef[]): Promise<boolean> {
@@ -64,13 +70,19 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
 
   async function sweepUnrouted(): Promise<number> {
     if (await routerBacklogOlderThanThreshold()) return 0;
-    const stale = await db
-      .select({ tenantId: eventOutbox.tenantId, id: eventOutbox.id })
-      .from(eventOutbox)
-      .where(lt(eventOutbox.acceptedAt, sql`now() - make_interval(secs => ${options.afterSeconds})`))
-      .orderBy(eventOutbox.acceptedAt)
-      .limit(Math.min(batchSize, ROUTE_JOB_MAX_EVENTS));
-    return (await requeue(stale)) ? stale.length : 0;
+    const after = outboxCursor;
+    const limit = Math.min(batchSize, ROUTE_JOB_MAX_EVENTS);
+    const stale = await db.execute<{ tenant_id: string; id: string; accepted_at: string }>(sql`
+      select tenant_id, id, accepted_at::text as accepted_at from event_outbox
+      where accepted_at < now() - make_interval(secs => ${options.afterSeconds})
+        ${after ? sql`and (accepted_at, tenant_id, id) > (${after.acceptedAt}::timestamptz, ${after.tenantId}, ${after.id})` : sql``}
+      order by accepted_at, tenant_id, id
+      limit ${limit}
+    `);
+    const last = stale[stale.length - 1];
+    outboxCursor = stale.length === limit && last ? { acceptedAt: last.accepted_at, tenantId: last.tenant_id, id: last.id } : null;
+    const events = stale.map((row) => ({ tenantId: row.tenant_id, id: row.id }));
+    return (await requeue(events)) ? events.length : 0;
   }
 
   /** Routed events with a pending delivery whose job no longer exists in Redis. */
