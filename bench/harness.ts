@@ -346,12 +346,17 @@ export async function createBenchEnv(scenario: string, extraEnv: Record<string, 
      */
     async databaseWorkOf<T>(work: () => Promise<T>): Promise<{ result: T; work: DatabaseWork }> {
       await sleep(STATS_FLUSH_MS);
-      const [trafficBefore, transactionsBefore] = [await trafficByRole(), await countTransactions()];
-      const result = await work();
+      const transactionsBefore = await countTransactions();
+      const { result, byRole } = await env.trafficOf(work);
       await sleep(STATS_FLUSH_MS);
-      const [trafficAfter, transactionsAfter] = [await trafficByRole(), await countTransactions()];
-      const byRole = Object.fromEntries(Object.entries(trafficAfter).map(([role, after]) => [role, trafficSince(trafficBefore[role], after)]));
-      return { result, work: { byRole, transactions: transactionsAfter - transactionsBefore } };
+      return { result, work: { byRole, transactions: (await countTransactions()) - transactionsBefore } };
+    },
+    /** What each child sent Postgres while `work` ran (counted on the wire: no wait for pg_stat_database). */
+    async trafficOf<T>(work: () => Promise<T>): Promise<{ result: T; byRole: Record<string, PostgresTraffic> }> {
+      const before = await trafficByRole();
+      const result = await work();
+      const after = await trafficByRole();
+      return { result, byRole: Object.fromEntries(Object.entries(after).map(([role, traffic]) => [role, trafficSince(before[role], traffic)])) };
     },
     /**
      * The CPU time used while `work` runs: by each child of the scenario (ms, by role), by the

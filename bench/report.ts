@@ -67,7 +67,8 @@ function routingOf(step: StepWork) {
   return { passes, finishing, perPass: passes === 0 ? Number.NaN : (router.roundTrips - background - finishing) / passes };
 }
 
-const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '—');
+/** A per-event count for a note: two decimals, or a dash where there was nothing to divide by. */
+export const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '—');
 
 /**
  * Issue #16's check: the Postgres round trips of a routing pass in a step against the same step

@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import { createBenchEnv, SERVICE_KEY, sleep, waitUntil, type BenchEnv, type Scenario } from '../harness.ts';
-import { ratioOf, type Figure } from '../report.ts';
+import { fixed, ratioOf, type Figure } from '../report.ts';
 
 const CONNECTIONS = 50;
 const DURATION_S = Number(process.env.BENCH_INTAKE_SECONDS ?? 10);
@@ -129,7 +129,7 @@ export const intake: Scenario = {
       const stockBaseline = await singleLoad(stock.url, 'stock', DURATION_S);
       await env.stop(stock);
       await sleep(1_000);
-      const herald = await singleLoad(web.url, 'herald', DURATION_S);
+      const { result: herald, byRole: heraldTraffic } = await env.trafficOf(() => singleLoad(web.url, 'herald', DURATION_S));
 
       // Every 202 must be a committed row (the answer is only sent after the commit).
       const [committedRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id = any(${herald.acceptedIds}::text[])`;
@@ -139,7 +139,7 @@ export const intake: Scenario = {
       await drained(env);
       const batchBaseline = await batchLoad(bare.url, 'bbare', BATCH_DURATION_S);
       await sleep(1_000);
-      const batchHerald = await batchLoad(web.url, 'bherald', BATCH_DURATION_S);
+      const { result: batchHerald, byRole: batchTraffic } = await env.trafficOf(() => batchLoad(web.url, 'bherald', BATCH_DURATION_S));
       const [batchRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id = any(${batchHerald.acceptedIds}::text[])`;
 
       const heraldRps = perSecond(herald.result['2xx'], herald.result);
@@ -147,6 +147,10 @@ export const intake: Scenario = {
       const rpsRatio = ratioOf(heraldRps, baseRps);
       const stockRps = perSecond(stockBaseline.result['2xx'], stockBaseline.result);
       const stockNote = `stock Express (http.createServer(app), the baseline before 2026-12-04) ${Math.round(stockRps)} req/s, Herald ${ratioOf(heraldRps, stockRps)?.toFixed(2)}× of it`;
+      // Round trips per accepted event show how many events each of the web's INSERTs (one per
+      // commit group) and the router's passes carried while the load ran.
+      const roundTrips = (traffic: typeof heraldTraffic, events: number, per = 1) =>
+        `round trips to Postgres per ${per === 1 ? 'accepted event' : `${per} accepted events`}: web ${fixed(((traffic.web?.roundTrips ?? 0) * per) / events)}, router ${fixed(((traffic.router?.roundTrips ?? 0) * per) / events)}`;
       const heraldErrors = herald.result.non2xx + herald.result.errors + herald.result.timeouts;
       const heraldBatchEps = perSecond(batchHerald.acceptedEvents, batchHerald.result);
       const baseBatchEps = perSecond(batchBaseline.acceptedEvents, batchBaseline.result);
@@ -161,7 +165,11 @@ export const intake: Scenario = {
           ratio: rpsRatio,
           goal: '≥ 0.5× baseline',
           met: rpsRatio !== null && rpsRatio >= 0.5,
-          note: heraldErrors > 0 ? `${stockNote}; ${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts` : stockNote,
+          note: [
+            stockNote,
+            roundTrips(heraldTraffic, herald.acceptedIds.length),
+            ...(heraldErrors > 0 ? [`${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts`] : []),
+          ].join('; '),
         },
         {
           name: 'intake',
@@ -193,7 +201,7 @@ export const intake: Scenario = {
           ratio: ratioOf(heraldBatchEps, baseBatchEps),
           goal: '≥ 20,000 ev/s, all committed',
           met: heraldBatchEps >= 20_000 && batchRow!.n === batchHerald.acceptedEvents,
-          note: `p99 ${batchHerald.result.latency.p99} ms per batch (baseline ${batchBaseline.result.latency.p99} ms); ${batchRow!.n}/${batchHerald.acceptedEvents} accepted events committed`,
+          note: `p99 ${batchHerald.result.latency.p99} ms per batch (baseline ${batchBaseline.result.latency.p99} ms); ${batchRow!.n}/${batchHerald.acceptedEvents} accepted events committed; ${roundTrips(batchTraffic, batchHerald.acceptedEvents, BATCH_SIZE)}`,
         },
       ];
       return figures;
