@@ -42,7 +42,7 @@ const ROUTING_PASS = /^select \(select coalesce\(json_agg\(json_build_object\( '
  * out of the routing count; each is one round trip (postgres.js sends a Sync per query).
  */
 const BACKGROUND_STATEMENTS = [
-  /^select "tenant_id", "id" from "event_outbox" where "event_outbox"\."accepted_at" </,
+  /^select tenant_id, id, accepted_at::text as accepted_at from event_outbox /,
   /^with stale as \(/,
   /^select id, tenant_id, event_id, channel from deliveries where state = 'scheduled'/,
   /^with gone as \(/,
