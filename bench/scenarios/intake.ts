@@ -148,7 +148,8 @@ export const intake: Scenario = {
       const stockRps = perSecond(stockBaseline.result['2xx'], stockBaseline.result);
       const stockNote = `stock Express (http.createServer(app), the baseline before 2026-12-04) ${Math.round(stockRps)} req/s, Herald ${ratioOf(heraldRps, stockRps)?.toFixed(2)}× of it`;
       // Round trips per accepted event show how many events each of the web's INSERTs (one per
-      // commit group) and the router's passes carried while the load ran.
+      // commit group) carried; the router's are those of the same window, which may end before
+      // the router has routed every event accepted in it.
       const roundTrips = (traffic: typeof heraldTraffic, events: number, per = 1) =>
         `round trips to Postgres per ${per === 1 ? 'accepted event' : `${per} accepted events`}: web ${fixed(((traffic.web?.roundTrips ?? 0) * per) / events)}, router ${fixed(((traffic.router?.roundTrips ?? 0) * per) / events)}`;
       const heraldErrors = herald.result.non2xx + herald.result.errors + herald.result.timeouts;
