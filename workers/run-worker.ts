@@ -74,7 +74,7 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
       log.warn({ ...context, outcome: 'retrying', err: rootCauseMessage(error) }, 'job failed; will retry');
       return;
     }
-    log.error({ ...context, outcome: 'failed', err: rootCauseMessage(error) }, 'job failed for good');
+    log.error({ ...context, ...eventsCarried(job.data), outcome: 'failed', err: rootCauseMessage(error) }, 'job failed for good');
     spec.onFinalFailure?.(job.data as PayloadOf<K>, error).catch((recordErr: unknown) =>
       log.error({ ...context, err: recordErr }, 'could not record a failed job'),
     );
@@ -107,6 +107,21 @@ function guardDuplicates(connection: RedisClient): { closing(): void } {
     return copy;
   }) as typeof connection.duplicate;
   return { closing: () => void (closing = true) };
+}
+
+/** Most events the line of a route job that failed for good names (a job holds up to 1,000). */
+const EVENTS_NAMED = 20;
+
+/**
+ * The events a route job carried, as `tenant/id`, for the line that says it failed for good:
+ * which events are stuck is what an operator asks next (they stay in `event_outbox`). Only
+ * there — a child logger per job would serialize them for every job that succeeds.
+ */
+function eventsCarried(payload: unknown): Record<string, unknown> {
+  const events = (payload as { events?: unknown } | null)?.events;
+  if (!Array.isArray(events)) return {};
+  const named = events.slice(0, EVENTS_NAMED).map((event: { tenantId?: unknown; id?: unknown } | null) => `${String(event?.tenantId)}/${String(event?.id)}`);
+  return { events: named, eventCount: events.length };
 }
 
 function eventContext(payload: unknown): Record<string, unknown> {

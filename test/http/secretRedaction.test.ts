@@ -4,14 +4,13 @@
  * whose `detail` repeats the failing row (Postgres). Each test breaks the real database so that
  * a write carrying a secret fails there, then reads what was logged.
  */
-import { Writable } from 'node:stream';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../../src/db/schema.ts';
 import { loggableError, rootCauseMessage } from '../../src/errors.ts';
 import { startWeb, type Web } from '../../src/http/web.ts';
-import { createLogger } from '../../src/logger.ts';
 import { apiClient, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { capturedLog } from '../helpers/capturedLog.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 const WEBHOOK = 'https://hooks.example.com/receiver/webhook-path-token-7f3a';
@@ -21,17 +20,11 @@ const TEAMS = 'https://acme.webhook.office.com/webhookb2/teams-path-token-44d0';
 let env: TestEnv;
 let web: Web;
 let api: ApiClient;
-const lines: string[] = [];
+const { logger, lines } = capturedLog();
 
 beforeAll(async () => {
   env = await createTestEnv();
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  web = await startWeb(env.config, createLogger('info', 'test', sink), 0);
+  web = await startWeb(env.config, logger, 0);
   api = apiClient(web.url);
   await seedDirectory(api, 'acme', ['u1']);
 });
