@@ -13,3 +13,23 @@ export async function routedEventIds(client: Sql, ids?: string[]): Promise<strin
     order by e.id`;
   return rows.map((row) => row.id);
 }
+
+/** An `acme` event for the rows below: routing one whose assignee list is not a list throws. */
+export type UnroutedEvent = { id: string; assignees: string[] | number; acceptedAt?: string };
+
+/**
+ * Stores `acme` events as rows with their outbox rows and no route job, as a route job Redis
+ * lost leaves them — or, with a number for assignees, as a row no intake would store (an older
+ * version's), whose routing throws every time. `acceptedAt` (ISO) backdates a row.
+ */
+export async function storeUnroutedEvents(client: Sql, events: UnroutedEvent[]): Promise<void> {
+  for (const { id, assignees, acceptedAt } of events) {
+    const envelope = {
+      id, type: 'finding_created', tenantId: 'acme', severity: null, actorId: null, assigneeUserIds: assignees,
+      assigneeTeamIds: [], recipientUserIds: [], approval: null, data: { title: id }, occurredAt: new Date().toISOString(),
+    };
+    const at = acceptedAt ?? new Date().toISOString();
+    await client`insert into events (id, tenant_id, type, envelope, occurred_at, accepted_at) values (${id}, 'acme', 'finding_created', ${JSON.stringify(envelope)}::jsonb, now(), ${at}::timestamptz)`;
+    await client`insert into event_outbox (tenant_id, id, accepted_at) values ('acme', ${id}, ${at}::timestamptz)`;
+  }
+}

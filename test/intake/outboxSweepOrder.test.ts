@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createOutboxSweeper } from '../../src/intake/outboxSweeper.ts';
 import { createQueues, type Queues } from '../../src/queues/catalog.ts';
 import { apiClient, eventually, seedDirectory } from '../helpers/api.ts';
-import { routedEventIds } from '../helpers/routed.ts';
+import { routedEventIds, storeUnroutedEvents } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -18,22 +18,15 @@ beforeAll(async () => {
 });
 afterAll(() => env?.cleanup());
 
-const envelope = (id: string, assignees: string[] | number) => ({
-  id, type: 'finding_created', tenantId: 'acme', severity: null, actorId: null, assigneeUserIds: assignees,
-  assigneeTeamIds: [], recipientUserIds: [], approval: null, data: { title: id }, occurredAt: new Date().toISOString(),
-});
-
 it('reaches every stale event, however many older ones that never route fill its batches', async () => {
   // Older: rows no intake would store (the assignee list is not a list), as from an older
   // version — routing them throws, every time. Newer: events whose route jobs Redis lost.
   const stuck = ['stuck_1', 'stuck_2', 'stuck_3'];
   const lost = ['lost_a', 'lost_b'];
-  const rows = [...stuck.map((id) => envelope(id, 42)), ...lost.map((id) => envelope(id, ['u1']))];
-  for (const [i, e] of rows.entries()) {
-    const acceptedAt = new Date(Date.now() - 600_000 + i * 1_000).toISOString();
-    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at, accepted_at) values (${e.id}, 'acme', 'finding_created', ${JSON.stringify(e)}::jsonb, now(), ${acceptedAt}::timestamptz)`;
-    await env.db.$client`insert into event_outbox (tenant_id, id, accepted_at) values ('acme', ${e.id}, ${acceptedAt}::timestamptz)`;
-  }
+  await storeUnroutedEvents(
+    env.db.$client,
+    [...stuck, ...lost].map((id, i) => ({ id, assignees: stuck.includes(id) ? 42 : ['u1'], acceptedAt: new Date(Date.now() - 600_000 + i * 1_000).toISOString() })),
+  );
 
   // Two stale events a sweep: the oldest two's job keeps failing and is re-added whenever it has
   // failed for good, so a sweep that always began at the oldest end would never get past them.

@@ -6,7 +6,7 @@ import { routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
-import { routedEventIds } from '../helpers/routed.ts';
+import { routedEventIds, storeUnroutedEvents } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -260,16 +260,9 @@ describe('route jobs carry a group of events', () => {
 
   it('routes the rest of a group when one of its events cannot be routed', async () => {
     const good = ['poison_ok_1', 'poison_ok_2'];
-    const envelope = (id: string, assignees: string[] | number) => ({
-      id, type: 'finding_created', tenantId: 'acme', severity: null, actorId: null, assigneeUserIds: assignees,
-      assigneeTeamIds: [], recipientUserIds: [], approval: null, data: { title: id }, occurredAt: new Date().toISOString(),
-    });
     // A row no intake would store (its assignee list is not a list), as if written by an older version: routing it throws.
-    const rows = [envelope(good[0]!, ['u1']), envelope('poison_bad', 42), envelope(good[1]!, ['u2'])];
-    for (const e of rows) {
-      await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at) values (${e.id}, 'acme', 'finding_created', ${JSON.stringify(e)}::jsonb, now())`;
-      await env.db.$client`insert into event_outbox (tenant_id, id) values ('acme', ${e.id})`;
-    }
+    const rows = [{ id: good[0]!, assignees: ['u1'] }, { id: 'poison_bad', assignees: 42 }, { id: good[1]!, assignees: ['u2'] }];
+    await storeUnroutedEvents(env.db.$client, rows);
     const ids = rows.map((e) => e.id);
     await queues.route.add('route', { events: ids.map(acme) }, { jobId: routeJobId(ids.map(acme)), attempts: 1 });
     // Read after it failed: a job read while it ran has no failedReason, however its state is asked for later.

@@ -3,6 +3,7 @@ import { createQueues, routeJobId, type Queues } from '../../src/queues/catalog.
 import { startRouter } from '../../workers/roles/router.ts';
 import { eventually } from '../helpers/api.ts';
 import { capturedLog } from '../helpers/capturedLog.ts';
+import { storeUnroutedEvents } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -20,14 +21,7 @@ afterAll(() => env?.cleanup());
 it('names the events of a route job that failed for good in the line that says so', async () => {
   // Rows no intake would store (the assignee list is not a list), as from an older version: routing them throws.
   const ids = ['stuck_a', 'stuck_b'];
-  for (const id of ids) {
-    const envelope = {
-      id, type: 'finding_created', tenantId: 'acme', severity: null, actorId: null, assigneeUserIds: 42,
-      assigneeTeamIds: [], recipientUserIds: [], approval: null, data: { title: id }, occurredAt: new Date().toISOString(),
-    };
-    await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at) values (${id}, 'acme', 'finding_created', ${JSON.stringify(envelope)}::jsonb, now())`;
-    await env.db.$client`insert into event_outbox (tenant_id, id) values ('acme', ${id})`;
-  }
+  await storeUnroutedEvents(env.db.$client, ids.map((id) => ({ id, assignees: 42 })));
   const events = ids.map((id) => ({ tenantId: 'acme', id }));
   await queues.route.add('route', { events }, { jobId: routeJobId(events), attempts: 1 });
 
