@@ -79,8 +79,7 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
       order by accepted_at, tenant_id, id
       limit ${limit}
     `);
-    const last = stale[stale.length - 1];
-    outboxCursor = stale.length === limit && last ? { acceptedAt: last.accepted_at, tenantId: last.tenant_id, id: last.id } : null;
+    outboxCursor = nextCursor(stale, limit, (last) => ({ acceptedAt: last.accepted_at, tenantId: last.tenant_id, id: last.id }));
     const events = stale.map((row) => ({ tenantId: row.tenant_id, id: row.id }));
     return (await requeue(events)) ? events.length : 0;
   }
@@ -106,8 +105,7 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
       from stale s left join inapp on inapp.tenant_id = s.tenant_id and inapp.event_id = s.event_id and s.channel = 'inapp'
       order by s.updated_at, s.id
     `);
-    const last = pending[pending.length - 1];
-    pendingCursor = pending.length === batchSize && last ? { updatedAt: last.updated_at, id: last.id } : null;
+    pendingCursor = nextCursor(pending, batchSize, (last) => ({ updatedAt: last.updated_at, id: last.id }));
     // Scheduled sends (SPEC §4.1) past their time: their wake-up job may be gone too. A digest's
     // members have no job of their own; their carrier's stands for them.
     const overdue = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel }>(sql`
@@ -167,4 +165,10 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
 
   const task = periodicTask(sweep, { intervalMs: options.intervalMs ?? 5_000, onError: (err) => logger.warn({ err }, 'outbox sweep failed') });
   return { sweep, start: task.start, stop: task.stop };
+}
+
+/** Where a keyset-paged sweep goes on next time: after the last row of a full page, or from the start again. */
+function nextCursor<Row, Cursor>(rows: readonly Row[], limit: number, cursorOf: (last: Row) => Cursor): Cursor | null {
+  const last = rows[rows.length - 1];
+  return rows.length === limit && last !== undefined ? cursorOf(last) : null;
 }

@@ -23,13 +23,19 @@ export type UnroutedEvent = { id: string; assignees: string[] | number; accepted
  * version's), whose routing throws every time. `acceptedAt` (ISO) backdates a row.
  */
 export async function storeUnroutedEvents(client: Sql, events: UnroutedEvent[]): Promise<void> {
-  for (const { id, assignees, acceptedAt } of events) {
-    const envelope = {
+  const rows = events.map(({ id, assignees, acceptedAt }) => ({
+    id,
+    accepted_at: acceptedAt ?? new Date().toISOString(),
+    envelope: {
       id, type: 'finding_created', tenantId: 'acme', severity: null, actorId: null, assigneeUserIds: assignees,
       assigneeTeamIds: [], recipientUserIds: [], approval: null, data: { title: id }, occurredAt: new Date().toISOString(),
-    };
-    const at = acceptedAt ?? new Date().toISOString();
-    await client`insert into events (id, tenant_id, type, envelope, occurred_at, accepted_at) values (${id}, 'acme', 'finding_created', ${JSON.stringify(envelope)}::jsonb, now(), ${at}::timestamptz)`;
-    await client`insert into event_outbox (tenant_id, id, accepted_at) values ('acme', ${id}, ${at}::timestamptz)`;
-  }
+    },
+  }));
+  await client`
+    with input as (select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id text, accepted_at timestamptz, envelope jsonb)),
+    stored as (
+      insert into events (id, tenant_id, type, envelope, occurred_at, accepted_at)
+      select id, 'acme', 'finding_created', envelope, now(), accepted_at from input
+    )
+    insert into event_outbox (tenant_id, id, accepted_at) select 'acme', id, accepted_at from input`;
 }
