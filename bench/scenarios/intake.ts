@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { createBenchEnv, SERVICE_KEY, sleep, waitUntil, type BenchEnv, type Scenario } from '../harness.ts';
+import { createBenchEnv, SERVICE_KEY, sleep, waitUntil, type BenchEnv, type CpuUse, type Scenario } from '../harness.ts';
 import { fixed, ratioOf, type Figure } from '../report.ts';
 
 const CONNECTIONS = 50;
@@ -124,12 +124,15 @@ export const intake: Scenario = {
       await singleLoad(web.url, 'warm_web', 2, 10);
       await drained(env);
 
-      const baseline = await singleLoad(bare.url, 'bare', DURATION_S);
+      const { result: baseline, cpu: baselineCpu } = await env.cpuOf(() => singleLoad(bare.url, 'bare', DURATION_S));
       await sleep(1_000);
       const stockBaseline = await singleLoad(stock.url, 'stock', DURATION_S);
       await env.stop(stock);
       await sleep(1_000);
-      const { result: herald, byRole: heraldTraffic } = await env.trafficOf(() => singleLoad(web.url, 'herald', DURATION_S));
+      const {
+        result: { result: herald, byRole: heraldTraffic },
+        cpu: heraldCpu,
+      } = await env.cpuOf(() => env.trafficOf(() => singleLoad(web.url, 'herald', DURATION_S)));
 
       // Every 202 must be a committed row (the answer is only sent after the commit).
       const [committedRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id = any(${herald.acceptedIds}::text[])`;
@@ -139,7 +142,10 @@ export const intake: Scenario = {
       await drained(env);
       const batchBaseline = await batchLoad(bare.url, 'bbare', BATCH_DURATION_S);
       await sleep(1_000);
-      const { result: batchHerald, byRole: batchTraffic } = await env.trafficOf(() => batchLoad(web.url, 'bherald', BATCH_DURATION_S));
+      const {
+        result: { result: batchHerald, byRole: batchTraffic },
+        cpu: batchCpu,
+      } = await env.cpuOf(() => env.trafficOf(() => batchLoad(web.url, 'bherald', BATCH_DURATION_S)));
       const [batchRow] = await env.sql<{ n: number }[]>`select count(*)::int as n from events where id = any(${batchHerald.acceptedIds}::text[])`;
 
       const heraldRps = perSecond(herald.result['2xx'], herald.result);
@@ -150,8 +156,17 @@ export const intake: Scenario = {
       // Round trips per accepted event show how many events each of the web's INSERTs (one per
       // commit group) carried; the router's are those of the same window, which may end before
       // the router has routed every event accepted in it.
+      const perLabel = (per: number) => (per === 1 ? 'accepted event' : `${per} accepted events`);
       const roundTrips = (traffic: typeof heraldTraffic, events: number, per = 1) =>
-        `round trips to Postgres per ${per === 1 ? 'accepted event' : `${per} accepted events`}: web ${fixed(((traffic.web?.roundTrips ?? 0) * per) / events)}, router ${fixed(((traffic.router?.roundTrips ?? 0) * per) / events)}`;
+        `round trips to Postgres per ${perLabel(per)}: web ${fixed(((traffic.web?.roundTrips ?? 0) * per) / events)}, router ${fixed(((traffic.router?.roundTrips ?? 0) * per) / events)}`;
+      // Where a run's CPU went: the two cores are shared by the API, the router (which routes the
+      // accepted events meanwhile), Postgres and the load generator, so a row short of its goal
+      // says which of them to look at.
+      const cpuPer = (cpu: CpuUse, events: number, per: number) =>
+        `CPU ms per ${perLabel(per)} in the same window: ${Object.entries(cpu.byRole)
+          .filter(([, ms]) => (ms * per) / events >= 0.005)
+          .map(([role, ms]) => `${role} ${fixed((ms * per) / events)}`)
+          .join(', ')}, Postgres ${fixed((cpu.services.postgres * per) / events)}, Redis ${fixed((cpu.services.redis * per) / events)}, the whole machine ${fixed((cpu.machineSeconds * 1000 * per) / events)}`;
       const heraldErrors = herald.result.non2xx + herald.result.errors + herald.result.timeouts;
       const heraldBatchEps = perSecond(batchHerald.acceptedEvents, batchHerald.result);
       const baseBatchEps = perSecond(batchBaseline.acceptedEvents, batchBaseline.result);
@@ -169,6 +184,8 @@ export const intake: Scenario = {
           note: [
             stockNote,
             roundTrips(heraldTraffic, herald.acceptedIds.length),
+            cpuPer(heraldCpu, herald.acceptedIds.length, 1),
+            `the bare endpoint ${fixed((baselineCpu.byRole['bare-intake'] ?? 0) / baseline.result['2xx'])} ms per request, the whole machine ${fixed((baselineCpu.machineSeconds * 1000) / baseline.result['2xx'])} in its run`,
             ...(heraldErrors > 0 ? [`${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts`] : []),
           ].join('; '),
         },
@@ -202,7 +219,7 @@ export const intake: Scenario = {
           ratio: ratioOf(heraldBatchEps, baseBatchEps),
           goal: '≥ 20,000 ev/s, all committed',
           met: heraldBatchEps >= 20_000 && batchRow!.n === batchHerald.acceptedEvents,
-          note: `p99 ${batchHerald.result.latency.p99} ms per batch (baseline ${batchBaseline.result.latency.p99} ms); ${batchRow!.n}/${batchHerald.acceptedEvents} accepted events committed; ${roundTrips(batchTraffic, batchHerald.acceptedEvents, BATCH_SIZE)}`,
+          note: `p99 ${batchHerald.result.latency.p99} ms per batch (baseline ${batchBaseline.result.latency.p99} ms); ${batchRow!.n}/${batchHerald.acceptedEvents} accepted events committed; ${roundTrips(batchTraffic, batchHerald.acceptedEvents, BATCH_SIZE)}; ${cpuPer(batchCpu, batchHerald.acceptedEvents, BATCH_SIZE)}`,
         },
       ];
       return figures;
