@@ -6,15 +6,13 @@ import { deliveriesFinished } from '../metrics/processMetrics.ts';
 
 type Receipt = { tenantId: string; eventId: string; userId: string };
 
-/**
- * The UPDATE that marks receipts' in-app deliveries delivered: each receipt finds its row by a
- * probe of the unique index (see inappDeliveriesOf), and the rows are updated by id.
- */
+/** The UPDATE that marks receipts' in-app deliveries delivered, finding each row as inappDeliveriesOf says. */
 export function receiptUpdate(receipts: Receipt[]): SQL {
   const pairs = { tenantIds: receipts.map((r) => r.tenantId), eventIds: receipts.map((r) => r.eventId), userIds: receipts.map((r) => r.userId) };
   return sql`
-    update deliveries set state = 'delivered', delivered_at = now(), updated_at = now()
-    where id = any(array(select f.id from ${inappDeliveriesOf(pairs)} as f)) and state in ('pending', 'sent')
+    update deliveries d set state = 'delivered', delivered_at = now(), updated_at = now()
+    from ${inappDeliveriesOf(pairs)} as f
+    where d.ctid = f.row_ctid and d.state in ('pending', 'sent')
   `;
 }
 
