@@ -37,15 +37,18 @@ const ROUTING_PASS = /^select \(select coalesce\(json_agg\(json_build_object\( '
 
 /**
  * What the router process runs besides routing, on its own clock: the outbox sweeper (every 5 s:
- * unrouted events, pending deliveries without jobs, overdue scheduled ones) and the retention
- * sweep. A step of three routing passes can hold one more sweep than another, so these are taken
- * out of the routing count; each is one round trip (postgres.js sends a Sync per query).
+ * unrouted events, pending deliveries without jobs, overdue scheduled ones), the retention
+ * sweep, and the array types postgres.js reads once on each new connection (the pool closes a
+ * connection idle for 30 s and opens another when a pass needs it). A step of three routing
+ * passes can hold one more of these than another, so they are taken out of the routing count;
+ * each is one round trip (postgres.js sends a Sync per query).
  */
 const BACKGROUND_STATEMENTS = [
   /^select tenant_id, id, accepted_at::text as accepted_at from event_outbox /,
   /^with stale as \(/,
   /^select id, tenant_id, event_id, channel from deliveries where state = 'scheduled'/,
   /^with gone as \(/,
+  /^select b\.oid, b\.typarray from pg_catalog\.pg_type /,
 ];
 
 /**
