@@ -279,7 +279,7 @@ export function markInappRefusedStatement(refused: { event: EventRef; userId: st
     update deliveries d set state = 'failed', failed_at = now(), updated_at = now(), attempts = d.attempts + 1,
       last_error = (${sql.param(refused.map((r) => r.reason))}::text[])[f.ord]
     from ${inappDeliveriesOf(pairs)} as f
-    where d.ctid = f.row_ctid and d.state = 'pending'
+    where d.id = f.id and d.state = 'pending'
     returning d.tenant_id, d.event_id`;
 }
 
@@ -287,12 +287,12 @@ export function markInappRefusedStatement(refused: { event: EventRef; userId: st
 export type DeliveryPairs = Pick<InboxPairs, 'tenantIds' | 'eventIds' | 'userIds'>;
 
 /**
- * The in-app deliveries of `pairs` as a FROM item of (row_ctid, ord) — where each row version
- * is, and the pair's place in `pairs` from 1 — for an UPDATE to join on `d.ctid = f.row_ctid`:
- * each pair probes the unique (tenant, event, channel, destination) index (OFFSET 0 keeps the
- * probe a subquery of its own, which the planner cannot turn into a join), and each row is then
- * fetched by its address, whatever the statistics say. A row that a concurrent statement
- * changed meanwhile is rechecked in its new version, as with any UPDATE's conditions.
+ * The in-app deliveries of `pairs` as a FROM item of (id, ord), ord being the pair's place in
+ * `pairs` from 1, for an UPDATE to join on `d.id = f.id`: each pair probes the unique (tenant,
+ * event, channel, destination) index (OFFSET 0 keeps the probe a subquery of its own, which the
+ * planner cannot turn into a join), and each row is then fetched by its primary key, whatever
+ * the statistics say. A row a concurrent statement changed meanwhile (the in-app worker marking
+ * it sent as its receipt arrives) is found again by its id and its state rechecked.
  *
  * Statements that joined the pairs with deliveries left the plan to the statistics, which say
  * that almost no in-app delivery is pending or sent (nearly all are delivered): the planner
@@ -300,17 +300,17 @@ export type DeliveryPairs = Pick<InboxPairs, 'tenantIds' | 'eventIds' | 'userIds
  * 10,000), or, while the table was small enough for a scan to look cheap (tens of thousands of
  * rows: a young deployment's, the bench's), scanned it and walked the pairs again for each row
  * it kept (the live receipts: 39 ms a flush at 1,000 events/s, more of Postgres's time than
- * routing). Updating by `id = any(…)` instead let it pick the partial index of pending rows,
- * keyed by time, and walk all of it once per id; a LIMIT 1 on the probe let it expect a
- * sequential scan to stop early.
+ * routing). Updating by `id = any(…)` let it pick the partial index of pending rows, keyed by
+ * time, and walk all of it once per id; a LIMIT 1 on the probe let it expect a sequential scan
+ * to stop early; joining on ctid lost a row changed meanwhile (its new version has another).
  */
 export function inappDeliveriesOf(pairs: DeliveryPairs): SQL {
   return sql`(
-    select found.ctid as row_ctid, r.ord
+    select found.id, r.ord
     from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[])
       with ordinality as r(tenant_id, event_id, user_id, ord)
     cross join lateral (
-      select d.ctid from deliveries d
+      select d.id from deliveries d
       where d.tenant_id = r.tenant_id and d.event_id = r.event_id and d.channel = 'inapp' and d.destination = r.user_id
       offset 0
     ) as found
@@ -322,7 +322,7 @@ export function markInappSentStatement(pairs: DeliveryPairs): SQL {
   return sql`
     update deliveries d set state = 'sent', sent_at = now(), updated_at = now(), attempts = d.attempts + 1
     from ${inappDeliveriesOf(pairs)} as f
-    where d.ctid = f.row_ctid and d.state = 'pending'
+    where d.id = f.id and d.state = 'pending'
     returning d.tenant_id, d.event_id`;
 }
 

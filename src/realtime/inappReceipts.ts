@@ -12,7 +12,7 @@ export function receiptUpdate(receipts: Receipt[]): SQL {
   return sql`
     update deliveries d set state = 'delivered', delivered_at = now(), updated_at = now()
     from ${inappDeliveriesOf(pairs)} as f
-    where d.ctid = f.row_ctid and d.state in ('pending', 'sent')
+    where d.id = f.id and d.state in ('pending', 'sent')
   `;
 }
 
