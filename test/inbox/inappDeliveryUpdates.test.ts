@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { markInappRefusedStatement, markInappSentStatement } from '../../src/inbox/inboxWriter.ts';
 import { createInappReceipts, receiptUpdate } from '../../src/realtime/inappReceipts.ts';
+import { eventually } from '../helpers/api.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -133,7 +134,14 @@ describe('live receipts', () => {
       const receipts = createInappReceipts(env.db, env.logger, 60_000);
       pending.forEach((eventId, i) => receipts.record('acme', eventId, userOf(i)));
       const flushed = receipts.close();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Commit only once the receipts' UPDATE is waiting for the worker's row locks (asked on
+      // another connection: a transaction sees pg_stat_activity as it was when it first looked).
+      await eventually(async () => {
+        const [waiting] = await env.db.$client<{ n: number }[]>`
+          select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query like '%update deliveries d set state = ''delivered''%'`;
+        return waiting!.n > 0;
+      }, 5_000);
       await worker`commit`;
       await flushed;
     } finally {
