@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
-import type { DatabaseWork } from './harness.ts';
+import type { CpuUse, DatabaseWork } from './harness.ts';
 
 /** One row of the table and one entry of latest.json. */
 export type Figure = {
@@ -72,6 +72,10 @@ function routingOf(step: StepWork) {
 
 /** A per-event count for a note: two decimals, or a dash where there was nothing to divide by. */
 export const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '—');
+
+/** The Postgres, Redis and whole-machine CPU of `cpu` for a note, each as `perUnit` turns its ms (per event, per delivery). */
+export const sharedCpuNote = (cpu: CpuUse, perUnit: (ms: number) => number) =>
+  `Postgres ${fixed(perUnit(cpu.services.postgres))}, Redis ${fixed(perUnit(cpu.services.redis))}, the whole machine ${fixed(perUnit(cpu.machineSeconds * 1000))}`;
 
 /**
  * Issue #16's check: the Postgres round trips of a routing pass in a step against the same step

@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import { createBenchEnv, SERVICE_KEY, sleep, waitUntil, type BenchEnv, type CpuUse, type Scenario } from '../harness.ts';
-import { fixed, ratioOf, type Figure } from '../report.ts';
+import { fixed, ratioOf, sharedCpuNote, type Figure } from '../report.ts';
 
 const CONNECTIONS = 50;
 const DURATION_S = Number(process.env.BENCH_INTAKE_SECONDS ?? 10);
@@ -162,11 +162,11 @@ export const intake: Scenario = {
       // Where a run's CPU went: the two cores are shared by the API, the router (which routes the
       // accepted events meanwhile), Postgres and the load generator, so a row short of its goal
       // says which of them to look at.
-      const cpuPer = (cpu: CpuUse, events: number, per: number) =>
-        `CPU ms per ${perLabel(per)} in the same window: ${Object.entries(cpu.byRole)
-          .filter(([, ms]) => (ms * per) / events >= 0.005)
-          .map(([role, ms]) => `${role} ${fixed((ms * per) / events)}`)
-          .join(', ')}, Postgres ${fixed((cpu.services.postgres * per) / events)}, Redis ${fixed((cpu.services.redis * per) / events)}, the whole machine ${fixed((cpu.machineSeconds * 1000 * per) / events)}`;
+      const cpuPer = (cpu: CpuUse, events: number, per: number) => {
+        const perUnit = (ms: number) => (ms * per) / events;
+        const roles = Object.entries(cpu.byRole).filter(([, ms]) => perUnit(ms) >= 0.005);
+        return `CPU ms per ${perLabel(per)} in the same window: ${roles.map(([role, ms]) => `${role} ${fixed(perUnit(ms))}`).join(', ')}, ${sharedCpuNote(cpu, perUnit)}`;
+      };
       const heraldErrors = herald.result.non2xx + herald.result.errors + herald.result.timeouts;
       const heraldBatchEps = perSecond(batchHerald.acceptedEvents, batchHerald.result);
       const baseBatchEps = perSecond(batchBaseline.acceptedEvents, batchBaseline.result);

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { createRedis } from '../../src/redis.ts';
 import { createJsonClient, waitUntil, type BenchEnv, type CpuUse } from '../harness.ts';
-import { ratioOf, type Figure } from '../report.ts';
+import { ratioOf, sharedCpuNote, type Figure } from '../report.ts';
 
 /** Counts what a local receiver (HTTP or SMTP) took, with the time of the last arrival. */
 export type Arrivals = { count: number; lastAt: number; reset(): void };
@@ -131,8 +131,7 @@ export function cpuPerDeliveryFigure(options: { name: string; count: number; wor
   const perDelivery = (ms: number) => ms / count;
   const workerMs = perDelivery(herald.cpu.byRole[options.workerRole] ?? 0);
   const loopMs = perDelivery(baseline.cpu.byRole[options.loopRole] ?? 0);
-  const shares = (cpu: CpuUse) =>
-    `Postgres ${perDelivery(cpu.services.postgres).toFixed(2)}, Redis ${perDelivery(cpu.services.redis).toFixed(2)}, the whole machine ${perDelivery(cpu.machineSeconds * 1000).toFixed(2)}`;
+  const shares = (cpu: CpuUse) => sharedCpuNote(cpu, perDelivery);
   return {
     name: options.name,
     metric: `CPU per delivery, the ${options.workerRole} worker vs the loop`,
