@@ -5,6 +5,10 @@
  * the socket writes, parsing and timers Node does for postgres.js, ioredis or got count as
  * theirs (self time puts them all under Node). Profiles come from
  * `BENCH_CPU_PROF=<dir> npm run bench`, one folder per child.
+ *
+ * FROM_S / TO_S keep only the samples of that window (seconds from the profile's start), so
+ * startup and shutdown stay out; CALLERS_OF=<function> adds the call chains that led to that
+ * function (which library's socket writes `writeBuffer` was, say).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -13,12 +17,18 @@ type Node = { id: number; callFrame: { functionName: string; url: string; lineNu
 type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
 
 const TOP = Number(process.env.TOP ?? 15);
+/** FROM_S / TO_S: only the samples in that window, in seconds from the profile's start (leaves startup and shutdown out). */
+const FROM_US = Number(process.env.FROM_S ?? 0) * 1e6;
+const TO_US = Number(process.env.TO_S ?? Infinity) * 1e6;
+const CALLERS_OF = process.env.CALLERS_OF;
+const CHAIN_DEPTH = 4;
 
 function files(paths: string[]): string[] {
   return paths.flatMap((p) => (statSync(p).isDirectory() ? files(readdirSync(p).map((f) => join(p, f))) : p.endsWith('.cpuprofile') ? [p] : []));
 }
 
-const shortUrl = (url: string) => url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'npm:').replace(/.*\/(src|workers|bench)\//, '$1/') || '(native)';
+const shortUrl = (url: string) =>
+  url.includes('/node_modules/') ? url.replace(/.*\/node_modules\//, 'npm:') : url.replace(/^file:\/\//, '').replace(/.*\/(src|workers|bench)\//, '$1/') || '(native)';
 
 /** The npm package or project file a frame's code belongs to; null for Node's own and native code. */
 function ownerOf(url: string): string | null {
@@ -32,8 +42,21 @@ for (const file of files(process.argv.slice(2))) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-  const wallMs = (profile.endTime - profile.startTime) / 1000;
+  let at = 0;
+  let firstUs = Infinity;
+  let lastUs = 0;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < FROM_US || at > TO_US) return;
+    firstUs = Math.min(firstUs, at);
+    lastUs = at;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  if (selfUs.size === 0) {
+    console.log(`\n== ${basename(join(file, '..'))}/${basename(file)}: no samples in the window`);
+    continue;
+  }
+  const wallMs = (lastUs - firstUs) / 1000;
   let idleMs = 0;
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
@@ -69,4 +92,20 @@ for (const file of files(process.argv.slice(2))) {
   console.log(' by package/file:\n' + top(byFile));
   console.log(' by function:\n' + top(byFunction));
   console.log(' by caller (Node and native time charged to the nearest package or file on the stack):\n' + top(byCaller));
+  if (CALLERS_OF) {
+    const chains = new Map<string, number>();
+    for (const [id, us] of selfUs) {
+      if (byId.get(id)!.callFrame.functionName !== CALLERS_OF) continue;
+      const chain: string[] = [];
+      // Only frames of a package or a project file: Node's own (streams, net) are the same for every caller.
+      for (let at = parentOf.get(id); at !== undefined && chain.length < CHAIN_DEPTH; at = parentOf.get(at)) {
+        const { functionName, url, lineNumber } = byId.get(at)!.callFrame;
+        const owner = ownerOf(url);
+        if (owner && owner !== 'bench/pgWireCounter.ts') chain.push(`${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}`);
+      }
+      const key = chain.join(' < ');
+      chains.set(key, (chains.get(key) ?? 0) + us / 1000);
+    }
+    console.log(` what called ${CALLERS_OF}:\n` + top(chains));
+  }
 }
