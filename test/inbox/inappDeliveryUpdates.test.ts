@@ -1,8 +1,9 @@
-import { sql, type SQL } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { markInappRefusedStatement, markInappSentStatement } from '../../src/inbox/inboxWriter.ts';
 import { createInappReceipts, receiptUpdate } from '../../src/realtime/inappReceipts.ts';
 import { eventually } from '../helpers/api.ts';
+import { accessPaths, executedPlan, inputWalks } from '../helpers/queryPlan.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -40,19 +41,10 @@ async function writtenSince(prefix: string, settled: string, state: string, coun
   return fresh;
 }
 
-/** A plan node of EXPLAIN (FORMAT JSON), with the fields read here. */
-type PlanNode = { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; 'Actual Loops': number; Plans?: PlanNode[] };
-const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
-
 /** Runs `statement` under EXPLAIN ANALYZE: how it reached deliveries' rows, and how often it walked its input. */
 async function executionOf(statement: SQL): Promise<{ deliveriesAccess: string[]; inputWalks: number[] }> {
-  const [row] = await env.db.execute<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(sql`explain (analyze, format json) ${statement}`);
-  const nodes = nodesOf(row!['QUERY PLAN'][0].Plan);
-  const scans = nodes.filter((n) => n['Relation Name'] === 'deliveries' && n['Node Type'] !== 'ModifyTable');
-  return {
-    deliveriesAccess: [...new Set(scans.map((n) => [n['Node Type'], n['Index Name']].filter(Boolean).join(' using ')))].sort(),
-    inputWalks: nodes.filter((n) => n['Node Type'] === 'Function Scan').map((n) => n['Actual Loops']),
-  };
+  const nodes = await executedPlan(env.db, statement);
+  return { deliveriesAccess: accessPaths(nodes, 'deliveries'), inputWalks: inputWalks(nodes) };
 }
 
 const stateCounts = (eventIds: string[]) =>

@@ -1,0 +1,29 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../../src/db/client.ts';
+
+/** A plan node of EXPLAIN (ANALYZE, FORMAT JSON), with the fields the plan tests read. */
+export type PlanNode = {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
+  'Actual Loops': number;
+  Plans?: PlanNode[];
+};
+
+const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
+
+/** Runs `statement` under EXPLAIN ANALYZE (so it takes effect) and returns every node of its plan. */
+export async function executedPlan(db: Db, statement: SQL): Promise<PlanNode[]> {
+  const [row] = await db.execute<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(sql`explain (analyze, format json) ${statement}`);
+  return nodesOf(row!['QUERY PLAN'][0].Plan);
+}
+
+/** The plan's scans of `relation` (not its writes), as "<node type> using <index>", each once, sorted. */
+export function accessPaths(nodes: PlanNode[], relation: string): string[] {
+  const scans = nodes.filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable');
+  return [...new Set(scans.map((n) => [n['Node Type'], n['Index Name']].filter(Boolean).join(' using ')))].sort();
+}
+
+/** How many times the plan walked its input arrays (the loops of each function scan, unnest). */
+export const inputWalks = (nodes: PlanNode[]): number[] => nodes.filter((n) => n['Node Type'] === 'Function Scan').map((n) => n['Actual Loops']);
