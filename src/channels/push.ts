@@ -1,3 +1,4 @@
+import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import { and, eq } from 'drizzle-orm';
 import webpush, { type RequestDetails } from 'web-push';
 import type { Db } from '../db/client.ts';
@@ -53,6 +54,9 @@ export async function deliver(job: QueueJob<'push'>, deps: PushDeps): Promise<Se
     const body = encodePushMessage(await pushMessageFor(deps.db, event, userId, text));
     const options = pushDeliveryOptions(delivery.priority, event.severity);
     const topic = pushTopic(event.id);
+    // Each device's request listens on the job's signal until it settles, up to 20 at once: past
+    // Node's default of 10, a user's many devices would log a false "possible memory leak".
+    setMaxListeners(defaultMaxListeners + devices.length, job.signal);
     const outcomes = await Promise.all(devices.map((device) => sendToDevice(deps, device, { body, options, topic, signal: job.signal })));
 
     for (const [i, outcome] of outcomes.entries()) {

@@ -4,7 +4,7 @@
  * bound through merges.
  */
 import { createECDH, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { generateVapidKeys } from '../../src/push/vapidKeys.ts';
 import { startPush } from '../../workers/roles/push.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
@@ -90,6 +90,11 @@ describe('push subscriptions (SPEC §7.1: at most 20 per user)', () => {
     (await env.db.$client`select endpoint from push_subscriptions where user_id = ${user} order by created_at, endpoint`).map((r) => r.endpoint as string);
 
   it('keeps the newest 20: the 21st replaces the oldest, and one notification makes at most 20 POSTs', async () => {
+    // The 20 sends share the job's abort signal; Node must not take them for a listener leak.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    onTestFinished(() => void process.off('warning', onWarning));
     for (let i = 0; i < 25; i++) expect((await subscribe('u1', i)).status).toBe(201);
     const kept = await stored('u1');
     expect(kept).toHaveLength(20);
@@ -105,6 +110,7 @@ describe('push subscriptions (SPEC §7.1: at most 20 per user)', () => {
     const posts = receiver.requests.filter((r) => r.url.startsWith('/u1/'));
     expect(posts).toHaveLength(20);
     expect(posts.map((p) => p.url).sort()).toEqual(kept.map((e) => new URL(e).pathname).sort());
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 
   it('holds the bound when a user subscribes many devices at once', async () => {
