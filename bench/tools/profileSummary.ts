@@ -38,6 +38,12 @@ function ownerOf(url: string): string | null {
   return own ? own[1]! : null;
 }
 
+/** ownerOf for charging time to a caller: the bench's wire counter wraps every socket write, and the write is its caller's. */
+function callingOwnerOf(url: string): string | null {
+  const owner = ownerOf(url);
+  return owner === 'bench/pgWireCounter.ts' ? null : owner;
+}
+
 for (const file of files(process.argv.slice(2))) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -66,9 +72,8 @@ for (const file of files(process.argv.slice(2))) {
   const callerOf = (id: number): string => {
     if (byId.get(id)!.callFrame.functionName === '(garbage collector)') return '(garbage collector)';
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
-      const owner = ownerOf(byId.get(at)!.callFrame.url);
-      // The bench's wire counter wraps every socket write: the write is its caller's.
-      if (owner && owner !== 'bench/pgWireCounter.ts') return owner;
+      const owner = callingOwnerOf(byId.get(at)!.callFrame.url);
+      if (owner) return owner;
     }
     return '(Node, no package on the stack)';
   };
@@ -100,8 +105,7 @@ for (const file of files(process.argv.slice(2))) {
       // Only frames of a package or a project file: Node's own (streams, net) are the same for every caller.
       for (let at = parentOf.get(id); at !== undefined && chain.length < CHAIN_DEPTH; at = parentOf.get(at)) {
         const { functionName, url, lineNumber } = byId.get(at)!.callFrame;
-        const owner = ownerOf(url);
-        if (owner && owner !== 'bench/pgWireCounter.ts') chain.push(`${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}`);
+        if (callingOwnerOf(url)) chain.push(`${functionName || '(anonymous)'} ${shortUrl(url)}:${lineNumber + 1}`);
       }
       const key = chain.join(' < ');
       chains.set(key, (chains.get(key) ?? 0) + us / 1000);

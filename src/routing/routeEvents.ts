@@ -301,8 +301,7 @@ export function earlierPendingDeliveries(tenantIds: string[], eventIds: string[]
   const waiting = sql`tenant_id = e.tenant_id and event_id = e.event_id and (state = 'pending' or (state = 'scheduled' and carried_by is null))`;
   const columns = sql`id, tenant_id, event_id, channel, priority, not_before`;
   return sql`
-    select d.id, d.tenant_id, d.event_id, d.channel, d.priority, d.not_before
-    from (select distinct * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[])) as e(tenant_id, event_id)
+    select d.* from (select distinct * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[])) as e(tenant_id, event_id)
     cross join lateral (
       select ${columns} from deliveries where ${waiting} and channel < 'inapp'
       union all
