@@ -214,26 +214,48 @@ export async function unannouncedEarlierRows(
 ): Promise<InboxWrite> {
   if (fresh.length >= pairs.eventIds.length) return nothingWritten();
   const freshIds = new Set(fresh.map((row) => row.id));
-  const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(sql`
+  const [result] = await db.execute<{ rows: RawNotification[]; counts: CountRow[] }>(earlierRowsStatement(pairs, pendingDelivery));
+  const rows = result!.rows.map(notificationRow).filter((row) => !freshIds.has(row.id));
+  return { rows, counts: countsByUser(result!.counts) };
+}
+
+/**
+ * The statement of unannouncedEarlierRows: one row of (rows, counts), both JSON arrays. Each pair
+ * probes its in-app delivery and its inbox row on their unique indexes, and each user's counts
+ * are probed by the user, in LATERAL subqueries that OFFSET 0 keeps apart (the planner cannot
+ * turn them into joins, nor push a condition into them), so a retry reads the rows of its own
+ * pairs whatever the statistics say. Joining the pairs with the tables left the plan to them: the
+ * planner hashed every pending delivery (a backlog of thousands) or scanned the whole inbox
+ * table, once per retried pass — and a recovery re-routes events pass after pass. The delivery's
+ * state is tested outside its probe: inside, statistics that say almost nothing is pending made
+ * the partial index of pending rows look the cheapest way in, walked whole for every pair.
+ */
+export function earlierRowsStatement(pairs: DeliveryPairs, pendingDelivery: boolean): SQL {
+  const delivery = pendingDelivery
+    ? sql`cross join lateral (
+        select d.state from deliveries d
+        where d.tenant_id = p.tenant_id and d.event_id = p.event_id and d.channel = 'inapp' and d.destination = p.user_id
+        offset 0
+      ) as delivery`
+    : sql``;
+  return sql`
     with earlier as (
-      select n.* from notifications n
-      ${
-        pendingDelivery
-          ? sql`join deliveries d
-                  on d.tenant_id = n.tenant_id and d.event_id = n.event_id and d.destination = n.user_id and d.channel = 'inapp' and d.state = 'pending'`
-          : sql``
-      }
-      join unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(tenant_id, event_id, user_id)
-        on n.tenant_id = p.tenant_id and n.event_id = p.event_id and n.user_id = p.user_id
+      select n.*
+      from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(tenant_id, event_id, user_id)
+      ${delivery}
+      cross join lateral (
+        select * from notifications n
+        where n.tenant_id = p.tenant_id and n.event_id = p.event_id and n.user_id = p.user_id
+        offset 0
+      ) as n
+      ${pendingDelivery ? sql`where delivery.state = 'pending'` : sql``}
     )
     select
       (select coalesce(json_agg(${rawNotificationJson(sql`earlier`)} order by user_id, seq), '[]') from earlier) as rows,
-      (select coalesce(json_agg(c), '[]') from (
-        select user_id, tenant_id, unread, unseen, version::text from inbox_counts where user_id in (select user_id from earlier)
-      ) c) as counts
-  `);
-  const rows = result!.rows.map(notificationRow).filter((row) => !freshIds.has(row.id));
-  return { rows, counts: countsByUser(result!.counts) };
+      (select coalesce(json_agg(c), '[]') from (select distinct user_id from earlier) as u
+        cross join lateral (
+          select user_id, tenant_id, unread, unseen, version::text from inbox_counts c where c.user_id = u.user_id offset 0
+        ) as c) as counts`;
 }
 
 /** Each user's new rows and their new counts, as one pub/sub message per user. */

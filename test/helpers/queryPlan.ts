@@ -8,6 +8,9 @@ export type PlanNode = {
   'Index Name'?: string;
   'Index Cond'?: string;
   'Actual Loops': number;
+  'Actual Rows': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
   Plans?: PlanNode[];
 };
 
@@ -27,3 +30,10 @@ export function accessPaths(nodes: PlanNode[], relation: string): string[] {
 
 /** How many times the plan walked its input arrays (the loops of each function scan, unnest). */
 export const inputWalks = (nodes: PlanNode[]): number[] => nodes.filter((n) => n['Node Type'] === 'Function Scan').map((n) => n['Actual Loops']);
+
+/** How many rows of `relation` the plan's scans read, those its filters threw away included, over all their loops. */
+export function rowsRead(nodes: PlanNode[], relation: string): number {
+  return nodes
+    .filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable')
+    .reduce((sum, n) => sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * n['Actual Loops'], 0);
+}
