@@ -58,7 +58,13 @@ export const users = pgTable(
     quietHours: jsonb('quiet_hours').$type<{ start: string; end: string } | null>(),
     ...timestamps,
   },
-  (t) => [index('users_tenant_ids_idx').using('gin', t.tenantIds), index('users_roles_idx').using('gin', t.roles)],
+  (t) => [
+    index('users_tenant_ids_idx').using('gin', t.tenantIds),
+    // jsonb_path_ops: a role holder is looked up as one path, {"<tenant>": ["<role>"]}. The default
+    // operator class indexes keys and values apart, so a lookup intersected the list of every user
+    // of the tenant with that of every holder of a role of that name in any tenant.
+    index('users_roles_idx').using('gin', t.roles.op('jsonb_path_ops')),
+  ],
 );
 
 export const teams = pgTable(

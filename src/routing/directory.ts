@@ -61,24 +61,9 @@ async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelo
   // A role holder is a user whose roles map contains {"<tenant>": ["<role>"]}: the GIN index on roles answers it.
   const roleHolders = [...new Set(routedEvents.flatMap((event) => [...named.get(event)!.roles].map((role) => JSON.stringify({ [event.tenantId]: [role] }))))];
 
-  // One statement for the three reads: a round trip and a backend instead of three (on a
-  // loaded box each socket write and wake-up is what a routing pass spends its CPU on).
-  const [read] = await db.execute<{ users: LoadedUser[]; teams: DirectoryTeam[]; versions: { id: string; version: string }[] }>(sql`
-    select
-      (select coalesce(json_agg(json_build_object(
-          'id', u.id, 'name', u.name, 'tenantIds', u.tenant_ids, 'email', u.email, 'preferences', u.preferences,
-          'slackWebhookUrl', u.slack_webhook_url, 'teamsWebhookUrl', u.teams_webhook_url, 'roles', u.roles,
-          'timezone', u.timezone, 'quietHours', u.quiet_hours,
-          'hasPushSubscription', exists (select 1 from ${pushSubscriptions} p where p.user_id = u.id))), '[]')
-        from ${users} u
-        where u.id = any(${sql.param([...userIds])}::text[])
-          or u.id in (select unnest(t.member_ids) from ${teams} t where t.id = any(${sql.param([...teamIds])}::text[]))
-          or u.roles @> any(${sql.param(roleHolders)}::jsonb[])) as users,
-      (select coalesce(json_agg(json_build_object(
-          'id', t.id, 'tenantId', t.tenant_id, 'slackWebhookUrl', t.slack_webhook_url, 'teamsWebhookUrl', t.teams_webhook_url, 'memberIds', t.member_ids)), '[]')
-        from ${teams} t where t.id = any(${sql.param([...teamIds])}::text[])) as teams,
-      (select coalesce(json_agg(json_build_object('id', v.id, 'version', v.rules_version::text)), '[]')
-        from ${tenants} v where v.id = any(${sql.param(tenantIds)}::text[])) as versions`);
+  const [read] = await db.execute<{ users: LoadedUser[]; teams: DirectoryTeam[]; versions: { id: string; version: string }[] }>(
+    directoryStatement({ userIds: [...userIds], teamIds: [...teamIds], roleHolders, tenantIds }),
+  );
   const { users: directoryUsers, teams: directoryTeams, versions } = read!;
 
   const usersById = new Map<string, LoadedUser>(directoryUsers.map((u) => [u.id, u]));
@@ -106,6 +91,38 @@ async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelo
     rulesFor: (event: EventEnvelope) => cache.rulesOf(event.tenantId),
     actorNameOf: (event: EventEnvelope) => actorName(event, event.actorId ? usersById.get(event.actorId) : undefined),
   };
+}
+
+/** What a routing pass reads from the directory: users by id, the members of teams, holders of `{"<tenant>": ["<role>"]}`, and tenants' rule versions. */
+type DirectoryRead = { userIds: string[]; teamIds: string[]; roleHolders: string[]; tenantIds: string[] };
+
+/**
+ * One statement for the three reads: a round trip and a backend instead of three (on a loaded
+ * box each socket write and wake-up is what a routing pass spends its CPU on). Each way a
+ * user is named — listed, a member of a named team, a holder of a named role — is a condition an
+ * index answers (the team members as an array the InitPlan reads first), so the planner can
+ * OR the three index scans' bitmaps. With the team arm a subquery (`u.id in (select …)`) no
+ * index could serve the OR and every pass read the whole users table (300,000 users: 32–58 ms
+ * a pass of one event); a UNION of the ids, each fetched in a LATERAL subquery, read only them but
+ * cost a small directory's pass three times the statement's time (0.42 against 0.13 ms).
+ */
+export function directoryStatement({ userIds, teamIds, roleHolders, tenantIds }: DirectoryRead) {
+  return sql`
+    select
+      (select coalesce(json_agg(json_build_object(
+          'id', u.id, 'name', u.name, 'tenantIds', u.tenant_ids, 'email', u.email, 'preferences', u.preferences,
+          'slackWebhookUrl', u.slack_webhook_url, 'teamsWebhookUrl', u.teams_webhook_url, 'roles', u.roles,
+          'timezone', u.timezone, 'quietHours', u.quiet_hours,
+          'hasPushSubscription', exists (select 1 from ${pushSubscriptions} p where p.user_id = u.id))), '[]')
+        from ${users} u
+        where u.id = any(${sql.param(userIds)}::text[])
+          or u.id = any(array(select unnest(t.member_ids) from ${teams} t where t.id = any(${sql.param(teamIds)}::text[])))
+          or u.roles @> any(${sql.param(roleHolders)}::jsonb[])) as users,
+      (select coalesce(json_agg(json_build_object(
+          'id', t.id, 'tenantId', t.tenant_id, 'slackWebhookUrl', t.slack_webhook_url, 'teamsWebhookUrl', t.teams_webhook_url, 'memberIds', t.member_ids)), '[]')
+        from ${teams} t where t.id = any(${sql.param(teamIds)}::text[])) as teams,
+      (select coalesce(json_agg(json_build_object('id', v.id, 'version', v.rules_version::text)), '[]')
+        from ${tenants} v where v.id = any(${sql.param(tenantIds)}::text[])) as versions`;
 }
 
 /**

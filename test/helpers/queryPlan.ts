@@ -11,14 +11,17 @@ export type PlanNode = {
   'Actual Rows': number;
   'Rows Removed by Filter'?: number;
   'Rows Removed by Index Recheck'?: number;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
   Plans?: PlanNode[];
 };
 
 const nodesOf = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodesOf)];
 
-/** Runs `statement` under EXPLAIN ANALYZE (so it takes effect) and returns every node of its plan. */
-export async function executedPlan(db: Db, statement: SQL): Promise<PlanNode[]> {
-  const [row] = await db.execute<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(sql`explain (analyze, format json) ${statement}`);
+/** Runs `statement` under EXPLAIN ANALYZE (so it takes effect) and returns every node of its plan; with `buffers`, each node's blocks read. */
+export async function executedPlan(db: Db, statement: SQL, { buffers = false }: { buffers?: boolean } = {}): Promise<PlanNode[]> {
+  const options = buffers ? sql`analyze, buffers, format json` : sql`analyze, format json`;
+  const [row] = await db.execute<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(sql`explain (${options}) ${statement}`);
   return nodesOf(row!['QUERY PLAN'][0].Plan);
 }
 
@@ -36,4 +39,12 @@ export function rowsRead(nodes: PlanNode[], relation: string): number {
   return nodes
     .filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable')
     .reduce((sum, n) => sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * n['Actual Loops'], 0);
+}
+
+/**
+ * Autovacuum off for these tables of a test file's own database: statistics are taken when a
+ * test says so (ANALYZE), not whenever autovacuum looks, so each case's plan is the one it means.
+ */
+export async function statisticsByHand(db: Db, tables: string[]): Promise<void> {
+  for (const table of tables) await db.$client.unsafe(`alter table ${table} set (autovacuum_enabled = false)`);
 }

@@ -3,15 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { markInappRefusedStatement, markInappSentStatement } from '../../src/inbox/inboxWriter.ts';
 import { createInappReceipts, receiptUpdate } from '../../src/realtime/inappReceipts.ts';
 import { eventually } from '../helpers/api.ts';
-import { accessPaths, executedPlan, inputWalks } from '../helpers/queryPlan.ts';
+import { accessPaths, executedPlan, inputWalks, statisticsByHand } from '../helpers/queryPlan.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  // The file's database is its own: statistics are taken when a test says so, not when autovacuum looks.
-  await env.db.$client`alter table deliveries set (autovacuum_enabled = false)`;
+  await statisticsByHand(env.db, ['deliveries']);
 });
 afterAll(() => env?.cleanup());
 

@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { earlierRowsStatement, unannouncedEarlierRows } from '../../src/inbox/inboxWriter.ts';
-import { accessPaths, executedPlan, rowsRead } from '../helpers/queryPlan.ts';
+import { accessPaths, executedPlan, rowsRead, statisticsByHand } from '../helpers/queryPlan.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  // The file's database is its own: statistics are taken when a test says so, not when autovacuum looks.
-  for (const table of ['notifications', 'deliveries', 'inbox_counts']) await env.db.$client.unsafe(`alter table ${table} set (autovacuum_enabled = false)`);
+  await statisticsByHand(env.db, ['notifications', 'deliveries', 'inbox_counts']);
 });
 afterAll(() => env?.cleanup());
 

@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { earlierPendingDeliveries } from '../../src/routing/routeEvents.ts';
-import { accessPaths, executedPlan } from '../helpers/queryPlan.ts';
+import { accessPaths, executedPlan, statisticsByHand } from '../helpers/queryPlan.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  // The file's database is its own: statistics are taken when a test says so, not when autovacuum looks.
-  await env.db.$client`alter table deliveries set (autovacuum_enabled = false)`;
+  await statisticsByHand(env.db, ['deliveries']);
 });
 afterAll(() => env?.cleanup());
 
