@@ -13,6 +13,14 @@ const CAPACITY_SECONDS = Number(process.env.BENCH_CAPACITY_SECONDS ?? 5);
 const CAPACITY_P99_MS = 100;
 /** The steady rate that is run a second time for tenants with RULES_PER_TENANT rules each (issue #16). */
 const RULES_RATE = 200;
+/**
+ * Users of other tenants added to the directory before a last run of the RULES_RATE step: a
+ * routing pass must read only the users it names, so a production-sized directory costs it
+ * nothing (the bench's own 200 users would hide a pass that reads them all).
+ */
+const DIRECTORY_USERS = 100_000;
+/** The most the large directory's step may cost Postgres per event, against the same step with the bench's users alone. */
+const DIRECTORY_CPU_RATIO_MAX = 1.2;
 const EVENT_TYPE = 'finding_created';
 /** Traffic before the first measured step (see the warm-up in run). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 12);
@@ -89,6 +97,10 @@ function latencyFigures(label: string, herald: Run, baseline: Run, goal: Goal, b
 /** The baseline's process; every other child of the scenario is one of Herald's. */
 const ECHO_ROLE = 'sse-echo';
 
+/** The CPU time (ms) of each of Herald's processes in a run: every child but the baseline's. */
+const heraldRoles = (run: TimedRun) => Object.entries(run.cpu.byRole).filter(([role]) => role !== ECHO_ROLE);
+const heraldCpuMs = (run: TimedRun) => heraldRoles(run).reduce((sum, [, ms]) => sum + ms, 0);
+
 /**
  * CPU time per event, which the machine's noise moves far less than latency: Herald's
  * processes together against the echo server's, with each role's share, Postgres's and Redis's,
@@ -96,8 +108,8 @@ const ECHO_ROLE = 'sse-echo';
  */
 function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure {
   const perEvent = (ms: number, run: Run) => ms / Math.max(1, run.accepted);
-  const roles = Object.entries(herald.cpu.byRole).filter(([role]) => role !== ECHO_ROLE);
-  const heraldMs = perEvent(roles.reduce((sum, [, ms]) => sum + ms, 0), herald);
+  const roles = heraldRoles(herald);
+  const heraldMs = perEvent(heraldCpuMs(herald), herald);
   const echoMs = perEvent(baseline.cpu.byRole[ECHO_ROLE] ?? 0, baseline);
   const byRole = roles
     .map(([role, ms]) => [role, perEvent(ms, herald)] as const)
@@ -117,6 +129,32 @@ function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure 
       `ms per event by role: ${byRole}; Postgres ${perEvent(herald.cpu.services.postgres, herald).toFixed(3)}, Redis ${perEvent(herald.cpu.services.redis, herald).toFixed(3)}; ` +
       `the whole machine ${perEvent(herald.cpu.machineSeconds * 1000, herald).toFixed(2)} ms per event (baseline's step ${perEvent(baseline.cpu.machineSeconds * 1000, baseline).toFixed(2)})`,
   };
+}
+
+/**
+ * The RULES_RATE step again with DIRECTORY_USERS more users in the directory, against the first
+ * run of that step: its latency, and Postgres's CPU per event, which shows a pass that reads the
+ * whole users table long before latency does.
+ */
+function directoryFigures(large: TimedRun, plain: TimedRun, goal: Goal): Figure[] {
+  const label = `${RULES_RATE}/s with ${DIRECTORY_USERS.toLocaleString('en-US')} more users in the directory`;
+  const postgresPerEvent = (run: TimedRun) => run.cpu.services.postgres / Math.max(1, run.accepted);
+  const [largeMs, plainMs] = [postgresPerEvent(large), postgresPerEvent(plain)];
+  const ratio = ratioOf(largeMs, plainMs);
+  return [
+    ...latencyFigures(label, large, plain, goal, `the same step with the bench's ${USERS} users alone`),
+    {
+      name: 'publish-to-frame',
+      metric: `${label}: Postgres CPU per event`,
+      unit: 'ms',
+      herald: largeMs,
+      baseline: plainMs,
+      ratio,
+      goal: `≤ ${DIRECTORY_CPU_RATIO_MAX}× the step without them`,
+      met: ratio !== null && ratio <= DIRECTORY_CPU_RATIO_MAX,
+      note: `Herald's processes ${(heraldCpuMs(large) / Math.max(1, large.accepted)).toFixed(3)} ms per event against ${(heraldCpuMs(plain) / Math.max(1, plain.accepted)).toFixed(3)}`,
+    },
+  ];
 }
 
 function describeRun(run: Run): string {
@@ -142,10 +180,14 @@ function describeRun(run: Run): string {
  * same step is run again with the events in the twin tenants; both count the router's Postgres
  * round trips per routing pass (and the database's transactions), so the table shows whether
  * the rules cost round trips as well as latency.
+ *
+ * Issue #13: last of all, DIRECTORY_USERS users of other tenants join the directory and the
+ * RULES_RATE step is run once more, so the table shows whether a routing pass's cost grows with
+ * the directory rather than with what its events name.
  */
 export const publishToFrame: Scenario = {
   name: 'publish-to-frame',
-  summary: `${STEADY_RATES.join(' and ')} events/s for ${SECONDS} s to ${USERS} users holding a stream, then capacity steps; POST sent → notification frame received`,
+  summary: `${STEADY_RATES.join(' and ')} events/s for ${SECONDS} s to ${USERS} users holding a stream, then capacity steps and ${RULES_RATE}/s with a large directory; POST sent → notification frame received`,
   async run() {
     const env = await createBenchEnv('publish');
     const streams: SseStream[] = [];
@@ -243,6 +285,14 @@ export const publishToFrame: Scenario = {
         await sleep(2_000);
         if (percentile(run.latencies, 99) > CAPACITY_P99_MS || lostIn(run) > 0) break;
       }
+      // Last, so no step before it runs with the large directory: the same step as the first
+      // RULES_RATE one, for the same tenants, with DIRECTORY_USERS more users in other tenants.
+      await env.sql`
+        insert into users (id, email, name, tenant_ids, roles)
+        select 'dir' || n, 'dir' || n || '@bench.example', 'Directory ' || n, array['d_' || (n % 1000)], jsonb_build_object('d_' || (n % 1000), '["member"]'::jsonb)
+        from generate_series(1, ${DIRECTORY_USERS}) as n`;
+      await measure(`warm_directory_${RULES_RATE}`, postHerald, RULES_RATE, 2);
+      const largeDirectory = await measure(`directory_${RULES_RATE}`, postHerald, RULES_RATE, SECONDS);
       heraldClient.close();
       echoClient.close();
 
@@ -259,6 +309,7 @@ export const publishToFrame: Scenario = {
           roundTripsFigure('publish-to-frame', `${RULES_RATE}/s: router round trips per routing pass, ${RULES_PER_TENANT} rules/tenant vs none`, ruled.work, plain.work),
         );
       }
+      if (withRules) figures.push(...directoryFigures(largeDirectory, withRules.plain.run, goals[RULES_RATE]!));
       const passed = steps.filter((run) => percentile(run.latencies, 99) <= CAPACITY_P99_MS && lostIn(run) === 0);
       const capacity = passed.length > 0 ? passed[passed.length - 1]!.rate : 0;
       figures.push({
