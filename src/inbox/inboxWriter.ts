@@ -254,7 +254,7 @@ export function earlierRowsStatement(pairs: DeliveryPairs, pendingDelivery: bool
       (select coalesce(json_agg(${rawNotificationJson(sql`earlier`)} order by user_id, seq), '[]') from earlier) as rows,
       (select coalesce(json_agg(c), '[]') from (select distinct user_id from earlier) as u
         cross join lateral (
-          select user_id, tenant_id, unread, unseen, version::text from inbox_counts c where c.user_id = u.user_id offset 0
+          select user_id, tenant_id, unread, unseen, version::text from inbox_counts ic where ic.user_id = u.user_id offset 0
         ) as c) as counts`;
 }
 

@@ -102,7 +102,7 @@ type DirectoryRead = { userIds: string[]; teamIds: string[]; roleHolders: string
  * user is named — listed, a member of a named team, a holder of a named role — is a condition an
  * index answers (the team members as an array the InitPlan reads first), so the planner can
  * OR the three index scans' bitmaps. With the team arm a subquery (`u.id in (select …)`) no
- * index could serve the OR and every pass read the whole users table (300,000 users: 32–58 ms
+ * index could serve the OR and every pass read the whole users table (300,000 users: 30–58 ms
  * a pass of one event); a UNION of the ids, each fetched in a LATERAL subquery, read only them but
  * cost a small directory's pass three times the statement's time (0.42 against 0.13 ms).
  */
