@@ -14,11 +14,13 @@ const CAPACITY_P99_MS = 100;
 /** The steady rate that is run a second time for tenants with RULES_PER_TENANT rules each (issue #16). */
 const RULES_RATE = 200;
 /**
- * Users of other tenants added to the directory before a last run of the RULES_RATE step: a
- * routing pass must read only the users it names, so a production-sized directory costs it
- * nothing (the bench's own 200 users would hide a pass that reads them all).
+ * Users, and tenants, added to the directory before a last run of the RULES_RATE step: the
+ * intake and a routing pass must read only the tenants and users they name, so a
+ * production-sized directory costs them nothing (the bench's own 400 tenants and 200 users would
+ * hide a statement that reads them all).
  */
 const DIRECTORY_USERS = 100_000;
+const DIRECTORY_TENANTS = 20_000;
 /** The most the large directory's step may cost Postgres per event, against the same step with the bench's users alone. */
 const DIRECTORY_CPU_RATIO_MAX = 1.2;
 const EVENT_TYPE = 'finding_created';
@@ -132,12 +134,12 @@ function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure 
 }
 
 /**
- * The RULES_RATE step again with DIRECTORY_USERS more users in the directory, against the first
- * run of that step: its latency, and Postgres's CPU per event, which shows a pass that reads the
- * whole users table long before latency does.
+ * The RULES_RATE step again with DIRECTORY_USERS more users in DIRECTORY_TENANTS more tenants,
+ * against the first run of that step: its latency, and Postgres's CPU per event, which shows a
+ * statement that reads a whole table long before latency does.
  */
 function directoryFigures(large: TimedRun, plain: TimedRun, goal: Goal): Figure[] {
-  const label = `${RULES_RATE}/s with ${DIRECTORY_USERS.toLocaleString('en-US')} more users in the directory`;
+  const label = `${RULES_RATE}/s with ${DIRECTORY_USERS.toLocaleString('en-US')} more users in ${DIRECTORY_TENANTS.toLocaleString('en-US')} more tenants`;
   const postgresPerEvent = (run: TimedRun) => run.cpu.services.postgres / Math.max(1, run.accepted);
   const [largeMs, plainMs] = [postgresPerEvent(large), postgresPerEvent(plain)];
   const ratio = ratioOf(largeMs, plainMs);
@@ -181,9 +183,9 @@ function describeRun(run: Run): string {
  * round trips per routing pass (and the database's transactions), so the table shows whether
  * the rules cost round trips as well as latency.
  *
- * Issue #13: last of all, DIRECTORY_USERS users of other tenants join the directory and the
- * RULES_RATE step is run once more, so the table shows whether a routing pass's cost grows with
- * the directory rather than with what its events name.
+ * Issue #13: last of all, DIRECTORY_TENANTS more tenants with DIRECTORY_USERS users join the
+ * directory and the RULES_RATE step is run once more, so the table shows whether an event's cost
+ * grows with the directory rather than with what the event names.
  */
 export const publishToFrame: Scenario = {
   name: 'publish-to-frame',
@@ -286,10 +288,13 @@ export const publishToFrame: Scenario = {
         if (percentile(run.latencies, 99) > CAPACITY_P99_MS || lostIn(run) > 0) break;
       }
       // Last, so no step before it runs with the large directory: the same step as the first
-      // RULES_RATE one, for the same tenants, with DIRECTORY_USERS more users in other tenants.
+      // RULES_RATE one, for the same tenants, with DIRECTORY_TENANTS more tenants holding
+      // DIRECTORY_USERS more users.
+      await env.sql`insert into tenants (id, name) select 'd_' || n, 'Directory ' || n from generate_series(0, ${DIRECTORY_TENANTS - 1}) as n`;
       await env.sql`
         insert into users (id, email, name, tenant_ids, roles)
-        select 'dir' || n, 'dir' || n || '@bench.example', 'Directory ' || n, array['d_' || (n % 1000)], jsonb_build_object('d_' || (n % 1000), '["member"]'::jsonb)
+        select 'dir' || n, 'dir' || n || '@bench.example', 'Directory ' || n, array['d_' || (n % ${DIRECTORY_TENANTS})],
+          jsonb_build_object('d_' || (n % ${DIRECTORY_TENANTS}), '["member"]'::jsonb)
         from generate_series(1, ${DIRECTORY_USERS}) as n`;
       await measure(`warm_directory_${RULES_RATE}`, postHerald, RULES_RATE, 2);
       const largeDirectory = await measure(`directory_${RULES_RATE}`, postHerald, RULES_RATE, SECONDS);
