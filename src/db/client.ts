@@ -28,7 +28,23 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     onnotice: () => {},
     connection: { statement_timeout: 10_000, application_name: 'herald', ...options.settings },
   });
+  readArrayTypesOnce(client);
   return drizzle(preparedStatements(client), { schema }) as Db;
+}
+
+/**
+ * postgres.js reads the server's array types (a pg_type query) on every new connection before
+ * its first statement, and drops that query's promise: a connection lost in the middle — a
+ * Postgres restart, a failover — rejects it with nobody listening, an unhandled rejection that
+ * ends the process (porsager/postgres#1192, #1223), and a fault test's router once hung closing
+ * after Postgres came back. The types are the server's, the same for every connection, and
+ * postgres.js keeps them in the pool's shared options: once one connection has read them, the
+ * connections opened later (every reconnect after an outage) skip the read.
+ */
+function readArrayTypesOnce(client: postgres.Sql): void {
+  const options = client.options as unknown as { fetch_types: boolean; shared: { typeArrayMap: Record<string, number> } };
+  const wanted = options.fetch_types;
+  Object.defineProperty(options, 'fetch_types', { get: () => wanted && Object.keys(options.shared.typeArrayMap).length === 0 });
 }
 
 /**
