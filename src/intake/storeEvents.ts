@@ -47,7 +47,7 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
  * tenant_known, inserted, accepted_at`). Each event's tenant is probed on the tenants' primary
  * key in a LATERAL subquery that OFFSET 0 keeps apart: joined, the input (which Postgres takes
  * for 100 rows, whatever it holds) made a hash of the whole tenants table look cheaper than 100
- * probes, and every INSERT read every tenant (20,000 tenants: ~2–3.5 ms each).
+ * probes, and every INSERT read every tenant (20,000 tenants: ~3.5 ms each on a busy box, 0.5 probing).
  */
 export function storeEventsStatement(envelopes: EventEnvelope[]): SQL {
   const rows = envelopes.map((e) => ({
