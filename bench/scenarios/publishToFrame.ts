@@ -99,6 +99,9 @@ function latencyFigures(label: string, herald: Run, baseline: Run, goal: Goal, b
 /** The baseline's process; every other child of the scenario is one of Herald's. */
 const ECHO_ROLE = 'sse-echo';
 
+/** Milliseconds of a run per event it accepted. */
+const perEvent = (ms: number, run: Run) => ms / Math.max(1, run.accepted);
+
 /** The CPU time (ms) of each of Herald's processes in a run: every child but the baseline's. */
 const heraldRoles = (run: TimedRun) => Object.entries(run.cpu.byRole).filter(([role]) => role !== ECHO_ROLE);
 const heraldCpuMs = (run: TimedRun) => heraldRoles(run).reduce((sum, [, ms]) => sum + ms, 0);
@@ -109,7 +112,6 @@ const heraldCpuMs = (run: TimedRun) => heraldRoles(run).reduce((sum, [, ms]) => 
  * and the whole machine's (this bench's sender and 400 stream readers included) in the note.
  */
 function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure {
-  const perEvent = (ms: number, run: Run) => ms / Math.max(1, run.accepted);
   const roles = heraldRoles(herald);
   const heraldMs = perEvent(heraldCpuMs(herald), herald);
   const echoMs = perEvent(baseline.cpu.byRole[ECHO_ROLE] ?? 0, baseline);
@@ -140,8 +142,7 @@ function cpuFigure(label: string, herald: TimedRun, baseline: TimedRun): Figure 
  */
 function directoryFigures(large: TimedRun, plain: TimedRun, goal: Goal): Figure[] {
   const label = `${RULES_RATE}/s with ${DIRECTORY_USERS.toLocaleString('en-US')} more users in ${DIRECTORY_TENANTS.toLocaleString('en-US')} more tenants`;
-  const postgresPerEvent = (run: TimedRun) => run.cpu.services.postgres / Math.max(1, run.accepted);
-  const [largeMs, plainMs] = [postgresPerEvent(large), postgresPerEvent(plain)];
+  const [largeMs, plainMs] = [perEvent(large.cpu.services.postgres, large), perEvent(plain.cpu.services.postgres, plain)];
   const ratio = ratioOf(largeMs, plainMs);
   return [
     ...latencyFigures(label, large, plain, goal, `the same step with the bench's ${USERS} users alone`),
@@ -154,7 +155,7 @@ function directoryFigures(large: TimedRun, plain: TimedRun, goal: Goal): Figure[
       ratio,
       goal: `≤ ${DIRECTORY_CPU_RATIO_MAX}× the step without them`,
       met: ratio !== null && ratio <= DIRECTORY_CPU_RATIO_MAX,
-      note: `Herald's processes ${(heraldCpuMs(large) / Math.max(1, large.accepted)).toFixed(3)} ms per event against ${(heraldCpuMs(plain) / Math.max(1, plain.accepted)).toFixed(3)}`,
+      note: `Herald's processes ${perEvent(heraldCpuMs(large), large).toFixed(3)} ms per event against ${perEvent(heraldCpuMs(plain), plain).toFixed(3)}`,
     },
   ];
 }

@@ -221,34 +221,31 @@ export async function unannouncedEarlierRows(
 
 /**
  * The statement of unannouncedEarlierRows: one row of (rows, counts), both JSON arrays. Each pair
- * probes its in-app delivery and its inbox row on their unique indexes, and each user's counts
- * are probed by the user, in LATERAL subqueries that OFFSET 0 keeps apart (the planner cannot
- * turn them into joins, nor push a condition into them), so a retry reads the rows of its own
- * pairs whatever the statistics say. Joining the pairs with the tables left the plan to them: the
- * planner hashed every pending delivery (a backlog of thousands) or scanned the whole inbox
- * table, once per retried pass — and a recovery re-routes events pass after pass. The delivery's
- * state is tested outside its probe: inside, statistics that say almost nothing is pending made
- * the partial index of pending rows look the cheapest way in, walked whole for every pair.
+ * probes its in-app delivery (inappDeliveriesOf) and its inbox row on their unique indexes, and
+ * each user's counts are probed by the user, in LATERAL subqueries that OFFSET 0 keeps apart (the
+ * planner cannot turn them into joins, nor push a condition into them), so a retry reads the rows
+ * of its own pairs whatever the statistics say. Joining the pairs with the tables left the plan
+ * to them: the planner hashed every pending delivery (a backlog of thousands) or scanned the
+ * whole inbox table, once per retried pass — and a recovery re-routes events pass after pass. The
+ * delivery's state is tested outside its probe: inside, statistics that say almost nothing is
+ * pending made the partial index of pending rows look the cheapest way in, walked whole for every
+ * pair.
  */
 export function earlierRowsStatement(pairs: DeliveryPairs, pendingDelivery: boolean): SQL {
-  const delivery = pendingDelivery
-    ? sql`cross join lateral (
-        select d.state from deliveries d
-        where d.tenant_id = p.tenant_id and d.event_id = p.event_id and d.channel = 'inapp' and d.destination = p.user_id
-        offset 0
-      ) as delivery`
-    : sql``;
+  // The in-app worker's pairs come with their delivery's state; the router's need none.
+  const pairRows = pendingDelivery
+    ? sql`${inappDeliveriesOf(pairs)} as p`
+    : sql`unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(tenant_id, event_id, user_id)`;
   return sql`
     with earlier as (
       select n.*
-      from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[]) as p(tenant_id, event_id, user_id)
-      ${delivery}
+      from ${pairRows}
       cross join lateral (
         select * from notifications n
         where n.tenant_id = p.tenant_id and n.event_id = p.event_id and n.user_id = p.user_id
         offset 0
       ) as n
-      ${pendingDelivery ? sql`where delivery.state = 'pending'` : sql``}
+      ${pendingDelivery ? sql`where p.state = 'pending'` : sql``}
     )
     select
       (select coalesce(json_agg(${rawNotificationJson(sql`earlier`)} order by user_id, seq), '[]') from earlier) as rows,
@@ -309,8 +306,9 @@ export function markInappRefusedStatement(refused: { event: EventRef; userId: st
 export type DeliveryPairs = Pick<InboxPairs, 'tenantIds' | 'eventIds' | 'userIds'>;
 
 /**
- * The in-app deliveries of `pairs` as a FROM item of (id, ord), ord being the pair's place in
- * `pairs` from 1, for an UPDATE to join on `d.id = f.id`: each pair probes the unique (tenant,
+ * The in-app deliveries of `pairs` as a FROM item of (id, state, tenant_id, event_id, user_id,
+ * ord), ord being the pair's place in `pairs` from 1 and state the row's as the probe read it,
+ * for an UPDATE to join on `d.id = f.id` (or a read to go on from the pair): each pair probes the unique (tenant,
  * event, channel, destination) index (OFFSET 0 keeps the probe a subquery of its own, which the
  * planner cannot turn into a join), and each row is then fetched by its primary key, whatever
  * the statistics say. A row a concurrent statement changed meanwhile (the in-app worker marking
@@ -328,11 +326,11 @@ export type DeliveryPairs = Pick<InboxPairs, 'tenantIds' | 'eventIds' | 'userIds
  */
 export function inappDeliveriesOf(pairs: DeliveryPairs): SQL {
   return sql`(
-    select found.id, r.ord
+    select found.id, found.state, r.tenant_id, r.event_id, r.user_id, r.ord
     from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[])
       with ordinality as r(tenant_id, event_id, user_id, ord)
     cross join lateral (
-      select d.id from deliveries d
+      select d.id, d.state from deliveries d
       where d.tenant_id = r.tenant_id and d.event_id = r.event_id and d.channel = 'inapp' and d.destination = r.user_id
       offset 0
     ) as found

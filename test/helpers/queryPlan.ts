@@ -25,10 +25,12 @@ export async function executedPlan(db: Db, statement: SQL, { buffers = false }: 
   return nodesOf(row!['QUERY PLAN'][0].Plan);
 }
 
-/** The plan's scans of `relation` (not its writes), as "<node type> using <index>", each once, sorted. */
+/** The plan's scans of `relation`, not its writes. */
+const scansOf = (nodes: PlanNode[], relation: string) => nodes.filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable');
+
+/** The plan's scans of `relation`, as "<node type> using <index>", each once, sorted. */
 export function accessPaths(nodes: PlanNode[], relation: string): string[] {
-  const scans = nodes.filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable');
-  return [...new Set(scans.map((n) => [n['Node Type'], n['Index Name']].filter(Boolean).join(' using ')))].sort();
+  return [...new Set(scansOf(nodes, relation).map((n) => [n['Node Type'], n['Index Name']].filter(Boolean).join(' using ')))].sort();
 }
 
 /** How many times the plan walked its input arrays (the loops of each function scan, unnest). */
@@ -36,9 +38,7 @@ export const inputWalks = (nodes: PlanNode[]): number[] => nodes.filter((n) => n
 
 /** How many rows of `relation` the plan's scans read, those its filters threw away included, over all their loops. */
 export function rowsRead(nodes: PlanNode[], relation: string): number {
-  return nodes
-    .filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable')
-    .reduce((sum, n) => sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * n['Actual Loops'], 0);
+  return scansOf(nodes, relation).reduce((sum, n) => sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * n['Actual Loops'], 0);
 }
 
 /**
