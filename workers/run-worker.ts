@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../src/config.ts';
 import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../src/errors.ts';
-import type { Logger } from '../src/logger.ts';
+import { lazyChild, type Logger } from '../src/logger.ts';
 import { queueCatalog, type PayloadOf, type QueueKey } from '../src/queues/catalog.ts';
 import type { QueueJob } from '../src/queues/queueJob.ts';
 import { createRedis, slotPrefix, type RedisClient } from '../src/redis.ts';
@@ -14,6 +14,8 @@ export type WorkerSpec<K extends QueueKey> = {
   /** Called once when a job has failed for good (permanent error or tries used up): record it, never rethrow. */
   onFinalFailure?: (payload: PayloadOf<K>, error: Error) => Promise<void>;
   concurrency?: number;
+  /** A job running longer than this is aborted; the catalog's timeout unless given. */
+  timeoutMs?: number;
 };
 
 export type RunningWorker = { worker: Worker; close(): Promise<void> };
@@ -28,6 +30,7 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
   const connection = createRedis(spec.config, 'worker');
   const duplicates = guardDuplicates(connection);
   const log = spec.logger.child({ queue: definition.name });
+  const timeoutMs = spec.timeoutMs ?? definition.timeoutMs;
 
   const worker = new Worker(
     definition.name,
@@ -35,16 +38,30 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
       const parsed = definition.payload.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${parsed.error.message}`);
       const payload = parsed.data as PayloadOf<K>;
+      // The timer ends the race itself and aborts what the handler passed the signal to; the
+      // signal is made only for a handler that reads it (Node builds an AbortSignal lazily, and
+      // a listener on it cost more than the timer).
       const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(new Error(`timed out after ${definition.timeoutMs} ms`)), definition.timeoutMs);
-      const jobLog = log.child({ jobId: job.id, attempt: job.attemptsMade + 1, ...eventContext(payload) });
+      let timeOut!: (err: Error) => void;
+      const timedOut = new Promise<never>((_, reject) => (timeOut = reject));
+      const timer = setTimeout(() => {
+        const err = new Error(`timed out after ${timeoutMs} ms`);
+        controller.abort(err);
+        timeOut(err);
+      }, timeoutMs);
+      const jobLog = lazyChild(log, () => ({ jobId: job.id, attempt: job.attemptsMade + 1, ...eventContext(payload) }));
       try {
-        const aborted = new Promise<never>((_, reject) =>
-          controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }),
-        );
         const run = { startedAt: new Date(job.timestamp), maxAttempts: job.opts.attempts ?? 1 };
-        const queueJob: QueueJob<K> = { payload, attempt: job.attemptsMade + 1, run, signal: controller.signal, logger: jobLog };
-        const result = await Promise.race([spec.handle(queueJob), aborted]);
+        const queueJob: QueueJob<K> = {
+          payload,
+          attempt: job.attemptsMade + 1,
+          run,
+          get signal() {
+            return controller.signal;
+          },
+          logger: jobLog,
+        };
+        const result = await Promise.race([spec.handle(queueJob), timedOut]);
         // Per job at debug only: the hot path logs nothing per event at info (outcomes are metrics).
         jobLog.debug({ outcome: 'completed' }, 'job completed');
         return result;

@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.ts';
+import type { LineLogger } from '../logger.ts';
 import type { PayloadOf, QueueKey } from './catalog.ts';
 
 /**
@@ -16,5 +16,5 @@ export type QueueJob<K extends QueueKey> = {
    */
   run: { startedAt: Date; maxAttempts: number };
   signal: AbortSignal;
-  logger: Logger;
+  logger: LineLogger;
 };
