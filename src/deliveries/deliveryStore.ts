@@ -1,4 +1,4 @@
-import { and, eq, gte, sql } from 'drizzle-orm';
+import { and, eq, gte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { deliveries, deliveryAttempts, events, rules, teams, users } from '../db/schema.ts';
 import { rootCauseMessage } from '../errors.ts';
@@ -108,35 +108,7 @@ export function createDeliveryStore(db: Db): DeliveryStore {
 
   // One statement for the whole batch: atomic like the per-send transaction it replaces.
   const recordBatch = createGroupCommitter<AttemptRecord, void>(async (records) => {
-    const pg = db.$client;
-    const column = <T>(pick: (r: AttemptRecord) => T) => records.map(pick);
-    await pg`
-      with outcome as (
-        select * from unnest(
-          ${pg.array(column((r) => r.deliveryId))}::uuid[],
-          ${pg.array(column((r) => r.attempt))}::int[],
-          ${pg.array(column((r) => r.startedAt.toISOString()))}::timestamptz[],
-          ${pg.array(column((r) => r.durationMs))}::int[],
-          ${pg.array(column((r) => r.statusCode))}::int[],
-          ${pg.array(column((r) => r.outcome))}::text[],
-          ${pg.array(column((r) => r.error))}::text[]
-        ) as o(delivery_id, attempt, started_at, duration_ms, status_code, outcome, error)
-      ), logged as (
-        insert into delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, outcome, error)
-        select delivery_id, attempt, started_at, duration_ms, status_code, outcome, error from outcome
-      ), carried as (
-        -- A digest's members show the outcome of the message that carried them (SPEC §4.1).
-        update deliveries m
-        set state = o.outcome, last_error = null, updated_at = now(), sent_at = now(),
-            delivered_at = case when o.outcome = 'delivered' then now() else m.delivered_at end
-        from outcome o
-        where m.carried_by = o.delivery_id and m.state in ('scheduled', 'pending', 'failed')
-      )
-      update deliveries d
-      set state = o.outcome, attempts = o.attempt, last_error = null, updated_at = now(), sent_at = now(),
-          delivered_at = case when o.outcome = 'delivered' then now() else d.delivered_at end
-      from outcome o
-      where d.id = o.delivery_id`;
+    await db.execute(recordSuccessesStatement(records));
     return records.map(() => undefined);
   }, { maxBatch: MAX_BATCH });
 
@@ -184,6 +156,54 @@ export function createDeliveryStore(db: Db): DeliveryStore {
     release: (delivery) => releaseScheduled(db, delivery),
     digestOf: (delivery) => loadDigest(db, delivery),
   };
+}
+
+/**
+ * Records successful tries, one statement for any number: each try goes into the attempt log,
+ * each delivery moves to its outcome, and so do the digest members it carried (SPEC §4.1). The
+ * members are probed per try on their partial index, in a LATERAL subquery that OFFSET 0 keeps
+ * apart: joined with the tries, which Postgres takes for 10 rows whatever they hold, they were
+ * found by hashing every delivery still pending, scheduled or failed whenever the table's
+ * statistics were missing or out of date — the whole table read at every record (the webhook
+ * bench: 15,000 deliveries, ~18 ms a record; 40,000 alone: 14 ms against 0.5). Each column goes
+ * as one text array, cast here.
+ */
+export function recordSuccessesStatement(records: AttemptRecord[]): SQL {
+  const column = (pick: (r: AttemptRecord) => string | number | null) => {
+    const values = records.map((r) => pick(r)?.toString() ?? null);
+    return sql`${sql.param(values)}::text[]`;
+  };
+  return sql`
+    with outcome as (
+      select o.delivery_id::uuid as delivery_id, o.attempt::int as attempt, o.started_at::timestamptz as started_at,
+             o.duration_ms::int as duration_ms, o.status_code::int as status_code, o.outcome, o.error
+      from unnest(
+        ${column((r) => r.deliveryId)}, ${column((r) => r.attempt)}, ${column((r) => r.startedAt.toISOString())},
+        ${column((r) => r.durationMs)}, ${column((r) => r.statusCode)}, ${column((r) => r.outcome)}, ${column((r) => r.error)}
+      ) as o(delivery_id, attempt, started_at, duration_ms, status_code, outcome, error)
+    ), logged as (
+      insert into delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, outcome, error)
+      select delivery_id, attempt, started_at, duration_ms, status_code, outcome, error from outcome
+    ), members as (
+      select member.id, o.outcome
+      from outcome o
+      cross join lateral (
+        select c.id from deliveries c
+        where c.carried_by = o.delivery_id and c.state in ('scheduled', 'pending', 'failed')
+        offset 0
+      ) as member
+    ), carried as (
+      update deliveries m
+      set state = c.outcome, last_error = null, updated_at = now(), sent_at = now(),
+          delivered_at = case when c.outcome = 'delivered' then now() else m.delivered_at end
+      from members c
+      where m.id = c.id
+    )
+    update deliveries d
+    set state = o.outcome, attempts = o.attempt, last_error = null, updated_at = now(), sent_at = now(),
+        delivered_at = case when o.outcome = 'delivered' then now() else d.delivered_at end
+    from outcome o
+    where d.id = o.delivery_id`;
 }
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeliveryStore, recordSuccessesStatement, type AttemptRecord } from '../../src/deliveries/deliveryStore.ts';
+import { accessPaths, executedPlan, rowsRead, statisticsByHand } from '../helpers/queryPlan.ts';
+import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+
+let env: TestEnv;
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  await statisticsByHand(env.db, ['deliveries', 'delivery_attempts']);
+  await env.db.$client`insert into tenants (id, name) values ('acme', 'Acme')`;
+  await env.db.$client`insert into events (id, tenant_id, type, envelope, occurred_at) values ('e1', 'acme', 'deploy_finished', '{}', now())`;
+});
+afterAll(() => env?.cleanup());
+
+const BACKLOG = 30_000;
+/** What a busy worker records at once: the webhook bench's records carried ~16 sends each. */
+const BATCH = 16;
+
+const success = (deliveryId: string, outcome: AttemptRecord['outcome'] = 'delivered'): AttemptRecord => ({
+  deliveryId,
+  attempt: 1,
+  startedAt: new Date(),
+  durationMs: 12,
+  statusCode: outcome === 'delivered' ? 204 : null,
+  outcome,
+  error: outcome === 'sent' ? '250 OK: queued as "A1,B2" {x}' : null,
+});
+
+/**
+ * A deployment's delivery table: a backlog of webhooks pending, failed and delivered (a receiver
+ * down for a while), then — after the statistics if `analyze` — an email digest's carrier with
+ * the three members it carries, and webhooks: a batch to record.
+ */
+async function busyTable(prefix: string, analyze: boolean) {
+  const pg = env.db.$client;
+  await pg`
+    insert into deliveries (event_id, tenant_id, channel, destination, state)
+    select 'e1', 'acme', 'webhook', ${prefix} || '_backlog_' || n, (array['pending', 'failed', 'delivered'])[1 + n % 3]
+    from generate_series(1, ${BACKLOG}) as n`;
+  if (analyze) await pg`analyze deliveries`;
+  const [carrier] = await pg<{ id: string }[]>`
+    insert into deliveries (event_id, tenant_id, channel, destination, state) values ('e1', 'acme', 'email', ${`${prefix}_carrier`}, 'pending') returning id`;
+  await pg`
+    insert into deliveries (event_id, tenant_id, channel, destination, state, carried_by)
+    select 'e1', 'acme', 'email', ${prefix} || '_member_' || n, 'scheduled', ${carrier!.id}::uuid from generate_series(1, 3) as n`;
+  const webhooks = await pg<{ id: string }[]>`
+    insert into deliveries (event_id, tenant_id, channel, destination, state)
+    select 'e1', 'acme', 'webhook', ${prefix} || '_hook_' || lpad(n::text, 2, '0'), 'pending' from generate_series(1, ${BATCH - 1}) as n returning id`;
+  return { carrierId: carrier!.id, webhookIds: webhooks.map((w) => w.id) };
+}
+
+const statesOf = (prefix: string) =>
+  env.db.$client<{ destination: string; state: string; attempts: number; delivered: boolean; sent: boolean }[]>`
+    select destination, state, attempts, delivered_at is not null as delivered, sent_at is not null as sent
+    from deliveries where destination like ${`${prefix}\\_%`} and destination not like ${`${prefix}\\_backlog\\_%`} order by destination`;
+
+// Every grouped record of successful sends also moves the digest members the sends carried.
+// Joined with the batch, that update was planned as a hash of every delivery still pending,
+// scheduled or failed when the table's statistics were missing or out of date: each record of a
+// busy worker then read the whole deliveries table.
+describe.each([
+  { statistics: 'none taken yet', analyze: false },
+  { statistics: 'settled', analyze: true },
+])('recording successful sends reads only their deliveries and the members they carry (statistics: $statistics)', ({ analyze }) => {
+  it('records each try, moves each delivery and its carried members to the outcome, and probes them by key', async () => {
+    const p = analyze ? 'a' : 'b';
+    const first = await busyTable(`${p}1`, analyze);
+    const store = createDeliveryStore(env.db);
+    await Promise.all([store.recordSuccess(success(first.carrierId, 'sent')), ...first.webhookIds.map((id) => store.recordSuccess(success(id)))]);
+
+    expect(await statesOf(`${p}1`)).toEqual([
+      { destination: `${p}1_carrier`, state: 'sent', attempts: 1, delivered: false, sent: true },
+      ...first.webhookIds.map((_, i) => ({ destination: `${p}1_hook_${String(i + 1).padStart(2, '0')}`, state: 'delivered', attempts: 1, delivered: true, sent: true })),
+      ...[1, 2, 3].map((n) => ({ destination: `${p}1_member_${n}`, state: 'sent', attempts: 0, delivered: false, sent: true })),
+    ]);
+    const [logged] = await env.db.$client<{ n: number; receipt: string }[]>`
+      select count(*)::int as n, max(error) as receipt from delivery_attempts where delivery_id = any(${[first.carrierId, ...first.webhookIds]}::uuid[])`;
+    expect(logged).toEqual({ n: BATCH, receipt: '250 OK: queued as "A1,B2" {x}' });
+
+    const second = await busyTable(`${p}2`, false);
+    const plan = await executedPlan(env.db, recordSuccessesStatement([second.carrierId, ...second.webhookIds].map((id) => success(id))));
+    expect(accessPaths(plan, 'deliveries')).not.toContain('Seq Scan');
+    // Each delivery by id, a probe of the carried_by index for each (EXPLAIN gives a probe's rows
+    // per loop, rounded: the carrier's three members over 16 loops read as 16), each member once more to update it.
+    expect(rowsRead(plan, 'deliveries')).toBeLessThanOrEqual(BATCH + BATCH + 3);
+    expect(new Set((await statesOf(`${p}2`)).map((row) => row.state))).toEqual(new Set(['delivered']));
+  });
+});
