@@ -323,6 +323,9 @@ export type DeliveryPairs = Pick<InboxPairs, 'tenantIds' | 'eventIds' | 'userIds
  * routing). Updating by `id = any(…)` let it pick the partial index of pending rows, keyed by
  * time, and walk all of it once per id; a LIMIT 1 on the probe let it expect a sequential scan
  * to stop early; joining on ctid lost a row changed meanwhile (its new version has another).
+ * On a young table (a few hundred rows) the planner may still put the table outside the join
+ * and probe every pair again for each of its rows; an UPDATE that needs no column of the probe
+ * takes the ids it found as one array instead (receiptUpdate).
  */
 export function inappDeliveriesOf(pairs: DeliveryPairs): SQL {
   return sql`(

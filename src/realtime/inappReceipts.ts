@@ -6,13 +6,21 @@ import { deliveriesFinished } from '../metrics/processMetrics.ts';
 
 type Receipt = { tenantId: string; eventId: string; userId: string };
 
-/** The UPDATE that marks receipts' in-app deliveries delivered, finding each row as inappDeliveriesOf says. */
+/**
+ * The UPDATE that marks receipts' in-app deliveries delivered: their ids, found as
+ * inappDeliveriesOf says, go to the UPDATE as one array, so it fetches the rows by primary key
+ * (or, on a table of a few hundred rows, scans it once). Joined with the probes instead, it let
+ * the planner put a young table's sent rows outside a nested loop and probe every receipt again
+ * for each of them: 193 receipts against 200 sent rows took 38,600 probes (~230 ms a flush; 5 ms
+ * now), while on large tables both forms fetch by key (1,000 receipts among 110,000 rows: 30 and
+ * 45 ms). No column of the probe is needed here; the statements that need one (a refusal's
+ * reason) keep the join.
+ */
 export function receiptUpdate(receipts: Receipt[]): SQL {
   const pairs = { tenantIds: receipts.map((r) => r.tenantId), eventIds: receipts.map((r) => r.eventId), userIds: receipts.map((r) => r.userId) };
   return sql`
     update deliveries d set state = 'delivered', delivered_at = now(), updated_at = now()
-    from ${inappDeliveriesOf(pairs)} as f
-    where d.id = f.id and d.state in ('pending', 'sent')
+    where d.id = any(array(select f.id from ${inappDeliveriesOf(pairs)} as f)) and d.state in ('pending', 'sent')
   `;
 }
 

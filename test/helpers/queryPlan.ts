@@ -28,9 +28,12 @@ export async function executedPlan(db: Db, statement: SQL, { buffers = false }: 
 /** The plan's scans of `relation`, not its writes. */
 const scansOf = (nodes: PlanNode[], relation: string) => nodes.filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable');
 
+/** The index a scan reads: its own, or for a bitmap heap scan the one its bitmap came from (none when it ORs several). */
+const indexOf = (n: PlanNode) => n['Index Name'] ?? n.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan')?.['Index Name'];
+
 /** The plan's scans of `relation`, as "<node type> using <index>", each once, sorted. */
 export function accessPaths(nodes: PlanNode[], relation: string): string[] {
-  return [...new Set(scansOf(nodes, relation).map((n) => [n['Node Type'], n['Index Name']].filter(Boolean).join(' using ')))].sort();
+  return [...new Set(scansOf(nodes, relation).map((n) => [n['Node Type'], indexOf(n)].filter(Boolean).join(' using ')))].sort();
 }
 
 /** How many times the plan walked its input arrays (the loops of each function scan, unnest). */
