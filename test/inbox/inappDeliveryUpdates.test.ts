@@ -151,7 +151,7 @@ describe('receipts on a young table', () => {
   it('walk their pairs once: the rows are fetched by the ids the probes found, not joined with the probes', async () => {
     // A deployment's first few hundred in-app deliveries, statistics taken while all were
     // delivered, then 200 sent since: joined with the probes, the UPDATE scanned the sent rows
-    // and probed every receipt again for each of them (193 × 200 probes, ~230 ms a flush).
+    // and probed every receipt again for each of them (193 × 200 probes, 150–360 ms a flush).
     await env.db.$client`truncate deliveries`;
     await insertInapp(ids('young_old_', 300), 'delivered');
     await env.db.$client`analyze deliveries`;
