@@ -167,3 +167,24 @@ describe('receipts on a young table', () => {
     ]);
   });
 });
+
+describe('a large fan-out marked sent after statistics that say nothing is pending', () => {
+  it('walks its pairs once: a batch of 1,000 among 10,000 pending rows', async () => {
+    // Statistics taken while every in-app delivery was sent, then a 10,000-person fan-out's
+    // rows pending: joined with the probes, the UPDATE walked the pending rows and probed every
+    // pair again for each of them, past the statement timeout.
+    await env.db.$client`truncate deliveries`;
+    await insertInapp(ids('fan_old_', 10_000), 'sent');
+    await env.db.$client`analyze deliveries`;
+    const pending = ids('fan_new_', 10_000);
+    await insertInapp(pending, 'pending');
+    const marked = pending.slice(0, 1_000);
+
+    const run = await executionOf(markInappSentStatement(pairsOf(marked)));
+    expect(run.inputWalks).toEqual([1]);
+    expect(await stateCounts(pending)).toEqual([
+      { state: 'pending', n: 9_000 },
+      { state: 'sent', n: 1_000 },
+    ]);
+  });
+});
