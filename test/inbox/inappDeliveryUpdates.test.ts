@@ -27,13 +27,13 @@ async function insertInapp(eventIds: string[], state: string): Promise<void> {
 }
 
 /**
- * Deliveries as a busy inbox leaves them: `5,000` in-app deliveries `settled` (delivered, say),
- * then `count` more written in `state` since — those the next statement marks. With `analyze`,
- * statistics are taken in between (they say nearly every in-app delivery is settled); without,
- * the table has none (a young deployment's before autovacuum's first look).
+ * Deliveries as a busy inbox leaves them: `settledCount` (5,000) in-app deliveries `settled`
+ * (delivered, say), then `count` more written in `state` since — those the next statement marks.
+ * With `analyze`, statistics are taken in between (they say nearly every in-app delivery is
+ * settled); without, the table has none (a young deployment's before autovacuum's first look).
  */
-async function writtenSince(prefix: string, settled: string, state: string, count: number, analyze: boolean): Promise<string[]> {
-  await insertInapp(ids(`${prefix}_old_`, 5_000), settled);
+async function writtenSince(prefix: string, settled: string, state: string, count: number, analyze: boolean, settledCount = 5_000): Promise<string[]> {
+  await insertInapp(ids(`${prefix}_old_`, settledCount), settled);
   if (analyze) await env.db.$client`analyze deliveries`;
   const fresh = ids(`${prefix}_new_`, count);
   await insertInapp(fresh, state);
@@ -153,10 +153,7 @@ describe('receipts on a young table', () => {
     // delivered, then 200 sent since: joined with the probes, the UPDATE scanned the sent rows
     // and probed every receipt again for each of them (193 × 200 probes, 150–360 ms a flush).
     await env.db.$client`truncate deliveries`;
-    await insertInapp(ids('young_old_', 300), 'delivered');
-    await env.db.$client`analyze deliveries`;
-    const sent = ids('young_new_', 200);
-    await insertInapp(sent, 'sent');
+    const sent = await writtenSince('young', 'delivered', 'sent', 200, true, 300);
     const marked = sent.slice(0, 193);
 
     const run = await executionOf(receiptUpdate(marked.map((eventId, i) => ({ tenantId: 'acme', eventId, userId: userOf(i) }))));
@@ -174,10 +171,7 @@ describe('a large fan-out marked sent after statistics that say nothing is pendi
     // rows pending: joined with the probes, the UPDATE walked the pending rows and probed every
     // pair again for each of them, past the statement timeout.
     await env.db.$client`truncate deliveries`;
-    await insertInapp(ids('fan_old_', 10_000), 'sent');
-    await env.db.$client`analyze deliveries`;
-    const pending = ids('fan_new_', 10_000);
-    await insertInapp(pending, 'pending');
+    const pending = await writtenSince('fan', 'sent', 'pending', 10_000, true, 10_000);
     const marked = pending.slice(0, 1_000);
 
     const run = await executionOf(markInappSentStatement(pairsOf(marked)));
