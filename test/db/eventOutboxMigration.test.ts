@@ -1,42 +1,23 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeDb, createDb, type Db } from '../../src/db/client.ts';
-import { migrationsFolder, runMigrations } from '../../src/db/migrate.ts';
-import { createTestDatabase } from '../helpers/testEnv.ts';
+import type { Db } from '../../src/db/client.ts';
+import { runMigrations } from '../../src/db/migrate.ts';
+import { databaseBefore } from '../helpers/olderSchema.ts';
 
 /**
  * Upgrading a database that holds events to `0010_event_outbox`: the events the router had not
  * finished must come out of it still unrouted (in the outbox, for the sweeper), and the routed
- * ones routed. The database is brought to the migration before it with drizzle's own migrator
- * over a copy of drizzle/ whose journal ends there, then upgraded as every process does.
+ * ones routed.
  */
 
-const olderMigrations = mkdtempSync(join(tmpdir(), 'herald-migrations-'));
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Db;
+let drop: () => Promise<void>;
 
 beforeAll(async () => {
-  database = await createTestDatabase(randomBytes(5).toString('hex'));
-  // Two: runMigrations holds one for its advisory lock while the migrator runs on another.
-  db = createDb(database.url, { max: 2 });
-
-  cpSync(migrationsFolder, olderMigrations, { recursive: true });
-  const journalPath = join(olderMigrations, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
-  const upgrade = journal.entries.findIndex((entry) => entry.tag === '0010_event_outbox');
-  expect(upgrade).toBeGreaterThan(0);
-  writeFileSync(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, upgrade) }));
-  await migrate(db, { migrationsFolder: olderMigrations });
+  ({ db, drop } = await databaseBefore('0010_event_outbox'));
 });
 
 afterAll(async () => {
-  await closeDb(db);
-  await database.drop();
-  rmSync(olderMigrations, { recursive: true, force: true });
+  await drop?.();
 });
 
 it('moves the events not routed yet into the outbox, keeps every event, and drops routed_at', async () => {

@@ -66,6 +66,8 @@ describe('GET /api/v1/events/:id/deliveries', () => {
     ]);
     for (const item of items) {
       expect(Object.keys(item)).toEqual(expect.arrayContaining(['id', 'channel', 'destination', 'state', 'attempts', 'lastError', 'createdAt', 'updatedAt']));
+      // Routed deliveries take version 7 keys (drizzle/0012), time first: see test/db/deliveryKeys.test.ts.
+      expect(item.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     }
     expect(JSON.stringify(items)).not.toContain(receiver.origin);
   });
