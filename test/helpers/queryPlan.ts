@@ -25,6 +25,36 @@ export async function executedPlan(db: Db, statement: SQL, { buffers = false }: 
   return nodesOf(row!['QUERY PLAN'][0].Plan);
 }
 
+/** A parameter as an SQL literal of unknown type, which EXECUTE casts to its parameter's. */
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  const element = (v: unknown) => (v === null || v === undefined ? 'NULL' : `"${String(v).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`);
+  const text = Array.isArray(value) ? `{${value.map(element).join(',')}}` : value instanceof Date ? value.toISOString() : String(value);
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/**
+ * executedPlan for a statement run as a prepared statement's generic plan, as it is planned on a
+ * connection with `settings` (DELIVERY_SESSION_SETTINGS): PREPARE, then EXPLAIN ANALYZE EXECUTE
+ * with the parameters as literals, on one connection of its own.
+ */
+export async function executedGenericPlan(db: Db, query: { sql: string; params: unknown[] }, settings: Record<string, string>): Promise<PlanNode[]> {
+  const connection = await db.$client.reserve();
+  try {
+    for (const [name, value] of Object.entries(settings)) await connection.unsafe(`select set_config($1, $2, false)`, [name, value]);
+    await connection.unsafe(`prepare generic_plan_probe as ${query.sql}`);
+    const args = query.params.length > 0 ? `(${query.params.map(literal).join(', ')})` : '';
+    const [row] = await connection.unsafe<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(`explain (analyze, format json) execute generic_plan_probe${args}`);
+    const [kind] = await connection.unsafe<{ generic_plans: number }[]>(`select generic_plans::int from pg_prepared_statements where name = 'generic_plan_probe'`);
+    if (kind?.generic_plans !== 1) throw new Error(`the settings ${JSON.stringify(settings)} did not make the plan generic`);
+    await connection.unsafe('deallocate generic_plan_probe');
+    return nodesOf(row!['QUERY PLAN'][0].Plan);
+  } finally {
+    await connection.unsafe('reset all');
+    connection.release();
+  }
+}
+
 /** The plan's scans of `relation`, not its writes. */
 const scansOf = (nodes: PlanNode[], relation: string) => nodes.filter((n) => n['Relation Name'] === relation && n['Node Type'] !== 'ModifyTable');
 

@@ -1,7 +1,7 @@
 import type { Config } from '../../src/config.ts';
 import { closeDb, createDb, type Db } from '../../src/db/client.ts';
 import { markDeliveryFailed, type DeliveryStore } from '../../src/deliveries/deliveryLifecycle.ts';
-import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
+import { createDeliveryStore, DELIVERY_SESSION_SETTINGS } from '../../src/deliveries/deliveryStore.ts';
 import type { Logger } from '../../src/logger.ts';
 import { createBreakerRegistry, type BreakerRegistry } from '../../src/outbound/breakers.ts';
 import { createOutboundClient, type OutboundClient } from '../../src/outbound/httpClient.ts';
@@ -31,7 +31,7 @@ export type OutboundChannel<K extends DeliveryQueue, D> = {
  * worker whose jobs run the channel's `deliver`. A job that fails for good fails its delivery.
  */
 export async function startDeliveryRole<K extends DeliveryQueue, D>(channel: OutboundChannel<K, D>, config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, settings: DELIVERY_SESSION_SETTINGS });
   const shared: DeliveryRoleDeps = {
     db,
     deliveries: createDeliveryStore(db),
