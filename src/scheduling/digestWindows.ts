@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import type { Channel } from '../routing/channels.ts';
 import type { PlannedDigest } from '../routing/planDeliveries.ts';
@@ -82,7 +82,7 @@ async function fill(tx: Tx, members: (DigestMember & { id: string })[]): Promise
       const [window] = await tx.execute<{ closes_at: Date }>(sql`
         update digests set count = count + ${joining.length}, state = ${full ? 'closed' : 'open'}, closes_at = ${full ? sql`least(closes_at, now())` : sql`closes_at`}
         where id = ${open.id} returning closes_at`);
-      await assign(tx, open.id, open.carrier_id, joining.map((m) => m.id), window!.closes_at);
+      await assign(tx, { id: open.id, carrierId: open.carrier_id }, joining.map((m) => m.id), true, window!.closes_at);
       if (full) {
         const carrier = await tx.execute<{ event_id: string; priority: Priority }>(sql`select event_id, priority from deliveries where id = ${open.carrier_id}`);
         wakes.push({ id: open.carrier_id, tenantId, eventId: carrier[0]!.event_id, channel, priority: carrier[0]!.priority, notBefore: new Date(window!.closes_at) });
@@ -101,20 +101,37 @@ async function fill(tx: Tx, members: (DigestMember & { id: string })[]): Promise
     // Another router opened this window first: join it instead.
     if (!created) continue;
     rest = rest.slice(opening.length);
-    await assign(tx, created.id, null, [carrier.id], created.closes_at);
-    await assign(tx, created.id, carrier.id, opening.slice(1).map((m) => m.id), created.closes_at);
+    const window = { id: created.id, carrierId: carrier.id };
+    await assign(tx, window, [carrier.id], false, created.closes_at);
+    await assign(tx, window, opening.slice(1).map((m) => m.id), true, created.closes_at);
     wakes.push({ id: carrier.id, tenantId, eventId: carrier.eventId, channel, priority: carrier.priority, notBefore: new Date(created.closes_at) });
   }
   return wakes;
 }
 
+/** A digest window as its members are assigned to it: its id and the delivery that carries its message. */
+type Window = { id: string; carrierId: string };
+
 /**
- * Makes deliveries members of a digest, carried by `carrierId` (null: the carrier itself); every
- * delivery of the digest is due when the window closes (sooner, when it filled up).
+ * Makes deliveries members of a digest: the carrier itself (`carried`: false) or deliveries it
+ * carries; every delivery of the digest is due when the window closes (sooner, when it filled up).
  */
-async function assign(tx: Tx, digestId: string, carrierId: string | null, deliveryIds: string[], closesAt: Date): Promise<void> {
+async function assign(tx: Tx, window: Window, deliveryIds: string[], carried: boolean, closesAt: Date): Promise<void> {
   if (deliveryIds.length === 0) return;
+  await tx.execute(sql`update deliveries set digest_id = ${window.id}, carried_by = ${carried ? window.carrierId : null} where id = any(${sql.param(deliveryIds)}::uuid[])`);
+  await tx.execute(digestDueStatement(window, closesAt));
+}
+
+/**
+ * Moves every delivery of a digest to the window's closing time. They are the carrier and the
+ * deliveries it carries, found by key and by the carried_by index: deliveries has no index on
+ * digest_id, so asking for `digest_id` alone read the whole table in the routing transaction,
+ * with the window's row locked, at every join.
+ */
+export function digestDueStatement(window: Window, closesAt: Date): SQL {
   const due = new Date(closesAt).toISOString();
-  await tx.execute(sql`update deliveries set digest_id = ${digestId}, carried_by = ${carrierId} where id = any(${sql.param(deliveryIds)}::uuid[])`);
-  await tx.execute(sql`update deliveries set not_before = ${due}::timestamptz where digest_id = ${digestId} and not_before is distinct from ${due}::timestamptz`);
+  return sql`
+    update deliveries set not_before = ${due}::timestamptz
+    where (id = ${window.carrierId}::uuid or carried_by = ${window.carrierId}::uuid) and digest_id = ${window.id}::uuid
+      and not_before is distinct from ${due}::timestamptz`;
 }
