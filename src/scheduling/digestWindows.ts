@@ -110,13 +110,13 @@ async function fill(tx: Tx, members: (DigestMember & { id: string })[]): Promise
 }
 
 /** A digest window as its members are assigned to it: its id and the delivery that carries its message. */
-type Window = { id: string; carrierId: string };
+type DigestWindow = { id: string; carrierId: string };
 
 /**
  * Makes deliveries members of a digest: the carrier itself (`carried`: false) or deliveries it
  * carries; every delivery of the digest is due when the window closes (sooner, when it filled up).
  */
-async function assign(tx: Tx, window: Window, deliveryIds: string[], carried: boolean, closesAt: Date): Promise<void> {
+async function assign(tx: Tx, window: DigestWindow, deliveryIds: string[], carried: boolean, closesAt: Date): Promise<void> {
   if (deliveryIds.length === 0) return;
   await tx.execute(sql`update deliveries set digest_id = ${window.id}, carried_by = ${carried ? window.carrierId : null} where id = any(${sql.param(deliveryIds)}::uuid[])`);
   await tx.execute(digestDueStatement(window, closesAt));
@@ -128,7 +128,7 @@ async function assign(tx: Tx, window: Window, deliveryIds: string[], carried: bo
  * digest_id, so asking for `digest_id` alone read the whole table in the routing transaction,
  * with the window's row locked, at every join.
  */
-export function digestDueStatement(window: Window, closesAt: Date): SQL {
+export function digestDueStatement(window: DigestWindow, closesAt: Date): SQL {
   const due = new Date(closesAt).toISOString();
   return sql`
     update deliveries set not_before = ${due}::timestamptz
