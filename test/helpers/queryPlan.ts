@@ -40,16 +40,19 @@ function literal(value: unknown): string {
  */
 export async function executedGenericPlan(db: Db, query: { sql: string; params: unknown[] }, settings: Record<string, string>): Promise<PlanNode[]> {
   const connection = await db.$client.reserve();
+  let prepared = false;
   try {
     for (const [name, value] of Object.entries(settings)) await connection.unsafe(`select set_config($1, $2, false)`, [name, value]);
     await connection.unsafe(`prepare generic_plan_probe as ${query.sql}`);
+    prepared = true;
     const args = query.params.length > 0 ? `(${query.params.map(literal).join(', ')})` : '';
     const [row] = await connection.unsafe<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(`explain (analyze, format json) execute generic_plan_probe${args}`);
     const [kind] = await connection.unsafe<{ generic_plans: number }[]>(`select generic_plans::int from pg_prepared_statements where name = 'generic_plan_probe'`);
     if (kind?.generic_plans !== 1) throw new Error(`the settings ${JSON.stringify(settings)} did not make the plan generic`);
-    await connection.unsafe('deallocate generic_plan_probe');
     return nodesOf(row!['QUERY PLAN'][0].Plan);
   } finally {
+    // The connection goes back to the pool as it came: no probe statement, the pool's own settings.
+    if (prepared) await connection.unsafe('deallocate generic_plan_probe');
     await connection.unsafe('reset all');
     connection.release();
   }
