@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { prioritySchema } from '../routing/priority.ts';
 import { severityInputSchema, type Severity } from '../routing/severity.ts';
@@ -54,7 +54,11 @@ export function completeEnvelope(parsed: z.output<typeof eventEnvelopeSchema>, n
   // Field by field, not `{ ...parsed, id, occurredAt, … }`: V8 builds a spread followed by more
   // fields on a slow path, ~3 µs an event — a tenth of the API's own work per batched event.
   const envelope: EventEnvelope = {
-    id: parsed.id ?? `evt_${randomUUID()}`,
+    // A generated id starts with the time (UUIDv7, as deliveries' keys do: drizzle/0012), so the
+    // events of an id-less publisher, and their inbox rows and deliveries (whose unique indexes
+    // lead with the tenant and the event id), land at the right edge of those B-trees instead of
+    // on random pages of them.
+    id: parsed.id ?? `evt_${uuidv7()}`,
     type: parsed.type,
     tenantId: parsed.tenantId,
     severity: parsed.severity,

@@ -63,10 +63,16 @@ describe('POST /api/v1/events', () => {
     });
   });
 
-  it('generates an id when none is given', async () => {
-    const res = await api.post('/api/v1/events', event());
-    expect(res.status).toBe(202);
-    expect(res.body.id).toMatch(/^evt_/);
+  it('generates an id when none is given, time first, so later ones sort after earlier ones', async () => {
+    const before = Date.now();
+    const first = await api.post('/api/v1/events', event());
+    const second = await api.post('/api/v1/events', event());
+    expect([first.status, second.status]).toEqual([202, 202]);
+    for (const { body } of [first, second]) expect(body.id).toMatch(/^evt_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const millis = Number.parseInt(first.body.id.slice(4).replaceAll('-', '').slice(0, 12), 16);
+    expect(millis).toBeGreaterThanOrEqual(before - 1_000);
+    expect(millis).toBeLessThanOrEqual(Date.now() + 1_000);
+    expect(second.body.id > first.body.id).toBe(true);
   });
 
   it('answers 200 duplicate for an id it has seen and stores nothing new', async () => {
