@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Placeholder } from 'drizzle-orm';
-import type { PgDialect } from 'drizzle-orm/pg-core';
 import {
   createDeliveryStore,
   DELIVERY_SESSION_SETTINGS,
@@ -100,11 +98,9 @@ describe.each([
 // made for the first call is the one every later call runs, whatever the batch, so it must fetch
 // by key for any table — here one planned before any statistics, on the same busy table.
 describe('the delivery workers’ generic plans fetch by key (statistics: none taken yet)', () => {
-  const dialect = () => (env.db as unknown as { dialect: PgDialect }).dialect;
-
   it('records a batch by the deliveries’ keys and their members’ carried_by probes', async () => {
     const { carrierId, webhookIds } = await busyTable('g1', false);
-    const plan = await executedGenericPlan(env.db, dialect().sqlToQuery(recordSuccessesStatement([carrierId, ...webhookIds].map((id) => success(id)))), DELIVERY_SESSION_SETTINGS);
+    const plan = await executedGenericPlan(env.db, recordSuccessesStatement([carrierId, ...webhookIds].map((id) => success(id))), DELIVERY_SESSION_SETTINGS);
     expect(accessPaths(plan, 'deliveries')).not.toContain('Seq Scan');
     expect(rowsRead(plan, 'deliveries')).toBeLessThanOrEqual(BATCH + BATCH + 3);
     expect(new Set((await statesOf('g1')).map((row) => row.state))).toEqual(new Set(['delivered']));
@@ -112,9 +108,7 @@ describe('the delivery workers’ generic plans fetch by key (statistics: none t
 
   it('loads a batch by the deliveries’ keys, with their events, rules, people and teams by theirs', async () => {
     const { carrierId, webhookIds } = await busyTable('g2', false);
-    const ids = [carrierId, ...webhookIds];
-    const load = loadDeliveriesQuery(env.db).toSQL();
-    const plan = await executedGenericPlan(env.db, { sql: load.sql, params: load.params.map((p) => (p instanceof Placeholder ? ids : p)) }, DELIVERY_SESSION_SETTINGS);
+    const plan = await executedGenericPlan(env.db, loadDeliveriesQuery(env.db).getSQL(), DELIVERY_SESSION_SETTINGS, { ids: [carrierId, ...webhookIds] });
     expect(accessPaths(plan, 'deliveries')).toEqual(['Index Scan using deliveries_pkey']);
     expect(rowsRead(plan, 'deliveries')).toBe(BATCH);
     for (const table of ['events', 'rules', 'users', 'teams']) expect(accessPaths(plan, table)).not.toContain('Seq Scan');

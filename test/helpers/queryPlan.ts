@@ -1,4 +1,5 @@
-import { sql, type SQL } from 'drizzle-orm';
+import { fillPlaceholders, sql, type SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Db } from '../../src/db/client.ts';
 
 /** A plan node of EXPLAIN (ANALYZE, FORMAT JSON), with the fields the plan tests read. */
@@ -36,9 +37,17 @@ function literal(value: unknown): string {
 /**
  * executedPlan for a statement run as a prepared statement's generic plan, as it is planned on a
  * connection with `settings` (DELIVERY_SESSION_SETTINGS): PREPARE, then EXPLAIN ANALYZE EXECUTE
- * with the parameters as literals, on one connection of its own.
+ * with the parameters (`placeholders` filling a prepared query's) as literals, on one connection
+ * of its own.
  */
-export async function executedGenericPlan(db: Db, query: { sql: string; params: unknown[] }, settings: Record<string, string>): Promise<PlanNode[]> {
+export async function executedGenericPlan(
+  db: Db,
+  statement: SQL,
+  settings: Record<string, string>,
+  placeholders: Record<string, unknown> = {},
+): Promise<PlanNode[]> {
+  const rendered = new PgDialect().sqlToQuery(statement);
+  const query = { sql: rendered.sql, params: fillPlaceholders(rendered.params, placeholders) };
   const connection = await db.$client.reserve();
   let prepared = false;
   try {
