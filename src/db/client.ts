@@ -85,6 +85,19 @@ function preparedStatements<T extends postgres.Sql>(client: T): T {
   });
 }
 
+/**
+ * Session settings under which every prepared statement is planned once per connection (a
+ * generic plan) instead of at every execution. Postgres keeps planning anew a statement whose
+ * array parameters make each custom plan look cheaper than the generic one — for a few rows,
+ * always — and the planning can cost more than running the statement. A generic plan assumes an
+ * array parameter holds about ten elements, so only statements that read rows by key, or whose
+ * arrays stay short, belong on such a connection.
+ */
+export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan' };
+
+/** The connections a statement runs on, chosen by the most elements any of its arrays holds. */
+export type DbForArrays = (elements: number) => Db;
+
 export async function closeDb(db: Db): Promise<void> {
   await db.$client.end({ timeout: 5 });
 }

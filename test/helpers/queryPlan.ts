@@ -36,7 +36,7 @@ function literal(value: unknown): string {
 
 /**
  * executedPlan for a statement run as a prepared statement's generic plan, as it is planned on a
- * connection with `settings` (DELIVERY_SESSION_SETTINGS): PREPARE, then EXPLAIN ANALYZE EXECUTE
+ * connection with `settings` (GENERIC_PLAN_SETTINGS): PREPARE, then EXPLAIN ANALYZE EXECUTE
  * with the parameters (`placeholders` filling a prepared query's) as literals, on one connection
  * of its own.
  */
@@ -45,6 +45,7 @@ export async function executedGenericPlan(
   statement: SQL,
   settings: Record<string, string>,
   placeholders: Record<string, unknown> = {},
+  { buffers = false }: { buffers?: boolean } = {},
 ): Promise<PlanNode[]> {
   const rendered = new PgDialect().sqlToQuery(statement);
   const query = { sql: rendered.sql, params: fillPlaceholders(rendered.params, placeholders) };
@@ -55,7 +56,8 @@ export async function executedGenericPlan(
     await connection.unsafe(`prepare generic_plan_probe as ${query.sql}`);
     prepared = true;
     const args = query.params.length > 0 ? `(${query.params.map(literal).join(', ')})` : '';
-    const [row] = await connection.unsafe<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(`explain (analyze, format json) execute generic_plan_probe${args}`);
+    const options = buffers ? 'analyze, buffers, format json' : 'analyze, format json';
+    const [row] = await connection.unsafe<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(`explain (${options}) execute generic_plan_probe${args}`);
     const [kind] = await connection.unsafe<{ generic_plans: number }[]>(`select generic_plans::int from pg_prepared_statements where name = 'generic_plan_probe'`);
     if (kind?.generic_plans !== 1) throw new Error(`the settings ${JSON.stringify(settings)} did not make the plan generic`);
     return nodesOf(row!['QUERY PLAN'][0].Plan);

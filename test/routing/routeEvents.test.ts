@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDb, createDb } from '../../src/db/client.ts';
+import { closeDb, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
 import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
 import { createFramePublisher, parseFrameMessage, userChannel } from '../../src/realtime/liveFrames.ts';
-import { routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
+import { GENERIC_PLAN_MAX_ELEMENTS, routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
@@ -312,6 +312,42 @@ describe('a routing pass on the wire', () => {
       const write = prepared.filter((p) => p.statement.includes('inbox_pairs') && p.statement.includes('insert into deliveries'));
       expect(write).toHaveLength(1);
     } finally {
+      await closeDb(db);
+    }
+  });
+
+  it('runs a small pass on plans made once per connection, and a larger one on plans made for its arrays', async () => {
+    // One connection each, so each session's prepared statements are the ones it ran.
+    const db = createDb(env.config.DATABASE_URL, { max: 1 });
+    const genericPlanDb = createDb(env.config.DATABASE_URL, { max: 1, settings: GENERIC_PLAN_SETTINGS });
+    type Prepared = { statement: string; generic_plans: number; custom_plans: number };
+    const plansOf = async (session: typeof db) => {
+      const prepared = await session.$client<Prepared[]>`select statement, generic_plans::int, custom_plans::int from pg_prepared_statements where not from_sql`;
+      const count = (match: (statement: string) => boolean) =>
+        prepared.filter((p) => match(p.statement)).reduce((sum, p) => ({ generic: sum.generic + p.generic_plans, custom: sum.custom + p.custom_plans }), { generic: 0, custom: 0 });
+      return { write: count((s) => s.includes('insert into deliveries')), directory: count((s) => s.includes("'hasPushSubscription'")) };
+    };
+    try {
+      const route = (id: string) => routeEvents({ ...deps, db, genericPlanDb, rules: createRuleCache(db) }, [acme(id)]);
+      const small = { id: 'evt_plan_small', type: 'finding_created', tenantId: 'acme', severity: 'low', assigneeUserIds: ['u1', 'u3'], data: {} };
+      expect((await api.post('/api/v1/events', small)).status).toBe(202);
+      await route(small.id);
+      expect((await inboxRowsOf(small.id)).map((r) => r.user_id)).toEqual(['u1', 'u3']);
+      expect(await plansOf(genericPlanDb)).toEqual({ write: { generic: 1, custom: 0 }, directory: { generic: 1, custom: 0 } });
+      expect(await plansOf(db)).toEqual({ write: { generic: 0, custom: 0 }, directory: { generic: 0, custom: 0 } });
+
+      // One more assignee than a generic plan is trusted with: the directory read's array and the write's rows are too long.
+      const many = Array.from({ length: GENERIC_PLAN_MAX_ELEMENTS + 1 }, (_, i) => `plan_u${i}`);
+      await env.db.$client`insert into users (id, email, name, tenant_ids) select u, u || '@acme.example', u, array['acme'] from unnest(${many}::text[]) as u`;
+      const large = { ...small, id: 'evt_plan_large', assigneeUserIds: many };
+      expect((await api.post('/api/v1/events', large)).status).toBe(202);
+      await route(large.id);
+      const [recorded] = await env.db.$client<{ count: number }[]>`select count(*)::int from deliveries where event_id = ${large.id} and channel = 'inapp'`;
+      expect(recorded!.count).toBe(many.length);
+      expect(await plansOf(db)).toEqual({ write: { generic: 0, custom: 1 }, directory: { generic: 0, custom: 1 } });
+      expect(await plansOf(genericPlanDb)).toEqual({ write: { generic: 1, custom: 0 }, directory: { generic: 1, custom: 0 } });
+    } finally {
+      await closeDb(genericPlanDb);
       await closeDb(db);
     }
   });

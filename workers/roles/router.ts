@@ -1,5 +1,5 @@
 import type { Config } from '../../src/config.ts';
-import { closeDb, createDb } from '../../src/db/client.ts';
+import { closeDb, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
 import { createGroupCommitter } from '../../src/groupCommit.ts';
 import { createOutboxSweeper } from '../../src/intake/outboxSweeper.ts';
 import type { Logger } from '../../src/logger.ts';
@@ -35,6 +35,10 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
  */
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  // Most passes carry a few events: their statements run planned once per connection
+  // (RouteDeps.genericPlanDb). Passes run one at a time, and a small one runs at most two
+  // statements at once (its routing write beside its digests').
+  const genericPlanDb = createDb(config.DATABASE_URL, { max: 2, settings: GENERIC_PLAN_SETTINGS });
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
   const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
@@ -76,7 +80,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const route = createGroupCommitter(
     async (items: RouteItem[]) => {
       const { plans, finish: passFinish } = await routePass(
-        { db, queues, frames, templates, rules, presence: (userIds) => usersWithOpenStreams(producer, config.REDIS_PREFIX, userIds) },
+        { db, genericPlanDb, queues, frames, templates, rules, presence: (userIds) => usersWithOpenStreams(producer, config.REDIS_PREFIX, userIds) },
         items.map((item) => item.event),
         new Map(items.flatMap((item) => (item.carried ? [[eventKey(item.event), item.carried] as const] : []))),
       );
@@ -117,6 +121,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       subscriber.disconnect();
       producer.disconnect();
       await closeDb(finishDb);
+      await closeDb(genericPlanDb);
       await closeDb(db);
     },
   };
