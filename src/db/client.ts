@@ -95,9 +95,6 @@ function preparedStatements<T extends postgres.Sql>(client: T): T {
  */
 export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan' };
 
-/** The connections a statement runs on, chosen by the most elements any of its arrays holds. */
-export type DbForArrays = (elements: number) => Db;
-
 export async function closeDb(db: Db): Promise<void> {
   await db.$client.end({ timeout: 5 });
 }

@@ -1,6 +1,6 @@
 import { inArray, sql, type SQL } from 'drizzle-orm';
 import { chunksOf } from '../chunks.ts';
-import type { Db, DbForArrays } from '../db/client.ts';
+import type { Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import {
   inboxFrames,
@@ -39,13 +39,17 @@ import type { RuleCache } from './ruleCache.ts';
 export type RouteDeps = {
   db: Db;
   /**
-   * Connections whose sessions plan each statement once (GENERIC_PLAN_SETTINGS), for the
-   * statements of a pass whose arrays are short (GENERIC_PLAN_MAX_ELEMENTS): Postgres planned
-   * the routing write anew at every pass, and at 200 events/s that planning cost it 0.53 ms a
-   * pass against 0.21 of running the statement (pg_stat_statements), the directory read 0.15
-   * against 0.06. A longer array's statement runs on `db`, planned for its length: a generic plan
-   * assumes about ten elements, and one made so for a fan-out of 10,000 rows was slower. Without
-   * it every statement runs on `db`.
+   * Connections whose sessions plan each statement once (GENERIC_PLAN_SETTINGS), for the routing
+   * write of a pass whose arrays are short (GENERIC_PLAN_MAX_ELEMENTS). Postgres planned that
+   * statement anew at nearly every pass: at 200 events/s 0.53 ms of planning a pass against
+   * 0.2–0.5 of running it (pg_stat_statements). A longer pass's write runs on `db`, planned for
+   * its arrays: a generic plan assumes about ten elements, and one made so for a fan-out of
+   * 10,000 rows was slower. Its only read probes a unique index per event; everything else it
+   * does is keyed inserts and upserts, so its plan does not depend on how large the tables are.
+   * The directory read stays on `db`: its generic plan, made while the users table was small,
+   * kept reading the whole table once 100,000 users had joined (until autovacuum's ANALYZE makes
+   * a plan again), and over the publish-to-frame bench its mean went from 0.27 ms, planning
+   * included, to 0.76. Without genericPlanDb every statement runs on `db`.
    */
   genericPlanDb?: Db;
   queues: Queues;
@@ -58,11 +62,12 @@ export type RouteDeps = {
   presence?: (userIds: string[]) => Promise<Set<string>>;
 };
 
-/** The longest array a statement may carry and still run on a generic plan (RouteDeps.genericPlanDb). */
+/** The longest array a routing write may carry and still run on a generic plan (RouteDeps.genericPlanDb). */
 export const GENERIC_PLAN_MAX_ELEMENTS = 100;
 
-function dbForArrays({ db, genericPlanDb }: RouteDeps): DbForArrays {
-  return (elements) => (genericPlanDb && elements <= GENERIC_PLAN_MAX_ELEMENTS ? genericPlanDb : db);
+/** Where a routing write whose longest array holds `elements` runs. */
+function routingWriteDb({ db, genericPlanDb }: RouteDeps, elements: number): Db {
+  return genericPlanDb && elements <= GENERIC_PLAN_MAX_ELEMENTS ? genericPlanDb : db;
 }
 
 /** Rows per INSERT: bounds one statement's parameters; a large fan-out's chunks are written in parallel. */
@@ -113,11 +118,11 @@ export async function routePass(
   refs: EventRef[],
   carried: ReadonlyMap<string, StoredEvent> = new Map(),
 ): Promise<{ plans: (DeliveryPlan | null)[]; finish: RoutingFinish }> {
-  const dbFor = dbForArrays(deps);
-  const stored = await loadEvents(dbFor, refs, carried);
+  const { db } = deps;
+  const stored = await loadEvents(db, refs, carried);
   if (stored.length === 0) return { plans: refs.map(() => null), finish: { events: [] } };
 
-  const directory = await loadDirectory(dbFor, deps.rules, stored.map((s) => s.event));
+  const directory = await loadDirectory(db, deps.rules, stored.map((s) => s.event));
   const now = new Date();
   const routed: Routed[] = stored.map((s) => {
     const plan = planDeliveries({ event: s.event, users: directory.usersFor(s.event), teams: directory.teamsFor(s.event), rules: directory.rulesFor(s.event), now });
@@ -141,17 +146,15 @@ export async function routePass(
   );
 
   const online = await onlineForFallbacks(deps, routed);
-  const digested = digestMembers(routed);
   const [{ pending, inbox, inappOutcomes }, digestWakes] = await Promise.all([
-    recordPlans(dbFor, routed, online, { events: new Set(inline.map((r) => eventKey(r.event))), contents, pairs: inlinePairs, refused }),
-    joinDigests(dbFor(digested.length), digested),
+    recordPlans(deps, routed, online, { events: new Set(inline.map((r) => eventKey(r.event))), contents, pairs: inlinePairs, refused }),
+    joinDigests(db, digestMembers(routed)),
   ]);
   const acceptedAt = new Map(routed.map((r) => [eventKey(r.event), r.acceptedAt]));
   for (const { tenant_id: tenantId, event_id: id, state } of inappOutcomes) {
     observeDelivery('inapp', state, state === 'sent' ? acceptedAt.get(eventKey({ tenantId, id })) : undefined);
   }
-  const [unroutedPairs, unroutedRows] = rowsOfUnroutedEvents(routed, inlinePairs, inbox);
-  const earlier = await unannouncedEarlierRows(dbFor(unroutedPairs.eventIds.length), unroutedPairs, unroutedRows, { pendingDelivery: false });
+  const earlier = await unannouncedEarlierRows(db, ...rowsOfUnroutedEvents(routed, inlinePairs, inbox), { pendingDelivery: false });
 
   // A re-run (the sweeper replacing jobs Redis lost) re-adds what is missing, but the event was announced already.
   const eventFrames = routed
@@ -171,13 +174,13 @@ export async function routePass(
 }
 
 /** The stored events, in the order given (the order their users see them in); only those not carried are read. */
-async function loadEvents(dbFor: DbForArrays, refs: EventRef[], carried: ReadonlyMap<string, StoredEvent>): Promise<StoredEvent[]> {
+async function loadEvents(db: Db, refs: EventRef[], carried: ReadonlyMap<string, StoredEvent>): Promise<StoredEvent[]> {
   const unique = [...new Map(refs.map((ref) => [eventKey(ref), ref])).values()];
   const toRead = unique.filter((ref) => !carried.has(eventKey(ref)));
   const rows =
     toRead.length === 0
       ? []
-      : await dbFor(toRead.length).execute<{ envelope: EventEnvelope; accepted_at: string; routed: boolean }>(sql`
+      : await db.execute<{ envelope: EventEnvelope; accepted_at: string; routed: boolean }>(sql`
           select envelope, accepted_at::text,
                  not exists (select 1 from event_outbox o where o.tenant_id = events.tenant_id and o.id = events.id) as routed
           from events
@@ -200,7 +203,7 @@ async function loadEvents(dbFor: DbForArrays, refs: EventRef[], carried: Readonl
  * passes routing the same event (a retry, the sweeper) cannot deadlock.
  */
 async function recordPlans(
-  dbFor: DbForArrays,
+  deps: RouteDeps,
   routed: Routed[],
   online: ReadonlySet<string>,
   inline: { events: ReadonlySet<string>; contents: InboxContent[]; pairs: InboxPairs; refused: { event: EventRef; userId: string; reason: string }[] },
@@ -262,7 +265,7 @@ async function recordPlans(
     chunks.map(async (chunk, i) => {
       const withInbox = i === 0 ? inbox : null;
       const elements = Math.max(chunk.length, routed.length, withInbox ? inline.pairs.eventIds.length : 0);
-      const [result] = await dbFor(elements).execute<{ pending: PendingDelivery[]; inapp: InappOutcome[] } & Partial<InboxWriteResult>>(sql`
+      const [result] = await routingWriteDb(deps, elements).execute<{ pending: PendingDelivery[]; inapp: InappOutcome[] } & Partial<InboxWriteResult>>(sql`
         with ${withInbox ? sql`${withInbox.ctes},` : sql``}
         recorded as (
           insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless,

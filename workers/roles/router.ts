@@ -35,10 +35,9 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
  */
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
-  // Most passes carry a few events: their statements run planned once per connection
-  // (RouteDeps.genericPlanDb). Passes run one at a time, and a small one runs at most two
-  // statements at once (its routing write beside its digests').
-  const genericPlanDb = createDb(config.DATABASE_URL, { max: 2, settings: GENERIC_PLAN_SETTINGS });
+  // Most passes carry a few events: their routing writes run planned once per connection
+  // (RouteDeps.genericPlanDb). Passes run one at a time, and a small one writes in one statement.
+  const genericPlanDb = createDb(config.DATABASE_URL, { max: 1, settings: GENERIC_PLAN_SETTINGS });
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
   const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
