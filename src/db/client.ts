@@ -92,8 +92,15 @@ function preparedStatements<T extends postgres.Sql>(client: T): T {
  * always — and the planning can cost more than running the statement. A generic plan assumes an
  * array parameter holds about ten elements, so only statements that read rows by key, or whose
  * arrays stay short, belong on such a connection.
+ *
+ * A generic plan is kept until the statistics of a table it reads change (an ANALYZE), and one
+ * made while a table was nearly empty scans it whole — cheapest for a page or two — and goes on
+ * doing so as the table grows, until autovacuum analyzes it again: on a new install, a minute or
+ * more of statements reading every row. A plan made at each execution sees the table's current
+ * size; a kept one cannot, so these sessions rule out sequential scans wherever an index can
+ * answer (`enable_seqscan` off only makes them cost more: a statement no index can serve still runs).
  */
-export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan' };
+export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', enable_seqscan: 'off' };
 
 export async function closeDb(db: Db): Promise<void> {
   await db.$client.end({ timeout: 5 });

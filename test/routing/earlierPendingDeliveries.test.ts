@@ -44,6 +44,21 @@ function eventRows(eventId: string, carrierId: string): { rows: Row[]; waiting: 
   };
 }
 
+// A small pass's routing write runs a generic plan, kept until an ANALYZE (RouteDeps.genericPlanDb):
+// one made on a new install, while the table held a row or two, scanned it whole — cheapest for a
+// page — and went on doing so as it grew (GENERIC_PLAN_SETTINGS). Runs first, on the empty table.
+describe('the routing write’s generic plan made while the deliveries table was nearly empty (statistics: settled)', () => {
+  it('probes each event on the unique index all the same', async () => {
+    await insert('acme', [{ event_id: 'new_a', channel: 'webhook', destination: 'hook', state: 'pending' }]);
+    await env.db.$client`analyze deliveries`;
+    const read = earlierPendingDeliveries(['acme'], ['new_a']);
+    const plan = await executedGenericPlan(env.db, read, GENERIC_PLAN_SETTINGS);
+    expect(accessPaths(plan, 'deliveries')).toEqual(['Index Scan using deliveries_event_channel_destination_uq']);
+    const rows = await env.db.execute<{ event_id: string; channel: string }>(read);
+    expect(rows.map((r) => [r.event_id, r.channel])).toEqual([['new_a', 'webhook']]);
+  });
+});
+
 // A routing pass reads what an earlier run of its events left waiting for a job. Filtering the
 // events' rows by state left the plan to the statistics: never analyzed, the table was read
 // through its index of pending rows, all of them (a receiver down leaves thousands); analyzed,
