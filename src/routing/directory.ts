@@ -29,11 +29,11 @@ type LoadedUser = DirectoryUser & { name: string };
  * events' own, the ids rules list or find in event data, the members of the teams they name,
  * and every holder of the roles they name.
  */
-export async function loadDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelope[]): Promise<RoutingDirectory> {
+export async function loadDirectory(dbFor: (elements: number) => Db, cache: RuleCache, routedEvents: EventEnvelope[]): Promise<RoutingDirectory> {
   const tenantIds = [...new Set(routedEvents.map((e) => e.tenantId))];
   await cache.ensure(tenantIds);
   for (;;) {
-    const directory = await readDirectory(db, cache, routedEvents, tenantIds);
+    const directory = await readDirectory(dbFor, cache, routedEvents, tenantIds);
     if (!(await cache.refresh(directory.versions))) return directory;
   }
 }
@@ -54,14 +54,16 @@ function namedBy(event: EventEnvelope, rules: RoutingRule[]) {
   return { userIds, teamIds, roles };
 }
 
-async function readDirectory(db: Db, cache: RuleCache, routedEvents: EventEnvelope[], tenantIds: string[]) {
+async function readDirectory(dbFor: (elements: number) => Db, cache: RuleCache, routedEvents: EventEnvelope[], tenantIds: string[]) {
   const named = new Map(routedEvents.map((event) => [event, namedBy(event, cache.rulesOf(event.tenantId))]));
   const userIds = new Set([...named.values()].flatMap((n) => [...n.userIds]));
   const teamIds = new Set([...named.values()].flatMap((n) => [...n.teamIds]));
   // A role holder is a user whose roles map contains {"<tenant>": ["<role>"]}: the GIN index on roles answers it.
   const roleHolders = [...new Set(routedEvents.flatMap((event) => [...named.get(event)!.roles].map((role) => JSON.stringify({ [event.tenantId]: [role] }))))];
 
-  const [read] = await db.execute<{ users: LoadedUser[]; teams: DirectoryTeam[]; versions: { id: string; version: string }[] }>(
+  // The connections are chosen by the arrays' lengths (RouteDeps.genericPlanDb).
+  const elements = Math.max(userIds.size, teamIds.size, roleHolders.length, tenantIds.length);
+  const [read] = await dbFor(elements).execute<{ users: LoadedUser[]; teams: DirectoryTeam[]; versions: { id: string; version: string }[] }>(
     directoryStatement({ userIds: [...userIds], teamIds: [...teamIds], roleHolders, tenantIds }),
   );
   const { users: directoryUsers, teams: directoryTeams, versions } = read!;

@@ -39,17 +39,15 @@ import type { RuleCache } from './ruleCache.ts';
 export type RouteDeps = {
   db: Db;
   /**
-   * Connections whose sessions plan each statement once (GENERIC_PLAN_SETTINGS), for the routing
-   * write of a pass whose arrays are short (GENERIC_PLAN_MAX_ELEMENTS). Postgres planned that
-   * statement anew at nearly every pass: at 200 events/s 0.53 ms of planning a pass against
-   * 0.2–0.5 of running it (pg_stat_statements). A longer pass's write runs on `db`, planned for
-   * its arrays: a generic plan assumes about ten elements, and one made so for a fan-out of
-   * 10,000 rows was slower. Its only read probes a unique index per event; everything else it
-   * does is keyed inserts and upserts, so its plan does not depend on how large the tables are.
-   * The directory read stays on `db`: its generic plan, made while the users table was small,
-   * kept reading the whole table once 100,000 users had joined (until autovacuum's ANALYZE makes
-   * a plan again), and over the publish-to-frame bench its mean went from 0.27 ms, planning
-   * included, to 0.76. Without genericPlanDb every statement runs on `db`.
+   * Connections whose sessions plan each statement once (GENERIC_PLAN_SETTINGS), for the
+   * directory read and the routing write of a pass whose arrays are short
+   * (GENERIC_PLAN_MAX_ELEMENTS). Postgres planned both anew at nearly every pass: at 200 events/s
+   * the write cost 0.53 ms of planning against 0.2–0.5 of running it, the read 0.18 against 0.09
+   * (pg_stat_statements). A longer array's statement runs on `db`, planned for its length: a
+   * generic plan assumes about ten elements, and one made so for a fan-out of 10,000 rows was
+   * slower. Both statements read by key (the write probes a unique index per event, and the rest
+   * of it is keyed inserts and upserts), which these sessions keep to whatever the tables' size.
+   * Without genericPlanDb every statement runs on `db`.
    */
   genericPlanDb?: Db;
   queues: Queues;
@@ -62,11 +60,11 @@ export type RouteDeps = {
   presence?: (userIds: string[]) => Promise<Set<string>>;
 };
 
-/** The longest array a routing write may carry and still run on a generic plan (RouteDeps.genericPlanDb). */
+/** The longest array a statement of a pass may carry and still run on a generic plan (RouteDeps.genericPlanDb). */
 export const GENERIC_PLAN_MAX_ELEMENTS = 100;
 
-/** Where a routing write whose longest array holds `elements` runs. */
-function routingWriteDb({ db, genericPlanDb }: RouteDeps, elements: number): Db {
+/** Where a statement of a pass whose longest array holds `elements` runs. */
+function passDb({ db, genericPlanDb }: RouteDeps, elements: number): Db {
   return genericPlanDb && elements <= GENERIC_PLAN_MAX_ELEMENTS ? genericPlanDb : db;
 }
 
@@ -122,7 +120,7 @@ export async function routePass(
   const stored = await loadEvents(db, refs, carried);
   if (stored.length === 0) return { plans: refs.map(() => null), finish: { events: [] } };
 
-  const directory = await loadDirectory(db, deps.rules, stored.map((s) => s.event));
+  const directory = await loadDirectory((elements) => passDb(deps, elements), deps.rules, stored.map((s) => s.event));
   const now = new Date();
   const routed: Routed[] = stored.map((s) => {
     const plan = planDeliveries({ event: s.event, users: directory.usersFor(s.event), teams: directory.teamsFor(s.event), rules: directory.rulesFor(s.event), now });
@@ -265,7 +263,7 @@ async function recordPlans(
     chunks.map(async (chunk, i) => {
       const withInbox = i === 0 ? inbox : null;
       const elements = Math.max(chunk.length, routed.length, withInbox ? inline.pairs.eventIds.length : 0);
-      const [result] = await routingWriteDb(deps, elements).execute<{ pending: PendingDelivery[]; inapp: InappOutcome[] } & Partial<InboxWriteResult>>(sql`
+      const [result] = await passDb(deps, elements).execute<{ pending: PendingDelivery[]; inapp: InappOutcome[] } & Partial<InboxWriteResult>>(sql`
         with ${withInbox ? sql`${withInbox.ctes},` : sql``}
         recorded as (
           insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless,

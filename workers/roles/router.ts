@@ -35,8 +35,8 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
  */
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
-  // Most passes carry a few events: their routing writes run planned once per connection
-  // (RouteDeps.genericPlanDb). Passes run one at a time, and a small one writes in one statement.
+  // Most passes carry a few events: their directory reads and routing writes run planned once
+  // per connection (RouteDeps.genericPlanDb). Passes run one at a time, each statement after the last.
   const genericPlanDb = createDb(config.DATABASE_URL, { max: 1, settings: GENERIC_PLAN_SETTINGS });
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
