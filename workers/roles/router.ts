@@ -36,7 +36,9 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   // Most passes carry a few events: their directory reads and routing writes run planned once
-  // per connection (RouteDeps.genericPlanDb). Passes run one at a time, each statement after the last.
+  // per connection (RouteDeps.genericPlanDb). Passes run one at a time, each statement after the
+  // last, so one connection serves; a failed group's events, routed again one by one at once,
+  // queue for it (none of these statements is part of a transaction that could hold it).
   const genericPlanDb = createDb(config.DATABASE_URL, { max: 1, settings: GENERIC_PLAN_SETTINGS });
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
