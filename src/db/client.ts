@@ -102,6 +102,18 @@ function preparedStatements<T extends postgres.Sql>(client: T): T {
  */
 export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', enable_seqscan: 'off' };
 
+/**
+ * Opens the pool's first connection now, for a pool a process keeps beside its main one. The
+ * first connection reads the server's array types (readArrayTypesOnce); a pool first used later
+ * can start that read just as Postgres goes down, and postgres.js then leaves an unhandled
+ * rejection and a pool whose queries never settle: a router whose small-pass connection opened
+ * for its first pass as Postgres stopped routed nothing after Postgres came back (the
+ * postgresDown fault test). Read at start, the types are known to every later connection.
+ */
+export async function connectNow(db: Db): Promise<void> {
+  await db.$client`select 1`;
+}
+
 export async function closeDb(db: Db): Promise<void> {
   await db.$client.end({ timeout: 5 });
 }

@@ -1,5 +1,5 @@
 import type { Config } from '../../src/config.ts';
-import { closeDb, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
+import { closeDb, connectNow, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
 import { createGroupCommitter } from '../../src/groupCommit.ts';
 import { createOutboxSweeper } from '../../src/intake/outboxSweeper.ts';
 import type { Logger } from '../../src/logger.ts';
@@ -60,6 +60,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   // state. The mark is always written after the routing write's own durable commit, so it can
   // never outlive the rows it speaks for.
   const finishDb = createDb(config.DATABASE_URL, { max: 1, settings: { synchronous_commit: 'off' } });
+  await Promise.all([connectNow(genericPlanDb), connectNow(finishDb)]);
   const finish = createGroupCommitter(
     async (finishes: RoutingFinish[]) => {
       await finishRouting(finishDb, finishes);
