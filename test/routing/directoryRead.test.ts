@@ -41,7 +41,8 @@ const blocksOf = (node: PlanNode) => (node['Shared Hit Blocks'] ?? 0) + (node['S
 // A small pass reads the directory on a generic plan, kept until an ANALYZE (RouteDeps.genericPlanDb).
 // One made while the tables held a few rows scanned the users whole — cheapest for a page — and
 // went on doing so once 100,000 users had joined (the bench's large-directory step: Postgres CPU
-// per event ×4). Runs first, on the file's still nearly empty tables.
+// per event four to five times the step without them). Runs first, on the file's still nearly
+// empty tables.
 describe('the directory read’s generic plan made while the directory was nearly empty (statistics: settled)', () => {
   it('finds the users it names by index all the same', async () => {
     // Two tenants of two users each; u0 an admin of tiny0; a team of u1 and u3 in tiny1.
