@@ -1,5 +1,5 @@
 import { and, eq, gte, sql, type SQL } from 'drizzle-orm';
-import { GENERIC_PLAN_SETTINGS, type Db } from '../db/client.ts';
+import type { Db } from '../db/client.ts';
 import { deliveries, deliveryAttempts, events, rules, teams, users } from '../db/schema.ts';
 import { rootCauseMessage } from '../errors.ts';
 import { createGroupCommitter } from '../groupCommit.ts';
@@ -72,18 +72,6 @@ export type DeliveryStore = {
 };
 
 const MAX_BATCH = 500;
-
-/**
- * The session settings of a delivery worker's connections: every statement they run is planned
- * once per connection (GENERIC_PLAN_SETTINGS). At a few sends per statement the planning was
- * most of a grouped load's and record's cost (0.3–0.7 ms of planning against 0.06–0.27 ms of
- * execution, measured alone), so about a fifth of Postgres's CPU per email. Every statement of
- * these workers fetches rows by key (the record's carried members by their partial index, in a
- * LATERAL probe), which a generic plan does as well as a custom one; a plan is made again when
- * autovacuum's statistics change. test/deliveries/recordSuccessesPlan.test.ts checks the two
- * per-send statements' generic plans.
- */
-export const DELIVERY_SESSION_SETTINGS = GENERIC_PLAN_SETTINGS;
 
 /** The grouped load: the deliveries of the `ids` placeholder, with what sending each needs. */
 export function loadDeliveriesQuery(db: Db) {

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDeliveryStore,
-  DELIVERY_SESSION_SETTINGS,
   loadDeliveriesQuery,
   recordSuccessesStatement,
   type AttemptRecord,
@@ -73,9 +72,9 @@ describe('the delivery workers’ generic plans made while the tables were nearl
       select 'e1', 'acme', 'webhook', 'new_' || n, 'pending' from generate_series(1, 2) as n returning id`;
     await pg`analyze deliveries, delivery_attempts, events, rules, users, teams`;
     const ids = rows.map((r) => r.id);
-    const load = await executedGenericPlan(env.db, loadDeliveriesQuery(env.db).getSQL(), DELIVERY_SESSION_SETTINGS, { ids });
+    const load = await executedGenericPlan(env.db, loadDeliveriesQuery(env.db).getSQL(), { placeholders: { ids } });
     for (const table of ['deliveries', 'events', 'rules', 'users', 'teams']) expect(accessPaths(load, table)).not.toContain('Seq Scan');
-    const record = await executedGenericPlan(env.db, recordSuccessesStatement(ids.map((id) => success(id))), DELIVERY_SESSION_SETTINGS);
+    const record = await executedGenericPlan(env.db, recordSuccessesStatement(ids.map((id) => success(id))));
     expect(accessPaths(record, 'deliveries')).not.toContain('Seq Scan');
     expect(new Set((await pg<{ state: string }[]>`select state from deliveries where id = any(${ids}::uuid[])`).map((r) => r.state))).toEqual(new Set(['delivered']));
   });
@@ -114,13 +113,13 @@ describe.each([
   });
 });
 
-// The delivery workers' sessions plan each statement once (DELIVERY_SESSION_SETTINGS): the plan
+// The delivery workers' sessions plan each statement once (GENERIC_PLAN_SETTINGS): the plan
 // made for the first call is the one every later call runs, whatever the batch, so it must fetch
 // by key for any table — here one planned before any statistics, on the same busy table.
 describe('the delivery workers’ generic plans fetch by key (statistics: none taken yet)', () => {
   it('records a batch by the deliveries’ keys and their members’ carried_by probes', async () => {
     const { carrierId, webhookIds } = await busyTable('g1', false);
-    const plan = await executedGenericPlan(env.db, recordSuccessesStatement([carrierId, ...webhookIds].map((id) => success(id))), DELIVERY_SESSION_SETTINGS);
+    const plan = await executedGenericPlan(env.db, recordSuccessesStatement([carrierId, ...webhookIds].map((id) => success(id))));
     expect(accessPaths(plan, 'deliveries')).not.toContain('Seq Scan');
     expect(rowsRead(plan, 'deliveries')).toBeLessThanOrEqual(BATCH + BATCH + 3);
     expect(new Set((await statesOf('g1')).map((row) => row.state))).toEqual(new Set(['delivered']));
@@ -128,7 +127,7 @@ describe('the delivery workers’ generic plans fetch by key (statistics: none t
 
   it('loads a batch by the deliveries’ keys, with their events, rules, people and teams by theirs', async () => {
     const { carrierId, webhookIds } = await busyTable('g2', false);
-    const plan = await executedGenericPlan(env.db, loadDeliveriesQuery(env.db).getSQL(), DELIVERY_SESSION_SETTINGS, { ids: [carrierId, ...webhookIds] });
+    const plan = await executedGenericPlan(env.db, loadDeliveriesQuery(env.db).getSQL(), { placeholders: { ids: [carrierId, ...webhookIds] } });
     expect(accessPaths(plan, 'deliveries')).toEqual(['Index Scan using deliveries_pkey']);
     expect(rowsRead(plan, 'deliveries')).toBe(BATCH);
     for (const table of ['events', 'rules', 'users', 'teams']) expect(accessPaths(plan, table)).not.toContain('Seq Scan');

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryStatement } from '../../src/routing/directory.ts';
-import { GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
 import { accessPaths, executedGenericPlan, executedPlan, rowsRead, statisticsByHand, type PlanNode } from '../helpers/queryPlan.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
@@ -61,7 +60,7 @@ describe('the directory read’s generic plan made while the directory was nearl
       roleHolders: [JSON.stringify({ tiny0: ['admin'] })],
       tenantIds: ['tiny0', 'tiny1'],
     });
-    const plan = await executedGenericPlan(env.db, statement, GENERIC_PLAN_SETTINGS);
+    const plan = await executedGenericPlan(env.db, statement);
     for (const table of ['users', 'teams', 'tenants']) expect(accessPaths(plan, table)).not.toContain('Seq Scan');
     const [read] = await env.db.execute<{ users: { id: string }[] }>(statement);
     // u0 listed (and the admin), u1 and u3 the team's members.
@@ -94,7 +93,7 @@ describe.each([
     expect(read!.versions.map((v) => v.id).sort()).toEqual([`${p}1`, `${p}50`]);
 
     // As planned for these arrays, and as the generic plan a small pass runs (RouteDeps.genericPlanDb).
-    const plans = [await executedPlan(env.db, statement, { buffers: true }), await executedGenericPlan(env.db, statement, GENERIC_PLAN_SETTINGS, {}, { buffers: true })];
+    const plans = [await executedPlan(env.db, statement, { buffers: true }), await executedGenericPlan(env.db, statement, { buffers: true })];
     for (const plan of plans) {
       expect(accessPaths(plan, 'users')).not.toContain('Seq Scan');
       // Each named user is read once to be found (the role holders by the roles index) and once to be fetched.

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { earlierPendingDeliveries } from '../../src/routing/routeEvents.ts';
-import { GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
 import { accessPaths, executedGenericPlan, executedPlan, statisticsByHand } from '../helpers/queryPlan.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
@@ -52,7 +51,7 @@ describe('the routing write’s generic plan made while the deliveries table was
     await insert('acme', [{ event_id: 'new_a', channel: 'webhook', destination: 'hook', state: 'pending' }]);
     await env.db.$client`analyze deliveries`;
     const read = earlierPendingDeliveries(['acme'], ['new_a']);
-    const plan = await executedGenericPlan(env.db, read, GENERIC_PLAN_SETTINGS);
+    const plan = await executedGenericPlan(env.db, read);
     expect(accessPaths(plan, 'deliveries')).toEqual(['Index Scan using deliveries_event_channel_destination_uq']);
     const rows = await env.db.execute<{ event_id: string; channel: string }>(read);
     expect(rows.map((r) => [r.event_id, r.channel])).toEqual([['new_a', 'webhook']]);
@@ -92,7 +91,7 @@ describe.each([
     expect(rows).toHaveLength(found.length);
 
     // As planned for these arrays, and as the generic plan a small pass runs (RouteDeps.genericPlanDb).
-    for (const plan of [await executedPlan(env.db, read), await executedGenericPlan(env.db, read, GENERIC_PLAN_SETTINGS)]) {
+    for (const plan of [await executedPlan(env.db, read), await executedGenericPlan(env.db, read)]) {
       expect(accessPaths(plan, 'deliveries')).toEqual(['Index Scan using deliveries_event_channel_destination_uq']);
       // The probes seek past the in-app channel, so an event's in-app rows (a fan-out's thousands) are never read.
       const probes = plan.filter((n) => n['Relation Name'] === 'deliveries').map((n) => n['Index Cond']);
