@@ -36,10 +36,11 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   // Most passes carry a few events: their directory reads and routing writes run planned once
-  // per connection (RouteDeps.genericPlanDb). Passes run one at a time, so it seldom holds more
-  // than one connection, but a pool of one hung: in the postgresDown fault test, a pass whose
-  // statement was in flight as Postgres stopped never settled in 2 of 5 runs (postgres.js), and the
-  // router routed nothing after Postgres came back; sized as the main pool, 11 of 11 runs passed.
+  // per connection (RouteDeps.genericPlanDb). Passes run one at a time, but a pass writes its
+  // chunks side by side, so it is sized as the main pool rather than queue them on one connection.
+  // (A pool of one holding statements at once also hung across a Postgres restart in the
+  // postgresDown fault test: the postgres.js bug patches/postgres+3.4.9.patch mends, which
+  // test/faults/postgresRestartPool.fault.ts shows.)
   const genericPlanDb = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, settings: GENERIC_PLAN_SETTINGS });
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
