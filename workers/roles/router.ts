@@ -36,12 +36,11 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   // Most passes carry a few events: their directory reads and routing writes run planned once
-  // per connection (RouteDeps.genericPlanDb). Passes run one at a time, but a pass writes its
-  // chunks side by side, so it is sized as the main pool rather than queue them on one connection.
-  // (A pool of one holding statements at once also hung across a Postgres restart in the
-  // postgresDown fault test: the postgres.js bug patches/postgres+3.4.9.patch mends, which
-  // test/faults/postgresRestartPool.fault.ts shows.)
-  const genericPlanDb = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, settings: GENERIC_PLAN_SETTINGS });
+  // per connection (RouteDeps.genericPlanDb). Passes run one at a time, so one connection serves
+  // them. (A pool of one that holds statements at once hung across a Postgres restart in the
+  // postgresDown fault test, 2 of 6 runs: the postgres.js bug patches/postgres+3.4.9.patch mends,
+  // test/faults/postgresRestartPool.fault.ts.)
+  const genericPlanDb = createDb(config.DATABASE_URL, { max: 1, settings: GENERIC_PLAN_SETTINGS });
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
   const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
