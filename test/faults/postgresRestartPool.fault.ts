@@ -7,11 +7,12 @@ import { startThrowawayServices, type ThrowawayServices } from './harness/throwa
 /**
  * Postgres stopped (fast shutdown) under statements in flight: every statement a pool was
  * handed settles, answered or rejected, and the same pool serves again once Postgres is back —
- * even a pool of one connection that holds several statements at once, as the router's marking
- * connection may. postgres.js 3.4.9 left a statement handed to a connection between its socket's
- * error and its close unsettled for good, and the reconnected connection waited on its answer, so
- * every later statement of that pool hung too (patches/postgres+3.4.9.patch). Without the patch
- * this failed every round.
+ * even a pool of one connection that holds several statements at once, as the router's
+ * small-pass connection does when a pass writes its chunks side by side. postgres.js 3.4.9 left a
+ * statement handed to a connection between its socket's error and its close unsettled for good,
+ * and the reconnected connection waited on its answer, so every later statement of that pool hung
+ * too (patches/postgres+3.4.9.patch). Without the patch this fails in its first round (the same
+ * loop outside the suite hung in 6 of 6 rounds).
  */
 
 const ROUNDS = 3;
