@@ -105,10 +105,13 @@ export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', en
 /**
  * Opens the pool's first connection now, for a pool a process keeps beside its main one. The
  * first connection reads the server's array types (readArrayTypesOnce); a pool first used later
- * can start that read just as Postgres goes down, and postgres.js then leaves an unhandled
- * rejection and a pool whose queries never settle: a router whose small-pass connection opened
- * for its first pass as Postgres stopped routed nothing after Postgres came back (the
- * postgresDown fault test). Read at start, the types are known to every later connection.
+ * can start that read just as Postgres goes down, and postgres.js then mishandles it: the read's
+ * rejection goes unheard (an unhandled rejection), and a connection that reconnects while the
+ * read is outstanding can open without ever reading the types again, so every array it sends
+ * goes out as text (`malformed array literal: "u2,u7"`) for as long as it lives. A router whose
+ * small-pass connection first opened as Postgres stopped routed nothing after Postgres came back
+ * (the postgresDown fault test, 3 of 3 runs beside another fault file, 2026-12-05). Read at
+ * start, the types are known to every later connection, which then skips the read.
  */
 export async function connectNow(db: Db): Promise<void> {
   await db.$client`select 1`;
