@@ -103,18 +103,29 @@ function preparedStatements<T extends postgres.Sql>(client: T): T {
 export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', enable_seqscan: 'off' };
 
 /**
- * Opens the pool's first connection now, for a pool a process keeps beside its main one. The
- * first connection reads the server's array types (readArrayTypesOnce); a pool first used later
- * can start that read just as Postgres goes down, and postgres.js then mishandles it: the read's
- * rejection goes unheard (an unhandled rejection), and a connection that reconnects while the
- * read is outstanding can open without ever reading the types again, so every array it sends
- * goes out as text (`malformed array literal: "u2,u7"`) for as long as it lives. A router whose
- * small-pass connection first opened as Postgres stopped routed nothing after Postgres came back
- * (the postgresDown fault test, 3 of 3 runs beside another fault file, 2026-12-05). Read at
- * start, the types are known to every later connection, which then skips the read.
+ * A pool whose first connection is open, for a role to use. The first connection reads the
+ * server's array types (readArrayTypesOnce); a pool first used later can start that read just as
+ * Postgres goes down, and postgres.js then mishandles it: the read's rejection goes unheard (an
+ * unhandled rejection), and a connection that reconnects while the read is outstanding can open
+ * without ever reading the types again, so every array it sends goes out as text
+ * (`malformed array literal: "u2,u7"`) for as long as it lives. A router whose small-pass
+ * connection first opened as Postgres stopped routed nothing after Postgres came back (the
+ * postgresDown fault test, 3 of 3 runs beside another fault file, 2026-12-05). Read at start —
+ * when Postgres must be up anyway, a process having just applied its migrations — the types are
+ * known to every later connection, which then skips the read. The router and the in-app and
+ * delivery workers open their pools so; the API and the bus listener are built to start and
+ * answer (503, a message left unacknowledged) while Postgres is away, so theirs open with their
+ * first statement.
  */
-export async function connectNow(db: Db): Promise<void> {
-  await db.$client`select 1`;
+export async function openDb(url: string, options: DbOptions = {}): Promise<Db> {
+  const db = createDb(url, options);
+  try {
+    await db.$client`select 1`;
+  } catch (err) {
+    await closeDb(db);
+    throw err;
+  }
+  return db;
 }
 
 export async function closeDb(db: Db): Promise<void> {

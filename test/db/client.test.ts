@@ -1,6 +1,6 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDb, createDb } from '../../src/db/client.ts';
+import { closeDb, createDb, openDb } from '../../src/db/client.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -44,43 +44,16 @@ describe('createDb', () => {
   });
 
   it('reads the server\'s array types once: a connection opened after an outage never asks again, so losing it then rejects nothing unheard', async () => {
-    // A real Postgres behind a TCP relay that cuts every connection after the first the moment it
-    // asks for the array types, as a restart does to a connection caught in its first statement.
-    const target = new URL(env.config.DATABASE_URL);
-    const sockets = new Set<Socket>();
-    let connections = 0;
-    let typeReadsCut = 0;
-    const relay = createServer((client) => {
-      const first = connections++ === 0;
-      const server = connect(Number(target.port), target.hostname);
-      for (const socket of [client, server]) {
-        sockets.add(socket);
-        socket.on('error', () => {});
-        socket.on('close', () => sockets.delete(socket));
-      }
-      client.on('data', (chunk: Buffer) => {
-        if (!first && chunk.includes('pg_catalog.pg_type')) {
-          typeReadsCut++;
-          client.destroy();
-          server.destroy();
-          return;
-        }
-        server.write(chunk);
-      });
-      server.pipe(client);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    const viaRelay = new URL(env.config.DATABASE_URL);
-    viaRelay.port = String((relay.address() as AddressInfo).port);
-    const unheard: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unheard.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    const db = createDb(viaRelay.toString(), { max: 1 });
+    // Every connection after the first is cut the moment it asks for the array types, as a
+    // restart does to a connection caught in its first statement.
+    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: true });
+    const unheard = listenForUnhandledRejections();
+    const db = createDb(relay.url, { max: 1 });
     try {
       const [backend] = await db.$client<{ pid: number }[]>`select pg_backend_pid() as pid`;
       // The outage: the backend goes, and the pool's next statement opens a connection of its own.
       await env.db.$client`select pg_terminate_backend(${backend!.pid})`;
-      await expect.poll(() => sockets.size, { timeout: 5_000 }).toBe(0);
+      await expect.poll(() => relay.openSockets(), { timeout: 5_000 }).toBe(0);
       const read = db.$client<{ tenants: string[] }[]>`select array['acme', 'globex']::text[] as tenants`;
       read.catch(() => {});
       // Asking again, the connection lost its first statement with the types read: it never answered.
@@ -88,14 +61,94 @@ describe('createDb', () => {
       expect(answer).not.toBe('no answer');
       // Arrays still come back as arrays: the types read by the first connection serve the second.
       expect((answer as { tenants: string[] }[])[0]!.tenants).toEqual(['acme', 'globex']);
-      expect(connections).toBe(2);
-      expect(typeReadsCut).toBe(0);
-      expect(unheard).toEqual([]);
+      expect(relay.connections()).toBe(2);
+      expect(relay.typeReads()).toBe(1);
+      expect(unheard.reasons).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      unheard.stop();
       await closeDb(db);
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => relay.close(resolve));
+      await relay.close();
     }
   });
 });
+
+describe('openDb', () => {
+  it('returns once its first connection is open and has read the array types, so no statement of a role ever waits on that read', async () => {
+    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
+    const db = await openDb(relay.url, { max: 2 });
+    try {
+      expect(relay.connections()).toBe(1);
+      expect(relay.typeReads()).toBe(1);
+      // A second connection, opened for a second statement at once, skips the read; arrays serialize both ways.
+      const rows = await Promise.all(
+        [['acme'], ['globex', 'initech']].map((tenants) => db.$client<{ tenants: string[] }[]>`select ${tenants}::text[] as tenants`),
+      );
+      expect(rows.map(([row]) => row!.tenants)).toEqual([['acme'], ['globex', 'initech']]);
+      expect(relay.typeReads()).toBe(1);
+    } finally {
+      await closeDb(db);
+      await relay.close();
+    }
+  });
+
+  it('fails at once when Postgres cannot be reached, rather than handing out a pool that is not there', async () => {
+    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
+    const unreachable = relay.url;
+    await relay.close();
+    await expect(openDb(unreachable, { max: 1 })).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
+/** Collects the process's unhandled rejections until `stop()`. */
+function listenForUnhandledRejections(): { reasons: unknown[]; stop(): void } {
+  const reasons: unknown[] = [];
+  const onUnhandled = (reason: unknown) => reasons.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  return { reasons, stop: () => void process.off('unhandledRejection', onUnhandled) };
+}
+
+/**
+ * A TCP relay in front of a real Postgres that counts the connections through it and their asks
+ * for the server's array types; with `cutAfterFirst`, every connection after the first is cut (both
+ * sockets) the moment it asks for them.
+ */
+async function startTypeReadRelay(databaseUrl: string, { cutAfterFirst }: { cutAfterFirst: boolean }) {
+  const target = new URL(databaseUrl);
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  let typeReads = 0;
+  const relay = createServer((client) => {
+    const cut = connections++ > 0 && cutAfterFirst;
+    const server = connect(Number(target.port), target.hostname);
+    for (const socket of [client, server]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.on('data', (chunk: Buffer) => {
+      if (chunk.includes('pg_catalog.pg_type')) {
+        typeReads++;
+        if (cut) {
+          client.destroy();
+          server.destroy();
+          return;
+        }
+      }
+      server.write(chunk);
+    });
+    server.pipe(client);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const url = new URL(databaseUrl);
+  url.port = String((relay.address() as AddressInfo).port);
+  return {
+    url: url.toString(),
+    connections: () => connections,
+    typeReads: () => typeReads,
+    openSockets: () => sockets.size,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import type { Config } from '../../src/config.ts';
-import { closeDb, createDb, GENERIC_PLAN_SETTINGS, type Db } from '../../src/db/client.ts';
+import { closeDb, GENERIC_PLAN_SETTINGS, openDb, type Db } from '../../src/db/client.ts';
 import { markDeliveryFailed, type DeliveryStore } from '../../src/deliveries/deliveryLifecycle.ts';
 import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import type { Logger } from '../../src/logger.ts';
@@ -37,7 +37,7 @@ export async function startDeliveryRole<K extends DeliveryQueue, D>(channel: Out
   // rows by key (the record's carried members by their partial index, in a LATERAL probe), which a
   // generic plan does as well as a custom one; test/deliveries/recordSuccessesPlan.test.ts checks
   // the two per-send statements' generic plans.
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, settings: GENERIC_PLAN_SETTINGS });
+  const db = await openDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE, settings: GENERIC_PLAN_SETTINGS });
   const shared: DeliveryRoleDeps = {
     db,
     deliveries: createDeliveryStore(db),

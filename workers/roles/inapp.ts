@@ -1,6 +1,6 @@
 import { deliver, writeInappBatches } from '../../src/channels/inapp.ts';
 import type { Config } from '../../src/config.ts';
-import { closeDb, createDb } from '../../src/db/client.ts';
+import { closeDb, openDb } from '../../src/db/client.ts';
 import { createGroupCommitter } from '../../src/groupCommit.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { PayloadOf } from '../../src/queues/catalog.ts';
@@ -27,7 +27,7 @@ const INAPP_WRITERS = 4;
  * jobs hold are written together, and templates come from a cache every instance drops on a change.
  */
 export async function startInapp(config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const db = await openDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   const redis = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });

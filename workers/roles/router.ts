@@ -1,5 +1,5 @@
 import type { Config } from '../../src/config.ts';
-import { closeDb, connectNow, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
+import { closeDb, GENERIC_PLAN_SETTINGS, openDb } from '../../src/db/client.ts';
 import { createGroupCommitter } from '../../src/groupCommit.ts';
 import { createOutboxSweeper } from '../../src/intake/outboxSweeper.ts';
 import type { Logger } from '../../src/logger.ts';
@@ -34,13 +34,13 @@ function carriedEvents(stored: NonNullable<PayloadOf<'route'>['stored']>): Map<s
  * frames itself, enqueuing everything else — and sweeps the outbox for events that never got routed.
  */
 export async function startRouter(config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const db = await openDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
   // Most passes carry a few events: their directory reads and routing writes run planned once
   // per connection (RouteDeps.genericPlanDb). Passes run one at a time, so one connection serves
   // them. (A pool of one that holds statements at once hung across a Postgres restart in the
   // postgresDown fault test, 2 of 6 runs: the postgres.js bug patches/postgres+3.4.9.patch mends,
   // test/faults/postgresRestartPool.fault.ts.)
-  const genericPlanDb = createDb(config.DATABASE_URL, { max: 1, settings: GENERIC_PLAN_SETTINGS });
+  const genericPlanDb = await openDb(config.DATABASE_URL, { max: 1, settings: GENERIC_PLAN_SETTINGS });
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
   const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
@@ -60,8 +60,7 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   // of its own with synchronous_commit off): a Postgres crash that loses one leaves the same
   // state. The mark is always written after the routing write's own durable commit, so it can
   // never outlive the rows it speaks for.
-  const finishDb = createDb(config.DATABASE_URL, { max: 1, settings: { synchronous_commit: 'off' } });
-  await Promise.all([connectNow(genericPlanDb), connectNow(finishDb)]);
+  const finishDb = await openDb(config.DATABASE_URL, { max: 1, settings: { synchronous_commit: 'off' } });
   const finish = createGroupCommitter(
     async (finishes: RoutingFinish[]) => {
       await finishRouting(finishDb, finishes);
