@@ -113,9 +113,8 @@ export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', en
  * postgresDown fault test, 3 of 3 runs beside another fault file, 2026-12-05). Read at start —
  * when Postgres must be up anyway, a process having just applied its migrations — the types are
  * known to every later connection, which then skips the read. The router and the in-app and
- * delivery workers open their pools so; the API and the bus listener are built to start and
- * answer (503, a message left unacknowledged) while Postgres is away, so theirs open with their
- * first statement.
+ * delivery workers open their pools so; the API and the bus listener, built to start and answer
+ * while Postgres is away, use connectSoon.
  */
 export async function openDb(url: string, options: DbOptions = {}): Promise<Db> {
   const db = createDb(url, options);
@@ -125,6 +124,17 @@ export async function openDb(url: string, options: DbOptions = {}): Promise<Db> 
     await closeDb(db);
     throw err;
   }
+  return db;
+}
+
+/**
+ * Opens the pool's first connection without waiting for it, for a process that starts and
+ * answers while Postgres is away (the API's 503s, the bus listener's unacknowledged messages):
+ * with Postgres there, as it is when a process has just applied its migrations, the array types
+ * are read now, as openDb reads them; without it, the first statement connects.
+ */
+export function connectSoon(db: Db): Db {
+  db.$client`select 1`.catch(() => {});
   return db;
 }
 

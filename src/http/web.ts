@@ -4,7 +4,7 @@ import type { Express } from 'express';
 import { createServiceKeyStore } from '../auth/serviceKeys.ts';
 import { createUserTokenVerifier } from '../auth/userTokens.ts';
 import type { Config } from '../config.ts';
-import { closeDb, createDb } from '../db/client.ts';
+import { closeDb, connectSoon, createDb } from '../db/client.ts';
 import { inboxStreamSource } from '../inbox/inboxStore.ts';
 import { createIntake } from '../intake/acceptEvent.ts';
 import { createRateLimiter } from '../intake/rateLimit.ts';
@@ -34,7 +34,7 @@ export type Web = {
 
 /** Wires one API instance from its configuration and starts listening. */
 export async function startWeb(config: Config, logger: Logger, port = config.PORT): Promise<Web> {
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const db = connectSoon(createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE }));
   const redis = createRedis(config, 'command');
   const producer = createRedis(config, 'producer');
   const subscriber = createRedis(config, 'subscriber');

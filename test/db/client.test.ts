@@ -1,6 +1,6 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDb, createDb, openDb } from '../../src/db/client.ts';
+import { closeDb, connectSoon, createDb, openDb } from '../../src/db/client.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -92,12 +92,47 @@ describe('openDb', () => {
   });
 
   it('fails at once when Postgres cannot be reached, rather than handing out a pool that is not there', async () => {
-    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
-    const unreachable = relay.url;
-    await relay.close();
+    const unreachable = await unreachablePostgresUrl();
     await expect(openDb(unreachable, { max: 1 })).rejects.toThrow(/ECONNREFUSED/);
   });
 });
+
+describe('connectSoon', () => {
+  it('reads the array types in the background when Postgres is there, before any statement asks', async () => {
+    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
+    const db = connectSoon(createDb(relay.url, { max: 1 }));
+    try {
+      await expect.poll(() => relay.typeReads(), { timeout: 5_000 }).toBe(1);
+      const [row] = await db.$client<{ tenants: string[] }[]>`select ${['acme', 'globex']}::text[] as tenants`;
+      expect(row!.tenants).toEqual(['acme', 'globex']);
+      expect(relay.connections()).toBe(1);
+    } finally {
+      await closeDb(db);
+      await relay.close();
+    }
+  });
+
+  it('leaves nothing unheard when Postgres cannot be reached, and a statement then fails rather than waits', async () => {
+    const unreachable = await unreachablePostgresUrl();
+    const unheard = listenForUnhandledRejections();
+    const db = connectSoon(createDb(unreachable, { max: 1 }));
+    try {
+      await expect(db.$client`select 1`).rejects.toThrow(/ECONNREFUSED/);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unheard.reasons).toEqual([]);
+    } finally {
+      unheard.stop();
+      await closeDb(db);
+    }
+  });
+});
+
+/** The file's database on a port where nothing listens any more. */
+async function unreachablePostgresUrl(): Promise<string> {
+  const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
+  await relay.close();
+  return relay.url;
+}
 
 /** Collects the process's unhandled rejections until `stop()`. */
 function listenForUnhandledRejections(): { reasons: unknown[]; stop(): void } {

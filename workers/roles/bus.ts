@@ -3,7 +3,7 @@ import { createBusAcceptor, createBusMessageHandler } from '../../src/bus/busMes
 import { startNatsListener } from '../../src/bus/natsListener.ts';
 import { startRedisStreamListener } from '../../src/bus/redisStreamListener.ts';
 import type { Config } from '../../src/config.ts';
-import { closeDb, createDb } from '../../src/db/client.ts';
+import { closeDb, connectSoon, createDb } from '../../src/db/client.ts';
 import { createIntake } from '../../src/intake/acceptEvent.ts';
 import type { Logger } from '../../src/logger.ts';
 import { closeQueues, createQueues } from '../../src/queues/catalog.ts';
@@ -15,7 +15,7 @@ import type { Role } from './role.ts';
  * feeding the same accept path as POST /api/v1/events.
  */
 export async function startBus(config: Config, logger: Logger): Promise<Role> {
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  const db = connectSoon(createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE }));
   // Like the API's: the route enqueue fails fast, and the outbox sweeper routes what it missed.
   const producer = createRedis(config, 'producer');
   const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
