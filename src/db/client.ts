@@ -34,12 +34,12 @@ export function createDb(url: string, options: DbOptions = {}): Db {
 
 /**
  * postgres.js reads the server's array types (a pg_type query) on every new connection before
- * its first statement, and drops that query's promise: a connection lost in the middle — a
- * Postgres restart, a failover — rejects it with nobody listening, an unhandled rejection that
- * ends the process (porsager/postgres#1192, #1223), and a fault test's router once hung closing
- * after Postgres came back. The types are the server's, the same for every connection, and
- * postgres.js keeps them in the pool's shared options: once one connection has read them, the
- * connections opened later (every reconnect after an outage) skip the read.
+ * its first statement. The types are the server's, the same for every connection, and postgres.js
+ * keeps them in the pool's shared options: once one connection has read them, the connections
+ * opened later (every reconnect after an outage, all at once) skip the read and run their first
+ * statement straight away. (That read's failures are mended in patches/postgres+3.4.9.patch: its
+ * rejection went unheard and ended the process, porsager/postgres#1192 and #1223, and a
+ * connection that reconnected with the read in flight could open without the types.)
  */
 function readArrayTypesOnce(client: postgres.Sql): void {
   const options = client.options as unknown as { fetch_types: boolean; shared: { typeArrayMap: Record<string, number> } };
@@ -103,18 +103,14 @@ function preparedStatements<T extends postgres.Sql>(client: T): T {
 export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', enable_seqscan: 'off' };
 
 /**
- * A pool whose first connection is open, for a role to use. The first connection reads the
- * server's array types (readArrayTypesOnce); a pool first used later can start that read just as
- * Postgres goes down, and postgres.js then mishandles it: the read's rejection goes unheard (an
- * unhandled rejection), and a connection that reconnects while the read is outstanding can open
- * without ever reading the types again, so every array it sends goes out as text
- * (`malformed array literal: "u2,u7"`) for as long as it lives. A router whose small-pass
- * connection first opened as Postgres stopped routed nothing after Postgres came back (the
- * postgresDown fault test, 3 of 3 runs beside another fault file, 2026-12-05). Read at start —
- * when Postgres must be up anyway, a process having just applied its migrations — the types are
- * known to every later connection, which then skips the read. The router and the in-app and
- * delivery workers open their pools so; the API and the bus listener, built to start and answer
- * while Postgres is away, use connectSoon.
+ * A pool whose first connection is open, for a role to use: it fails at start rather than at its
+ * first job, and the first connection reads the server's array types (readArrayTypesOnce) then,
+ * while Postgres is known to be up — a process has just applied its migrations — rather than in
+ * a job's first statement, where an outage could cut it. Every later connection skips the read.
+ * (A cut read used to leave a connection that sent every array as text — `malformed array
+ * literal` — so that a router whose small-pass connection first opened as Postgres stopped routed
+ * nothing after it came back; patches/postgres+3.4.9.patch mends that, test/db/client.test.ts.)
+ * The API and the bus listener, built to start and answer while Postgres is away, use connectSoon.
  */
 export async function openDb(url: string, options: DbOptions = {}): Promise<Db> {
   const db = createDb(url, options);

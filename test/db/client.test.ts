@@ -1,6 +1,6 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDb, connectSoon, createDb, openDb } from '../../src/db/client.ts';
+import { closeDb, connectSoon, createDb, openDb, type Db } from '../../src/db/client.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -46,7 +46,7 @@ describe('createDb', () => {
   it('reads the server\'s array types once: a connection opened after an outage never asks again, so losing it then rejects nothing unheard', async () => {
     // Every connection after the first is cut the moment it asks for the array types, as a
     // restart does to a connection caught in its first statement.
-    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: true });
+    const relay = await startTypeReadRelay(env.config.DATABASE_URL, (connection) => (connection === 0 ? 'forward' : 'cutAtTypeRead'));
     const unheard = listenForUnhandledRejections();
     const db = createDb(relay.url, { max: 1 });
     try {
@@ -72,9 +72,40 @@ describe('createDb', () => {
   });
 });
 
+describe('postgres.js, as patched (patches/postgres+3.4.9.patch)', () => {
+  it('a first connection reset while it reads the array types fails its statement and leaves no unhandled rejection; the next reads them afresh', async () => {
+    await onRelayedPool(
+      (connection) => (connection === 0 ? 'resetAtTypeRead' : 'forward'),
+      async (db, relay) => {
+        await expect(db.$client`select 1`).rejects.toThrow(/ECONNRESET/);
+        const [row] = await readTenants(db);
+        expect(row!.tenants).toEqual(['acme', 'globex']);
+        expect(relay.typeReads()).toBe(2);
+      },
+    );
+  });
+
+  it('a first connection closed while it reads the array types, then answered "starting up", still ends on a connection that has read them', async () => {
+    // The close (no error) reconnects with the statement kept; the second connection is told the
+    // server is starting up. postgres.js kept the lost types read as the statement in progress
+    // across the reconnect, charged the 57P03 to it and kept that error past the close, then
+    // failed the third connection's own statement with it as that connection opened — skipping
+    // the types read, so every array it sent went out as text ("malformed array literal").
+    await onRelayedPool(
+      (connection) => (connection === 0 ? 'cutAtTypeRead' : connection === 1 ? 'startingUp' : 'forward'),
+      async (db) => {
+        // The server did say it was starting up; failing the first statement for it is fair.
+        await readTenants(db).catch((err: { code?: string }) => expect(err.code).toBe('57P03'));
+        const [row] = await readTenants(db);
+        expect(row!.tenants).toEqual(['acme', 'globex']);
+      },
+    );
+  });
+});
+
 describe('openDb', () => {
   it('returns once its first connection is open and has read the array types, so no statement of a role ever waits on that read', async () => {
-    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
+    const relay = await startTypeReadRelay(env.config.DATABASE_URL, () => 'forward');
     const db = await openDb(relay.url, { max: 2 });
     try {
       expect(relay.connections()).toBe(1);
@@ -99,7 +130,7 @@ describe('openDb', () => {
 
 describe('connectSoon', () => {
   it('reads the array types in the background when Postgres is there, before any statement asks', async () => {
-    const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
+    const relay = await startTypeReadRelay(env.config.DATABASE_URL, () => 'forward');
     const db = connectSoon(createDb(relay.url, { max: 1 }));
     try {
       await expect.poll(() => relay.typeReads(), { timeout: 5_000 }).toBe(1);
@@ -127,11 +158,37 @@ describe('connectSoon', () => {
   });
 });
 
+/** A statement with an array parameter, sent as Herald's are (drizzle runs them through `unsafe`). */
+const readTenants = (db: Db) => db.$client.unsafe<{ tenants: string[] }[]>('select $1::text[] as tenants', [['acme', 'globex']]);
+
 /** The file's database on a port where nothing listens any more. */
 async function unreachablePostgresUrl(): Promise<string> {
-  const relay = await startTypeReadRelay(env.config.DATABASE_URL, { cutAfterFirst: false });
+  const relay = await startTypeReadRelay(env.config.DATABASE_URL, () => 'forward');
   await relay.close();
   return relay.url;
+}
+
+/**
+ * Runs `use` on a pool of one connection behind a relay that treats each connection as
+ * `behaviour` says, then checks that nothing was rejected unheard meanwhile.
+ */
+async function onRelayedPool(
+  behaviour: (connection: number) => RelayBehaviour,
+  use: (db: Db, relay: Awaited<ReturnType<typeof startTypeReadRelay>>) => Promise<void>,
+): Promise<void> {
+  const relay = await startTypeReadRelay(env.config.DATABASE_URL, behaviour);
+  const unheard = listenForUnhandledRejections();
+  const db = createDb(relay.url, { max: 1 });
+  try {
+    await use(db, relay);
+    // Unhandled rejections are reported on a later turn of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(unheard.reasons).toEqual([]);
+  } finally {
+    unheard.stop();
+    await closeDb(db);
+    await relay.close();
+  }
 }
 
 /** Collects the process's unhandled rejections until `stop()`. */
@@ -142,29 +199,47 @@ function listenForUnhandledRejections(): { reasons: unknown[]; stop(): void } {
   return { reasons, stop: () => void process.off('unhandledRejection', onUnhandled) };
 }
 
+/** What the relay does with one connection: pass it through, cut it (a close, or a reset) when it asks for the array types, or answer as a server still starting up. */
+type RelayBehaviour = 'forward' | 'cutAtTypeRead' | 'resetAtTypeRead' | 'startingUp';
+
+/** FATAL 57P03, as a Postgres still starting up answers a startup message before it closes. */
+const STARTING_UP = (() => {
+  const fields = Buffer.from('SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0');
+  const header = Buffer.alloc(5);
+  header.write('E');
+  header.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([header, fields]);
+})();
+
 /**
  * A TCP relay in front of a real Postgres that counts the connections through it and their asks
- * for the server's array types; with `cutAfterFirst`, every connection after the first is cut (both
- * sockets) the moment it asks for them.
+ * for the server's array types, and treats each connection as `behaviour` says for its index (0
+ * the first).
  */
-async function startTypeReadRelay(databaseUrl: string, { cutAfterFirst }: { cutAfterFirst: boolean }) {
+async function startTypeReadRelay(databaseUrl: string, behaviour: (connection: number) => RelayBehaviour) {
   const target = new URL(databaseUrl);
   const sockets = new Set<Socket>();
   let connections = 0;
   let typeReads = 0;
   const relay = createServer((client) => {
-    const cut = connections++ > 0 && cutAfterFirst;
-    const server = connect(Number(target.port), target.hostname);
-    for (const socket of [client, server]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => sockets.delete(socket));
+    const treat = behaviour(connections++);
+    client.on('error', () => {});
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    if (treat === 'startingUp') {
+      client.once('data', () => client.end(STARTING_UP));
+      return;
     }
+    const server = connect(Number(target.port), target.hostname);
+    sockets.add(server);
+    server.on('error', () => {});
+    server.on('close', () => sockets.delete(server));
     client.on('data', (chunk: Buffer) => {
       if (chunk.includes('pg_catalog.pg_type')) {
         typeReads++;
-        if (cut) {
-          client.destroy();
+        if (treat === 'cutAtTypeRead' || treat === 'resetAtTypeRead') {
+          if (treat === 'resetAtTypeRead') client.resetAndDestroy();
+          else client.destroy();
           server.destroy();
           return;
         }
