@@ -46,29 +46,24 @@ describe('createDb', () => {
   it('reads the server\'s array types once: a connection opened after an outage never asks again, so losing it then rejects nothing unheard', async () => {
     // Every connection after the first is cut the moment it asks for the array types, as a
     // restart does to a connection caught in its first statement.
-    const relay = await startTypeReadRelay(env.config.DATABASE_URL, (connection) => (connection === 0 ? 'forward' : 'cutAtTypeRead'));
-    const unheard = listenForUnhandledRejections();
-    const db = createDb(relay.url, { max: 1 });
-    try {
-      const [backend] = await db.$client<{ pid: number }[]>`select pg_backend_pid() as pid`;
-      // The outage: the backend goes, and the pool's next statement opens a connection of its own.
-      await env.db.$client`select pg_terminate_backend(${backend!.pid})`;
-      await expect.poll(() => relay.openSockets(), { timeout: 5_000 }).toBe(0);
-      const read = db.$client<{ tenants: string[] }[]>`select array['acme', 'globex']::text[] as tenants`;
-      read.catch(() => {});
-      // Asking again, the connection lost its first statement with the types read: it never answered.
-      const answer = await Promise.race([read, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), 5_000))]);
-      expect(answer).not.toBe('no answer');
-      // Arrays still come back as arrays: the types read by the first connection serve the second.
-      expect((answer as { tenants: string[] }[])[0]!.tenants).toEqual(['acme', 'globex']);
-      expect(relay.connections()).toBe(2);
-      expect(relay.typeReads()).toBe(1);
-      expect(unheard.reasons).toEqual([]);
-    } finally {
-      unheard.stop();
-      await closeDb(db);
-      await relay.close();
-    }
+    await onRelayedPool(
+      (connection) => (connection === 0 ? 'forward' : 'cutAtTypeRead'),
+      async (db, relay) => {
+        const [backend] = await db.$client<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        // The outage: the backend goes, and the pool's next statement opens a connection of its own.
+        await env.db.$client`select pg_terminate_backend(${backend!.pid})`;
+        await expect.poll(() => relay.openSockets(), { timeout: 5_000 }).toBe(0);
+        const read = readTenants(db);
+        read.catch(() => {});
+        // Asking again, the connection lost its first statement with the types read: it never answered.
+        const answer = await Promise.race([read, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), 5_000))]);
+        expect(answer).not.toBe('no answer');
+        // Arrays still come back as arrays: the types read by the first connection serve the second.
+        expect((answer as { tenants: string[] }[])[0]!.tenants).toEqual(['acme', 'globex']);
+        expect(relay.connections()).toBe(2);
+        expect(relay.typeReads()).toBe(1);
+      },
+    );
   });
 });
 
