@@ -70,8 +70,11 @@ function routingOf(step: StepWork) {
   return { passes, finishing, perPass: passes === 0 ? Number.NaN : (router.roundTrips - background - finishing) / passes };
 }
 
-/** A per-event count for a note: two decimals, or a dash where there was nothing to divide by. */
-export const fixed = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '—');
+/**
+ * A per-event count for a note: two decimals (three below 1, where per-event CPU figures of
+ * ~0.1 ms differ), or a dash where there was nothing to divide by.
+ */
+export const fixed = (n: number) => (!Number.isFinite(n) ? '—' : Math.abs(n) < 1 ? n.toFixed(3) : n.toFixed(2));
 
 /** The Postgres, Redis and whole-machine CPU of `cpu` for a note, each as `perUnit` turns its ms (per event, per delivery). */
 export const sharedCpuNote = (cpu: CpuUse, perUnit: (ms: number) => number) =>

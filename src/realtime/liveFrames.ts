@@ -83,18 +83,26 @@ export const tenantChannel = (prefix: string, tenantId: string) => `${prefix}:li
 
 /**
  * Publishes live frames. A message carries every frame one publish has for a channel (a user's
- * new rows and their count travel together), and many messages go out in one pipeline: a
- * routed group, or a 10,000-user fan-out, is one round trip.
+ * new rows and their count travel together; a routed group's events of one tenant, in order),
+ * and the messages go out in one pipeline: a routed group, or a 10,000-user fan-out, is one
+ * round trip. A message per event cost the router a tenth of its CPU at single-event intake,
+ * and every API instance listening to the tenant a message each.
  */
 export function createFramePublisher(redis: RedisClient, prefix: string) {
   async function publishMany(messages: { channel: string; frames: LiveFrame[] }[]): Promise<void> {
-    if (messages.length === 0) return;
+    const byChannel = new Map<string, LiveFrame[]>();
+    for (const { channel, frames } of messages) {
+      const list = byChannel.get(channel);
+      if (list) list.push(...frames);
+      else byChannel.set(channel, [...frames]);
+    }
+    if (byChannel.size === 0) return;
     const pipeline = redis.pipeline();
-    for (const { channel, frames } of messages) pipeline.publish(channel, JSON.stringify(frames));
+    for (const [channel, frames] of byChannel) pipeline.publish(channel, JSON.stringify(frames));
     await pipeline.exec();
   }
   type Messages = { users?: { userId: string; frames: LiveFrame[] }[]; tenants?: { tenantId: string; frame: LiveFrame }[] };
-  /** People's and tenants' frames in one pipeline: one round trip for all a routing pass announces. */
+  /** People's and tenants' frames in one pipeline: one round trip, and one message per channel, for all a routing pass announces. */
   const publish = ({ users = [], tenants = [] }: Messages) =>
     publishMany([
       ...users.map(({ userId, frames }) => ({ channel: userChannel(prefix, userId), frames })),

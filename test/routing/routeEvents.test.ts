@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDb, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
 import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
-import { createFramePublisher, parseFrameMessage, userChannel } from '../../src/realtime/liveFrames.ts';
+import { createFramePublisher, parseFrameMessage, tenantChannel, userChannel } from '../../src/realtime/liveFrames.ts';
 import { GENERIC_PLAN_MAX_ELEMENTS, routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
@@ -213,6 +213,33 @@ describe('route jobs carry a group of events', () => {
     });
     await routeEvents(deps, ids.map(acme));
     expect(await snapshot()).toEqual(first);
+  });
+
+  it('announces a pass in one message per channel: the tenant’s events in order, each person’s rows and count', async () => {
+    const ids = ['msg_a', 'msg_b', 'msg_c'];
+    await storeUnroutedEvents(env.db.$client, ids.map((id) => ({ id, assignees: ['u1', 'u3'] })));
+    const subscriber = env.redis.duplicate();
+    const messages: { channel: string; message: string }[] = [];
+    subscriber.on('message', (channel: string, message: string) => messages.push({ channel, message }));
+    const tenant = tenantChannel(env.config.REDIS_PREFIX, 'acme');
+    const u1 = userChannel(env.config.REDIS_PREFIX, 'u1');
+    await subscriber.subscribe(tenant, u1);
+    try {
+      await routeEvents(deps, ids.map(acme));
+      // Published in one pipeline before routeEvents returned; a marker sent after it arrives after all of it.
+      await env.redis.publish(u1, 'marker');
+      await eventually(async () => messages.some((m) => m.message === 'marker'));
+      const ours = messages.filter((m) => m.message !== 'marker');
+      const onTenant = ours.filter((m) => m.channel === tenant).map((m) => parseFrameMessage(m.message)!);
+      expect(onTenant).toHaveLength(1);
+      expect(onTenant[0]!.map((f) => (f.type === 'event' ? f.data.id : f.type))).toEqual(ids);
+      const onU1 = ours.filter((m) => m.channel === u1).map((m) => parseFrameMessage(m.message)!);
+      expect(onU1).toHaveLength(1);
+      expect(onU1[0]!.map((f) => f.type)).toEqual(['notification', 'notification', 'notification', 'unread_count']);
+      expect(onU1[0]!.map((f) => (f.type === 'notification' ? f.data.eventId : null)).slice(0, 3)).toEqual(ids);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it('announces again the rows an earlier run wrote but crashed before announcing, and nothing once the event is routed', async () => {
