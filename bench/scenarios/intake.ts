@@ -137,8 +137,8 @@ async function drained(env: BenchEnv): Promise<void> {
  * routed and delivered meanwhile, on the same two cores, as in production) and a bare Express
  * endpoint on the same kind of server (createExpressServer), both started as child processes the
  * same way; autocannon runs in the bench process against each. The same endpoint served by a
- * plain `http.createServer(app)` — the baseline of the runs before 2026-12-04, about half as fast
- * on the same box — is measured too and given in the note.
+ * plain `http.createServer(app)` — the issue's "bare Express 202" and the baseline of the runs
+ * before 2026-12-04, a third to a half as fast on the same box — is measured too, in a row of its own.
  */
 export const intake: Scenario = {
   name: 'intake',
@@ -195,7 +195,7 @@ export const intake: Scenario = {
       const baseRps = perSecond(baseline.result['2xx'], baseline.result);
       const rpsRatio = ratioOf(heraldRps, baseRps);
       const stockRps = perSecond(stockBaseline.result['2xx'], stockBaseline.result);
-      const stockNote = `stock Express (http.createServer(app), the baseline before 2026-12-04) ${Math.round(stockRps)} req/s, Herald ${ratioOf(heraldRps, stockRps)?.toFixed(2)}× of it`;
+      const stockRatio = ratioOf(heraldRps, stockRps);
       // Round trips per accepted event show how many events each of the web's INSERTs (one per
       // commit group) carried; the router's are those of the same window, which may end before
       // the router has routed every event accepted in it.
@@ -226,12 +226,23 @@ export const intake: Scenario = {
           goal: '≥ 0.5× baseline',
           met: rpsRatio !== null && rpsRatio >= 0.5,
           note: [
-            stockNote,
             roundTrips(heraldTraffic, herald.acceptedIds.length),
             cpuPer(heraldCpu, herald.acceptedIds.length, 1),
             `the bare endpoint ${fixed((baselineCpu.byRole['bare-intake'] ?? 0) / baseline.result['2xx'])} ms per request, the whole machine ${fixed((baselineCpu.machineSeconds * 1000) / baseline.result['2xx'])} in its run`,
             ...(heraldErrors > 0 ? [`${herald.result.non2xx} non-2xx, ${herald.result.errors} errors, ${herald.result.timeouts} timeouts`] : []),
           ].join('; '),
+        },
+        {
+          // The same Herald run against the issue's "bare Express 202", the endpoint served as
+          // most Express apps are (see the scenario's comment).
+          name: 'intake',
+          metric: 'requests/s (202s) vs stock Express (http.createServer(app))',
+          unit: 'req/s',
+          herald: heraldRps,
+          baseline: stockRps,
+          ratio: stockRatio,
+          goal: '≥ 0.5× baseline',
+          met: stockRatio !== null && stockRatio >= 0.5,
         },
         {
           name: 'intake',
