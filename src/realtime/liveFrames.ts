@@ -85,8 +85,8 @@ export const tenantChannel = (prefix: string, tenantId: string) => `${prefix}:li
  * Publishes live frames. A message carries every frame one publish has for a channel (a user's
  * new rows and their count travel together; a routed group's events of one tenant, in order),
  * and the messages go out in one pipeline: a routed group, or a 10,000-user fan-out, is one
- * round trip. A message per event cost the router a tenth of its CPU at single-event intake,
- * and every API instance listening to the tenant a message each.
+ * round trip. Sent apart, a pass's events would cost a PUBLISH each, and every API instance
+ * listening to their tenant a message each.
  */
 export function createFramePublisher(redis: RedisClient, prefix: string) {
   async function publishMany(messages: { channel: string; frames: LiveFrame[] }[]): Promise<void> {
