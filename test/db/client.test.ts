@@ -216,19 +216,21 @@ async function startTypeReadRelay(databaseUrl: string, behaviour: (connection: n
   const sockets = new Set<Socket>();
   let connections = 0;
   let typeReads = 0;
+  /** Keeps a socket until it closes, for close() to destroy; its errors are the test's to cause. */
+  const track = <S extends Socket>(socket: S): S => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    return socket;
+  };
   const relay = createServer((client) => {
     const treat = behaviour(connections++);
-    client.on('error', () => {});
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
+    track(client);
     if (treat === 'startingUp') {
       client.once('data', () => client.end(STARTING_UP));
       return;
     }
-    const server = connect(Number(target.port), target.hostname);
-    sockets.add(server);
-    server.on('error', () => {});
-    server.on('close', () => sockets.delete(server));
+    const server = track(connect(Number(target.port), target.hostname));
     client.on('data', (chunk: Buffer) => {
       if (chunk.includes('pg_catalog.pg_type')) {
         typeReads++;
