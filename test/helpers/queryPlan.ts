@@ -36,28 +36,32 @@ function literal(value: unknown): string {
 
 /**
  * executedPlan for a statement run as a prepared statement's generic plan, as it is planned on a
- * connection with GENERIC_PLAN_SETTINGS (the router's small passes, the delivery workers):
- * PREPARE, then EXPLAIN ANALYZE EXECUTE with the parameters (`placeholders` filling a prepared
- * query's) as literals, on one connection of its own.
+ * connection with GENERIC_PLAN_SETTINGS (the router's small passes, the delivery workers) or
+ * `settings` that include them: PREPARE, then EXPLAIN ANALYZE EXECUTE with the parameters
+ * (`placeholders` filling a prepared query's) as literals, on one connection of its own.
  */
 export async function executedGenericPlan(
   db: Db,
   statement: SQL,
-  { placeholders = {}, buffers = false }: { placeholders?: Record<string, unknown>; buffers?: boolean } = {},
+  {
+    placeholders = {},
+    buffers = false,
+    settings = GENERIC_PLAN_SETTINGS,
+  }: { placeholders?: Record<string, unknown>; buffers?: boolean; settings?: typeof GENERIC_PLAN_SETTINGS & Record<string, string> } = {},
 ): Promise<PlanNode[]> {
   const rendered = new PgDialect().sqlToQuery(statement);
   const query = { sql: rendered.sql, params: fillPlaceholders(rendered.params, placeholders) };
   const connection = await db.$client.reserve();
   let prepared = false;
   try {
-    for (const [name, value] of Object.entries(GENERIC_PLAN_SETTINGS)) await connection.unsafe(`select set_config($1, $2, false)`, [name, value]);
+    for (const [name, value] of Object.entries(settings)) await connection.unsafe(`select set_config($1, $2, false)`, [name, value]);
     await connection.unsafe(`prepare generic_plan_probe as ${query.sql}`);
     prepared = true;
     const args = query.params.length > 0 ? `(${query.params.map(literal).join(', ')})` : '';
     const options = buffers ? 'analyze, buffers, format json' : 'analyze, format json';
     const [row] = await connection.unsafe<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(`explain (${options}) execute generic_plan_probe${args}`);
     const [kind] = await connection.unsafe<{ generic_plans: number }[]>(`select generic_plans::int from pg_prepared_statements where name = 'generic_plan_probe'`);
-    if (kind?.generic_plans !== 1) throw new Error(`GENERIC_PLAN_SETTINGS did not make the plan generic`);
+    if (kind?.generic_plans !== 1) throw new Error(`the settings did not make the plan generic`);
     return nodesOf(row!['QUERY PLAN'][0].Plan);
   } finally {
     // The connection goes back to the pool as it came: no probe statement, the pool's own settings.

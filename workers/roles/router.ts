@@ -10,7 +10,7 @@ import { usersWithOpenStreams } from '../../src/realtime/streamLimit.ts';
 import { eventKey, type EventRef } from '../../src/intake/eventEnvelope.ts';
 import { createRetentionSweep } from '../../src/retention/retentionSweep.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
-import { finishRouting, routePass, type RoutingFinish, type StoredEvent } from '../../src/routing/routeEvents.ts';
+import { finishRouting, routePass, ROUTED_MARK_SETTINGS, type RoutingFinish, type StoredEvent } from '../../src/routing/routeEvents.ts';
 import { createCachedTemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
 import type { Role } from './role.ts';
@@ -56,11 +56,8 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   // two events, and a mark per pass cost Postgres more CPU than any other step of an event. If
   // the router dies before the mark lands, the events look unrouted and the sweeper routes them
   // again, adding nothing and announcing their rows once more (as a crash between the frames and
-  // the mark always did). So the mark's commits need not wait for the disk either (a connection
-  // of its own with synchronous_commit off): a Postgres crash that loses one leaves the same
-  // state. The mark is always written after the routing write's own durable commit, so it can
-  // never outlive the rows it speaks for.
-  const finishDb = await openDb(config.DATABASE_URL, { max: 1, settings: { synchronous_commit: 'off' } });
+  // the mark always did). The mark has a connection of its own (ROUTED_MARK_SETTINGS says why).
+  const finishDb = await openDb(config.DATABASE_URL, { max: 1, settings: ROUTED_MARK_SETTINGS });
   const finish = createGroupCommitter(
     async (finishes: RoutingFinish[]) => {
       await finishRouting(finishDb, finishes);
