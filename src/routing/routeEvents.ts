@@ -440,7 +440,7 @@ export function routedMarkStatement(events: EventRef[]): SQL {
  * planned once, without sequential scans: the outbox is a queue, every row deleted moments after
  * it is written, so between two vacuums its pages fill with dead rows and its statistics
  * describe whatever it held when last analyzed. Planned from those, the mark read the whole
- * table, every dead row with it, once per statement — in the bench's intake scenario a tenth of
+ * table, every dead row with it, once per statement — in the bench's intake scenario an eighth of
  * Postgres's time in statements, most of it while a backlog drained.
  */
 export const ROUTED_MARK_SETTINGS = { ...GENERIC_PLAN_SETTINGS, synchronous_commit: 'off' };
