@@ -91,11 +91,7 @@ export const tenantChannel = (prefix: string, tenantId: string) => `${prefix}:li
 export function createFramePublisher(redis: RedisClient, prefix: string) {
   async function publishMany(messages: { channel: string; frames: LiveFrame[] }[]): Promise<void> {
     const byChannel = new Map<string, LiveFrame[]>();
-    for (const { channel, frames } of messages) {
-      const list = byChannel.get(channel);
-      if (list) list.push(...frames);
-      else byChannel.set(channel, [...frames]);
-    }
+    for (const { channel, frames } of messages) (byChannel.get(channel) ?? byChannel.set(channel, []).get(channel)!).push(...frames);
     if (byChannel.size === 0) return;
     const pipeline = redis.pipeline();
     for (const [channel, frames] of byChannel) pipeline.publish(channel, JSON.stringify(frames));
