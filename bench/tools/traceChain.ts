@@ -5,14 +5,25 @@
  * boundaries are the rows' own timestamps (`events.accepted_at`, the intake transaction's start;
  * `notifications.created_at`, the routing write's) against the client's
  * clock — one machine, one clock. A diagnostic for where a hop's time goes; not part of
- * `npm run bench`, whose figures it does not replace.
+ * `npm run bench`, whose figures it does not replace. TRACE_COST=1 adds what each event cost:
+ * CPU by process, and the Redis commands it took.
  */
-import { createBenchEnv, createJsonClient, percentile, sleep } from '../harness.ts';
+import { createBenchEnv, createJsonClient, percentile, sleep, type BenchEnv } from '../harness.ts';
 import { openSse, type SseStream } from '../sseClient.ts';
 
 const RATE = Number(process.argv[2] ?? 200);
 const COUNT = Number(process.argv[3] ?? 2_000);
 const USERS = Number(process.argv[4] ?? 200);
+
+/** Redis's counters per command since it started: calls and µs spent. */
+async function redisCommands(redis: BenchEnv['redis']): Promise<Map<string, { calls: number; usec: number }>> {
+  const counts = new Map<string, { calls: number; usec: number }>();
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (match) counts.set(match[1]!, { calls: Number(match[2]), usec: Number(match[3]) });
+  }
+  return counts;
+}
 
 const env = await createBenchEnv('trace');
 const streams: SseStream[] = [];
@@ -45,14 +56,37 @@ try {
   const dueAt = (i: number) => (i < beforeCount ? (i * 1000) / beforeRate : (beforeCount * 1000) / beforeRate + gapMs + ((i - beforeCount) * 1000) / RATE);
   const total = beforeCount + COUNT;
   const start = performance.now();
-  for (let i = 0; i < total; i++) {
-    // Open loop: the i-th event leaves at its time, whatever the server is doing.
-    const due = start + dueAt(i);
-    if (due > performance.now()) await sleep(due - performance.now());
-    sent[i] = performance.now();
-    const event = { id: `e${i}`, type: 'trace.step', tenantId: `t_${userOf(i)}`, severity: 'high', assigneeUserIds: [userOf(i)], data: { seq: i } };
-    // A request cut off when the run stops (the children are killed) is not a result; it must not kill the tool.
-    void client.post('/api/v1/events', event).then(() => (acked[i] = performance.now()), () => {});
+  const send = async (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      // Open loop: the i-th event leaves at its time, whatever the server is doing.
+      const due = start + dueAt(i);
+      if (due > performance.now()) await sleep(due - performance.now());
+      sent[i] = performance.now();
+      const event = { id: `e${i}`, type: 'trace.step', tenantId: `t_${userOf(i)}`, severity: 'high', assigneeUserIds: [userOf(i)], data: { seq: i } };
+      // A request cut off when the run stops (the children are killed) is not a result; it must not kill the tool.
+      void client.post('/api/v1/events', event).then(() => (acked[i] = performance.now()), () => {});
+    }
+  };
+  await send(0, beforeCount);
+  // TRACE_COST=1: what the second phase cost, per event — CPU by process and Redis's commands
+  // (server-wide counts: run it on a quiet machine). Under a light load it is the wake-ups:
+  // every hop to another process is a system call that wakes it.
+  if (process.env.TRACE_COST) {
+    const redisBefore = await redisCommands(env.redis);
+    const { cpu } = await env.cpuOf(async () => {
+      await send(beforeCount, total);
+      await sleep(1_000);
+    });
+    const redisAfter = await redisCommands(env.redis);
+    const perEvent = (n: number) => (n / COUNT).toFixed(3);
+    console.log(`CPU ms per event: ${Object.entries(cpu.byRole).map(([role, ms]) => `${role} ${perEvent(ms)}`).join(', ')}; Postgres ${perEvent(cpu.services.postgres)}, Redis ${perEvent(cpu.services.redis)}; the machine ${perEvent(cpu.machineSeconds * 1000)}`);
+    const used = [...redisAfter]
+      .map(([command, after]) => ({ command, calls: after.calls - (redisBefore.get(command)?.calls ?? 0), usec: after.usec - (redisBefore.get(command)?.usec ?? 0) }))
+      .filter((c) => c.calls > 0)
+      .sort((a, b) => b.usec - a.usec);
+    console.log(`Redis per event (commands run inside scripts are counted too): ${used.slice(0, 8).map((c) => `${c.command} ${perEvent(c.calls)} (${perEvent(c.usec)} µs)`).join(', ')}`);
+  } else {
+    await send(beforeCount, total);
   }
   await sleep(2_000);
 
