@@ -68,8 +68,8 @@ try {
     }
   };
   await send(0, beforeCount);
-  // TRACE_COST=1: what the second phase cost, per event — CPU by process and Redis's commands
-  // (server-wide counts: run it on a quiet machine). Under a light load it is the wake-ups:
+  // TRACE_COST=1: what the measured phase (the one after TRACE_BEFORE's) cost, per event — CPU
+  // by process and Redis's commands (server-wide counts: run it on a quiet machine). Under a light load it is the wake-ups:
   // every hop to another process is a system call that wakes it.
   if (process.env.TRACE_COST) {
     const redisBefore = await redisCommands(env.redis);
