@@ -99,8 +99,14 @@ function preparedStatements<T extends postgres.Sql>(client: T): T {
  * more of statements reading every row. A plan made at each execution sees the table's current
  * size; a kept one cannot, so these sessions rule out sequential scans wherever an index can
  * answer (`enable_seqscan` off only makes them cost more: a statement no index can serve still runs).
+ *
+ * That cost (10^10 for each sequential scan left) is far past the thresholds at which Postgres
+ * compiles a statement with JIT, so such a statement was compiled at every execution: the
+ * array-type read postgres.js runs on a pool's first connection, which scans pg_type, took
+ * ~200 ms of Postgres's CPU instead of 0.4 (pg_stat_statements, every worker's start). Herald's
+ * statements read and write rows by key; none runs long enough to repay a compile, so JIT is off.
  */
-export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', enable_seqscan: 'off' };
+export const GENERIC_PLAN_SETTINGS = { plan_cache_mode: 'force_generic_plan', enable_seqscan: 'off', jit: 'off' };
 
 /**
  * A pool whose first connection is open, for a role to use: it fails at start rather than at its

@@ -1,6 +1,6 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDb, connectSoon, createDb, openDb, type Db } from '../../src/db/client.ts';
+import { closeDb, connectSoon, createDb, GENERIC_PLAN_SETTINGS, openDb, type Db } from '../../src/db/client.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -64,6 +64,29 @@ describe('createDb', () => {
         expect(relay.typeReads()).toBe(1);
       },
     );
+  });
+});
+
+describe('GENERIC_PLAN_SETTINGS', () => {
+  /** Whether Postgres compiled `statement` with JIT on a pool with these settings (EXPLAIN ANALYZE shows a JIT section then). */
+  async function compiledWithJit(settings: Record<string, string>, statement: string): Promise<boolean> {
+    const db = createDb(env.config.DATABASE_URL, { max: 1, settings });
+    try {
+      const [row] = await db.$client.unsafe<{ 'QUERY PLAN': [Record<string, unknown>] }[]>(`explain (analyze, format json) ${statement}`);
+      return 'JIT' in row!['QUERY PLAN'][0];
+    } finally {
+      await closeDb(db);
+    }
+  }
+
+  it('never has a statement JIT-compiled, though sequential scans cost 10^10 there: the array-type read that opens every pool scans pg_type', async () => {
+    // The read postgres.js runs on a pool's first connection, which no index can serve.
+    const typeRead = `select b.oid, b.typarray from pg_catalog.pg_type a left join pg_catalog.pg_type b on b.oid = a.typelem
+      where a.typcategory = 'A' group by b.oid, b.typarray order by b.oid`;
+    expect(await compiledWithJit(GENERIC_PLAN_SETTINGS, typeRead)).toBe(false);
+    // Where the server can compile at all, the same settings with JIT left on do compile it: the setting is what keeps it away.
+    const [jit] = await env.db.$client<{ available: boolean }[]>`select pg_jit_available() as available`;
+    if (jit!.available) expect(await compiledWithJit({ ...GENERIC_PLAN_SETTINGS, jit: 'on' }, typeRead)).toBe(true);
   });
 });
 
