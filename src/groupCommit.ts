@@ -22,6 +22,13 @@ export type GroupCommitOptions = {
 };
 
 /**
+ * Submits items, which go to a flush together (with whatever else is waiting); resolves with
+ * their results in order, or rejects with the first failure. `each` submits them the same way
+ * and gives each item's result its own promise, so one that fails leaves the others' standing.
+ */
+export type GroupCommitter<In, Out> = ((items: In[]) => Promise<Out[]>) & { each(items: In[]): Promise<Out>[] };
+
+/**
  * Group commit: items that arrive while a flush is running wait and go together in the next
  * one, so under load N concurrent callers cost one round trip instead of N, and an idle
  * system adds no delay (the first submit flushes at once, unless told to linger).
@@ -29,7 +36,7 @@ export type GroupCommitOptions = {
 export function createGroupCommitter<In, Out>(
   flush: (items: In[]) => Promise<Out[]>,
   options: GroupCommitOptions = {},
-): (items: In[]) => Promise<Out[]> {
+): GroupCommitter<In, Out> {
   const maxBatch = options.maxBatch ?? 1000;
   const flushers = options.flushers ?? 1;
   const lingerMs = options.lingerMs ?? 0;
@@ -58,11 +65,10 @@ export function createGroupCommitter<In, Out>(
     running--;
   }
 
-  return (items: In[]) => {
-    const settled = items.map(
-      (item) => new Promise<Out>((resolve, reject) => queue.push({ item, resolve, reject })),
-    );
+  function each(items: In[]): Promise<Out>[] {
+    const settled = items.map((item) => new Promise<Out>((resolve, reject) => queue.push({ item, resolve, reject })));
     if (running < flushers) void drain();
-    return Promise.all(settled);
-  };
+    return settled;
+  }
+  return Object.assign((items: In[]) => Promise.all(each(items)), { each });
 }

@@ -49,6 +49,20 @@ describe('createGroupCommitter', () => {
     expect(groups).toEqual([[1], [2, -3, 4], [2], [-3], [4]]);
   });
 
+  it('each: items submitted together go in one flush, even to an idle committer, and each settles on its own', async () => {
+    const { groups, flush } = doubling();
+    const submit = createGroupCommitter(flush, { isolateFailures: true });
+    const outcomes = await Promise.allSettled(submit.each([1, 2, -3, 4]));
+    expect(outcomes).toEqual([
+      { status: 'fulfilled', value: 2 },
+      { status: 'fulfilled', value: 4 },
+      { status: 'rejected', reason: new Error('cannot double -3') },
+      { status: 'fulfilled', value: 8 },
+    ]);
+    // Submitted one by one instead, the first would have gone alone (see above).
+    expect(groups).toEqual([[1, 2, -3, 4], [1], [2], [-3], [4]]);
+  });
+
   it('with flushers, runs that many flushes at once and groups what arrives while all are busy', async () => {
     const { groups, flush } = doubling();
     let inFlight = 0;

@@ -56,3 +56,16 @@ it('marks the events of passes that end close together in one statement', async 
   expect(row!.marked).toBe(ids.length);
   expect(row!.marks).toBeLessThan(ids.length);
 });
+
+// A route job carries the events of one intake commit: a router routes them in one pass, not the
+// first alone and the rest in a second that waits for it (the first submitted used to start a pass).
+it('routes the events of one route job in one pass', async () => {
+  await env.startRouter();
+  const ids = Array.from({ length: 6 }, (_, i) => `job_${i}`);
+  const events = ids.map((id, i) => ({ id, tenantId: 'acme', type: 'finding_created', assigneeUserIds: [`u${(i % 2) + 1}`] }));
+  // One batch request is one intake commit, and so one route job.
+  expect((await api.post('/api/v1/events/batch', { events })).status).toBe(200);
+  await eventually(async () => (await env.db.$client`select count(*)::int as n from notifications where event_id = any(${ids})`)[0]!.n === ids.length, 10_000);
+  const [row] = await env.db.$client<{ passes: number }[]>`select count(distinct created_at)::int as passes from notifications where event_id = any(${ids})`;
+  expect(row!.passes).toBe(1);
+});

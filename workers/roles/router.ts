@@ -96,10 +96,9 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
       // A first try routes the envelopes the intake handed over; a retry reads the rows, which
       // also tell whether an earlier try announced the events already.
       const carried = attempt === 1 && stored ? carriedEvents(stored) : new Map<string, StoredEvent>();
-      // Every event of the job is settled before the job fails, so the retry finds the good ones routed.
-      const outcomes = await Promise.allSettled(
-        events.map(async (event) => (await route([{ event, carried: carried.get(eventKey(event)) }]))[0]),
-      );
+      // The job's events go to one pass together (submitted one by one, the first would start a
+      // pass alone). Every event is settled before the job fails, so the retry finds the good ones routed.
+      const outcomes = await Promise.allSettled(route.each(events.map((event) => ({ event, carried: carried.get(eventKey(event)) }))));
       const missing = events.filter((_, i) => outcomes[i]!.status === 'fulfilled' && (outcomes[i] as PromiseFulfilledResult<unknown>).value === null);
       if (missing.length > 0) log.warn({ missing }, 'events not found; nothing to route');
       const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
