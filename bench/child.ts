@@ -1,5 +1,5 @@
 /**
- * Entry of every process the bench starts: `node --import tsx bench/child.ts <role>`.
+ * Entry of every process the bench starts: `node <the Procfile's node flags> bench/child.ts <role>`.
  * Herald's roles are started through the same functions their production entry points call
  * (workers/*.ts → workers/roles/*.ts, src/http/server.ts → startWeb); the baselines through
  * bench/baselines/*. The parent talks over IPC: the child answers `ready` (with its URL if it

@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { closeDb, createDb, type Db } from '../src/db/client.ts';
 import { runMigrations } from '../src/db/migrate.ts';
 import { createRedis, deleteKeysWithPrefix } from '../src/redis.ts';
+import { procfileNodeFlags, procfileProcesses } from '../scripts/procfile.ts';
 import type { PostgresTraffic } from './pgWireCounter.ts';
 
 const POSTGRES_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -74,8 +75,9 @@ type ChildMessage = { type: string; [key: string]: unknown };
 const liveChildren = new Set<ChildProcess>();
 
 /**
- * Starts `node --import tsx bench/child.ts <role>` — the same way for Herald's roles and for the
- * baselines, so both pay the same process setup — and waits for it to say it is ready.
+ * Starts `node <the Procfile's node flags> bench/child.ts <role>` — the same way for Herald's
+ * roles and for the baselines, so both pay the same process setup and run on the same runtime
+ * settings — and waits for it to say it is ready.
  */
 export async function spawnChild(role: string, env: Record<string, string>, logName = role): Promise<Child> {
   const logFile = join(LOG_DIR, `${logName}-${randomBytes(3).toString('hex')}.log`);
@@ -84,7 +86,7 @@ export async function spawnChild(role: string, env: Record<string, string>, logN
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, logName)}`] : [];
   // BENCH_NODE_FLAGS: more flags for every child (e.g. --trace-gc, which NODE_OPTIONS refuses); their output lands in the child's log.
   const extraFlags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
-  const proc = spawn(process.execPath, [...profile, ...extraFlags, '--expose-gc', '--import', 'tsx', CHILD_ENTRY, role], {
+  const proc = spawn(process.execPath, [...profile, ...extraFlags, '--expose-gc', ...procfileNodeFlags(), CHILD_ENTRY, role], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -240,10 +242,9 @@ function trafficSince(before: PostgresTraffic | undefined, after: PostgresTraffi
 }
 
 /** The worker processes of the Procfile, besides `web` (bench/child.ts starts each by its Procfile name). */
-const PIPELINE_WORKERS = readFileSync(join(ROOT, 'Procfile'), 'utf8')
-  .split('\n')
-  .map((line) => /^([\w-]+):/.exec(line.trim())?.[1])
-  .filter((name): name is string => name !== undefined && name !== 'web');
+const PIPELINE_WORKERS = procfileProcesses()
+  .map((p) => p.name)
+  .filter((name) => name !== 'web');
 
 /**
  * A private world for one scenario, like the tests' createTestEnv: its own database (migrated)

@@ -17,6 +17,7 @@ import { runMigrations } from '../src/db/migrate.ts';
 import { DEMO_TENANT, DEMO_USERS, seedDemo } from '../src/demo/demoDirectory.ts';
 import { ensureDemoVapidKeys } from '../src/push/vapidKeys.ts';
 import { startDemoMailbox } from './demoMailbox.ts';
+import { procfileProcesses } from './procfile.ts';
 import { isListening, startLocalPostgres, startLocalRedis, type LocalService } from './localServices.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -49,14 +50,6 @@ async function ensureDatabase(url: string): Promise<void> {
   } finally {
     await admin.end();
   }
-}
-
-function procfile(): { name: string; command: string[] }[] {
-  return readFileSync(join(root, 'Procfile'), 'utf8')
-    .split('\n')
-    .map((line) => /^([\w-]+):\s*(.+)$/.exec(line.trim()))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ name: m[1]!, command: m[2]!.split(/\s+/) }));
 }
 
 const COLORS = [36, 35, 33, 32, 34, 31, 96, 95, 93];
@@ -118,7 +111,7 @@ async function main(): Promise<void> {
   await closeDb(db);
 
   const port = env.PORT ?? '3000';
-  const children = procfile().map(({ name, command }, i) => ({ name, child: run(name, command, env, COLORS[i % COLORS.length]!) }));
+  const children = procfileProcesses().map(({ name, command }, i) => ({ name, child: run(name, command, env, COLORS[i % COLORS.length]!) }));
 
   const aliceToken = await signUserToken({ secret: env.JWT_SECRET! }, { sub: 'alice', tenants: [DEMO_TENANT.id], role: 'admin' });
   say(`running ${children.map((c) => c.name).join(', ')} — Ctrl-C stops them all`);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { procfileCommand } from '../../../scripts/procfile.ts';
 import type { Config } from '../../../src/config.ts';
 import { hasExited, stopChild, tail, trackChild, waitUntil } from './processes.ts';
 
@@ -41,7 +42,7 @@ export type WorkerProcess = {
  * kill -9 it: no hook inside Herald, a real crash.
  */
 export function spawnWorker(name: 'router' | 'inapp' | 'webhook' | 'email' | 'chat' | 'push' | 'bus', config: Config, env: Record<string, string> = {}): WorkerProcess {
-  return spawnHerald(name, `workers/${name}.ts`, config, env);
+  return spawnHerald(name, config, env);
 }
 
 /**
@@ -49,7 +50,7 @@ export function spawnWorker(name: 'router' | 'inapp' | 'webhook' | 'email' | 'ch
  * busy (or hangs it) keeps its own event loop free to time the answers.
  */
 export function spawnApi(config: Config, env: Record<string, string> = {}): WorkerProcess & { url(): string } {
-  const api = spawnHerald('web', 'src/http/server.ts', config, { PORT: '0', ...env });
+  const api = spawnHerald('web', config, { PORT: '0', ...env });
   let url: string | undefined;
   return {
     ...api,
@@ -62,9 +63,11 @@ export function spawnApi(config: Config, env: Record<string, string> = {}): Work
   };
 }
 
-function spawnHerald(name: string, entry: string, config: Config, env: Record<string, string>): WorkerProcess {
+/** The Procfile process `name`, its command as written there (node being this test's own). */
+function spawnHerald(name: string, config: Config, env: Record<string, string>): WorkerProcess {
+  const [, ...nodeArgs] = procfileCommand(name);
   const child = trackChild(
-    spawn(process.execPath, ['--import', 'tsx', entry], {
+    spawn(process.execPath, nodeArgs, {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...processEnv(config), ...env },
