@@ -24,24 +24,25 @@ export function procfileProcesses(): ProcfileProcess[] {
   return parseProcfile(readFileSync(PROCFILE, 'utf8'));
 }
 
-/** The command of the Procfile process `name`. */
-export function procfileCommand(name: string, processes = procfileProcesses()): string[] {
+/**
+ * What the Procfile's process `name` gives `node`: its flags, then its entry file — for a caller
+ * that runs them on a node of its own (a test's `process.execPath`, say).
+ */
+export function procfileNodeArgs(name: string, processes = procfileProcesses()): string[] {
   const found = processes.find((p) => p.name === name);
   if (!found) throw new Error(`the Procfile has no process named ${name}`);
-  return found.command;
+  const [bin, ...args] = found.command;
+  if (bin !== 'node') throw new Error(`the Procfile's ${name} does not run node`);
+  return args;
 }
 
 /**
- * The arguments every process gives `node` before its entry file (the loader, the heap's
- * settings). The bench starts its own entry with them, for Herald's processes and its baselines
- * alike, so that both run on the same runtime; that needs them to be the same on every line.
+ * The flags every process gives `node` before its entry file (the loader, the heap's settings).
+ * The bench starts its own entry with them, for Herald's processes and its baselines alike, so
+ * that both run on the same runtime; that needs them to be the same on every line.
  */
 export function procfileNodeFlags(processes = procfileProcesses()): string[] {
-  const flagsOf = ({ name, command: [bin, ...args] }: ProcfileProcess) => {
-    if (bin !== 'node') throw new Error(`the Procfile's ${name} does not run node`);
-    return args.slice(0, -1);
-  };
-  const [first, ...rest] = processes.map(flagsOf);
+  const [first, ...rest] = processes.map((p) => procfileNodeArgs(p.name, processes).slice(0, -1));
   if (!first) throw new Error('the Procfile has no processes');
   if (rest.some((flags) => flags.join(' ') !== first.join(' '))) throw new Error("the Procfile's processes differ in their node flags");
   return first;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { procfileCommand } from '../../scripts/procfile.ts';
+import { procfileNodeArgs } from '../../scripts/procfile.ts';
 import type { Config } from '../../src/config.ts';
 import type { Db } from '../../src/db/client.ts';
 import { holdRow, type HeldRow } from '../helpers/heldRow.ts';
@@ -12,8 +12,7 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
  * SIGKILL it: no hook inside the listener, a real crash.
  */
 export function spawnBusProcess(config: Config, env: Record<string, string> = {}): ChildProcess {
-  const [, ...nodeArgs] = procfileCommand('bus');
-  const child = spawn(process.execPath, nodeArgs, {
+  const child = spawn(process.execPath, procfileNodeArgs('bus'), {
     cwd: repoRoot,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {

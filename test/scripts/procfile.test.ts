@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseProcfile, procfileCommand, procfileNodeFlags, procfileProcesses } from '../../scripts/procfile.ts';
+import { parseProcfile, procfileNodeArgs, procfileNodeFlags, procfileProcesses } from '../../scripts/procfile.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -24,7 +24,7 @@ describe('the Procfile', () => {
     }
   });
 
-  it("starts a process with its young generation at full size, which V8 would otherwise start at 1 MB and shrink again after idling", () => {
+  it('starts a process with its young generation at full size (16 MiB; V8 on its own starts it smaller and lets it shrink)', () => {
     const newSpaceMiB = (flags: string[]) =>
       Number(
         execFileSync(process.execPath, [...flags, '-e', "console.log(require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20)"], {
@@ -40,6 +40,7 @@ describe('the Procfile', () => {
     const differing = parseProcfile('web: node --import tsx a.ts\nrouter: node --min-semi-space-size=16 --import tsx b.ts');
     expect(() => procfileNodeFlags(differing)).toThrow('differ in their node flags');
     expect(() => procfileNodeFlags(parseProcfile('web: tsx a.ts'))).toThrow('does not run node');
-    expect(() => procfileCommand('nobody', differing)).toThrow('no process named nobody');
+    expect(() => procfileNodeArgs('nobody', differing)).toThrow('no process named nobody');
+    expect(procfileNodeArgs('router', differing)).toEqual(['--min-semi-space-size=16', '--import', 'tsx', 'b.ts']);
   });
 });

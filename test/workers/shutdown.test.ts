@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { procfileCommand } from '../../scripts/procfile.ts';
+import { procfileNodeArgs } from '../../scripts/procfile.ts';
 import { INLINE_INAPP_MAX, queueCatalog, type PayloadOf } from '../../src/queues/catalog.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { holdRow } from '../helpers/heldRow.ts';
@@ -29,8 +29,7 @@ afterAll(() => env?.cleanup());
  * not confirm the signal within a few tens of milliseconds, which a busy machine easily misses.
  */
 function startInappProcess(): ChildProcess {
-  const [, ...nodeArgs] = procfileCommand('inapp');
-  return spawn(process.execPath, nodeArgs, {
+  return spawn(process.execPath, procfileNodeArgs('inapp'), {
     cwd: root,
     env: {
       ...process.env,

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { procfileCommand } from '../../../scripts/procfile.ts';
+import { procfileNodeArgs } from '../../../scripts/procfile.ts';
 import type { Config } from '../../../src/config.ts';
 import { hasExited, stopChild, tail, trackChild, waitUntil } from './processes.ts';
 
@@ -65,9 +65,8 @@ export function spawnApi(config: Config, env: Record<string, string> = {}): Work
 
 /** The Procfile process `name`, its command as written there (node being this test's own). */
 function spawnHerald(name: string, config: Config, env: Record<string, string>): WorkerProcess {
-  const [, ...nodeArgs] = procfileCommand(name);
   const child = trackChild(
-    spawn(process.execPath, nodeArgs, {
+    spawn(process.execPath, procfileNodeArgs(name), {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...processEnv(config), ...env },
