@@ -72,6 +72,12 @@ export type Child = {
 
 type ChildMessage = { type: string; [key: string]: unknown };
 
+const PROCFILE_PROCESSES = procfileProcesses();
+/** The node flags every child starts with: the Procfile's (see spawnChild). */
+const PROCFILE_NODE_FLAGS = procfileNodeFlags(PROCFILE_PROCESSES);
+/** The worker processes of the Procfile, besides `web` (bench/child.ts starts each by its Procfile name). */
+const PIPELINE_WORKERS = PROCFILE_PROCESSES.map((p) => p.name).filter((name) => name !== 'web');
+
 const liveChildren = new Set<ChildProcess>();
 
 /**
@@ -86,7 +92,7 @@ export async function spawnChild(role: string, env: Record<string, string>, logN
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, logName)}`] : [];
   // BENCH_NODE_FLAGS: more flags for every child (e.g. --trace-gc, which NODE_OPTIONS refuses); their output lands in the child's log.
   const extraFlags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
-  const proc = spawn(process.execPath, [...profile, ...extraFlags, '--expose-gc', ...procfileNodeFlags(), CHILD_ENTRY, role], {
+  const proc = spawn(process.execPath, [...profile, ...extraFlags, '--expose-gc', ...PROCFILE_NODE_FLAGS, CHILD_ENTRY, role], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -241,10 +247,6 @@ function trafficSince(before: PostgresTraffic | undefined, after: PostgresTraffi
   return { roundTrips: after.roundTrips - (before?.roundTrips ?? 0), executions: Object.fromEntries(executions) };
 }
 
-/** The worker processes of the Procfile, besides `web` (bench/child.ts starts each by its Procfile name). */
-const PIPELINE_WORKERS = procfileProcesses()
-  .map((p) => p.name)
-  .filter((name) => name !== 'web');
 
 /**
  * A private world for one scenario, like the tests' createTestEnv: its own database (migrated)

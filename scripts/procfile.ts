@@ -24,6 +24,12 @@ export function procfileProcesses(): ProcfileProcess[] {
   return parseProcfile(readFileSync(PROCFILE, 'utf8'));
 }
 
+/** What a process gives `node`: its flags, then its entry file. */
+function nodeArgsOf({ name, command: [bin, ...args] }: ProcfileProcess): string[] {
+  if (bin !== 'node') throw new Error(`the Procfile's ${name} does not run node`);
+  return args;
+}
+
 /**
  * What the Procfile's process `name` gives `node`: its flags, then its entry file — for a caller
  * that runs them on a node of its own (a test's `process.execPath`, say).
@@ -31,9 +37,7 @@ export function procfileProcesses(): ProcfileProcess[] {
 export function procfileNodeArgs(name: string, processes = procfileProcesses()): string[] {
   const found = processes.find((p) => p.name === name);
   if (!found) throw new Error(`the Procfile has no process named ${name}`);
-  const [bin, ...args] = found.command;
-  if (bin !== 'node') throw new Error(`the Procfile's ${name} does not run node`);
-  return args;
+  return nodeArgsOf(found);
 }
 
 /**
@@ -42,7 +46,7 @@ export function procfileNodeArgs(name: string, processes = procfileProcesses()):
  * that both run on the same runtime; that needs them to be the same on every line.
  */
 export function procfileNodeFlags(processes = procfileProcesses()): string[] {
-  const [first, ...rest] = processes.map((p) => procfileNodeArgs(p.name, processes).slice(0, -1));
+  const [first, ...rest] = processes.map((p) => nodeArgsOf(p).slice(0, -1));
   if (!first) throw new Error('the Procfile has no processes');
   if (rest.some((flags) => flags.join(' ') !== first.join(' '))) throw new Error("the Procfile's processes differ in their node flags");
   return first;
