@@ -3,7 +3,7 @@ import { chunksOf } from '../chunks.ts';
 import { GENERIC_PLAN_SETTINGS, type Db } from '../db/client.ts';
 import { events } from '../db/schema.ts';
 import {
-  inboxFrames,
+  inboxFramesForListeners,
   inboxWriteOf,
   inboxWriteStatement,
   nothingWritten,
@@ -158,8 +158,10 @@ export async function routePass(
   const eventFrames = routed
     .filter((r) => !r.announced)
     .map(({ event }) => ({ tenantId: event.tenantId, frame: { type: 'event' as const, data: publicView(event) } }));
+  // Every event frame goes out: a tenant's stream must hear of every event published after it opened (SPEC §6).
+  const userFrames = await inboxFramesForListeners(deps.frames, inbox, earlier);
   await Promise.all([
-    deps.frames.publish({ users: inboxFrames(inbox, earlier), tenants: eventFrames }),
+    deps.frames.publish({ users: userFrames, tenants: eventFrames }),
     enqueueInappBatches(deps.queues, routed.filter((r) => r.inappUsers.length > INLINE_INAPP_MAX)),
     enqueueDeliveries(deps.queues, pending, digestWakes),
   ]);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDb, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
 import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
-import { createFramePublisher, parseFrameMessage, tenantChannel, userChannel } from '../../src/realtime/liveFrames.ts';
+import { ASK_WHO_LISTENS_ABOVE } from '../../src/inbox/inboxWriter.ts';
+import { createFramePublisher, parseFrameMessage, tenantChannel, userChannel, type LiveFrame } from '../../src/realtime/liveFrames.ts';
 import { GENERIC_PLAN_MAX_ELEMENTS, routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
@@ -239,6 +240,49 @@ describe('route jobs carry a group of events', () => {
       expect(onU1[0]!.map((f) => (f.type === 'notification' ? f.data.eventId : null)).slice(0, 3)).toEqual(ids);
     } finally {
       subscriber.disconnect();
+    }
+  });
+
+  it('announces a large pass’s rows only to the people holding a stream, a small one’s to all, and every event to the tenant', async () => {
+    const large = Array.from({ length: ASK_WHO_LISTENS_ABOVE / 2 + 1 }, (_, i) => `heard_${i}`);
+    const small = ['heard_small_a', 'heard_small_b'];
+    await storeUnroutedEvents(env.db.$client, [...large, ...small].map((id) => ({ id, assignees: ['u1', 'u3'] })));
+    const subscriber = env.redis.duplicate();
+    const watcher = env.redis.duplicate();
+    const received: { channel: string; frames: LiveFrame[] }[] = [];
+    /** What was published on any user channel, as `<user> <type>`: seen through a pattern, which holds no stream. */
+    const published: string[] = [];
+    subscriber.on('message', (channel: string, message: string) => received.push({ channel, frames: parseFrameMessage(message) ?? [] }));
+    watcher.on('pmessage', (_pattern: string, channel: string, message: string) => {
+      for (const frame of parseFrameMessage(message) ?? []) published.push(`${channel.split(':').pop()} ${frame.type}`);
+    });
+    const tenant = tenantChannel(env.config.REDIS_PREFIX, 'acme');
+    const u1 = userChannel(env.config.REDIS_PREFIX, 'u1');
+    await subscriber.subscribe(tenant, u1);
+    await watcher.psubscribe(userChannel(env.config.REDIS_PREFIX, '*'));
+    /** Waits for a marker published after everything so far, on the connection the passes publish on. */
+    const fence = async (name: string) => {
+      await env.redis.publish(u1, JSON.stringify([{ type: name, data: {} }]));
+      await eventually(async () => published.includes(`u1 ${name}`) && received.some((m) => m.frames[0]?.type === name));
+    };
+    try {
+      await routeEvents(deps, large.map(acme));
+      await fence('fence_large');
+      const ofType = (type: string) => (line: string) => line.endsWith(` ${type}`);
+      // u3 holds no stream: none of its rows, nor its count, was built or published.
+      expect(published.filter((line) => line.startsWith('u3 '))).toEqual([]);
+      expect(published.filter((line) => line.startsWith('u1 ') && ofType('notification')(line))).toHaveLength(large.length);
+      const onTenant = received.filter((m) => m.channel === tenant).flatMap((m) => m.frames);
+      expect(onTenant.map((f) => (f.type === 'event' ? f.data.id : f.type))).toEqual(large);
+      expect(received.filter((m) => m.channel === u1).flatMap((m) => m.frames).at(-2)?.type).toBe('unread_count');
+
+      // Four rows: cheaper to publish than to ask, so u3's frames go out though nobody hears them.
+      await routeEvents(deps, small.map(acme));
+      await fence('fence_small');
+      expect(published.filter((line) => line.startsWith('u3 '))).toEqual(['u3 notification', 'u3 notification', 'u3 unread_count']);
+    } finally {
+      subscriber.disconnect();
+      watcher.disconnect();
     }
   });
 
