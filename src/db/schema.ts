@@ -106,7 +106,7 @@ export const events = pgTable(
     // The retention sweep (src/retention/) finds events past RETENTION_DAYS by age. BRIN: rows
     // arrive in accepted_at order, so a summary per range of pages finds the old ones, and an
     // insert into the newest pages writes nothing to it — a B-tree took an insertion and its WAL
-    // for every event, for a sweep that runs every few minutes.
+    // for every event, for a sweep that runs hourly.
     index('events_accepted_idx').using('brin', t.acceptedAt),
   ],
 );

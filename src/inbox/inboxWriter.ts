@@ -255,11 +255,6 @@ export function earlierRowsStatement(pairs: DeliveryPairs, pendingDelivery: bool
         ) as c) as counts`;
 }
 
-/** Each user's new rows and their new counts, as one pub/sub message per user. */
-export function announceInboxRows(frames: FramePublisher, ...writes: InboxWrite[]): Promise<void> {
-  return frames.toUsers(inboxFrames(...writes));
-}
-
 /**
  * Rows in one announcement above which it first asks which of their users hold a stream (see
  * listeningUsers). Below it, a frame for someone with no stream open costs less than the round
@@ -286,7 +281,10 @@ export async function inboxFramesForListeners(frames: FramePublisher, ...writes:
   return inboxFrames(...heard);
 }
 
-/** announceInboxRows, for the users who listen when the writes are large (inboxFramesForListeners). */
+/**
+ * Each user's new rows and their new counts, as one pub/sub message per user — for the users who
+ * listen when the writes are large (inboxFramesForListeners).
+ */
 export async function announceInboxRowsToListeners(frames: FramePublisher, ...writes: InboxWrite[]): Promise<void> {
   return frames.toUsers(await inboxFramesForListeners(frames, ...writes));
 }
@@ -294,7 +292,7 @@ export async function announceInboxRowsToListeners(frames: FramePublisher, ...wr
 /** A user's frames, as one pub/sub message carries them. */
 export type UserFrames = { userId: string; frames: LiveFrame[] };
 
-/** The frames announceInboxRows sends: per user, the new rows in cursor order, then the new counts. */
+/** The frames that announce writes: per user, the new rows in cursor order, then the new counts. */
 export function inboxFrames(...writes: InboxWrite[]): UserFrames[] {
   const byUser = new Map<string, LiveFrame[]>();
   const framesOf = (userId: string) => byUser.get(userId) ?? byUser.set(userId, []).get(userId)!;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentKey } from '../../src/inbox/inboxContent.ts';
-import { announceInboxRows, insertInboxRows, type InboxPairs } from '../../src/inbox/inboxWriter.ts';
+import { announceInboxRowsToListeners, insertInboxRows, type InboxPairs } from '../../src/inbox/inboxWriter.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { notificationFrames, streamTracker } from '../helpers/sse.ts';
@@ -116,9 +116,9 @@ describe('resume when two writers write one user’s inbox', () => {
     const second = await insertInboxRows(env.db, [content('cross_2')], pairFor('cross_2', 'victor'));
     // …but the second one's frame comes first.
     const frames = createFramePublisher(env.redis, env.config.REDIS_PREFIX);
-    await announceInboxRows(frames, second);
+    await announceInboxRowsToListeners(frames, second);
     await tab.waitFor((f) => f.type === 'notification', 2);
-    await announceInboxRows(frames, first);
+    await announceInboxRowsToListeners(frames, first);
     await new Promise((resolve) => setTimeout(resolve, 200));
     // The stream read the first from the inbox before it sent the second, and did not send the first again.
     expect(notificationFrames(tab.frames).map((f) => f.data.eventId)).toEqual(['cross_1', 'cross_2']);
