@@ -247,7 +247,6 @@ function trafficSince(before: PostgresTraffic | undefined, after: PostgresTraffi
   return { roundTrips: after.roundTrips - (before?.roundTrips ?? 0), executions: Object.fromEntries(executions) };
 }
 
-
 /**
  * A private world for one scenario, like the tests' createTestEnv: its own database (migrated)
  * and Redis prefix. `childEnv` is what every child process of the scenario gets; `cleanup()`

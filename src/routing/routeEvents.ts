@@ -158,10 +158,10 @@ export async function routePass(
   const eventFrames = routed
     .filter((r) => !r.announced)
     .map(({ event }) => ({ tenantId: event.tenantId, frame: { type: 'event' as const, data: publicView(event) } }));
-  // Every event frame goes out: a tenant's stream must hear of every event published after it opened (SPEC §6).
-  const userFrames = await inboxFramesForListeners(deps.frames, inbox, earlier);
   await Promise.all([
-    deps.frames.publish({ users: userFrames, tenants: eventFrames }),
+    // Asking who listens (a large pass) need not hold back the jobs below. Every event frame
+    // goes out: a tenant's stream must hear of every event published after it opened (SPEC §6).
+    inboxFramesForListeners(deps.frames, inbox, earlier).then((users) => deps.frames.publish({ users, tenants: eventFrames })),
     enqueueInappBatches(deps.queues, routed.filter((r) => r.inappUsers.length > INLINE_INAPP_MAX)),
     enqueueDeliveries(deps.queues, pending, digestWakes),
   ]);
