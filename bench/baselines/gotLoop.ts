@@ -15,7 +15,8 @@ export async function startGotLoop(_config: unknown, _logger: unknown, send: (m:
     async onMessage(message) {
       if (message.type !== 'run') return;
       const run = message as unknown as Run;
-      agent = new http.Agent({ keepAlive: true, maxSockets: run.maxSockets, maxFreeSockets: run.maxSockets });
+      // One agent for every run: a measured run after a warm-up one keeps its sockets, as Herald's worker does.
+      agent ??= new http.Agent({ keepAlive: true, maxSockets: run.maxSockets, maxFreeSockets: run.maxSockets });
       const client = got.extend({ agent: { http: agent }, retry: { limit: 0 }, throwHttpErrors: false, followRedirect: false });
       let next = 0;
       let failed = 0;

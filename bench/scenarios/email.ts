@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { queueCatalog } from '../../src/queues/catalog.ts';
 import { createBenchEnv, createJsonClient, type Scenario } from '../harness.ts';
 import { skipped, type Figure } from '../report.ts';
-import { cpuPerDeliveryFigure, createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals } from './staged.ts';
+import { cpuPerDeliveryFigure, createArrivals, roleUnavailable, stagedDeliveries, throughputFigure, timedArrivals, WARMUP_COUNT } from './staged.ts';
 
 const COUNT = Number(process.env.BENCH_EMAIL_COUNT ?? 2_000);
 const METRICS = [{ metric: `emails/s (${COUNT})`, unit: 'mail/s', goal: '≥ 0.5× baseline' }];
@@ -52,6 +52,8 @@ export const email: Scenario = {
       if (rule.status !== 201) throw new Error(`rule create answered ${rule.status}: ${rule.body}`);
 
       const event = (i: number) => ({ id: `mail_${i}`, type: 'scan_completed', tenantId: 'mail', severity: 'info', data: { title: `Nightly scan ${i} finished`, findings: 3, url: 'https://app.example/scans/42' } });
+      // Each side warmed by WARMUP_COUNT deliveries of its own first (other event ids for Herald's).
+      await stagedDeliveries({ env, webUrl: web.url, queue: 'email', count: WARMUP_COUNT, event: (i) => event(COUNT + i), arrivals, timeoutMs: 180_000 });
       bytes = 0;
       const herald = await stagedDeliveries({ env, webUrl: web.url, queue: 'email', count: COUNT, event, arrivals, timeoutMs: 180_000 });
       const averageBytes = Math.round(bytes / Math.max(1, arrivals.count));
@@ -62,6 +64,7 @@ export const email: Scenario = {
       const html = `<!doctype html><html><body>${paragraph.repeat(Math.max(1, Math.round((averageBytes - 900) / 2 / paragraph.length)))}</body></html>`;
       const text = 'Nightly scan finished: 3 findings need a look.\n'.repeat(Math.max(1, Math.round((averageBytes - 900) / 2 / 47)));
       const run = { type: 'run', smtpUrl, count: COUNT, concurrency: queueCatalog.email.concurrency, maxConnections, from: 'Herald <notifications@herald.local>', to: 'ops@bench.example', subject: 'Nightly scan finished', text, html };
+      await timedArrivals(env, arrivals, WARMUP_COUNT, 'baseline warm-up', () => loop.request({ ...run, count: WARMUP_COUNT }, 'done', 180_000));
       bytes = 0;
       const baseline = await timedArrivals(env, arrivals, COUNT, 'baseline', () => loop.request(run, 'done', 180_000));
       const baselineBytes = Math.round(bytes / Math.max(1, arrivals.count));
