@@ -26,7 +26,7 @@ const DIRECTORY_CPU_RATIO_MAX = 1.2;
 const EVENT_TYPE = 'finding_created';
 /**
  * Traffic before the first measured step (see the warm-up in run): windows of
- * WARMUP_WINDOW_SECONDS at WARMUP_RATE, their cost per event reported in the capacity row's note.
+ * WARMUP_WINDOW_SECONDS at WARMUP_RATE, each one's cost per event in the warm-up row's note.
  */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 60);
 const WARMUP_WINDOW_SECONDS = 10;

@@ -29,17 +29,17 @@ export async function roleUnavailable(load: () => Promise<Record<string, unknown
 }
 
 /**
- * Measures a channel worker's throughput alone: its queue is paused while `count` events are
- * published (batch endpoint) and routed, then resumed; the clock runs from the resume to the
- * last arrival at the receiver. Intake and routing are thereby left out, as they are from the
- * raw-client baseline.
- */
-/**
  * Deliveries each side runs, unmeasured, before its measured run: the worker's and the loop's
  * hot paths compiled, their connections open, as in a service that has been running.
  */
 export const WARMUP_COUNT = Number(process.env.BENCH_STAGED_WARMUP ?? 1_000);
 
+/**
+ * Measures a channel worker's throughput alone: its queue is paused while `count` events are
+ * published (batch endpoint) and routed, then resumed; the clock runs from the resume to the
+ * last arrival at the receiver. Intake and routing are thereby left out, as they are from the
+ * raw-client baseline.
+ */
 export async function stagedDeliveries(options: {
   env: BenchEnv;
   webUrl: string;
