@@ -44,10 +44,11 @@ export async function startRouter(config: Config, logger: Logger): Promise<Role>
   const producer = createRedis(config, 'command');
   const subscriber = createRedis(config, 'subscriber');
   const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
-  // Frames go out on a connection of their own: ioredis copies every script defined on a
-  // connection into each pipeline it makes, and BullMQ defines 64 on the queues' one, so each
-  // pass's one-publish pipeline there cost ~125 µs of CPU against 50–90 on a plain connection.
-  const publisher = createRedis(config, 'producer');
+  // Frames go out on a connection of their own, of the same role as the queues' one: ioredis
+  // copies every script defined on a connection into each pipeline it makes, and BullMQ defines
+  // 64 on the queues' one, so each pass's one-publish pipeline there cost ~125 µs of CPU against
+  // 50–90 on a plain connection.
+  const publisher = createRedis(config, 'command');
   const frames = createFramePublisher(publisher, config.REDIS_PREFIX);
   const templates = await createCachedTemplateSource({ db, subscriber, prefix: config.REDIS_PREFIX, logger });
   const rules = createRuleCache(db);
