@@ -12,7 +12,7 @@ const WARMUP_SECONDS = Number(process.env.BENCH_INTAKE_WARMUP_SECONDS ?? 10);
 /**
  * Herald's batch load before its measured batch step (see run). After 5 s V8's optimizing
  * compiler was still 2.1% of the API's on-CPU samples in the step, after 15 s 0.3% (perf); the
- * router's stayed at 8.6 and 7.6%, with no more than a few deopts a minute: not warm-up.
+ * router's stayed at 8.6 and 7.6%, which a longer warm-up does not take away.
  */
 const BATCH_WARMUP_SECONDS = Number(process.env.BENCH_BATCH_WARMUP_SECONDS ?? 15);
 /** Deliveries stored before the history step: enough for their indexes to outgrow shared_buffers (128 MB by default). */
