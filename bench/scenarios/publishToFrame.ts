@@ -360,13 +360,14 @@ export const publishToFrame: Scenario = {
         met: null,
         note: steps.map((run) => `${run.rate}/s: p50 ${percentile(run.latencies, 50).toFixed(1)} ms, p99 ${percentile(run.latencies, 99).toFixed(1)} ms, lost ${lostIn(run)}`).join('; '),
       });
+      const [firstWindow, lastWindow] = [warmUp[0]!, warmUp.at(-1)!];
       figures.push({
         name: 'publish-to-frame',
         metric: `warm-up: Herald's CPU per event in its last ${WARMUP_WINDOW_SECONDS} s at ${WARMUP_RATE}/s vs its first`,
         unit: 'ms',
-        herald: warmUp[warmUp.length - 1]!.perEvent,
-        baseline: warmUp[0]!.perEvent,
-        ratio: ratioOf(warmUp[warmUp.length - 1]!.perEvent, warmUp[0]!.perEvent),
+        herald: lastWindow.perEvent,
+        baseline: firstWindow.perEvent,
+        ratio: ratioOf(lastWindow.perEvent, firstWindow.perEvent),
         goal: 'informational',
         met: null,
         note: `${WARMUP_SECONDS} s before the first measured step, by ${WARMUP_WINDOW_SECONDS} s window: ${warmUp.map((w) => `${w.perEvent.toFixed(3)} ms per event, p50 ${w.p50.toFixed(1)} ms`).join('; ')}`,
