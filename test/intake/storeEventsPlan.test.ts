@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeEnvelope, eventEnvelopeSchema } from '../../src/intake/eventEnvelope.ts';
 import { storeEvents, storeEventsStatement } from '../../src/intake/storeEvents.ts';
 import { accessPaths, executedPlan, rowsRead, statisticsByHand } from '../helpers/queryPlan.ts';
+import { closeDb, createDb } from '../../src/db/client.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -38,5 +39,25 @@ describe.each([
     const plan = await executedPlan(env.db, storeEventsStatement([envelope(`${p}8`, 'e4'), envelope(`${p}_unknown`, 'e5')]));
     expect(accessPaths(plan, 'tenants')).not.toContain('Seq Scan');
     expect(rowsRead(plan, 'tenants')).toBeLessThanOrEqual(2);
+  });
+});
+
+// Single events arrive one INSERT each; planned afresh every time, each cost Postgres a plan.
+describe('an intake INSERT on one connection', () => {
+  it('is planned once: from its sixth run on Postgres reuses a generic plan, whatever the number of events', async () => {
+    const db = createDb(env.config.DATABASE_URL, { max: 1 });
+    try {
+      await env.db.$client`insert into tenants (id, name) values ('plan_once', 'Plan once') on conflict do nothing`;
+      for (let run = 0; run < 12; run++) {
+        const events = Array.from({ length: 1 + (run % 3) }, (_, i) => envelope('plan_once', `once_${run}_${i}`));
+        expect((await storeEvents(db, events)).outcomes).toEqual(events.map(() => 'accepted'));
+      }
+      const plans = await db.$client<{ generic: number; custom: number }[]>`
+        select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
+        where not from_sql and statement like ${'%insert into events%'}`;
+      expect(plans).toEqual([{ generic: 7, custom: 5 }]);
+    } finally {
+      await closeDb(db);
+    }
   });
 });
