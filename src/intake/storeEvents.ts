@@ -42,6 +42,9 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
   return { outcomes, acceptedAt: new Date(result[0]!.accepted_at) };
 }
 
+/** An input envelope's tenant, probed by key (see storeEventsStatement). */
+const INPUT_TENANT = sql.raw(`lateral (select 1 from tenants t where t.id = input.e->>'tenantId' offset 0) as tenant`);
+
 /**
  * The INSERT of storeEvents, for envelopes with distinct keys: a row per input (`id, tenant_id,
  * tenant_known, inserted, accepted_at`). Each event's tenant is probed on the tenants' primary
@@ -64,7 +67,6 @@ export async function storeEvents(db: Db, envelopes: EventEnvelope[]): Promise<S
  * publish → frame at 200 events/s).
  */
 export function storeEventsStatement(envelopes: EventEnvelope[]): SQL {
-  const tenantProbe = (tenantId: string) => sql.raw(`lateral (select 1 from tenants t where t.id = ${tenantId} offset 0) as tenant`);
   return sql`
     with input as materialized (
       select value::jsonb as e from json_array_elements(${JSON.stringify(envelopes)}::json)
@@ -73,7 +75,7 @@ export function storeEventsStatement(envelopes: EventEnvelope[]): SQL {
       insert into events (id, tenant_id, type, severity, actor_id, envelope, occurred_at)
       select e->>'id', e->>'tenantId', e->>'type', e->>'severity', e->>'actorId', e, (e->>'occurredAt')::timestamptz
       from input
-      cross join ${tenantProbe(`input.e->>'tenantId'`)}
+      cross join ${INPUT_TENANT}
       on conflict (tenant_id, id) do nothing
       returning tenant_id, id, accepted_at
     ),
@@ -85,5 +87,5 @@ export function storeEventsStatement(envelopes: EventEnvelope[]): SQL {
            exists (select 1 from inserted where inserted.tenant_id = input.e->>'tenantId' and inserted.id = input.e->>'id') as inserted,
            now()::text as accepted_at
     from input
-    left join ${tenantProbe(`input.e->>'tenantId'`)} on true`;
+    left join ${INPUT_TENANT} on true`;
 }

@@ -13,10 +13,11 @@ afterAll(() => env?.cleanup());
 
 const envelope = (raw: Record<string, unknown>) => completeEnvelope(eventEnvelopeSchema.parse({ tenantId: 'acme', type: 'finding_created', ...raw }));
 
-// The intake sends each column as a text array: what an array literal quotes or escapes (quotes,
-// backslashes, braces, commas, NULL-looking text) and what JSON escapes must come back as sent.
+// The intake sends the envelopes as one json array and reads each column back out of its envelope:
+// what JSON escapes (quotes, backslashes, astral characters), text that looks like NULL or like
+// SQL syntax, and absent fields must come back as sent, in the columns and the envelope alike.
 describe('storeEvents keeps every envelope exactly as published', () => {
-  it('stores text an array literal escapes, absent fields as NULL, and the columns beside the envelope', async () => {
+  it('stores escaped and NULL-looking text as sent, absent fields as NULL, and the columns beside the envelope', async () => {
     const tricky = envelope({
       id: 'e "quoted", {braced} \\ back',
       severity: 'critical',

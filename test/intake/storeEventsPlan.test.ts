@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeDb, createDb } from '../../src/db/client.ts';
 import { completeEnvelope, eventEnvelopeSchema } from '../../src/intake/eventEnvelope.ts';
 import { storeEvents, storeEventsStatement } from '../../src/intake/storeEvents.ts';
 import { accessPaths, executedPlan, rowsRead, statisticsByHand } from '../helpers/queryPlan.ts';
-import { closeDb, createDb } from '../../src/db/client.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
