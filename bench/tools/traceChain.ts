@@ -84,7 +84,7 @@ try {
       .map(([command, after]) => ({ command, calls: after.calls - (redisBefore.get(command)?.calls ?? 0), usec: after.usec - (redisBefore.get(command)?.usec ?? 0) }))
       .filter((c) => c.calls > 0)
       .sort((a, b) => b.usec - a.usec);
-    console.log(`Redis per event (commands run inside scripts are counted too): ${used.slice(0, 8).map((c) => `${c.command} ${perEvent(c.calls)} (${perEvent(c.usec)} µs)`).join(', ')}`);
+    console.log(`Redis per event (commands run inside scripts are counted too): ${used.slice(0, Number(process.env.TRACE_COMMANDS ?? 8)).map((c) => `${c.command} ${perEvent(c.calls)} (${perEvent(c.usec)} µs)`).join(', ')}`);
   } else {
     await send(beforeCount, total);
   }
