@@ -155,7 +155,7 @@ export function cpuPerDeliveryFigure(options: { name: string; count: number; wor
     ratio: ratioOf(workerMs, loopMs),
     goal: 'informational',
     met: null,
-    note: `ms per delivery over the ${rounds.herald.length} rounds: ${shares(herald)} (the loop's runs: ${shares(baseline)})`,
+    note: `ms per delivery over the ${roundsOf(rounds.herald.length)}: ${shares(herald)} (the loop's runs: ${shares(baseline)})`,
   };
 }
 
@@ -181,10 +181,17 @@ export type StagedRun = TimedRun & { delivered: number };
  * raw loop's own rate moved by a quarter either way between runs (3,849–6,560 deliveries/s over
  * 42 webhook runs on one box), so one Herald run against one loop run made the ratio a coin toss
  * around its goal. Rounds alternate which side goes first (Herald then the loop, the loop then
- * Herald, …) so a drift favours neither, and the figure is the median round's. Odd, so that
- * round is one of them.
+ * Herald, …) so a drift favours neither, and the figure is the median round's (with an even
+ * count, the upper of the two middle ones). BENCH_STAGED_ROUNDS sets the count.
  */
-export const MEASURED_ROUNDS = Math.max(1, Number(process.env.BENCH_STAGED_ROUNDS ?? 3));
+export const MEASURED_ROUNDS = positiveInteger(process.env.BENCH_STAGED_ROUNDS, 3);
+
+const roundsOf = (n: number) => (n === 1 ? 'one round' : `${n} rounds`);
+
+function positiveInteger(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
 
 /** Each side's measured runs, round by round. */
 export type Rounds = { herald: StagedRun[]; baseline: TimedRun[] };
@@ -233,6 +240,6 @@ export function throughputFigure(options: {
     baseline: median.baselineRate,
     ratio: median.ratio,
     met: median.ratio !== null && median.ratio >= options.goalRatio && allDelivered,
-    note: `the median of ${pairs.length} rounds of ${count} a side, del/s: ${perRound.join('; ')}; delivery rows recorded done per round: ${rounds.herald.map((run) => run.delivered).join(', ')}; ${options.detail}`,
+    note: `the median of ${roundsOf(pairs.length)} of ${count} a side, del/s: ${perRound.join('; ')}; delivery rows recorded done per round: ${rounds.herald.map((run) => run.delivered).join(', ')}; ${options.detail}`,
   };
 }
