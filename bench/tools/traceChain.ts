@@ -6,7 +6,7 @@
  * `notifications.created_at`, the routing write's) against the client's
  * clock — one machine, one clock. A diagnostic for where a hop's time goes; not part of
  * `npm run bench`, whose figures it does not replace. TRACE_COST=1 adds what each event cost:
- * CPU by process, and the Redis commands it took.
+ * CPU by process, and the Redis commands it took (the 8 costliest; TRACE_COMMANDS=n for n).
  */
 import { createBenchEnv, createJsonClient, percentile, sleep, type BenchEnv } from '../harness.ts';
 import { openSse, type SseStream } from '../sseClient.ts';
