@@ -193,19 +193,21 @@ function positiveInteger(value: string | undefined, fallback: number): number {
   return Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
-/** Each side's measured runs, round by round. */
-export type Rounds = { herald: StagedRun[]; baseline: TimedRun[] };
+/** Each side's measured runs, round by round, and which side went first in each. */
+export type Rounds = { herald: StagedRun[]; baseline: TimedRun[]; heraldFirst: boolean[] };
 
 /** Runs `rounds` rounds of both sides, alternating which goes first (see MEASURED_ROUNDS). */
 export async function alternatingRounds(
   sides: { herald: (round: number) => Promise<StagedRun>; baseline: (round: number) => Promise<TimedRun> },
   rounds: number = MEASURED_ROUNDS,
 ): Promise<Rounds> {
-  const result: Rounds = { herald: [], baseline: [] };
+  const result: Rounds = { herald: [], baseline: [], heraldFirst: [] };
   for (let round = 0; round < rounds; round++) {
     const herald = async () => void result.herald.push(await sides.herald(round));
     const baseline = async () => void result.baseline.push(await sides.baseline(round));
-    for (const side of round % 2 === 0 ? [herald, baseline] : [baseline, herald]) await side();
+    const heraldFirst = round % 2 === 0;
+    result.heraldFirst.push(heraldFirst);
+    for (const side of heraldFirst ? [herald, baseline] : [baseline, herald]) await side();
   }
   return result;
 }
@@ -228,7 +230,7 @@ export function throughputFigure(options: {
   const rate = (run: TimedRun) => count / (run.ms / 1000);
   const pairs = rounds.herald.map((herald, i) => {
     const [heraldRate, baselineRate] = [rate(herald), rate(rounds.baseline[i]!)];
-    return { heraldRate, baselineRate, ratio: ratioOf(heraldRate, baselineRate), first: i % 2 === 0 ? 'Herald' : 'the loop' };
+    return { heraldRate, baselineRate, ratio: ratioOf(heraldRate, baselineRate), first: rounds.heraldFirst[i] ? 'Herald' : 'the loop' };
   });
   const median = [...pairs].sort((a, b) => (a.ratio ?? -Infinity) - (b.ratio ?? -Infinity))[Math.floor(pairs.length / 2)]!;
   const allDelivered = rounds.herald.every((run) => run.delivered >= count);
