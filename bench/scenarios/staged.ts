@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { createRedis } from '../../src/redis.ts';
-import { createJsonClient, waitUntil, type BenchEnv, type CpuUse } from '../harness.ts';
+import { createJsonClient, median, waitUntil, type BenchEnv, type CpuUse } from '../harness.ts';
 import { ratioOf, sharedCpuNote, type Figure } from '../report.ts';
 
 /** Counts what a local receiver (HTTP or SMTP) took, with the time of the last arrival. */
@@ -181,8 +181,8 @@ export type StagedRun = TimedRun & { delivered: number };
  * raw loop's own rate moved by a quarter either way between runs (3,849–6,560 deliveries/s over
  * 42 webhook runs on one box), so one Herald run against one loop run made the ratio a coin toss
  * around its goal. Rounds alternate which side goes first (Herald then the loop, the loop then
- * Herald, …) so a drift favours neither, and the figure is the median round's (with an even
- * count, the upper of the two middle ones). BENCH_STAGED_ROUNDS sets the count.
+ * Herald, …) so a drift favours neither, and the figure is the median round's (the harness's
+ * nearest-rank median: with an even count, the lower of the two middle ones). BENCH_STAGED_ROUNDS sets the count.
  */
 export const MEASURED_ROUNDS = positiveInteger(process.env.BENCH_STAGED_ROUNDS, 3);
 
@@ -232,16 +232,18 @@ export function throughputFigure(options: {
     const [heraldRate, baselineRate] = [rate(herald), rate(rounds.baseline[i]!)];
     return { heraldRate, baselineRate, ratio: ratioOf(heraldRate, baselineRate), first: rounds.heraldFirst[i] ? 'Herald' : 'the loop' };
   });
-  const median = [...pairs].sort((a, b) => (a.ratio ?? -Infinity) - (b.ratio ?? -Infinity))[Math.floor(pairs.length / 2)]!;
+  const ratioOfPair = (pair: (typeof pairs)[number]) => pair.ratio ?? -Infinity;
+  const middle = median(pairs.map(ratioOfPair));
+  const chosen = pairs.find((pair) => ratioOfPair(pair) === middle)!;
   const allDelivered = rounds.herald.every((run) => run.delivered >= count);
   const perRound = pairs.map((p, i) => `${i + 1}. ${Math.round(p.heraldRate)} vs ${Math.round(p.baselineRate)} (${p.ratio === null ? '—' : p.ratio.toFixed(3)}×, ${p.first} first)`);
   return {
     name: options.name,
     ...options.metric,
-    herald: median.heraldRate,
-    baseline: median.baselineRate,
-    ratio: median.ratio,
-    met: median.ratio !== null && median.ratio >= options.goalRatio && allDelivered,
+    herald: chosen.heraldRate,
+    baseline: chosen.baselineRate,
+    ratio: chosen.ratio,
+    met: chosen.ratio !== null && chosen.ratio >= options.goalRatio && allDelivered,
     note: `the median of ${roundsOf(pairs.length)} of ${count} a side, del/s: ${perRound.join('; ')}; delivery rows recorded done per round: ${rounds.herald.map((run) => run.delivered).join(', ')}; ${options.detail}`,
   };
 }
