@@ -154,6 +154,13 @@ export const notifications = pgTable(
     seenAt: timestamp('seen_at', { withTimezone: true, mode: 'date' }),
     readAt: timestamp('read_at', { withTimezone: true, mode: 'date' }),
     archivedAt: timestamp('archived_at', { withTimezone: true, mode: 'date' }),
+    /**
+     * When a live stream first carried the row (SPEC §4: an in-app delivery is `delivered` then).
+     * The row is its in-app delivery's record: a notification written while its event was routed
+     * has no delivery row of its own (see src/deliveries/timeline.ts). No index reads it, so
+     * setting it is a HOT update.
+     */
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [

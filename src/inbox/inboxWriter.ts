@@ -120,7 +120,7 @@ type WrittenRow = [id: string, userId: string, seq: string, contentKey: string, 
 
 /**
  * insertInboxRows as parts of a statement, for a caller that writes more in the same one (the
- * router records its deliveries with it): `ctes` to put in its WITH list (every name starts with
+ * router records the event's other deliveries with it): `ctes` to put in its WITH list (every name starts with
  * `inbox_`), `columns` for its SELECT list (`rows` and `counts`, read back with inboxWriteOf),
  * and `locked`, a condition that is true once the users' heads are locked: a write that
  * waits for it takes its own row locks only after them (see recordPlans).
@@ -189,6 +189,7 @@ export function inboxWriteOf(result: InboxWriteResult, contents: InboxContent[])
       seenAt: null,
       readAt: null,
       archivedAt: null,
+      deliveredAt: null,
       createdAt: new Date(createdAt),
     };
   });
@@ -202,9 +203,9 @@ export function inboxWriteOf(result: InboxWriteResult, contents: InboxContent[])
  *
  * What says a row is unannounced depends on the writer: the in-app worker marks a row's
  * delivery sent once its frame is out, so by default a row counts as unannounced while that
- * delivery is pending. The router records its rows' deliveries as sent in the very statement
- * that writes them and marks the event routed once the frames are out; it passes only the
- * pairs of events not routed yet, every row of which is unannounced (`pendingDelivery: false`).
+ * delivery is pending. The router's rows have no delivery row (each is its in-app delivery's
+ * record) and it marks the event routed once the frames are out; it passes only the pairs of
+ * events not routed yet, every row of which is unannounced (`pendingDelivery: false`).
  */
 export async function unannouncedEarlierRows(
   db: DbOrTx,
@@ -393,6 +394,7 @@ type RawNotification = Omit<InboxContent, 'key'> & {
   seen_at: string | null;
   read_at: string | null;
   archived_at: string | null;
+  delivered_at: string | null;
   created_at: string;
 };
 
@@ -402,7 +404,8 @@ function rawNotificationJson(row: SQL): SQL {
     'id', ${row}.id::text, 'user_id', ${row}.user_id, 'seq', ${row}.seq::text, 'tenant_id', ${row}.tenant_id,
     'event_id', ${row}.event_id, 'type', ${row}.type, 'severity', ${row}.severity, 'priority', ${row}.priority,
     'title', ${row}.title, 'body', ${row}.body, 'url', ${row}.url, 'data', ${row}.data, 'actor', ${row}.actor,
-    'seen_at', ${row}.seen_at, 'read_at', ${row}.read_at, 'archived_at', ${row}.archived_at, 'created_at', ${row}.created_at)`;
+    'seen_at', ${row}.seen_at, 'read_at', ${row}.read_at, 'archived_at', ${row}.archived_at,
+    'delivered_at', ${row}.delivered_at, 'created_at', ${row}.created_at)`;
 }
 
 /** A row as a raw statement gives it (snake_case, JSON types) in the shape drizzle reads it. */
@@ -424,6 +427,7 @@ function notificationRow(raw: RawNotification): NotificationRow {
     seenAt: raw.seen_at === null ? null : new Date(raw.seen_at),
     readAt: raw.read_at === null ? null : new Date(raw.read_at),
     archivedAt: raw.archived_at === null ? null : new Date(raw.archived_at),
+    deliveredAt: raw.delivered_at === null ? null : new Date(raw.delivered_at),
     createdAt: new Date(raw.created_at),
   };
 }

@@ -124,8 +124,8 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
       if (row.channel !== 'inapp') {
         expected.push({ event, queue: queues[queueForChannel(row.channel)], jobId: deliveryJobId(row.id) });
       } else if (row.inapp_rows <= INLINE_INAPP_MAX) {
-        // The router records a small fan-out's rows sent as it writes them (a router that dies before its frames leaves the
-        // event unrouted, swept above); one still pending was left by an older router that marked them after announcing.
+        // The router writes a small fan-out's inbox rows with no delivery row beside them (a router that dies before its
+        // frames leaves the event unrouted, swept above); one still pending was left by an older router that marked them after announcing.
         lost.set(eventKey(event), event);
       } else if (!inappListed.has(eventKey(event))) {
         // In-app jobs go by batches of users; any batch missing means some of these rows have no job.

@@ -87,9 +87,6 @@ const ONLINE_SKIP = 'the person had a live stream open when the notification was
 /** What is left of a pass once its frames are out: marking its events routed (finishRouting). */
 export type RoutingFinish = { events: EventRef[] };
 
-/** An inline in-app delivery recorded by a pass as sent (its row written) or failed (its content refused). */
-type InappOutcome = { tenant_id: string; event_id: string; state: 'sent' | 'failed' };
-
 /**
  * Routes a group of stored events in the round trips of one (routePass), then marks them
  * routed (finishRouting). Returns the plan of each event, in order; null for one not stored.
@@ -144,14 +141,14 @@ export async function routePass(
   );
 
   const online = await onlineForFallbacks(deps, routed);
-  const [{ pending, inbox, inappOutcomes }, digestWakes] = await Promise.all([
+  const [{ pending, inbox, refusedRecorded }, digestWakes] = await Promise.all([
     recordPlans(deps, routed, online, { events: new Set(inline.map((r) => eventKey(r.event))), contents, pairs: inlinePairs, refused }),
     joinDigests(db, digestMembers(routed)),
   ]);
   const acceptedAt = new Map(routed.map((r) => [eventKey(r.event), r.acceptedAt]));
-  for (const { tenant_id: tenantId, event_id: id, state } of inappOutcomes) {
-    observeDelivery('inapp', state, state === 'sent' ? acceptedAt.get(eventKey({ tenantId, id })) : undefined);
-  }
+  // An inline row written now is its in-app delivery, sent; a re-run's conflicting pairs are not counted again.
+  for (const row of inbox.rows) observeDelivery('inapp', 'sent', acceptedAt.get(eventKey({ tenantId: row.tenantId, id: row.eventId })));
+  for (let n = 0; n < refusedRecorded; n++) observeDelivery('inapp', 'failed');
   const earlier = await unannouncedEarlierRows(db, ...rowsOfUnroutedEvents(routed, inlinePairs, inbox), { pendingDelivery: false });
 
   // A re-run (the sweeper replacing jobs Redis lost) re-adds what is missing, but the event was announced already.
@@ -196,6 +193,11 @@ async function loadEvents(db: Db, refs: EventRef[], carried: ReadonlyMap<string,
  * exist already and are not returned by ON CONFLICT — those an earlier run left pending. Sent
  * or failed deliveries are left alone, so a late re-run cannot send twice.
  *
+ * An inline in-app delivery gets no row of its own: its inbox row, written by the same
+ * statement, is its record (the timeline reads it as the in-app line, src/deliveries/timeline.ts)
+ * — a second row per recipient was a fifth of Postgres's work per event. Only a refused one,
+ * which has no inbox row, is recorded, as failed with the reason.
+ *
  * The inline inbox rows are written by the same statement (insertInboxRows' parts): a pass
  * costs one round trip, one transaction and one Postgres backend for both, where two in
  * parallel cost twice the wake-ups. In that statement the deliveries are inserted only once the
@@ -207,22 +209,23 @@ async function recordPlans(
   routed: Routed[],
   online: ReadonlySet<string>,
   inline: { events: ReadonlySet<string>; contents: InboxContent[]; pairs: InboxPairs; refused: { event: EventRef; userId: string; reason: string }[] },
-): Promise<{ pending: PendingDelivery[]; inbox: InboxWrite; inappOutcomes: InappOutcome[] }> {
+): Promise<{ pending: PendingDelivery[]; inbox: InboxWrite; refusedRecorded: number }> {
   const refusal = new Map(inline.refused.map((r) => [`${eventKey(r.event)}\u0000${r.userId}`, r.reason]));
-  /** The state a delivery is recorded in, and why when it is not sent. */
-  const stateOf = (event: EventEnvelope, d: DeliveryPlan['deliveries'][number]): { state: string; reason: string | null } => {
+  /** The state a delivery is recorded in, and why when it is not sent; null for an inline in-app one, which its inbox row records. */
+  const stateOf = (event: EventEnvelope, d: DeliveryPlan['deliveries'][number]): { state: string; reason: string | null } | null => {
     if (d.channel === 'inapp' && inline.events.has(eventKey(event))) {
-      // An inline row is written by this very statement, so its delivery is sent — or failed, when its content was refused.
       const reason = refusal.get(`${eventKey(event)}\u0000${d.destination}`);
-      return reason ? { state: 'failed', reason } : { state: 'sent', reason: null };
+      return reason ? { state: 'failed', reason } : null;
     }
     if (d.fallbackUnless === 'online' && online.has(d.userId!)) return { state: 'skipped', reason: ONLINE_SKIP };
     return { state: d.notBefore ? 'scheduled' : 'pending', reason: null };
   };
   const rows: DeliveryInsert[] = routed.flatMap(({ event, plan }) => [
     // Digested deliveries are recorded with their windows (joinDigests).
-    ...plan.deliveries.filter((d) => !d.digest).map((d) => {
-      const { state, reason } = stateOf(event, d);
+    ...plan.deliveries.flatMap((d) => {
+      const recorded = d.digest ? null : stateOf(event, d);
+      if (!recorded) return [];
+      const { state, reason } = recorded;
       return {
         event_id: event.id,
         tenant_id: event.tenantId,
@@ -236,7 +239,7 @@ async function recordPlans(
         last_error: reason,
         not_before: d.notBefore?.toISOString() ?? null,
         fallback_unless: d.fallbackUnless ?? null,
-      };
+      } satisfies DeliveryInsert;
     }),
     // A skip is about a person, not a channel; it sits on the in-app line of the timeline, where the recipient would have been.
     ...plan.skipped.map((s) => ({
@@ -265,13 +268,13 @@ async function recordPlans(
     chunks.map(async (chunk, i) => {
       const withInbox = i === 0 ? inbox : null;
       const elements = Math.max(chunk.length, routed.length, withInbox ? inline.pairs.eventIds.length : 0);
-      const [result] = await passDb(deps, elements).execute<{ pending: PendingDelivery[]; inapp: InappOutcome[] } & Partial<InboxWriteResult>>(sql`
+      const [result] = await passDb(deps, elements).execute<{ pending: PendingDelivery[]; refused: number } & Partial<InboxWriteResult>>(sql`
         with ${withInbox ? sql`${withInbox.ctes},` : sql``}
         recorded as (
           insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless,
-                                  attempts, sent_at, failed_at)
+                                  attempts, failed_at)
           select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id::uuid, r.team_id, r.state, r.priority, r.last_error, r.not_before::timestamptz, r.fallback_unless,
-                 case when r.state in ('sent', 'failed') then 1 else 0 end, case when r.state = 'sent' then now() end, case when r.state = 'failed' then now() end
+                 case when r.state = 'failed' then 1 else 0 end, case when r.state = 'failed' then now() end
           from unnest(${sql.join(
             DELIVERY_INSERT_COLUMNS.map((column) => sql`${sql.param(chunk.map((row) => row[column]))}::text[]`),
             sql`, `,
@@ -291,8 +294,7 @@ async function recordPlans(
           }
         )
         select (select coalesce(json_agg(pending), '[]') from pending) as pending,
-               (select coalesce(json_agg(json_build_object('tenant_id', tenant_id, 'event_id', event_id, 'state', state)), '[]')
-                from recorded where channel = 'inapp' and state in ('sent', 'failed')) as inapp
+               (select count(*)::int from recorded where channel = 'inapp' and state = 'failed') as refused
                ${withInbox ? sql`, ${withInbox.columns}` : sql``}
       `);
       return result!;
@@ -303,7 +305,7 @@ async function recordPlans(
     pending,
     // The first chunk's statement wrote the inbox rows, when there were any.
     inbox: inbox ? inboxWriteOf(results[0] as InboxWriteResult, inline.contents) : nothingWritten(),
-    inappOutcomes: results.flatMap((r) => r.inapp),
+    refusedRecorded: results.reduce((sum, r) => sum + r.refused, 0),
   };
 }
 

@@ -10,7 +10,7 @@ let env: TestEnv;
 
 beforeAll(async () => {
   env = await createTestEnv();
-  await statisticsByHand(env.db, ['deliveries']);
+  await statisticsByHand(env.db, ['deliveries', 'notifications']);
 });
 afterAll(() => env?.cleanup());
 
@@ -66,13 +66,6 @@ describe.each([
 ])('statements that mark in-app deliveries read only their own rows (statistics: $statistics)', ({ analyze }) => {
   const reasonOf = (i: number) => `reason ${i}`;
   it.each([
-    {
-      statement: 'receipts (sent → delivered)',
-      settled: 'delivered',
-      from: 'sent',
-      to: 'delivered',
-      mark: (marked: string[]) => receiptUpdate(marked.map((eventId, i) => ({ tenantId: 'acme', eventId, userId: userOf(i) }))),
-    },
     { statement: 'a large fan-out’s in-app batch (pending → sent)', settled: 'sent', from: 'pending', to: 'sent', mark: (marked: string[]) => markInappSentStatement(pairsOf(marked)) },
     {
       statement: 'refused content (pending → failed, each with its reason)',
@@ -98,70 +91,114 @@ describe.each([
   });
 });
 
+/**
+ * Inbox rows as a busy inbox leaves them: `settledCount` rows a stream carried long ago
+ * (`delivered_at` set), then `count` more written since, not carried yet. With `analyze`,
+ * statistics are taken in between; without, the table has none.
+ */
+async function inboxWrittenSince(prefix: string, count: number, analyze: boolean, settledCount = 5_000): Promise<string[]> {
+  const insert = (eventIds: string[], delivered: boolean) => env.db.$client`
+    insert into notifications (user_id, seq, tenant_id, event_id, type, title, delivered_at)
+    select 'u' || ((n - 1) % ${USERS}), (select coalesce(max(seq), 0) from notifications) + n, 'acme', e, 'finding_created', 'a title',
+           case when ${delivered}::boolean then now() - interval '1 day' end
+    from unnest(${eventIds}::text[]) with ordinality as x(e, n)`;
+  await insert(ids(`${prefix}_old_`, settledCount), true);
+  if (analyze) await env.db.$client`analyze notifications`;
+  const fresh = ids(`${prefix}_new_`, count);
+  await insert(fresh, false);
+  return fresh;
+}
+
+const receiptsOf = (eventIds: string[]) => eventIds.map((eventId, i) => ({ tenantId: 'acme', eventId, userId: userOf(i) }));
+
+const deliveredCount = async (eventIds: string[]) => {
+  const [row] = await env.db.$client<{ n: number }[]>`
+    select count(*)::int as n from notifications where event_id = any(${eventIds}::text[]) and delivered_at is not null`;
+  return row!.n;
+};
+
+// Receipts land on the inbox rows, each in-app delivery's record (src/deliveries/timeline.ts):
+// each receipt probes the unique (tenant, event, user) index and each row is then updated by its
+// primary key, whatever the statistics say.
+describe.each([
+  { statistics: 'none taken yet', analyze: false },
+  { statistics: 'taken while every row had been carried', analyze: true },
+])('receipts read only their own inbox rows (statistics: $statistics)', ({ analyze }) => {
+  it('probes each receipt’s row and updates it by its key', async () => {
+    const fresh = await inboxWrittenSince(analyze ? 'sreceipt' : 'nreceipt', 1_000, analyze);
+    const marked = fresh.slice(0, 100);
+    const nodes = await executedPlan(env.db, receiptUpdate(receiptsOf(marked)));
+    const paths = accessPaths(nodes, 'notifications');
+    expect(paths).toContain('Index Scan using notifications_event_user_uq');
+    expect(paths.filter((path) => !INBOX_BY_KEY.includes(path))).toEqual([]);
+    expect(inputWalks(nodes)).toEqual([1]);
+    expect(await deliveredCount(marked)).toBe(100);
+    expect(await deliveredCount(fresh)).toBe(100);
+  });
+});
+
+const INBOX_BY_KEY = ['Index Scan using notifications_event_user_uq', 'Index Scan using notifications_pkey', 'Bitmap Heap Scan using notifications_pkey'];
+
 describe('live receipts', () => {
-  it('mark the carried in-app deliveries delivered, once, and ignore receipts with no delivery', async () => {
-    const sent = await writtenSince('live', 'delivered', 'sent', 300, true);
+  it('mark the carried rows delivered, once, and ignore receipts with no row', async () => {
+    const fresh = await inboxWrittenSince('live', 300, true);
     const receipts = createInappReceipts(env.db, env.logger, 60_000);
-    sent.slice(0, 200).forEach((eventId, i) => receipts.record('acme', eventId, userOf(i)));
+    receiptsOf(fresh.slice(0, 200)).forEach((r) => receipts.record(r.tenantId, r.eventId, r.userId));
     receipts.record('acme', 'no_such_event', 'u1');
-    // A receipt for a row already delivered (a frame replayed) leaves it as it was.
+    // A receipt for a row carried before (a frame replayed) leaves it as it was.
     receipts.record('acme', 'live_old_7', 'u7');
-    const deliveredAt = () => env.db.$client<{ delivered_at: Date | null }[]>`select delivered_at from deliveries where event_id = 'live_old_7'`;
+    const deliveredAt = () => env.db.$client<{ delivered_at: Date | null }[]>`select delivered_at from notifications where event_id = 'live_old_7'`;
     const before = await deliveredAt();
+    expect(before[0]!.delivered_at).not.toBeNull();
     await receipts.close();
 
-    expect(await stateCounts(sent)).toEqual([
-      { state: 'delivered', n: 200 },
-      { state: 'sent', n: 100 },
-    ]);
+    expect(await deliveredCount(fresh.slice(0, 200))).toBe(200);
+    expect(await deliveredCount(fresh)).toBe(200);
     expect(await deliveredAt()).toEqual(before);
   });
 
-  it('lands when the in-app worker marks the same rows sent at the same moment', async () => {
-    // A receipt can arrive before the worker has marked its row sent (it marks after the frames
-    // are out): the receipt's UPDATE waits for the worker's row locks, then must still find the
-    // row, now in a new version at a new place in the table (a join on ctid lost it).
-    const pending = ids('race_', 50);
-    await insertInapp(pending, 'pending');
-    const worker = await env.db.$client.reserve();
+  it('lands when the person reads the same rows at the same moment', async () => {
+    // The receipt's UPDATE waits for the reader's row locks, then must still find each row, now
+    // in a new version at a new place in the table (a join on ctid lost it).
+    const fresh = await inboxWrittenSince('race', 50, false, 0);
+    const reader = await env.db.$client.reserve();
     try {
-      await worker`begin`;
-      await worker`update deliveries set state = 'sent', sent_at = now() where event_id = any(${pending}::text[])`;
+      await reader`begin`;
+      await reader`update notifications set seen_at = now(), read_at = now() where event_id = any(${fresh}::text[])`;
       const receipts = createInappReceipts(env.db, env.logger, 60_000);
-      pending.forEach((eventId, i) => receipts.record('acme', eventId, userOf(i)));
+      receiptsOf(fresh).forEach((r) => receipts.record(r.tenantId, r.eventId, r.userId));
       const flushed = receipts.close();
-      // Commit only once the receipts' UPDATE is waiting for the worker's row locks (asked on
+      // Commit only once the receipts' UPDATE is waiting for the reader's row locks (asked on
       // another connection: a transaction sees pg_stat_activity as it was when it first looked).
       await eventually(async () => {
         const [waiting] = await env.db.$client<{ n: number }[]>`
           select count(*)::int as n from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock' and query like '%update deliveries d set state = ''delivered''%'`;
+          where datname = current_database() and wait_event_type = 'Lock' and query like '%set delivered_at = now()%'`;
         return waiting!.n > 0;
       }, 5_000);
-      await worker`commit`;
+      await reader`commit`;
       await flushed;
     } finally {
-      worker.release();
+      reader.release();
     }
-    expect(await stateCounts(pending)).toEqual([{ state: 'delivered', n: 50 }]);
+    const [row] = await env.db.$client<{ n: number }[]>`
+      select count(*)::int as n from notifications where event_id = any(${fresh}::text[]) and delivered_at is not null and read_at is not null`;
+    expect(row!.n).toBe(50);
   });
 });
 
 describe('receipts on a young table', () => {
   it('walk their pairs once: the rows are fetched by the ids the probes found, not joined with the probes', async () => {
-    // A deployment's first few hundred in-app deliveries, statistics taken while all were
-    // delivered, then 200 sent since: joined with the probes, the UPDATE scanned the sent rows
-    // and probed every receipt again for each of them (193 × 200 probes, 150–360 ms a flush).
-    await env.db.$client`truncate deliveries`;
-    const sent = await writtenSince('young', 'delivered', 'sent', 200, true, 300);
-    const marked = sent.slice(0, 193);
+    // A deployment's first few hundred inbox rows, statistics taken while all were carried, then
+    // 200 written since: joined with the probes, such an UPDATE (on the deliveries table, where
+    // receipts were once kept) scanned the new rows and probed every receipt again for each.
+    await env.db.$client`truncate notifications`;
+    const fresh = await inboxWrittenSince('young', 200, true, 300);
+    const marked = fresh.slice(0, 193);
 
-    const run = await executionOf(receiptUpdate(marked.map((eventId, i) => ({ tenantId: 'acme', eventId, userId: userOf(i) }))));
-    expect(run.inputWalks).toEqual([1]);
-    expect(await stateCounts(sent)).toEqual([
-      { state: 'delivered', n: 193 },
-      { state: 'sent', n: 7 },
-    ]);
+    const nodes = await executedPlan(env.db, receiptUpdate(receiptsOf(marked)));
+    expect(inputWalks(nodes)).toEqual([1]);
+    expect(await deliveredCount(fresh)).toBe(193);
   });
 });
 

@@ -32,8 +32,13 @@ async function inboxOf(token: string, query = '') {
   return res.body as { items: any[]; nextCursor: string | null };
 }
 
-async function deliveriesOf(eventId: string) {
-  return env.db.$client`select channel, destination, state, last_error from deliveries where event_id = ${eventId} order by destination`;
+/** The event's delivery timeline (SPEC §7), by destination. */
+async function deliveriesOf(eventId: string): Promise<{ channel: string; destination: string; state: string; last_error: string | null }[]> {
+  const res = await api.get(`/api/v1/events/${eventId}/deliveries`);
+  expect(res.status).toBe(200);
+  return (res.body.items as { channel: string; destination: string; state: string; lastError: string | null }[])
+    .map(({ channel, destination, state, lastError }) => ({ channel, destination, state, last_error: lastError }))
+    .sort((a, b) => (a.destination < b.destination ? -1 : 1));
 }
 
 describe('from publish to inbox', () => {

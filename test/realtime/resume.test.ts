@@ -72,7 +72,7 @@ describe('resume when two writers write one user’s inbox', () => {
     first.close();
     commitA();
     await aCommitted;
-    await eventually(async () => (await env.db.$client`select 1 from deliveries where event_id = 'writer_b' and channel = 'inapp' and state = 'sent'`).length === 1);
+    await eventually(async () => (await env.db.$client`select 1 from notifications where event_id = 'writer_b'`).length === 1);
 
     const rows = await env.db.$client<{ event_id: string; seq: string }[]>`select event_id, seq::text from notifications where user_id = 'ursula' order by seq`;
     expect(rows.map((r) => r.event_id)).toEqual(['writer_a', 'writer_b']);

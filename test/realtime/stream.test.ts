@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventTimeline } from '../../src/deliveries/timeline.ts';
 import { createFramePublisher } from '../../src/realtime/liveFrames.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { notificationFrames, openStream, streamTracker } from '../helpers/sse.ts';
@@ -58,10 +59,10 @@ describe('GET /api/v1/events (live stream)', () => {
       expect(frame!.id).toMatch(/^\d+$/);
       await tab.waitFor((f) => f.type === 'unread_count' && f.data.unread >= 1);
     }
-    // The stream carried it, so the in-app delivery is recorded as delivered.
+    // The stream carried it, so the timeline shows the in-app delivery delivered.
     await eventually(async () => {
-      const [row] = await env.db.$client`select state from deliveries where event_id = 'live_1' and channel = 'inapp'`;
-      return row?.state === 'delivered';
+      const lines = await eventTimeline(env.db, 'acme', 'live_1');
+      return lines.some((line) => line.channel === 'inapp' && line.destination === 'alice' && line.state === 'delivered' && line.deliveredAt !== null);
     });
   });
 

@@ -9,6 +9,7 @@ import { directSource } from '../../src/templates/templateRenderer.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { routedEventIds, storeUnroutedEvents } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+import { timelineOf } from '../helpers/timeline.ts';
 
 let env: TestEnv;
 let api: ApiClient;
@@ -51,10 +52,24 @@ afterAll(async () => {
 
 type DeliveryRow = { id: string; channel: string; destination: string; state: string; user_id: string | null; rule_id: string | null; team_id: string | null; last_error: string | null };
 
-async function deliveriesOf(eventId: string): Promise<DeliveryRow[]> {
-  return env.db.$client<DeliveryRow[]>`
-    select id, channel, destination, state, user_id, rule_id, team_id, last_error from deliveries
-    where event_id = ${eventId} order by channel, destination`;
+/** An event's deliveries as its timeline shows them, by channel and destination. */
+async function deliveriesOf(eventId: string, tenantId = 'acme'): Promise<DeliveryRow[]> {
+  return (await timelineOf(env.db, tenantId, eventId)).map((line) => ({
+    id: line.id,
+    channel: line.channel,
+    destination: line.destination,
+    state: line.state,
+    user_id: line.userId,
+    rule_id: line.ruleId,
+    team_id: line.teamId,
+    last_error: line.lastError,
+  }));
+}
+
+/** The event's rows in the deliveries table itself. */
+async function deliveryRowsOf(eventId: string) {
+  return env.db.$client<{ channel: string; destination: string; state: string }[]>`
+    select channel, destination, state from deliveries where event_id = ${eventId} order by channel, destination`;
 }
 
 /** Every job of a queue, whatever its state, as `{id, name, data}`. */
@@ -93,6 +108,11 @@ describe('routeEvent with rules, teams, preferences and push', () => {
       { channel: 'push', destination: 'u2', state: 'pending', user_id: 'u2', rule_id: null, team_id: null, last_error: null },
       { channel: 'slack', destination: 'team:t1', state: 'pending', user_id: null, rule_id: null, team_id: 't1', last_error: null },
       { channel: 'webhook', destination: `rule:${ruleIds.webhook}`, state: 'pending', user_id: null, rule_id: ruleIds.webhook, team_id: null, last_error: null },
+    ]);
+    // Those two in-app deliveries are their inbox rows: the deliveries table holds only the skips beside the other channels.
+    expect((await deliveryRowsOf('evt_high')).filter((r) => r.channel === 'inapp')).toEqual([
+      { channel: 'inapp', destination: 'g1', state: 'skipped' },
+      { channel: 'inapp', destination: 'ghost', state: 'skipped' },
     ]);
   });
 
@@ -163,7 +183,7 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     ];
     for (const event of group) await publishAndWaitRouted(event);
     const ids = group.map((e) => e.id);
-    const alone = await Promise.all(ids.map(deliveriesOf));
+    const alone = await Promise.all(group.map((e) => deliveriesOf(e.id, e.tenantId)));
     const inboxAlone = await Promise.all(ids.map(inboxRowsOf));
     expect(alone.map((rows) => rows.length)).toEqual([6, 3, 4]);
 
@@ -176,8 +196,8 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     const plans = await routeEvents(deps, [refs[0]!, acme('grp_unknown'), refs[1]!, refs[2]!]);
     expect(plans.map((p) => p && p.deliveries.length)).toEqual([5, null, 3, 3]);
     const withoutIds = (rows: DeliveryRow[]) => rows.map(({ id: _id, ...rest }) => rest);
-    for (const [i, id] of ids.entries()) {
-      expect(withoutIds(await deliveriesOf(id)), id).toEqual(withoutIds(alone[i]!));
+    for (const [i, { id, tenantId }] of group.entries()) {
+      expect(withoutIds(await deliveriesOf(id, tenantId)), id).toEqual(withoutIds(alone[i]!));
       expect(await inboxRowsOf(id), id).toEqual(inboxAlone[i]);
     }
     expect(await routedEventIds(env.db.$client, ids)).toEqual([...ids].sort());

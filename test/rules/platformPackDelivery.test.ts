@@ -6,6 +6,7 @@ import { startEmail } from '../../workers/roles/email.ts';
 import { apiClient, eventually, type ApiClient } from '../helpers/api.ts';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtpReceiver.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+import { timelineOf } from '../helpers/timeline.ts';
 
 let env: TestEnv;
 let api: ApiClient;
@@ -57,8 +58,7 @@ type InboxRow = { user_id: string; title: string; body: string; url: string | nu
 /** Every delivery of the event once none is pending, and its inbox rows. */
 async function outcome(eventId: string) {
   const deliveries = await eventually(async () => {
-    const rows = await env.db.$client<Delivery[]>`
-      select channel, destination, state, priority from deliveries where tenant_id = 'acme' and event_id = ${eventId} order by channel, destination`;
+    const rows: Delivery[] = (await timelineOf(env.db, 'acme', eventId)).map(({ channel, destination, state, priority }) => ({ channel, destination, state, priority }));
     return rows.length > 0 && rows.every((d) => d.state !== 'pending') && rows;
   }, 20_000);
   const inbox = await env.db.$client<InboxRow[]>`

@@ -13,6 +13,7 @@ import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers
 import { startMockPushService } from '../helpers/pushService.ts';
 import { startSmtpReceiver, type SmtpReceiver } from '../helpers/smtpReceiver.ts';
 import { ACME_KEY, createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
+import { timelineOf } from '../helpers/timeline.ts';
 
 const vapid = generateVapidKeys();
 let env: TestEnv;
@@ -160,8 +161,7 @@ describe('the conversations pack, end to end', () => {
   /** Who got what on which channel, once every delivery of the event settled. */
   async function outcome(eventId: string) {
     const rows = await eventually(async () => {
-      const found = await env.db.$client<{ channel: string; destination: string; state: string; priority: string }[]>`
-        select channel, destination, state, priority from deliveries where tenant_id = 'acme' and event_id = ${eventId} order by channel, destination`;
+      const found = await timelineOf(env.db, 'acme', eventId);
       return found.length > 0 && found.every((d) => d.state !== 'pending') && found;
     });
     const inbox = await env.db.$client<{ user_id: string; title: string; body: string; url: string | null; priority: string }[]>`

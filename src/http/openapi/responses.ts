@@ -143,7 +143,9 @@ const maybeTimestamp = timestamp.nullable();
 
 export const deliveryView = z
   .object({
-    id: z.uuid(),
+    id: z.uuid().meta({
+      description: 'a stored delivery’s id (version 7); a small fan-out’s in-app line, whose record is the inbox row, has a version 8 id carrying that row’s id',
+    }),
     channel: z.enum(CHANNELS),
     destination: z.string().meta({ description: 'a user id, an address, `rule:<id>`, `team:<id>` or `user:<id>` — never a webhook URL' }),
     state: z.enum(['pending', 'scheduled', 'sent', 'delivered', 'failed', 'skipped']),

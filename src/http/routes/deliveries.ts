@@ -3,12 +3,13 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { canAccessTenant, type TenantScope } from '../../auth/principal.ts';
 import type { Db } from '../../db/client.ts';
-import { deliveries, deliveryAttempts, events } from '../../db/schema.ts';
+import { deliveryAttempts, events } from '../../db/schema.ts';
 import { badRequest, conflict, notFound } from '../../errors.ts';
 import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import { scopedTenantFilter } from './tenantScope.ts';
 import type { DeliveryRow } from '../../deliveries/deliveryStore.ts';
 import { retryFailedDelivery } from '../../deliveries/retryDelivery.ts';
+import { eventTimeline, findTimelineLine, notificationIdOfLine } from '../../deliveries/timeline.ts';
 import type { Queues } from '../../queues/catalog.ts';
 import { generatedIdSchema, parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
@@ -55,7 +56,7 @@ export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Qu
 
   /** Another tenant's delivery is "not found", so ids do not leak across tenants; so is an id that cannot be one. */
   async function findDelivery(id: string, scope: TenantScope): Promise<DeliveryRow> {
-    const [row] = generatedIdSchema.safeParse(id).success ? await db.select().from(deliveries).where(eq(deliveries.id, id)) : [];
+    const row = generatedIdSchema.safeParse(id).success ? await findTimelineLine(db, id) : null;
     if (!row || !canAccessTenant(scope, row.tenantId)) throw notFound('delivery');
     return row;
   }
@@ -85,12 +86,9 @@ export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Qu
     const { tenantId } = parseOrThrow(eventTimelineQuery, req.query);
     const event = await findEvent(eventId, principalOf(req).tenants, tenantId);
 
-    const rows = await db
-      .select()
-      .from(deliveries)
-      .where(and(eq(deliveries.tenantId, event.tenantId), eq(deliveries.eventId, eventId)))
-      .orderBy(asc(deliveries.createdAt), asc(deliveries.channel), asc(deliveries.destination));
-    const ids = rows.filter((r) => r.attempts > 0).map((r) => r.id);
+    const rows = await eventTimeline(db, event.tenantId, eventId);
+    // An inbox row's in-app line has no attempt log: nothing was sent but the row itself.
+    const ids = rows.filter((r) => r.attempts > 0 && notificationIdOfLine(r.id) === null).map((r) => r.id);
     const attempts =
       ids.length === 0
         ? []
