@@ -345,8 +345,7 @@ export type DeliveryPairs = Pick<InboxPairs, 'tenantIds' | 'eventIds' | 'userIds
 export function inappDeliveriesOf(pairs: DeliveryPairs): SQL {
   return sql`(
     select found.id, found.state, r.tenant_id, r.event_id, r.user_id, r.ord
-    from unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[])
-      with ordinality as r(tenant_id, event_id, user_id, ord)
+    from ${pairRows(pairs)}
     cross join lateral (
       select d.id, d.state from deliveries d
       where d.tenant_id = r.tenant_id and d.event_id = r.event_id and d.channel = 'inapp' and d.destination = r.user_id
@@ -369,6 +368,28 @@ export function inappDeliveriesOf(pairs: DeliveryPairs): SQL {
  */
 export function inappDeliveryIds(pairs: DeliveryPairs): SQL {
   return sql`array(select f.id from ${inappDeliveriesOf(pairs)} as f)`;
+}
+
+/**
+ * The ids of the inbox rows of `pairs`, for an UPDATE's `n.id = any(…)` (the live receipts):
+ * each pair probes the unique (tenant, event, user) index in a subquery OFFSET 0 keeps of its
+ * own, and the rows are then fetched by primary key, for the reasons inappDeliveryIds gives.
+ */
+export function inboxRowIds(pairs: DeliveryPairs): SQL {
+  return sql`array(
+    select found.id
+    from ${pairRows(pairs)}
+    cross join lateral (
+      select n.id from notifications n
+      where n.tenant_id = r.tenant_id and n.event_id = r.event_id and n.user_id = r.user_id
+      offset 0
+    ) as found)`;
+}
+
+/** `pairs` as a FROM item `r(tenant_id, event_id, user_id, ord)`, ord being each pair's place from 1. */
+function pairRows(pairs: DeliveryPairs): SQL {
+  return sql`unnest(${sql.param(pairs.tenantIds)}::text[], ${sql.param(pairs.eventIds)}::text[], ${sql.param(pairs.userIds)}::text[])
+      with ordinality as r(tenant_id, event_id, user_id, ord)`;
 }
 
 /**

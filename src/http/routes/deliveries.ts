@@ -9,7 +9,7 @@ import { tenantIdSchema } from '../../intake/eventEnvelope.ts';
 import { scopedTenantFilter } from './tenantScope.ts';
 import type { DeliveryRow } from '../../deliveries/deliveryStore.ts';
 import { retryFailedDelivery } from '../../deliveries/retryDelivery.ts';
-import { eventTimeline, findTimelineLine, notificationIdOfLine } from '../../deliveries/timeline.ts';
+import { eventTimeline, findTimelineLine } from '../../deliveries/timeline.ts';
 import type { Queues } from '../../queues/catalog.ts';
 import { generatedIdSchema, parseOrThrow, pathParam } from '../params.ts';
 import { principalOf, type Authenticator } from '../authenticate.ts';
@@ -87,8 +87,7 @@ export function deliveriesRouter(deps: { auth: Authenticator; db: Db; queues: Qu
     const event = await findEvent(eventId, principalOf(req).tenants, tenantId);
 
     const rows = await eventTimeline(db, event.tenantId, eventId);
-    // An inbox row's in-app line has no attempt log: nothing was sent but the row itself.
-    const ids = rows.filter((r) => r.attempts > 0 && notificationIdOfLine(r.id) === null).map((r) => r.id);
+    const ids = rows.filter((r) => r.attempts > 0).map((r) => r.id);
     const attempts =
       ids.length === 0
         ? []
