@@ -37,7 +37,8 @@ const ROUTING_PASS = /^select \(select coalesce\(json_agg\(json_build_object\( '
 
 /**
  * What the router process runs besides routing, on its own clock: the outbox sweeper (every 5 s:
- * unrouted events, pending deliveries without jobs, overdue scheduled ones), the retention
+ * unrouted events, pending deliveries without jobs, overdue scheduled ones, unwritten in-app
+ * batches, and an older router's pending in-app deliveries when there are any), the retention
  * sweep, and the array types postgres.js reads once on each new connection (the pool closes a
  * connection idle for 30 s and opens another when a pass needs it). A step of three routing
  * passes can hold one more of these than another, so they are taken out of the routing count;
@@ -45,8 +46,11 @@ const ROUTING_PASS = /^select \(select coalesce\(json_agg\(json_build_object\( '
  */
 const BACKGROUND_STATEMENTS = [
   /^select tenant_id, id, accepted_at::text as accepted_at from event_outbox /,
-  /^with stale as \(/,
+  /^select id, tenant_id, event_id, channel, updated_at::text as updated_at from deliveries /,
   /^select id, tenant_id, event_id, channel from deliveries where state = 'scheduled'/,
+  /^select id::text, tenant_id, event_id, batch, created_at::text from inapp_batches /,
+  /^select tenant_id, event_id, batch, priority, recipients from inapp_batches /,
+  /^with written as \(/,
   /^with gone as \(/,
   /^select b\.oid, b\.typarray from pg_catalog\.pg_type /,
 ];

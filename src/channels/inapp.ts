@@ -1,12 +1,16 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
+import { isWritten, markBatchesWritten, writtenBatches, type BatchKey } from '../inbox/inappBatches.ts';
 import {
   announceInboxRowsToListeners,
   insertInboxRows,
-  markInappRefusedStatement,
   markInappSent,
+  recordInappRefusedStatement,
   unannouncedEarlierRows,
+  type DeliveryPairs,
+  type InboxWrite,
 } from '../inbox/inboxWriter.ts';
+import type { NotificationRow } from '../inbox/notificationView.ts';
 import { prepareInboxRows, type InappRecipient } from '../inbox/inboxContent.ts';
 import { eventKey, type EventEnvelope } from '../intake/eventEnvelope.ts';
 import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
@@ -18,7 +22,8 @@ import type { QueueJob } from '../queues/queueJob.ts';
 import type { FramePublisher } from '../realtime/liveFrames.ts';
 import { directSource, type TemplateSource } from '../templates/templateRenderer.ts';
 
-type InappBatch = PayloadOf<'inapp'>;
+/** An in-app job's payload: one batch of a large fan-out. */
+type BatchPayload = PayloadOf<'inapp'>;
 
 /** How many inbox rows a batch wrote and announced. */
 export type InappResult = { written: number };
@@ -34,7 +39,7 @@ export type InappDeps = {
    * Writes batches of inbox rows: writeInappBatches, which the worker group-commits so the
    * batches its concurrent jobs hold are written together.
    */
-  writeBatches: (batches: InappBatch[]) => Promise<InappWrite[]>;
+  writeBatches: (batches: BatchPayload[]) => Promise<InappWrite[]>;
 };
 
 /**
@@ -59,15 +64,19 @@ export type InappWriterDeps = {
 /**
  * The in-app batches of large fan-outs (the router writes small ones itself): the rows of
  * several batches, of one event or many, in one statement; then they are announced live and
- * their deliveries marked sent. The in-app worker group-commits the batches its concurrent
- * jobs hold, so a busy worker pays these round trips once per group. Rows still marked pending
- * are announced again on a retry; the unique (event, user) key keeps the inbox exactly-once.
+ * their batches marked written (src/inbox/inappBatches.ts). The in-app worker group-commits the
+ * batches its concurrent jobs hold, so a busy worker pays these round trips once per group.
+ * Rows of a batch not marked written yet are announced again on a retry; the unique
+ * (event, user) key keeps the inbox exactly-once.
  *
- * This returns once the frames are out; the marking (an UPDATE as large as the write) is
- * left running in `marked`, so the next group's rows need not wait for it.
+ * This returns once the frames are out; the marking is left running in `marked`, so the next
+ * group's rows need not wait for it. A job enqueued before batches were recorded (no `batch`)
+ * has a pending delivery row per user instead, which is marked sent.
  */
-export async function writeInappBatches(batches: InappBatch[], deps: InappWriterDeps): Promise<InappWrite[]> {
+export async function writeInappBatches(batches: BatchPayload[], deps: InappWriterDeps): Promise<InappWrite[]> {
   const { db } = deps;
+  const recorded = batches.filter((b): b is BatchPayload & BatchKey => b.batch !== undefined);
+  const legacy = batches.filter((b) => b.batch === undefined);
   const refs = [...new Map(batches.map((b) => [eventKey({ tenantId: b.tenantId, id: b.eventId }), { tenantId: b.tenantId, id: b.eventId }])).values()];
   const [stored, planned] = await Promise.all([
     db.execute<{ envelope: EventEnvelope; accepted_at: string }>(sql`
@@ -76,7 +85,12 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
     recipientsOf(db, batches),
   ]);
   const eventsByKey = new Map(stored.map((row) => [eventKey(row.envelope), { envelope: row.envelope, acceptedAt: new Date(row.accepted_at) }]));
-  if (eventsByKey.size === 0) return batches.map(() => ({ written: 0, marked: Promise.resolve() }));
+  // A batch whose event is gone (retention) or whose every row was refused has nothing to announce, ever.
+  const nothingToWrite = () => {
+    const marked = markBatchesWritten(db, recorded);
+    return batches.map(() => ({ written: 0, marked }));
+  };
+  if (eventsByKey.size === 0) return nothingToWrite();
 
   const source = deps.templates ?? directSource(db);
   const envelopes = [...eventsByKey.values()].map(({ envelope }) => envelope);
@@ -89,16 +103,30 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
     return [{ event, actorName: actorName(event, event.actorId ? actors.get(event.actorId) : undefined), recipients }];
   });
   const { contents, pairs, refused } = await prepareInboxRows(source, items);
-  if (refused.length > 0) (await db.execute(markInappRefusedStatement(refused))).forEach(() => observeDelivery('inapp', 'failed'));
-  if (pairs.size === 0) return batches.map(() => ({ written: 0, marked: Promise.resolve() }));
+  if (refused.length > 0) {
+    const decided = decisionsOf(batches);
+    const failed = refused.map((r) => ({ ...r, ...decided.get(`${eventKey(r.event)}\u0000${r.userId}`) }));
+    (await db.execute(recordInappRefusedStatement(failed))).forEach(() => observeDelivery('inapp', 'failed'));
+  }
+  if (pairs.size === 0) return nothingToWrite();
   const inserted = await insertInboxRows(db, contents, pairs);
-  const earlier = await unannouncedEarlierRows(db, pairs, inserted.rows);
-  await announceInboxRowsToListeners(deps.frames, inserted, earlier);
-  const unannounced = [...inserted.rows, ...earlier.rows];
+  const earlier = inserted.rows.length < pairs.size ? await unannouncedEarlierRowsOf(db, recorded, legacy, inserted.rows) : [];
+  await announceInboxRowsToListeners(deps.frames, inserted, ...earlier);
+  const unannounced = [...inserted.rows, ...earlier.flatMap((write) => write.rows)];
 
-  const marked = markInappSent(db, pairs).then((events) => {
-    for (const event of events) observeDelivery('inapp', 'sent', eventsByKey.get(eventKey(event))!.acceptedAt);
-  });
+  // A recorded batch's row is its delivery, sent once announced; a job from before counts as its rows are marked.
+  const legacyPairs = pairKeys(legacy);
+  for (const row of inserted.rows) {
+    if (!legacyPairs.has(`${eventKey({ tenantId: row.tenantId, id: row.eventId })}\u0000${row.userId}`)) {
+      observeDelivery('inapp', 'sent', eventsByKey.get(eventKey({ tenantId: row.tenantId, id: row.eventId }))?.acceptedAt);
+    }
+  }
+  const marked = Promise.all([
+    markBatchesWritten(db, recorded),
+    markInappSent(db, deliveryPairsOf(legacy)).then((events) => {
+      for (const event of events) observeDelivery('inapp', 'sent', eventsByKey.get(eventKey(event))?.acceptedAt);
+    }),
+  ]).then(() => {});
 
   return batches.map((batch) => {
     const users = new Set(batch.userIds);
@@ -107,12 +135,58 @@ export async function writeInappBatches(batches: InappBatch[], deps: InappWriter
 }
 
 /**
+ * Rows of these batches an earlier run wrote but did not announce: every row of a recorded batch
+ * not marked written yet (it is marked once its frames are out), and the rows of an older job's
+ * batch whose deliveries are still pending. Only asked when some rows existed already.
+ */
+async function unannouncedEarlierRowsOf(db: Db, recorded: (BatchPayload & BatchKey)[], legacy: BatchPayload[], fresh: NotificationRow[]): Promise<InboxWrite[]> {
+  const written = await writtenBatches(db, recorded);
+  const open = recorded.filter((b) => !isWritten(written, b));
+  const freshOf = (of: BatchPayload[]) => {
+    const keys = pairKeys(of);
+    return fresh.filter((row) => keys.has(`${eventKey({ tenantId: row.tenantId, id: row.eventId })}\u0000${row.userId}`));
+  };
+  return Promise.all([
+    unannouncedEarlierRows(db, deliveryPairsOf(open), freshOf(open), { pendingDelivery: false }),
+    unannouncedEarlierRows(db, deliveryPairsOf(legacy), freshOf(legacy)),
+  ]);
+}
+
+/** The (event, user) pairs of batches, as the statements that read their rows take them. */
+function deliveryPairsOf(batches: BatchPayload[]): DeliveryPairs {
+  const pairs: DeliveryPairs = { tenantIds: [], eventIds: [], userIds: [] };
+  for (const { tenantId, eventId, userIds } of batches) {
+    for (const userId of userIds) {
+      pairs.tenantIds.push(tenantId);
+      pairs.eventIds.push(eventId);
+      pairs.userIds.push(userId);
+    }
+  }
+  return pairs;
+}
+
+/** The batches' (event, user) pairs as `eventKey\0user` keys. */
+function pairKeys(batches: BatchPayload[]): Set<string> {
+  return new Set(batches.flatMap(({ tenantId, eventId, userIds }) => userIds.map((userId) => `${eventKey({ tenantId, id: eventId })}\u0000${userId}`)));
+}
+
+/** What the router decided for each person of the batches that carry it, by `eventKey\0user`, for the record of a refused row. */
+function decisionsOf(batches: BatchPayload[]): Map<string, { priority: Priority; ruleId: string | null }> {
+  const decided = new Map<string, { priority: Priority; ruleId: string | null }>();
+  for (const batch of batches.filter(carriesDecisions)) {
+    const key = eventKey({ tenantId: batch.tenantId, id: batch.eventId });
+    batch.userIds.forEach((userId, i) => decided.set(`${key}\u0000${userId}`, { priority: batch.priorities[i]!, ruleId: batch.ruleIds[i]! }));
+  }
+  return decided;
+}
+
+/**
  * What routing decided for each row of the batches: the person's priority and the rule whose
  * content their row takes, keyed by eventKey and user. A batch carries them (the rules'
  * contents are read, when any has one); one enqueued before batches did is read from its
  * in-app delivery rows.
  */
-async function recipientsOf(db: Db, batches: InappBatch[]): Promise<Map<string, InappRecipient>> {
+async function recipientsOf(db: Db, batches: BatchPayload[]): Promise<Map<string, InappRecipient>> {
   const carrying = batches.filter(carriesDecisions);
   const ruleIds = [...new Set(carrying.flatMap((b) => b.ruleIds.filter((id): id is string => id !== null)))];
   const [contents, planned] = await Promise.all([
@@ -134,12 +208,12 @@ async function recipientsOf(db: Db, batches: InappBatch[]): Promise<Map<string, 
 }
 
 /** A batch the router handed its users' decisions with (every batch since they were added). */
-function carriesDecisions(batch: InappBatch): batch is InappBatch & Required<Pick<InappBatch, 'priorities' | 'ruleIds'>> {
+function carriesDecisions(batch: BatchPayload): batch is BatchPayload & Required<Pick<BatchPayload, 'priorities' | 'ruleIds'>> {
   return batch.priorities !== undefined && batch.ruleIds !== undefined;
 }
 
 /** recipientsOf for batches that carry no decisions: from their in-app delivery rows. */
-async function plannedRecipients(db: Db, batches: InappBatch[]): Promise<Map<string, InappRecipient>> {
+async function plannedRecipients(db: Db, batches: BatchPayload[]): Promise<Map<string, InappRecipient>> {
   if (batches.length === 0) return new Map();
   const pairs = batches.flatMap((b) => b.userIds.map((userId) => [b.tenantId, b.eventId, userId] as const));
   const rows = await db.execute<{ tenant_id: string; event_id: string; user_id: string; priority: Priority; rule_id: string | null; content: RuleContent | null }>(sql`

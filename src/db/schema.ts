@@ -173,6 +173,41 @@ export const notifications = pgTable(
   ],
 );
 
+/** A large fan-out's in-app batch as the router hands it over: its recipients, in sorted order, with what routing decided for each. */
+export type InappRecipients = { userIds: string[]; priorities: Priority[]; ruleIds: (string | null)[] };
+
+/**
+ * A large fan-out's in-app batch (INAPP_BATCH_SIZE recipients, src/queues/catalog.ts), recorded by
+ * the router in the statement that routes its event, and written — its inbox rows inserted and
+ * announced — by the in-app worker, which then sets `written_at`. One row stands for a thousand
+ * in-app deliveries: a pending delivery row each, inserted by the router and updated by the
+ * worker, was the most of Postgres's work for a fan-out, on the path of its frames. While
+ * `written_at` is null the timeline shows the batch's people without an inbox row as pending,
+ * and the outbox sweeper re-adds its job if Redis lost it.
+ */
+export const inappBatches = pgTable(
+  'inapp_batches',
+  {
+    id: bigint('id', { mode: 'bigint' }).primaryKey().generatedAlwaysAsIdentity(),
+    tenantId: text('tenant_id').notNull(),
+    eventId: text('event_id').notNull(),
+    /** The batch's place among its event's, as its job id carries it (inappJobId). */
+    batch: integer('batch').notNull(),
+    /** The most urgent of its recipients' priorities: its job's. */
+    priority: text('priority').$type<Priority>().notNull(),
+    recipients: jsonb('recipients').$type<InappRecipients>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    writtenAt: timestamp('written_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    uniqueIndex('inapp_batches_event_batch_uq').on(t.tenantId, t.eventId, t.batch),
+    // The outbox sweeper walks unwritten batches oldest first, looking for jobs Redis lost.
+    index('inapp_batches_unwritten_idx').on(t.createdAt, t.id).where(sql`${t.writtenAt} is null`),
+    // The retention sweep, by age, as on deliveries.
+    index('inapp_batches_retention_idx').using('brin', t.createdAt),
+  ],
+);
+
 /** The last `seq` handed out per user; its row lock orders the commits of one user's inbox writes. */
 export const inboxHeads = pgTable('inbox_heads', {
   userId: text('user_id').primaryKey(),

@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { eventKey, type EventRef } from '../intake/eventEnvelope.ts';
-import type { Priority } from '../routing/priority.ts';
+import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
 import type { InboxContent } from './inboxContent.ts';
 import { applyCountDeltas, countsByUser, type CountRow, type InboxCounts } from './inboxCounts.ts';
@@ -305,20 +305,29 @@ export function inboxFrames(...writes: InboxWrite[]): UserFrames[] {
 }
 
 /** Marks in-app deliveries sent once their rows are announced; the events of those it changed, for the latency metric. */
-export async function markInappSent(db: DbOrTx, pairs: InboxPairs): Promise<EventRef[]> {
+export async function markInappSent(db: DbOrTx, pairs: DeliveryPairs): Promise<EventRef[]> {
   if (pairs.eventIds.length === 0) return [];
   const sent = await db.execute<{ tenant_id: string; event_id: string }>(markInappSentStatement(pairs));
   return sent.map((row) => ({ tenantId: row.tenant_id, id: row.event_id }));
 }
 
-/** In-app deliveries whose content was refused (see renderInboxContents): failed for good, with the reason; returns `tenant_id, event_id`. */
-export function markInappRefusedStatement(refused: { event: EventRef; userId: string; reason: string }[]): SQL {
-  const pairs = { tenantIds: refused.map((r) => r.event.tenantId), eventIds: refused.map((r) => r.event.id), userIds: refused.map((r) => r.userId) };
+/**
+ * In-app deliveries whose content was refused (see renderInboxContents): recorded failed for
+ * good, with the reason — a new row, as a recorded batch's people have none, or an older job's
+ * pending row marked so. A row failed already is left alone, so a re-run counts nothing twice.
+ * Returns `tenant_id, event_id` of each row it recorded.
+ */
+export function recordInappRefusedStatement(refused: { event: EventRef; userId: string; reason: string; priority?: Priority; ruleId?: string | null }[]): SQL {
   return sql`
-    update deliveries d set state = 'failed', failed_at = now(), updated_at = now(), attempts = d.attempts + 1,
-      last_error = (${sql.param(refused.map((r) => r.reason))}::text[])[f.ord]
-    from ${inappDeliveriesOf(pairs)} as f
-    where d.id = f.id and d.state = 'pending'
+    insert into deliveries as d (event_id, tenant_id, channel, destination, user_id, rule_id, priority, state, attempts, last_error, failed_at)
+    select r.event_id, r.tenant_id, 'inapp', r.user_id, r.user_id, r.rule_id::uuid, r.priority, 'failed', 1, r.reason, now()
+    from unnest(${sql.param(refused.map((r) => r.event.tenantId))}::text[], ${sql.param(refused.map((r) => r.event.id))}::text[],
+                ${sql.param(refused.map((r) => r.userId))}::text[], ${sql.param(refused.map((r) => r.ruleId ?? null))}::text[],
+                ${sql.param(refused.map((r) => r.priority ?? DEFAULT_PRIORITY))}::text[], ${sql.param(refused.map((r) => r.reason))}::text[])
+      as r(tenant_id, event_id, user_id, rule_id, priority, reason)
+    on conflict (tenant_id, event_id, channel, destination) do update
+      set state = 'failed', failed_at = now(), updated_at = now(), attempts = d.attempts + 1, last_error = excluded.last_error
+      where d.state = 'pending'
     returning d.tenant_id, d.event_id`;
 }
 

@@ -4,7 +4,10 @@ import { chunksOf } from '../chunks.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { periodicTask } from '../periodicTask.ts';
-import { deliveryJobId, INAPP_BATCH_SIZE, inappJobId, INLINE_INAPP_MAX, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
+import type { InappRecipients } from '../db/schema.ts';
+import { inappBatchJob } from '../inbox/inappBatches.ts';
+import { deliveryJobId, inappJobId, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
+import type { Priority } from '../routing/priority.ts';
 import type { Channel } from '../routing/channels.ts';
 import { eventKey, type EventRef } from './eventEnvelope.ts';
 
@@ -22,13 +25,14 @@ const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'wai
 
 /**
  * Every accepted event is in Postgres before the publisher hears 202, and every planned send is
- * a pending (or scheduled) delivery row before its job is enqueued; the jobs are only wake-up
- * calls. This sweeper finds what Redis lost — events stored but never routed (Redis down or
- * flushed at accept time, a route job that gave up), pending deliveries whose job is gone
- * (Redis flushed or restarted empty after routing) and scheduled ones past their time without
- * a job — and routes those events again. Routing is
- * idempotent, so the re-run only re-adds the missing jobs. An in-app batch that failed for good
- * (its tries spent while Postgres was away) is run again: an inbox must not stay short.
+ * a pending (or scheduled) delivery row, or a large fan-out's in-app batch, before its job is
+ * enqueued; the jobs are only wake-up calls. This sweeper finds what Redis lost — events stored
+ * but never routed (Redis down or flushed at accept time, a route job that gave up), pending
+ * deliveries whose job is gone (Redis flushed or restarted empty after routing) and scheduled
+ * ones past their time without a job — and routes those events again. Routing is idempotent,
+ * so the re-run only re-adds the missing jobs. An in-app batch not written whose job is gone is
+ * enqueued again from its row, and one that failed for good (its tries spent while Postgres was
+ * away) is run again: an inbox must not stay short.
  */
 export function createOutboxSweeper(options: OutboxSweeperOptions) {
   const { db, queues, logger } = options;
@@ -43,6 +47,8 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
    * event whose route job Redis lost would never be reached.
    */
   let outboxCursor: { acceptedAt: string; tenantId: string; id: string } | null = null;
+  /** Keyset position in the unwritten in-app batches, likewise. */
+  let batchCursor: { createdAt: string; id: string } | null = null;
 
   /** Re-adds one route job for these events unless the same one is still queued or running; true when it did. */
   async function requeue(events: EventRef[]): Promise<boolean> {
@@ -87,23 +93,13 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
   /** Routed events with a pending delivery whose job no longer exists in Redis. */
   async function sweepLostDeliveries(): Promise<number> {
     const after = pendingCursor;
-    const pending = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel; updated_at: string; inapp_rows: number }>(sql`
-      with stale as (
-        select id, tenant_id, event_id, channel, updated_at from deliveries
-        where state = 'pending'
-          and updated_at < now() - make_interval(secs => ${options.afterSeconds})
-          ${after ? sql`and (updated_at, id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
-        order by updated_at, id
-        limit ${batchSize}
-      ),
-      inapp as (
-        select tenant_id, event_id, count(*)::int as n from deliveries
-        where channel = 'inapp' and state <> 'skipped' and (tenant_id, event_id) in (select tenant_id, event_id from stale where channel = 'inapp')
-        group by tenant_id, event_id
-      )
-      select s.id, s.tenant_id, s.event_id, s.channel, s.updated_at::text as updated_at, coalesce(inapp.n, 0) as inapp_rows
-      from stale s left join inapp on inapp.tenant_id = s.tenant_id and inapp.event_id = s.event_id and s.channel = 'inapp'
-      order by s.updated_at, s.id
+    const pending = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel; updated_at: string }>(sql`
+      select id, tenant_id, event_id, channel, updated_at::text as updated_at from deliveries
+      where state = 'pending'
+        and updated_at < now() - make_interval(secs => ${options.afterSeconds})
+        ${after ? sql`and (updated_at, id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
+      order by updated_at, id
+      limit ${batchSize}
     `);
     pendingCursor = nextCursor(pending, batchSize, (last) => ({ updatedAt: last.updated_at, id: last.id }));
     // Scheduled sends (SPEC §4.1) past their time: their wake-up job may be gone too. A digest's
@@ -115,49 +111,88 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
       limit ${batchSize}
     `);
 
-    // Every job these rows should have, looked up at once (one pipelined burst, not a round trip each).
     const lost = new Map<string, EventRef>();
-    const expected: { event: EventRef; queue: Queue; jobId: string }[] = [];
-    const inappListed = new Set<string>();
-    for (const row of [...pending, ...overdue.map((row) => ({ ...row, inapp_rows: 0 }))]) {
-      const event = { tenantId: row.tenant_id, id: row.event_id };
-      if (row.channel !== 'inapp') {
-        expected.push({ event, queue: queues[queueForChannel(row.channel)], jobId: deliveryJobId(row.id) });
-      } else if (row.inapp_rows <= INLINE_INAPP_MAX) {
-        // The router writes a small fan-out's inbox rows with no delivery row beside them (a router that dies before its
-        // frames leaves the event unrouted, swept above); one still pending was left by an older router that marked them after announcing.
-        lost.set(eventKey(event), event);
-      } else if (!inappListed.has(eventKey(event))) {
-        // In-app jobs go by batches of users; any batch missing means some of these rows have no job.
-        inappListed.add(eventKey(event));
-        for (let batch = 0; batch * INAPP_BATCH_SIZE < row.inapp_rows; batch++) {
-          expected.push({ event, queue: queues.inapp, jobId: inappJobId(event, batch) });
-        }
-      }
+    for (const event of await unfinishedOlderInappDeliveries(pending.filter((row) => row.channel === 'inapp').map((row) => row.id))) {
+      lost.set(eventKey(event), event);
     }
+    // Every job the other rows should have, looked up at once (one pipelined burst, not a round trip each).
+    const expected = [...pending, ...overdue].flatMap((row) =>
+      row.channel === 'inapp' ? [] : [{ event: { tenantId: row.tenant_id, id: row.event_id }, jobId: deliveryJobId(row.id), queue: queues[queueForChannel(row.channel)] }],
+    );
     const jobs = await Promise.all(expected.map(({ queue, jobId }) => queue.getJob(jobId)));
-
-    let retried = 0;
-    for (const [i, job] of jobs.entries()) {
-      const { event, queue } = expected[i]!;
-      if (!job) lost.set(eventKey(event), event);
-      // An in-app batch that used up its tries (Postgres away for minutes) runs again: inbox writes are idempotent.
-      else if (queue === queues.inapp && !lost.has(eventKey(event)) && (await job.isFailed())) {
-        await job.retry('failed');
-        retried++;
-      }
-    }
+    jobs.forEach((job, i) => {
+      if (!job) lost.set(eventKey(expected[i]!.event), expected[i]!.event);
+    });
     const lostEvents = [...lost.values()];
     let requeued = 0;
     for (const group of chunksOf(lostEvents, ROUTE_JOB_MAX_EVENTS)) {
       if (await requeue(group)) requeued += group.length;
     }
-    return requeued + retried;
+    return requeued;
+  }
+
+  /**
+   * Pending in-app deliveries are left by routers from before in-app batches were recorded
+   * (drizzle/0015), whose jobs mark them sent. One whose inbox row exists was written: it is
+   * marked sent here. The events of the rest are routed again, which writes their rows.
+   */
+  async function unfinishedOlderInappDeliveries(ids: string[]): Promise<EventRef[]> {
+    if (ids.length === 0) return [];
+    const unwritten = await db.execute<{ tenant_id: string; event_id: string }>(sql`
+      with written as (
+        update deliveries d set state = 'sent', sent_at = now(), updated_at = now(), attempts = d.attempts + 1
+        where d.id = any(${sql.param(ids)}::uuid[]) and d.state = 'pending'
+          and exists (select 1 from notifications n where n.tenant_id = d.tenant_id and n.event_id = d.event_id and n.user_id = d.destination)
+        returning d.id
+      )
+      select distinct tenant_id, event_id from deliveries
+      where id = any(${sql.param(ids)}::uuid[]) and state = 'pending' and id not in (select id from written)`);
+    return unwritten.map((row) => ({ tenantId: row.tenant_id, id: row.event_id }));
+  }
+
+  /**
+   * In-app batches not written whose job is gone (Redis flushed after routing) or finished without
+   * writing them (an in-app worker from before batches were recorded ran it): enqueued again,
+   * from the row, which carries what the job did. One whose job failed for good runs again.
+   */
+  async function sweepUnwrittenBatches(): Promise<number> {
+    const after = batchCursor;
+    const stale = await db.execute<{ id: string; tenant_id: string; event_id: string; batch: number; created_at: string }>(sql`
+      select id::text, tenant_id, event_id, batch, created_at::text from inapp_batches
+      where written_at is null and created_at < now() - make_interval(secs => ${options.afterSeconds})
+        ${after ? sql`and (created_at, id) > (${after.createdAt}::timestamptz, ${after.id}::bigint)` : sql``}
+      order by created_at, id
+      limit ${batchSize}
+    `);
+    batchCursor = nextCursor(stale, batchSize, (last) => ({ createdAt: last.created_at, id: last.id }));
+    const jobs = await Promise.all(stale.map((row) => queues.inapp.getJob(inappJobId({ tenantId: row.tenant_id, id: row.event_id }, row.batch))));
+    const states = await Promise.all(jobs.map((job) => (job ? job.getState() : 'missing')));
+    let retried = 0;
+    const toAdd: string[] = [];
+    for (const [i, job] of jobs.entries()) {
+      const state = states[i]!;
+      if (LIVE_STATES.has(state)) continue;
+      if (job && state === 'failed') {
+        await job.retry('failed');
+        retried++;
+        continue;
+      }
+      // A finished job with this id would make the add a no-op, so clear it first.
+      if (job) await job.remove().catch(() => {});
+      toAdd.push(stale[i]!.id);
+    }
+    if (toAdd.length > 0) {
+      // The recipients are read only for the batches re-added: a thousand people each.
+      const rows = await db.execute<{ tenant_id: string; event_id: string; batch: number; priority: Priority; recipients: InappRecipients }>(sql`
+        select tenant_id, event_id, batch, priority, recipients from inapp_batches where id = any(${sql.param(toAdd)}::bigint[])`);
+      await queues.inapp.addBulk(rows.map((row) => inappBatchJob({ tenantId: row.tenant_id, eventId: row.event_id, batch: row.batch, priority: row.priority, recipients: row.recipients })));
+    }
+    return retried + toAdd.length;
   }
 
   async function sweep(): Promise<number> {
     const unrouted = await sweepUnrouted();
-    const lostJobs = await sweepLostDeliveries();
+    const lostJobs = (await sweepLostDeliveries()) + (await sweepUnwrittenBatches());
     if (unrouted > 0) logger.warn({ requeued: unrouted }, 'outbox sweeper re-enqueued unrouted events');
     if (lostJobs > 0) logger.warn({ requeued: lostJobs }, 'outbox sweeper re-routed events whose delivery jobs Redis lost, or ran failed in-app batches again');
     return unrouted + lostJobs;

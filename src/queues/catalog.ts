@@ -74,6 +74,12 @@ export const queueCatalog = {
          */
         priorities: z.array(prioritySchema).optional(),
         ruleIds: z.array(z.string().nullable()).optional(),
+        /**
+         * The batch's place among its event's, when the router recorded it as an in-app batch
+         * (src/inbox/inappBatches.ts). A job without it was enqueued beside a pending delivery
+         * row per user, which the worker marks sent.
+         */
+        batch: z.number().int().nonnegative().optional(),
       })
       .refine((batch) => [batch.priorities, batch.ruleIds].every((list) => list === undefined || list.length === batch.userIds.length), {
         message: 'priorities and ruleIds go one per user',

@@ -17,7 +17,7 @@ export type RetentionSweepOptions = {
 };
 
 /** What the sweep deletes, in the order it does: finished deliveries before events, so their events can go in the same sweep. */
-const HISTORY = ['notifications', 'deliveries', 'attempts', 'digests', 'events'] as const;
+const HISTORY = ['notifications', 'deliveries', 'attempts', 'digests', 'inappBatches', 'events'] as const;
 type HistoryKind = (typeof HISTORY)[number];
 
 export type RetentionCounts = Record<HistoryKind, number>;
@@ -60,19 +60,26 @@ const batches: Record<HistoryKind, (cutoff: string, limit: number) => SQL> = {
     counted(sql`delete from digests where id in (
       select id from digests where state = 'closed' and closes_at < ${cutoff}::timestamptz
       limit ${limit} for update skip locked)`),
-  // An event the router has not finished is still in the outbox, and one with a delivery left
-  // (still to be sent: the finished ones went above) is what that send renders: both stay.
+  // A large fan-out's in-app batch, once its rows are written, is history; one still to write is work.
+  inappBatches: (cutoff, limit) =>
+    counted(sql`delete from inapp_batches where id in (
+      select id from inapp_batches where written_at is not null and created_at < ${cutoff}::timestamptz
+      limit ${limit} for update skip locked)`),
+  // An event the router has not finished is still in the outbox, and one with a delivery or an
+  // in-app batch left (still to be sent: the finished ones went above) is what that send
+  // renders: both stay.
   events: (cutoff, limit) =>
     counted(sql`delete from events where (tenant_id, id) in (
       select e.tenant_id, e.id from events e
       where e.accepted_at < ${cutoff}::timestamptz
         and not exists (select 1 from event_outbox o where o.tenant_id = e.tenant_id and o.id = e.id)
         and not exists (select 1 from deliveries d where d.tenant_id = e.tenant_id and d.event_id = e.id)
+        and not exists (select 1 from inapp_batches b where b.tenant_id = e.tenant_id and b.event_id = e.id)
       limit ${limit} for update of e skip locked)`),
 };
 
 /**
- * SPEC §8.1: deletes events, their deliveries and attempts, and read or archived notifications
+ * SPEC §8.1: deletes events, their deliveries and attempts (and in-app batches), and read or archived notifications
  * older than RETENTION_DAYS, in small batches. Runs in the router process (one per router; the
  * sweeps of several routers skip each other's rows).
  */
@@ -85,7 +92,7 @@ export function createRetentionSweep(options: RetentionSweepOptions) {
   /** Deletes everything older than the retention period, a batch at a time; returns what went. */
   async function sweep(now = new Date()): Promise<RetentionCounts> {
     const cutoff = new Date(now.getTime() - options.retentionDays * 86_400_000).toISOString();
-    const counts: RetentionCounts = { notifications: 0, deliveries: 0, attempts: 0, digests: 0, events: 0 };
+    const counts: RetentionCounts = { notifications: 0, deliveries: 0, attempts: 0, digests: 0, inappBatches: 0, events: 0 };
     for (const kind of HISTORY) {
       for (;;) {
         if (stopping) return counts;

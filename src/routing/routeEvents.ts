@@ -17,10 +17,9 @@ import { eventKey, publicView, type EventEnvelope, type EventRef } from '../inta
 import { prepareInboxRows, type InboxContent } from '../inbox/inboxContent.ts';
 import type { NotificationRow } from '../inbox/notificationView.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
+import { inappBatchesOf, inappBatchJob, recordBatchesStatement, type InappBatch } from '../inbox/inappBatches.ts';
 import {
   deliveryJobId,
-  INAPP_BATCH_SIZE,
-  inappJobId,
   INLINE_INAPP_MAX,
   jobPriority,
   queueForChannel,
@@ -33,7 +32,7 @@ import type { TemplateSource } from '../templates/templateRenderer.ts';
 import type { Channel } from './channels.ts';
 import { loadDirectory } from './directory.ts';
 import { planDeliveries, type DeliveryPlan } from './planDeliveries.ts';
-import { DEFAULT_PRIORITY, higherPriority, type Priority } from './priority.ts';
+import { DEFAULT_PRIORITY, type Priority } from './priority.ts';
 import type { RuleCache } from './ruleCache.ts';
 
 export type RouteDeps = {
@@ -140,9 +139,10 @@ export async function routePass(
     }),
   );
 
+  const batches = routed.filter((r) => r.inappUsers.length > INLINE_INAPP_MAX).flatMap(({ event, plan }) => inappBatchesOf(event, plan.deliveries.filter((d) => d.channel === 'inapp')));
   const online = await onlineForFallbacks(deps, routed);
   const [{ pending, inbox, refusedRecorded }, digestWakes] = await Promise.all([
-    recordPlans(deps, routed, online, { events: new Set(inline.map((r) => eventKey(r.event))), contents, pairs: inlinePairs, refused }),
+    recordPlans(deps, routed, online, { contents, pairs: inlinePairs, refused }, batches),
     joinDigests(db, digestMembers(routed)),
   ]);
   const acceptedAt = new Map(routed.map((r) => [eventKey(r.event), r.acceptedAt]));
@@ -159,7 +159,7 @@ export async function routePass(
     // Asking who listens (a large pass) need not hold back the jobs below. Every event frame
     // goes out: a tenant's stream must hear of every event published after it opened (SPEC §6).
     inboxFramesForListeners(deps.frames, inbox, earlier).then((users) => deps.frames.publish({ users, tenants: eventFrames })),
-    enqueueInappBatches(deps.queues, routed.filter((r) => r.inappUsers.length > INLINE_INAPP_MAX)),
+    batches.length > 0 ? deps.queues.inapp.addBulk(batches.map(inappBatchJob)) : undefined,
     enqueueDeliveries(deps.queues, pending, digestWakes),
   ]);
 
@@ -193,27 +193,30 @@ async function loadEvents(db: Db, refs: EventRef[], carried: ReadonlyMap<string,
  * exist already and are not returned by ON CONFLICT — those an earlier run left pending. Sent
  * or failed deliveries are left alone, so a late re-run cannot send twice.
  *
- * An inline in-app delivery gets no row of its own: its inbox row, written by the same
+ * An in-app delivery gets no row of its own. An inline one's inbox row, written by the same
  * statement, is its record (the timeline reads it as the in-app line, src/deliveries/timeline.ts)
- * — a second row per recipient was a fifth of Postgres's work per event. Only a refused one,
- * which has no inbox row, is recorded, as failed with the reason.
+ * — a second row per recipient was a fifth of Postgres's work per event; only a refused one,
+ * which has no inbox row, is recorded, as failed with the reason. A large fan-out's are recorded
+ * as its in-app batches (src/inbox/inappBatches.ts), a row per thousand recipients, until the
+ * in-app worker writes their inbox rows.
  *
  * The inline inbox rows are written by the same statement (insertInboxRows' parts): a pass
  * costs one round trip, one transaction and one Postgres backend for both, where two in
- * parallel cost twice the wake-ups. In that statement the deliveries are inserted only once the
- * inbox heads are locked, so every writer takes its locks heads first, in user order, and two
- * passes routing the same event (a retry, the sweeper) cannot deadlock.
+ * parallel cost twice the wake-ups. In that statement the deliveries and batches are inserted
+ * only once the inbox heads are locked, so every writer takes its locks heads first, in user
+ * order, and two passes routing the same event (a retry, the sweeper) cannot deadlock.
  */
 async function recordPlans(
   deps: RouteDeps,
   routed: Routed[],
   online: ReadonlySet<string>,
-  inline: { events: ReadonlySet<string>; contents: InboxContent[]; pairs: InboxPairs; refused: { event: EventRef; userId: string; reason: string }[] },
+  inline: { contents: InboxContent[]; pairs: InboxPairs; refused: { event: EventRef; userId: string; reason: string }[] },
+  batches: InappBatch[],
 ): Promise<{ pending: PendingDelivery[]; inbox: InboxWrite; refusedRecorded: number }> {
   const refusal = new Map(inline.refused.map((r) => [`${eventKey(r.event)}\u0000${r.userId}`, r.reason]));
-  /** The state a delivery is recorded in, and why when it is not sent; null for an inline in-app one, which its inbox row records. */
+  /** The state a delivery is recorded in, and why when it is not sent; null for an in-app one, which its inbox row or batch records. */
   const stateOf = (event: EventEnvelope, d: DeliveryPlan['deliveries'][number]): { state: string; reason: string | null } | null => {
-    if (d.channel === 'inapp' && inline.events.has(eventKey(event))) {
+    if (d.channel === 'inapp') {
       const reason = refusal.get(`${eventKey(event)}\u0000${d.destination}`);
       return reason ? { state: 'failed', reason } : null;
     }
@@ -267,9 +270,11 @@ async function recordPlans(
   const results = await Promise.all(
     chunks.map(async (chunk, i) => {
       const withInbox = i === 0 ? inbox : null;
-      const elements = Math.max(chunk.length, routed.length, withInbox ? inline.pairs.eventIds.length : 0);
+      const withBatches = i === 0 && batches.length > 0;
+      const elements = Math.max(chunk.length, routed.length, withInbox ? inline.pairs.eventIds.length : 0, withBatches ? batches.length : 0);
       const [result] = await passDb(deps, elements).execute<{ pending: PendingDelivery[]; refused: number } & Partial<InboxWriteResult>>(sql`
         with ${withInbox ? sql`${withInbox.ctes},` : sql``}
+        ${withBatches ? sql`batches as (${recordBatchesStatement(batches, withInbox ? withInbox.locked : null)}),` : sql``}
         recorded as (
           insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless,
                                   attempts, failed_at)
@@ -333,34 +338,6 @@ export function earlierPendingDeliveries(tenantIds: string[], eventIds: string[]
       select ${columns} from deliveries where ${waiting} and channel > 'inapp'
       offset 0
     ) as d`;
-}
-
-/**
- * Large fan-outs: batches of users for the in-app worker, with each user's priority and rule,
- * users in sorted order so batch numbers are stable; a batch is as urgent as the most urgent
- * row in it.
- */
-async function enqueueInappBatches(queues: Queues, routed: Routed[]): Promise<void> {
-  const jobs = [];
-  for (const { event, plan } of routed) {
-    const inapp = plan.deliveries.filter((d) => d.channel === 'inapp').sort((a, b) => (a.destination < b.destination ? -1 : 1));
-    for (const [n, batch] of chunksOf(inapp, INAPP_BATCH_SIZE).entries()) {
-      const priority = batch.reduce((p, d) => higherPriority(p, d.priority), 'low' as Priority);
-      jobs.push({
-        name: 'inapp',
-        data: {
-          tenantId: event.tenantId,
-          eventId: event.id,
-          userIds: batch.map((d) => d.destination),
-          // The worker would otherwise read these back from the deliveries just recorded.
-          priorities: batch.map((d) => d.priority),
-          ruleIds: batch.map((d) => d.ruleId ?? null),
-        },
-        opts: { jobId: inappJobId(event, n), ...jobPriority(priority) },
-      });
-    }
-  }
-  if (jobs.length > 0) await queues.inapp.addBulk(jobs);
 }
 
 /**

@@ -6,6 +6,7 @@ import { createFramePublisher, userChannel } from '../../src/realtime/liveFrames
 import { createRedis } from '../../src/redis.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
 import { routedEventIds } from '../helpers/routed.ts';
+import { timelineOf } from '../helpers/timeline.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 let env: TestEnv;
@@ -72,27 +73,37 @@ const inboxOf = (eventId: string) =>
 /** The in-app deliveries of the named users (the crowds' wait for batches this file never runs). */
 const statesOf = (eventId: string) =>
   env.db.$client`select destination, state, attempts from deliveries where event_id = ${eventId} and channel = 'inapp' and destination not like 'c%' order by destination`;
+/** The in-app timeline lines of the named users, as `user state`. */
+const linesOf = async (tenantId: string, eventId: string) =>
+  (await timelineOf(env.db, tenantId, eventId)).filter((line) => line.channel === 'inapp' && !line.destination.startsWith('c')).map((line) => `${line.destination} ${line.state}`);
+/** Whether each recorded batch of the event is written. */
+const writtenOf = async (eventId: string) =>
+  (await env.db.$client<{ written: boolean }[]>`select written_at is not null as written from inapp_batches where event_id = ${eventId} order by batch`).map((row) => row.written);
 
 describe('in-app batches written as one group', () => {
-  it('writes each batch’s rows with its own event’s text, announces each once, marks them sent, and counts per batch', async () => {
+  it('writes each batch’s rows with its own event’s text, announces each once, marks the batches written, and counts per batch', async () => {
     await publishRouted({ id: 'grp_a', tenantId: 'acme', assigneeUserIds: ['a1', 'a2', 'a3', ...acmeCrowd], data: { title: 'Acme finding' } });
     await publishRouted({ id: 'grp_g', tenantId: 'globex', assigneeUserIds: ['g1', ...globexCrowd], data: { title: 'Globex finding' } });
     expect(await inboxOf('grp_a')).toEqual([]);
+    expect(await linesOf('acme', 'grp_a')).toEqual(['a1 pending', 'a2 pending', 'a3 pending']);
+    expect(await writtenOf('grp_a')).toEqual([false]);
 
-    // Two batches of one event, one of another, one of an event that is not stored, one repeated.
+    // Two parts of one event's batch, one of another, one of an event that is not stored, one repeated.
     const results = await writeInappBatches(
       [
-        { tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2'] },
-        { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] },
-        { tenantId: 'acme', eventId: 'grp_missing', userIds: ['a1'] },
-        { tenantId: 'acme', eventId: 'grp_a', userIds: ['a3'] },
-        { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] },
+        { tenantId: 'acme', eventId: 'grp_a', batch: 0, userIds: ['a1', 'a2'] },
+        { tenantId: 'globex', eventId: 'grp_g', batch: 0, userIds: ['g1'] },
+        { tenantId: 'acme', eventId: 'grp_missing', batch: 0, userIds: ['a1'] },
+        { tenantId: 'acme', eventId: 'grp_a', batch: 0, userIds: ['a3'] },
+        { tenantId: 'globex', eventId: 'grp_g', batch: 0, userIds: ['g1'] },
       ],
       deps,
     );
     expect(results.map((r) => r.written)).toEqual([2, 1, 0, 1, 1]);
-    // The frames are out when the write returns; the deliveries are marked sent after them.
+    // The frames are out when the write returns; the batches are marked written after them.
     await Promise.all(results.map((r) => r.marked));
+    expect(await writtenOf('grp_a')).toEqual([true]);
+    expect(await writtenOf('grp_g')).toEqual([true]);
 
     expect(await inboxOf('grp_a')).toEqual([
       { user_id: 'a1', tenant_id: 'acme', title: 'Acme finding' },
@@ -100,8 +111,10 @@ describe('in-app batches written as one group', () => {
       { user_id: 'a3', tenant_id: 'acme', title: 'Acme finding' },
     ]);
     expect(await inboxOf('grp_g')).toEqual([{ user_id: 'g1', tenant_id: 'globex', title: 'Globex finding' }]);
-    expect(await statesOf('grp_a')).toEqual(['a1', 'a2', 'a3'].map((destination) => ({ destination, state: 'sent', attempts: 1 })));
-    expect(await statesOf('grp_g')).toEqual([{ destination: 'g1', state: 'sent', attempts: 1 }]);
+    // Their rows are their deliveries' records: no delivery row is written or updated for them.
+    expect(await statesOf('grp_a')).toEqual([]);
+    expect(await linesOf('acme', 'grp_a')).toEqual(['a1 sent', 'a2 sent', 'a3 sent']);
+    expect(await linesOf('globex', 'grp_g')).toEqual(['g1 sent']);
 
     const notificationFrames = () => frames.filter((f) => f.frame.type === 'notification').map((f) => `${f.channel.split(':').pop()} ${f.frame.data.eventId}`);
     await eventually(async () => notificationFrames().length >= 4);
@@ -113,29 +126,58 @@ describe('in-app batches written as one group', () => {
 
   it('writes and announces nothing twice when the same batches run again', async () => {
     const before = frames.length;
-    const results = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }, { tenantId: 'globex', eventId: 'grp_g', userIds: ['g1'] }], deps);
+    const results = await writeInappBatches(
+      [
+        { tenantId: 'acme', eventId: 'grp_a', batch: 0, userIds: ['a1', 'a2', 'a3'] },
+        { tenantId: 'globex', eventId: 'grp_g', batch: 0, userIds: ['g1'] },
+      ],
+      deps,
+    );
     expect(results.map((r) => r.written)).toEqual([0, 0]);
     await Promise.all(results.map((r) => r.marked));
     expect((await inboxOf('grp_a')).length).toBe(3);
-    expect((await statesOf('grp_a')).map((r) => r.attempts)).toEqual([1, 1, 1]);
     expect(await framesUntilFence(before)).toEqual([]);
   });
 
-  it('announces again a row written before a crash that left its delivery pending, and only that one', async () => {
-    await env.db.$client`update deliveries set state = 'pending' where event_id = 'grp_a' and destination = 'a2' and channel = 'inapp'`;
+  it('announces again the rows of a batch written before a crash that left it unmarked', async () => {
+    await env.db.$client`update inapp_batches set written_at = null where event_id = 'grp_a'`;
     const before = frames.length;
-    const results = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_a', userIds: ['a1', 'a2', 'a3'] }], deps);
-    expect(results.map((r) => r.written)).toEqual([1]);
+    const results = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_a', batch: 0, userIds: ['a1', 'a2', 'a3'] }], deps);
+    expect(results.map((r) => r.written)).toEqual([3]);
     await results[0]!.marked;
     expect((await inboxOf('grp_a')).length).toBe(3);
-    expect((await statesOf('grp_a')).map((r) => r.state)).toEqual(['sent', 'sent', 'sent']);
+    expect(await writtenOf('grp_a')).toEqual([true]);
+    const announced = (await framesUntilFence(before)).map((f) => `${f.channel.split(':').pop()} ${f.frame.type}`);
+    expect(announced.sort()).toEqual(['a1 notification', 'a1 unread_count', 'a2 notification', 'a2 unread_count', 'a3 notification', 'a3 unread_count']);
+  });
+
+  it('finishes a job from before batches were recorded: marks its pending deliveries sent, and announces again only a row whose delivery a crash left pending', async () => {
+    await publishRouted({ id: 'grp_old', tenantId: 'acme', assigneeUserIds: ['a1', 'a2', ...acmeCrowd] });
+    // As an older router left it: a pending delivery row per person, no batch.
+    await env.db.$client`delete from inapp_batches where event_id = 'grp_old'`;
+    await env.db.$client`
+      insert into deliveries (tenant_id, event_id, channel, destination, user_id, state)
+      select 'acme', 'grp_old', 'inapp', u, u, 'pending' from unnest(array['a1', 'a2']) as u`;
+    const legacy = { tenantId: 'acme', eventId: 'grp_old', userIds: ['a1', 'a2'] };
+    const [first] = await writeInappBatches([legacy], deps);
+    expect(first!.written).toBe(2);
+    await first!.marked;
+    expect(await statesOf('grp_old')).toEqual(['a1', 'a2'].map((destination) => ({ destination, state: 'sent', attempts: 1 })));
+    expect(await linesOf('acme', 'grp_old')).toEqual(['a1 sent', 'a2 sent']);
+
+    await env.db.$client`update deliveries set state = 'pending' where event_id = 'grp_old' and destination = 'a2' and channel = 'inapp'`;
+    const before = frames.length;
+    const [again] = await writeInappBatches([legacy], deps);
+    expect(again!.written).toBe(1);
+    await again!.marked;
+    expect((await statesOf('grp_old')).map((r) => r.state)).toEqual(['sent', 'sent']);
     expect((await framesUntilFence(before)).map((f) => `${f.channel.split(':').pop()} ${f.frame.type}`)).toEqual(['a2 notification', 'a2 unread_count']);
   });
 
   it('sends a frame that is the notification as the inbox lists it', async () => {
     await publishRouted({ id: 'grp_view', tenantId: 'acme', actorId: 'a2', severity: 'high', assigneeUserIds: ['a1', ...acmeCrowd], data: { title: 'Viewed', actions: [{ label: 'Open', url: '/findings/7' }], nested: { n: 1.5, list: ['x'] } } });
     const before = frames.length;
-    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_view', userIds: ['a1'] }], deps);
+    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_view', batch: 0, userIds: ['a1'] }], deps);
     await result!.marked;
     const [frame] = (await framesUntilFence(before)).filter((f) => f.frame.type === 'notification');
     const listed = await api.get('/api/v1/notifications?limit=50', await env.userToken('a1', ['acme']));
@@ -149,7 +191,7 @@ describe('in-app batches written as one group', () => {
     await publishRouted({ id: 'grp_heard', tenantId: 'acme', assigneeUserIds: ['a1', ...acmeCrowd] });
     publishedTo.length = 0;
     const before = frames.length;
-    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_heard', userIds: ['a1', ...acmeCrowd] }], deps);
+    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_heard', batch: 0, userIds: ['a1', ...acmeCrowd] }], deps);
     await result!.marked;
     expect(result!.written).toBe(1 + acmeCrowd.length);
     expect((await inboxOf('grp_heard')).length).toBe(1 + acmeCrowd.length);
@@ -161,7 +203,7 @@ describe('in-app batches written as one group', () => {
 
   it('takes each user’s priority and rule from the batch when it carries them, not from the deliveries', async () => {
     await publishRouted({ id: 'grp_carried', tenantId: 'acme', assigneeUserIds: ['a1', 'a2', ...acmeCrowd] });
-    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_carried', userIds: ['a1', 'a2'], priorities: ['urgent', 'low'], ruleIds: [null, null] }], deps);
+    const [result] = await writeInappBatches([{ tenantId: 'acme', eventId: 'grp_carried', batch: 0, userIds: ['a1', 'a2'], priorities: ['urgent', 'low'], ruleIds: [null, null] }], deps);
     await result!.marked;
     const rows = await env.db.$client`select user_id, priority from notifications where event_id = 'grp_carried' order by user_id`;
     expect(rows.map((r) => [r.user_id, r.priority])).toEqual([

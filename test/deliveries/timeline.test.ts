@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventTimeline, findTimelineLine, inboxLineId, notificationIdOfLine } from '../../src/deliveries/timeline.ts';
+import { batchLineId, eventTimeline, findTimelineLine, inboxLineId, notificationIdOfLine } from '../../src/deliveries/timeline.ts';
+import { inappBatchesOf, markBatchesWritten, recordBatchesStatement } from '../../src/inbox/inappBatches.ts';
 import { receiptUpdate } from '../../src/realtime/inappReceipts.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
@@ -72,6 +73,37 @@ describe('the delivery timeline', () => {
     expect(lines[0]!.id).not.toBe(inboxLineId(carolRow));
   });
 
+  it('shows a large fan-out’s people pending from its batch until their inbox rows are written, and finds each by the same id throughout', async () => {
+    const [batch] = inappBatchesOf({ tenantId: 'acme', id: 'fanned' }, [
+      { destination: 'gina', priority: 'high', ruleId: null },
+      { destination: 'hal', priority: 'normal', ruleId: null },
+      { destination: 'ivy', priority: 'normal', ruleId: null },
+    ]);
+    await env.db.execute(recordBatchesStatement([batch!], null));
+    const [recorded] = await env.db.$client<{ id: string }[]>`select id::text from inapp_batches where event_id = 'fanned'`;
+    const batchId = BigInt(recorded!.id);
+    const pending = await eventTimeline(env.db, 'acme', 'fanned');
+    expect(summary(pending)).toEqual(['inapp:gina:pending', 'inapp:hal:pending', 'inapp:ivy:pending']);
+    expect(pending.map((l) => l.id)).toEqual([0, 1, 2].map((i) => batchLineId(batchId, i)));
+    expect(pending[0]).toMatchObject({ priority: 'high', attempts: 0, sentAt: null, tenantId: 'acme', eventId: 'fanned', userId: 'gina' });
+
+    // The worker writes gina's row; hal's content is refused (a failed row); ivy's is still to come. Lines go by time.
+    const ginaRow = await inboxRow('fanned', 'gina');
+    await deliveryRow('fanned', 'inapp', 'hal', 'failed');
+    expect(summary(await eventTimeline(env.db, 'acme', 'fanned'))).toEqual(['inapp:ivy:pending', 'inapp:gina:sent', 'inapp:hal:failed']);
+    // A pending line's id finds what the person's delivery is now.
+    expect(await findTimelineLine(env.db, batchLineId(batchId, 0))).toMatchObject({ id: inboxLineId(ginaRow), state: 'sent', destination: 'gina' });
+    expect(await findTimelineLine(env.db, batchLineId(batchId, 1))).toMatchObject({ state: 'failed', destination: 'hal' });
+    expect(await findTimelineLine(env.db, batchLineId(batchId, 2))).toMatchObject({ id: batchLineId(batchId, 2), state: 'pending', destination: 'ivy' });
+    expect(await findTimelineLine(env.db, batchLineId(batchId, 3))).toBeNull();
+    expect(await findTimelineLine(env.db, batchLineId(batchId + 1000n, 0))).toBeNull();
+
+    // Once written, the batch stands for nobody: every line is a row's.
+    await inboxRow('fanned', 'ivy');
+    await markBatchesWritten(env.db, [{ tenantId: 'acme', eventId: 'fanned', batch: 0 }]);
+    expect(summary(await eventTimeline(env.db, 'acme', 'fanned'))).toEqual(['inapp:gina:sent', 'inapp:hal:failed', 'inapp:ivy:sent']);
+  });
+
   it('finds a line by its id, an inbox row’s or a stored delivery’s, and nothing for an id with no row', async () => {
     const rowId = await inboxRow('lookup', 'frank');
     const stored = await deliveryRow('lookup', 'webhook', 'rule:r1', 'failed');
@@ -94,5 +126,11 @@ describe('inbox line ids', () => {
     expect(notificationIdOfLine('00000000-0000-8000-8000-00000000000g')).toBeNull();
     expect(notificationIdOfLine('00000000-0000-8000-8000-0000000000001')).toBeNull();
     expect(inboxLineId(2n ** 48n)).toBe('00000001-0000-8000-8000-000000000000');
+  });
+
+  it('keep a batch recipient’s line apart: its own marker and index, never read as an inbox row’s', () => {
+    expect(batchLineId(2n ** 48n + 5n, 999)).toBe('00000001-0001-83e7-8000-000000000005');
+    expect(notificationIdOfLine(batchLineId(7n, 0))).toBeNull();
+    expect(batchLineId(7n, 0)).not.toBe(inboxLineId(7n));
   });
 });

@@ -97,7 +97,7 @@ it('two in-app processes and the router writing the same inboxes while clients r
   const { rows } = await settle(
     async () => ({
       pending: (await world.env.db.$client`select
-          (select count(*)::int from event_outbox) + (select count(*)::int from deliveries where channel = 'inapp' and state = 'pending') as n`)[0]!.n as number,
+          (select count(*)::int from event_outbox) + (select count(*)::int from inapp_batches where written_at is null) as n`)[0]!.n as number,
       rows: await world.env.db.$client<{ user_id: string; event_id: string }[]>`
         select user_id, event_id from notifications where user_id = any(${USERS}) order by user_id, seq`,
     }),

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inappBatchesOf, recordBatchesStatement } from '../../src/inbox/inappBatches.ts';
 import { retryJobId } from '../../src/queues/catalog.ts';
 import { startWebhook } from '../../workers/roles/webhook.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
@@ -126,6 +127,14 @@ describe('POST /api/v1/deliveries/:id/retry', () => {
     expect((await api.post('/api/v1/deliveries/00000000-0000-8000-8000-0000ffffffff/retry')).status).toBe(404);
     expect((await api.post('/api/v1/deliveries/not-a-uuid/retry')).status).toBe(404);
     expect((await api.post(`/api/v1/deliveries/${inapp.id}/retry`, undefined, await env.userToken('u1', ['acme']))).status).toBe(403);
+
+    // A large fan-out's person whose row is still to be written (as a recorded in-app batch leaves
+    // them): a pending line, refused like any in-app delivery, and hidden from another tenant.
+    await env.db.execute(recordBatchesStatement(inappBatchesOf({ tenantId: 'globex', id: 'evt_globex' }, [{ destination: 'g_waiting', priority: 'normal' }]), null));
+    const waiting = (await timeline('evt_globex')).body.items.find((i: { destination: string }) => i.destination === 'g_waiting');
+    expect(waiting).toMatchObject({ channel: 'inapp', state: 'pending', attempts: 0 });
+    expect((await api.post(`/api/v1/deliveries/${waiting.id}/retry`)).status).toBe(409);
+    expect((await api.post(`/api/v1/deliveries/${waiting.id}/retry`, undefined, ACME_KEY)).status).toBe(404);
   });
 
   it('re-queues failed deliveries of every queued channel, each retry under a job id of its own', async () => {

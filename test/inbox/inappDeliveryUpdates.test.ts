@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markInappRefusedStatement, markInappSentStatement } from '../../src/inbox/inboxWriter.ts';
+import { markInappSentStatement, recordInappRefusedStatement } from '../../src/inbox/inboxWriter.ts';
 import { createInappReceipts, receiptUpdate } from '../../src/realtime/inappReceipts.ts';
 import { eventually } from '../helpers/api.ts';
 import { accessPaths, executedPlan, inputWalks, statisticsByHand } from '../helpers/queryPlan.ts';
@@ -66,19 +66,26 @@ describe.each([
 ])('statements that mark in-app deliveries read only their own rows (statistics: $statistics)', ({ analyze }) => {
   const reasonOf = (i: number) => `reason ${i}`;
   it.each([
-    { statement: 'a large fan-out’s in-app batch (pending → sent)', settled: 'sent', from: 'pending', to: 'sent', mark: (marked: string[]) => markInappSentStatement(pairsOf(marked)) },
+    {
+      statement: 'an older job’s in-app batch (pending → sent)',
+      settled: 'sent',
+      from: 'pending',
+      to: 'sent',
+      mark: (marked: string[]) => markInappSentStatement(pairsOf(marked)),
+    },
     {
       statement: 'refused content (pending → failed, each with its reason)',
       settled: 'sent',
       from: 'pending',
       to: 'failed',
-      mark: (marked: string[]) => markInappRefusedStatement(marked.map((id, i) => ({ event: { tenantId: 'acme', id }, userId: userOf(i), reason: reasonOf(i) }))),
+      mark: (marked: string[]) => recordInappRefusedStatement(marked.map((id, i) => ({ event: { tenantId: 'acme', id }, userId: userOf(i), reason: reasonOf(i) }))),
     },
   ])('$statement', async ({ settled, from, to, mark }) => {
     const fresh = await writtenSince(`${analyze ? 's' : 'n'}${to}`, settled, from, 1_000, analyze);
     const marked = fresh.slice(0, 100);
     const run = await executionOf(mark(marked));
-    expect(run.deliveriesAccess).toContain(PROBE);
+    // The refusal is an INSERT whose conflicts the unique index arbitrates: it reads deliveries no other way.
+    if (to === 'sent') expect(run.deliveriesAccess).toContain(PROBE);
     expect(run.deliveriesAccess.filter((path) => !BY_KEY.includes(path))).toEqual([]);
     expect(run.inputWalks).toEqual([1]);
     const rows = await env.db.$client<{ event_id: string; state: string; last_error: string | null }[]>`
@@ -88,6 +95,26 @@ describe.each([
     expect(rows.filter((row) => row.state === from)).toHaveLength(fresh.length - marked.length);
     // A refusal records each delivery's own reason.
     if (to === 'failed') expect(changed.map((row) => row.last_error)).toEqual(changed.map((row) => reasonOf(marked.indexOf(row.event_id))));
+  });
+});
+
+describe('refused in-app content', () => {
+  it('is recorded failed with its reason: a new row for a recorded batch’s person, an older job’s pending row marked, a failed one left alone', async () => {
+    await insertInapp(['rf_pending'], 'pending');
+    await insertInapp(['rf_failed'], 'failed');
+    const refused = ['rf_pending', 'rf_failed', 'rf_new'].map((id) => ({ event: { tenantId: 'acme', id }, userId: 'u0', reason: `why ${id}`, priority: 'high' as const, ruleId: null }));
+    const recorded = await env.db.execute<{ event_id: string }>(recordInappRefusedStatement(refused));
+    expect(recorded.map((row) => row.event_id).sort()).toEqual(['rf_new', 'rf_pending']);
+    const rows = await env.db.$client<{ event_id: string; state: string; attempts: number; last_error: string | null; priority: string; failed: boolean }[]>`
+      select event_id, state, attempts, last_error, priority, failed_at is not null as failed from deliveries
+      where event_id like 'rf\_%' order by event_id`;
+    expect(rows).toEqual([
+      { event_id: 'rf_failed', state: 'failed', attempts: 0, last_error: null, priority: 'normal', failed: false },
+      { event_id: 'rf_new', state: 'failed', attempts: 1, last_error: 'why rf_new', priority: 'high', failed: true },
+      { event_id: 'rf_pending', state: 'failed', attempts: 1, last_error: 'why rf_pending', priority: 'normal', failed: true },
+    ]);
+    // A re-run records nothing again.
+    expect(await env.db.execute(recordInappRefusedStatement(refused))).toHaveLength(0);
   });
 });
 

@@ -54,8 +54,12 @@ it('routes an event whose route job was lost (Redis keys deleted after accept) t
   await eventually(async () => (await env.db.$client`select count(*)::int as n from event_outbox`)[0]!.n === 0);
 });
 
-it('routes again an event whose in-app job was lost after routing (Redis flushed before the worker ran)', async () => {
-  // The in-app worker is behind: the event is routed, its inbox row is a pending delivery and a job in Redis.
+/** Whether every in-app batch recorded for the event is written. */
+const batchesWritten = async (eventId: string) =>
+  (await env.db.$client<{ n: number }[]>`select count(*)::int as n from inapp_batches where event_id = ${eventId} and written_at is null`)[0]!.n === 0;
+
+it('enqueues again, from its row, an in-app batch whose job was lost after routing (Redis flushed before the worker ran)', async () => {
+  // The in-app worker is behind: the event is routed, its people are a recorded batch and a job in Redis.
   await env.stop(inapp);
   expect((await api.post('/api/v1/events', { id: 'lost_after_route', tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1', ...crowd] })).status).toBe(202);
   await eventually(async () => (await routedEventIds(env.db.$client, ['lost_after_route'])).length === 1);
@@ -65,8 +69,9 @@ it('routes again an event whose in-app job was lost after routing (Redis flushed
   inapp = await env.startInapp();
   const token = await env.userToken('u1', ['acme']);
   await eventually(async () => (await api.get('/api/v1/notifications', token)).body.items.some((n: { eventId: string }) => n.eventId === 'lost_after_route'), 20_000);
-  // The inbox row is written and announced before its delivery is marked sent, so wait for the mark too.
-  await eventually(async () => (await env.db.$client`select state from deliveries where event_id = 'lost_after_route' and channel = 'inapp' and destination = 'u1'`)[0]?.state === 'sent');
+  // The inbox row is written and announced before its batch is marked written, so wait for the mark too.
+  await eventually(() => batchesWritten('lost_after_route'));
+  expect(await env.db.$client`select 1 from inapp_batches where event_id = 'lost_after_route'`).toHaveLength(1);
 });
 
 it('runs again an in-app batch that failed for good, so the inbox row still arrives', async () => {
@@ -85,5 +90,25 @@ it('runs again an in-app batch that failed for good, so the inbox row still arri
   inapp = await env.startInapp();
   const token = await env.userToken('u1', ['acme']);
   await eventually(async () => (await api.get('/api/v1/notifications', token)).body.items.some((n: { eventId: string }) => n.eventId === 'gave_up'), 20_000);
-  await eventually(async () => (await env.db.$client`select state from deliveries where event_id = 'gave_up' and channel = 'inapp' and destination = 'u1'`)[0]?.state === 'sent');
+  await eventually(() => batchesWritten('gave_up'));
+});
+
+it('finishes pending in-app deliveries an older router left: marks sent those whose row is written, routes again the events of the rest', async () => {
+  // As a router from before in-app batches left two routed events whose jobs Redis lost: one
+  // whose inbox row was written (its worker died before marking it), one whose row never was.
+  for (const id of ['old_written', 'old_unwritten']) {
+    expect((await api.post('/api/v1/events', { id, tenantId: 'acme', type: 'finding_created', assigneeUserIds: ['u1', ...crowd] })).status).toBe(202);
+    await eventually(async () => (await routedEventIds(env.db.$client, [id])).length === 1);
+    await eventually(() => batchesWritten(id));
+  }
+  await env.db.$client`delete from inapp_batches where event_id in ('old_written', 'old_unwritten')`;
+  await env.db.$client`delete from notifications where event_id = 'old_unwritten'`;
+  await env.db.$client`
+    insert into deliveries (tenant_id, event_id, channel, destination, user_id, state, updated_at)
+    select 'acme', e, 'inapp', 'u1', 'u1', 'pending', now() - interval '1 minute' from unnest(array['old_written', 'old_unwritten']) as e`;
+
+  const stateOf = async (id: string) => (await env.db.$client`select state from deliveries where event_id = ${id} and channel = 'inapp' and destination = 'u1'`)[0]?.state;
+  await eventually(async () => (await stateOf('old_written')) === 'sent' && (await stateOf('old_unwritten')) === 'sent', 20_000);
+  // The second's row was written by routing it again, then its delivery marked sent at a later sweep.
+  expect(await env.db.$client`select 1 from notifications where event_id = 'old_unwritten' and user_id = 'u1'`).toHaveLength(1);
 });

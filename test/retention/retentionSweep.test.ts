@@ -73,6 +73,12 @@ describe('retention sweep', () => {
       insert into digests (tenant_id, rule_id, channel, destination, key_value, state, count, max_items, opened_at, closes_at, carrier_id) values
         ('acme', gen_random_uuid(), 'email', 'old-closed', '', 'closed', 2, 50, ${OLD}, ${OLD}, gen_random_uuid()),
         ('acme', gen_random_uuid(), 'email', 'old-open', '', 'open', 2, 50, ${OLD}, ${OLD}, gen_random_uuid())`);
+    // A large fan-out's in-app batches: one written long ago goes; one still to write stays, and keeps its event.
+    const recipients = JSON.stringify({ userIds: ['ana'], priorities: ['normal'], ruleIds: [null] });
+    await env.db.$client.unsafe(`
+      insert into inapp_batches (tenant_id, event_id, batch, priority, recipients, created_at, written_at) values
+        ('acme', 'old_archived', 0, 'normal', '${recipients}', ${OLD}, ${OLD}),
+        ('acme', 'old_unread', 0, 'normal', '${recipients}', ${OLD}, null)`);
     const before = await countsAgree();
     expect(before.kept).toEqual(before.actual);
 
@@ -80,13 +86,15 @@ describe('retention sweep', () => {
 
     // The old events' in-app deliveries are their inbox rows (src/deliveries/timeline.ts): the read
     // and archived ones went as notifications; of the deliveries, only the finished webhook.
-    expect(counts).toMatchObject({ notifications: 2, deliveries: 1, attempts: 3, events: 2, digests: 1 });
+    expect(counts).toMatchObject({ notifications: 2, deliveries: 1, attempts: 3, events: 1, digests: 1, inappBatches: 1 });
+    expect(await exists('inapp_batches', "event_id = 'old_unread' and written_at is null")).toBe(1);
+    expect(await exists('inapp_batches', "event_id = 'old_archived'")).toBe(0);
     expect(await exists('digests', "destination = 'old-open'")).toBe(1);
     expect(await exists('notifications', "event_id in ('old_read', 'old_archived')")).toBe(0);
     expect(await exists('notifications', "event_id in ('old_unread', 'old_unrouted', 'young_read')")).toBe(3);
-    expect(await exists('events', "id in ('old_archived', 'old_unread')")).toBe(0);
-    // Unrouted, young, or with a delivery still to send (old_read's pending webhook renders it): kept.
-    expect(await exists('events', "id in ('old_unrouted', 'young_read', 'old_read')")).toBe(3);
+    expect(await exists('events', "id = 'old_archived'")).toBe(0);
+    // Unrouted, young, or with a delivery still to send (old_read's pending webhook renders it, old_unread's batch its rows): kept.
+    expect(await exists('events', "id in ('old_unrouted', 'young_read', 'old_read', 'old_unread')")).toBe(4);
     expect(await exists('deliveries', "destination like 'https://a.example/%'")).toBe(2);
     expect(await exists('deliveries', "destination = 'https://a.example/old-done'")).toBe(0);
     expect(await exists('delivery_attempts', "delivery_id in (select id from deliveries where destination like 'https://a.example/%')")).toBe(6);

@@ -379,13 +379,20 @@ describe('route jobs carry a group of events', () => {
     const batches = await jobsOn('inapp', 'evt_fanout');
     // Each user's priority and rule travel with the batch, so the worker need not read them back.
     const first = many.slice(0, INAPP_BATCH_SIZE);
-    expect(batches.map((j) => j.data)).toEqual([
-      { tenantId: 'acme', eventId: 'evt_fanout', userIds: first, priorities: first.map(() => 'normal'), ruleIds: first.map(() => null) },
-    ]);
-    // No in-app worker runs in this file: the rows wait for it, pending.
+    const recipients = { userIds: first, priorities: first.map(() => 'normal'), ruleIds: first.map(() => null) };
+    expect(batches.map((j) => j.data)).toEqual([{ tenantId: 'acme', eventId: 'evt_fanout', batch: 0, ...recipients }]);
+    // No in-app worker runs in this file: the people wait in the recorded batch, unwritten, with no delivery row each.
     expect(await inboxRowsOf('evt_fanout')).toEqual([]);
-    const states = await env.db.$client`select distinct state from deliveries where event_id = 'evt_fanout' and channel = 'inapp'`;
-    expect(states.map((r) => r.state)).toEqual(['pending']);
+    expect(await env.db.$client`select 1 from deliveries where event_id = 'evt_fanout' and channel = 'inapp'`).toHaveLength(0);
+    const recorded = await env.db.$client`select batch, priority, recipients, written_at from inapp_batches where event_id = 'evt_fanout'`;
+    expect(recorded).toEqual([{ batch: 0, priority: 'normal', recipients, written_at: null }]);
+    const timeline = await timelineOf(env.db, 'acme', 'evt_fanout');
+    expect(timeline.filter((line) => line.channel === 'inapp').map((line) => [line.destination, line.state])).toEqual(first.map((userId) => [userId, 'pending']));
+
+    // Routing it again (a retry, the sweeper) records and enqueues nothing more.
+    await routeEvents(deps, [acme('evt_fanout')]);
+    expect(await env.db.$client`select 1 from inapp_batches where event_id = 'evt_fanout'`).toHaveLength(1);
+    expect(await jobsOn('inapp', 'evt_fanout')).toHaveLength(1);
   });
 });
 
@@ -430,14 +437,14 @@ describe('a routing pass on the wire', () => {
       expect(await plansOf(genericPlanDb)).toEqual({ write: '1 generic, 0 custom', directory: '1 generic, 0 custom' });
       expect(await plansOf(db)).toEqual({ write: '0 generic, 0 custom', directory: '0 generic, 0 custom' });
 
-      // One more assignee than a generic plan is trusted with: the directory read's and the write's arrays are too long.
+      // One more event than a generic plan is trusted with, each to a person of its own: the directory read's and the write's arrays are too long.
       const many = Array.from({ length: GENERIC_PLAN_MAX_ELEMENTS + 1 }, (_, i) => `plan_u${i}`);
       await env.db.$client`insert into users (id, email, name, tenant_ids) select u, u || '@acme.example', u, array['acme'] from unnest(${many}::text[]) as u`;
-      const large = { ...small, id: 'evt_plan_large', assigneeUserIds: many };
-      expect((await api.post('/api/v1/events', large)).status).toBe(202);
-      await route(large.id);
-      const [recorded] = await env.db.$client<{ count: number }[]>`select count(*)::int from deliveries where event_id = ${large.id} and channel = 'inapp'`;
-      expect(recorded!.count).toBe(many.length);
+      const large = many.map((userId) => ({ ...small, id: `evt_plan_${userId}`, assigneeUserIds: [userId] }));
+      expect((await api.post('/api/v1/events/batch', { events: large })).status).toBe(200);
+      await routeEvents({ ...deps, db, genericPlanDb, rules: createRuleCache(db) }, large.map((event) => acme(event.id)));
+      const [written] = await env.db.$client<{ count: number }[]>`select count(*)::int from notifications where event_id like 'evt_plan_plan_u%'`;
+      expect(written!.count).toBe(many.length);
       expect(await plansOf(db)).toEqual({ write: '0 generic, 1 custom', directory: '0 generic, 1 custom' });
       expect(await plansOf(genericPlanDb)).toEqual({ write: '1 generic, 0 custom', directory: '1 generic, 0 custom' });
     } finally {

@@ -43,11 +43,12 @@ function startInappProcess(): ChildProcess {
   });
 }
 
-/** The in-app deliveries as "<event> <user>": those still pending, and those sent on their first run. */
-async function inappPairs(): Promise<{ pending: Set<string>; sentOnce: Set<string> }> {
-  const rows = await env.db.$client`select event_id || ' ' || destination as pair, state, attempts from deliveries where channel = 'inapp'`;
-  const where = (keep: (row: (typeof rows)[number]) => boolean) => new Set(rows.filter(keep).map((row) => row.pair as string));
-  return { pending: where((row) => row.state === 'pending'), sentOnce: where((row) => row.state === 'sent' && row.attempts === 1) };
+/** The inbox rows as "<event> <user>", and the recorded in-app batches as "<event> <batch>" by whether they are written. */
+async function inappProgress(): Promise<{ rows: Set<string>; unwritten: Set<string>; written: Set<string> }> {
+  const rows = await env.db.$client`select event_id || ' ' || user_id as pair from notifications`;
+  const batches = await env.db.$client`select event_id || ' ' || batch as batch, written_at is not null as written from inapp_batches`;
+  const where = (written: boolean) => new Set(batches.filter((b) => b.written === written).map((b) => b.batch as string));
+  return { rows: new Set(rows.map((row) => row.pair as string)), unwritten: where(false), written: where(true) };
 }
 
 it('SIGTERM lets in-flight jobs finish: they complete in the stopping process, and after a restart every job ran exactly once', async () => {
@@ -80,18 +81,21 @@ it('SIGTERM lets in-flight jobs finish: they complete in the stopping process, a
       return active.length >= 10 ? active : null;
     }, 20_000);
     const pairs = inFlight.flatMap((job) => job.data.userIds.map((userId) => `${job.data.eventId} ${userId}`));
+    const batches = inFlight.map((job) => `${job.data.eventId} ${job.data.batch}`);
     // In flight indeed: taken by the worker, not yet written.
-    const { pending } = await inappPairs();
-    expect(pairs.filter((pair) => !pending.has(pair))).toEqual([]);
+    const before = await inappProgress();
+    expect(pairs.filter((pair) => before.rows.has(pair))).toEqual([]);
+    expect(batches.filter((batch) => !before.unwritten.has(batch))).toEqual([]);
     worker.kill('SIGTERM');
     await eventually(async () => output.includes('inapp stopping'));
     await held.release();
     expect(await exited).toBe(0);
 
     // Every job in flight at the signal finished in the process that was stopping: completed in
-    // the queue, its inbox rows written and its deliveries marked sent on the first run.
-    const { sentOnce } = await inappPairs();
-    expect(pairs.filter((pair) => !sentOnce.has(pair)), 'in-flight rows not finished by the stopping worker').toEqual([]);
+    // the queue, its inbox rows written and its batch marked written, on the first run.
+    const after = await inappProgress();
+    expect(pairs.filter((pair) => !after.rows.has(pair)), 'in-flight rows not written by the stopping worker').toEqual([]);
+    expect(batches.filter((batch) => !after.written.has(batch)), 'in-flight batches not marked by the stopping worker').toEqual([]);
     for (const job of inFlight) expect(await queue.getJobState(job.id!), `job of ${job.data.eventId}`).toBe('completed');
     console.log(`shutdown: ${inFlight.length} in-app jobs (${pairs.length} inbox rows) in flight at SIGTERM, all finished before exit`);
   } finally {
@@ -102,13 +106,18 @@ it('SIGTERM lets in-flight jobs finish: they complete in the stopping process, a
 
   await env.startInapp();
   const expected = events.length * (2 + CROWD.length);
-  // The inbox rows are written first and their deliveries marked sent right after: wait for both.
+  // The inbox rows are written first and their batches marked written right after: wait for both.
   await eventually(async () => {
-    const [row] = await env.db.$client`select count(*)::int as n from notifications`;
-    const [pending] = await env.db.$client`select count(*)::int as n from deliveries where channel = 'inapp' and state = 'pending'`;
-    return row!.n === expected && pending!.n === 0;
+    const { rows, unwritten, written } = await inappProgress();
+    return rows.size === expected && unwritten.size === 0 && written.size === events.length;
   }, 30_000);
-  // attempts counts runs of the write: 1 everywhere means no batch was cut off and run again.
-  const byAttempts = await env.db.$client`select attempts, state, count(*)::int as n from deliveries where channel = 'inapp' group by 1, 2`;
-  expect(byAttempts).toEqual([{ attempts: 1, state: 'sent', n: expected }]);
+  // Each batch's job ran once: none was cut off and run again.
+  const inappQueue = new Queue<PayloadOf<'inapp'>>(queueCatalog.inapp.name, { connection: env.redis, prefix: env.config.REDIS_PREFIX });
+  try {
+    const jobs = await inappQueue.getJobs(['completed']);
+    expect(jobs).toHaveLength(events.length);
+    expect(jobs.filter((job) => job.attemptsStarted !== 1).map((job) => `${job.data.eventId} ${job.attemptsStarted}`)).toEqual([]);
+  } finally {
+    await inappQueue.close();
+  }
 }, 90_000);

@@ -144,7 +144,8 @@ const maybeTimestamp = timestamp.nullable();
 export const deliveryView = z
   .object({
     id: z.uuid().meta({
-      description: 'a stored delivery’s id (version 7); a small fan-out’s in-app line, whose record is the inbox row, has a version 8 id carrying that row’s id',
+      description:
+        'a stored delivery’s id (version 7); an in-app line whose record is an inbox row has a version 8 id carrying that row’s id, and a large fan-out’s person still to be written one carrying their in-app batch and place in it (it finds their delivery whatever it has become)',
     }),
     channel: z.enum(CHANNELS),
     destination: z.string().meta({ description: 'a user id, an address, `rule:<id>`, `team:<id>` or `user:<id>` — never a webhook URL' }),
