@@ -194,7 +194,7 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     const unrouted = await sweepUnrouted();
     const lostJobs = (await sweepLostDeliveries()) + (await sweepUnwrittenBatches());
     if (unrouted > 0) logger.warn({ requeued: unrouted }, 'outbox sweeper re-enqueued unrouted events');
-    if (lostJobs > 0) logger.warn({ requeued: lostJobs }, 'outbox sweeper re-routed events whose delivery jobs Redis lost, or ran failed in-app batches again');
+    if (lostJobs > 0) logger.warn({ requeued: lostJobs }, 'outbox sweeper re-routed events whose delivery jobs Redis lost, or enqueued or ran again in-app batches not written');
     return unrouted + lostJobs;
   }
 
