@@ -100,6 +100,7 @@ export function inboxLineId(notificationId: bigint): string {
  * line instead; this id still finds it.
  */
 export function batchLineId(batchId: bigint, index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 0xfff) throw new RangeError(`a batch line's index is 12 bits: ${index}`);
   return lineId(1, batchId, index);
 }
 

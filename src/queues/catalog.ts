@@ -180,7 +180,10 @@ export function routeJobId(events: EventRef[]): string {
  */
 export const INLINE_INAPP_MAX = 100;
 
-/** Users per in-app job: one job writes its inbox rows in one statement. */
+/**
+ * Users per in-app job: one job writes its inbox rows in one statement. At most 4,096: a pending
+ * person's timeline line carries their place in the batch in 12 bits (batchLineId).
+ */
 export const INAPP_BATCH_SIZE = 1_000;
 
 /** The job id of an event's `batch`-th in-app batch (users in sorted order, INAPP_BATCH_SIZE per batch). */

@@ -132,5 +132,8 @@ describe('inbox line ids', () => {
     expect(batchLineId(2n ** 48n + 5n, 999)).toBe('00000001-0001-83e7-8000-000000000005');
     expect(notificationIdOfLine(batchLineId(7n, 0))).toBeNull();
     expect(batchLineId(7n, 0)).not.toBe(inboxLineId(7n));
+    // A batch holds INAPP_BATCH_SIZE people; an index past 12 bits would spill into the marker.
+    expect(batchLineId(7n, 4095)).toBe('00000000-0001-8fff-8000-000000000007');
+    expect(() => batchLineId(7n, 4096)).toThrow(RangeError);
   });
 });
