@@ -79,7 +79,9 @@ export async function findTimelineLine(db: Db, id: string): Promise<DeliveryRow 
       .where(and(eq(deliveries.tenantId, batch.tenantId), eq(deliveries.eventId, batch.eventId), eq(deliveries.channel, 'inapp'), eq(deliveries.destination, userId))),
   ]);
   if (row) return inboxRow ? withReceipt(row, inboxRow) : row;
-  return inboxRow ? inboxLine(inboxRow) : batchLine(batch, line.index);
+  if (inboxRow) return inboxLine(inboxRow);
+  // A batch written with no row for the person (its event gone) stands for nothing, as on the timeline.
+  return batch.writtenAt ? null : batchLine(batch, line.index);
 }
 
 /**

@@ -102,6 +102,10 @@ describe('the delivery timeline', () => {
     await inboxRow('fanned', 'ivy');
     await markBatchesWritten(env.db, [{ tenantId: 'acme', eventId: 'fanned', batch: 0 }]);
     expect(summary(await eventTimeline(env.db, 'acme', 'fanned'))).toEqual(['inapp:gina:sent', 'inapp:hal:failed', 'inapp:ivy:sent']);
+    // A written batch's person with no row at all (nothing was left to write) has no line, by either way in.
+    await env.db.$client`delete from notifications where event_id = 'fanned' and user_id = 'ivy'`;
+    expect(summary(await eventTimeline(env.db, 'acme', 'fanned'))).toEqual(['inapp:gina:sent', 'inapp:hal:failed']);
+    expect(await findTimelineLine(env.db, batchLineId(batchId, 2))).toBeNull();
   });
 
   it('finds a line by its id, an inbox row’s or a stored delivery’s, and nothing for an id with no row', async () => {
