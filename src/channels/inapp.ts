@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { isWritten, markBatchesWritten, writtenBatches, type BatchKey } from '../inbox/inappBatches.ts';
+import { markBatchesWritten, unwrittenBatches, type BatchKey } from '../inbox/inappBatches.ts';
 import {
   announceInboxRowsToListeners,
   insertInboxRows,
@@ -12,7 +12,7 @@ import {
 } from '../inbox/inboxWriter.ts';
 import type { NotificationRow } from '../inbox/notificationView.ts';
 import { prepareInboxRows, type InappRecipient } from '../inbox/inboxContent.ts';
-import { eventKey, type EventEnvelope } from '../intake/eventEnvelope.ts';
+import { eventKey, recipientKey, type EventEnvelope } from '../intake/eventEnvelope.ts';
 import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
 import type { RuleContent } from '../routing/ruleSpec.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
@@ -99,15 +99,11 @@ export async function writeInappBatches(batches: BatchPayload[], deps: InappWrit
     const key = eventKey({ tenantId, id: eventId });
     const event = eventsByKey.get(key)?.envelope;
     if (!event) return [];
-    const recipients = userIds.map((userId) => planned.get(`${key}\u0000${userId}`) ?? { userId, priority: event.priority ?? DEFAULT_PRIORITY, contentRule: null });
+    const recipients = userIds.map((userId) => planned.get(recipientKey(event, userId)) ?? { userId, priority: event.priority ?? DEFAULT_PRIORITY, ruleId: null, contentRule: null });
     return [{ event, actorName: actorName(event, event.actorId ? actors.get(event.actorId) : undefined), recipients }];
   });
   const { contents, pairs, refused } = await prepareInboxRows(source, items);
-  if (refused.length > 0) {
-    const decided = decisionsOf(batches);
-    const failed = refused.map((r) => ({ ...r, ...decided.get(`${eventKey(r.event)}\u0000${r.userId}`) }));
-    (await db.execute(recordInappRefusedStatement(failed))).forEach(() => observeDelivery('inapp', 'failed'));
-  }
+  if (refused.length > 0) (await db.execute(recordInappRefusedStatement(refused))).forEach(() => observeDelivery('inapp', 'failed'));
   if (pairs.size === 0) return nothingToWrite();
   const inserted = await insertInboxRows(db, contents, pairs);
   const earlier = inserted.rows.length < pairs.size ? await unannouncedEarlierRowsOf(db, recorded, legacy, inserted.rows) : [];
@@ -117,9 +113,8 @@ export async function writeInappBatches(batches: BatchPayload[], deps: InappWrit
   // A recorded batch's row is its delivery, sent once announced; a job from before counts as its rows are marked.
   const legacyPairs = pairKeys(legacy);
   for (const row of inserted.rows) {
-    if (!legacyPairs.has(`${eventKey({ tenantId: row.tenantId, id: row.eventId })}\u0000${row.userId}`)) {
-      observeDelivery('inapp', 'sent', eventsByKey.get(eventKey({ tenantId: row.tenantId, id: row.eventId }))?.acceptedAt);
-    }
+    const event = { tenantId: row.tenantId, id: row.eventId };
+    if (!legacyPairs.has(recipientKey(event, row.userId))) observeDelivery('inapp', 'sent', eventsByKey.get(eventKey(event))?.acceptedAt);
   }
   const marked = Promise.all([
     markBatchesWritten(db, recorded),
@@ -140,11 +135,10 @@ export async function writeInappBatches(batches: BatchPayload[], deps: InappWrit
  * batch whose deliveries are still pending. Only asked when some rows existed already.
  */
 async function unannouncedEarlierRowsOf(db: Db, recorded: (BatchPayload & BatchKey)[], legacy: BatchPayload[], fresh: NotificationRow[]): Promise<InboxWrite[]> {
-  const written = await writtenBatches(db, recorded);
-  const open = recorded.filter((b) => !isWritten(written, b));
+  const open = await unwrittenBatches(db, recorded);
   const freshOf = (of: BatchPayload[]) => {
     const keys = pairKeys(of);
-    return fresh.filter((row) => keys.has(`${eventKey({ tenantId: row.tenantId, id: row.eventId })}\u0000${row.userId}`));
+    return fresh.filter((row) => keys.has(recipientKey({ tenantId: row.tenantId, id: row.eventId }, row.userId)));
   };
   return Promise.all([
     unannouncedEarlierRows(db, deliveryPairsOf(open), freshOf(open), { pendingDelivery: false }),
@@ -165,19 +159,9 @@ function deliveryPairsOf(batches: BatchPayload[]): DeliveryPairs {
   return pairs;
 }
 
-/** The batches' (event, user) pairs as `eventKey\0user` keys. */
+/** The batches' (event, user) pairs as recipientKey keys. */
 function pairKeys(batches: BatchPayload[]): Set<string> {
-  return new Set(batches.flatMap(({ tenantId, eventId, userIds }) => userIds.map((userId) => `${eventKey({ tenantId, id: eventId })}\u0000${userId}`)));
-}
-
-/** What the router decided for each person of the batches that carry it, by `eventKey\0user`, for the record of a refused row. */
-function decisionsOf(batches: BatchPayload[]): Map<string, { priority: Priority; ruleId: string | null }> {
-  const decided = new Map<string, { priority: Priority; ruleId: string | null }>();
-  for (const batch of batches.filter(carriesDecisions)) {
-    const key = eventKey({ tenantId: batch.tenantId, id: batch.eventId });
-    batch.userIds.forEach((userId, i) => decided.set(`${key}\u0000${userId}`, { priority: batch.priorities[i]!, ruleId: batch.ruleIds[i]! }));
-  }
-  return decided;
+  return new Set(batches.flatMap(({ tenantId, eventId, userIds }) => userIds.map((userId) => recipientKey({ tenantId, id: eventId }, userId))));
 }
 
 /**
@@ -197,11 +181,10 @@ async function recipientsOf(db: Db, batches: BatchPayload[]): Promise<Map<string
   ]);
   const contentOf = new Map(contents.map((rule) => [rule.id, rule.content]));
   for (const { tenantId, eventId, userIds, priorities, ruleIds: rules } of carrying) {
-    const key = eventKey({ tenantId, id: eventId });
     userIds.forEach((userId, i) => {
       const ruleId = rules[i]!;
       const content = ruleId === null ? undefined : contentOf.get(ruleId);
-      planned.set(`${key}\u0000${userId}`, { userId, priority: priorities[i]!, contentRule: ruleId !== null && content ? { id: ruleId, content } : null });
+      planned.set(recipientKey({ tenantId, id: eventId }, userId), { userId, priority: priorities[i]!, ruleId, contentRule: ruleId !== null && content ? { id: ruleId, content } : null });
     });
   }
   return planned;
@@ -217,7 +200,7 @@ async function plannedRecipients(db: Db, batches: BatchPayload[]): Promise<Map<s
   if (batches.length === 0) return new Map();
   const pairs = batches.flatMap((b) => b.userIds.map((userId) => [b.tenantId, b.eventId, userId] as const));
   const rows = await db.execute<{ tenant_id: string; event_id: string; user_id: string; priority: Priority; rule_id: string | null; content: RuleContent | null }>(sql`
-    select d.tenant_id, d.event_id, d.destination as user_id, d.priority, r.id as rule_id, r.content
+    select d.tenant_id, d.event_id, d.destination as user_id, d.priority, d.rule_id::text as rule_id, r.content
     from deliveries d
     join unnest(${sql.param(pairs.map((p) => p[0]))}::text[], ${sql.param(pairs.map((p) => p[1]))}::text[], ${sql.param(pairs.map((p) => p[2]))}::text[])
       as p(tenant_id, event_id, user_id) on d.tenant_id = p.tenant_id and d.event_id = p.event_id and d.destination = p.user_id
@@ -225,8 +208,8 @@ async function plannedRecipients(db: Db, batches: BatchPayload[]): Promise<Map<s
     where d.channel = 'inapp'`);
   return new Map(
     rows.map((row) => [
-      `${eventKey({ tenantId: row.tenant_id, id: row.event_id })}\u0000${row.user_id}`,
-      { userId: row.user_id, priority: row.priority, contentRule: row.rule_id && row.content ? { id: row.rule_id, content: row.content } : null },
+      recipientKey({ tenantId: row.tenant_id, id: row.event_id }, row.user_id),
+      { userId: row.user_id, priority: row.priority, ruleId: row.rule_id, contentRule: row.rule_id && row.content ? { id: row.rule_id, content: row.content } : null },
     ]),
   );
 }

@@ -142,59 +142,47 @@ const INBOX_LINE_COLUMNS = {
 
 type InboxLineRow = { [K in keyof typeof INBOX_LINE_COLUMNS]: (typeof notifications.$inferSelect)[K] };
 
+/** An in-app line with no row of its own in deliveries: what it says, and nothing of the fields only a stored delivery has. */
+function inappLine(
+  line: Pick<DeliveryRow, 'id' | 'tenantId' | 'eventId' | 'ruleId' | 'state' | 'priority' | 'attempts' | 'sentAt' | 'deliveredAt' | 'createdAt' | 'updatedAt'> & { userId: string },
+): DeliveryRow {
+  return { ...line, channel: 'inapp', destination: line.userId, teamId: null, lastError: null, failedAt: null, notBefore: null, fallbackUnless: null, digestId: null, carriedBy: null };
+}
+
 /** An inbox row as the in-app line of its delivery: sent when written, delivered once a stream carried it. */
 function inboxLine(row: InboxLineRow): DeliveryRow {
-  return {
+  return inappLine({
     id: inboxLineId(row.id),
-    eventId: row.eventId,
     tenantId: row.tenantId,
-    channel: 'inapp',
-    destination: row.userId,
+    eventId: row.eventId,
     userId: row.userId,
     ruleId: null,
-    teamId: null,
     state: row.deliveredAt ? 'delivered' : 'sent',
     priority: row.priority,
     attempts: 1,
-    lastError: null,
     sentAt: row.createdAt,
     deliveredAt: row.deliveredAt,
-    failedAt: null,
-    notBefore: null,
-    fallbackUnless: null,
-    digestId: null,
-    carriedBy: null,
     createdAt: row.createdAt,
     updatedAt: row.deliveredAt ?? row.createdAt,
-  };
+  });
 }
 
 /** A batch's `index`-th recipient, whose inbox row is still to be written: pending since the batch was recorded. */
 function batchLine(batch: typeof inappBatches.$inferSelect, index: number): DeliveryRow {
-  const userId = batch.recipients.userIds[index]!;
-  return {
+  return inappLine({
     id: batchLineId(batch.id, index),
-    eventId: batch.eventId,
     tenantId: batch.tenantId,
-    channel: 'inapp',
-    destination: userId,
-    userId,
+    eventId: batch.eventId,
+    userId: batch.recipients.userIds[index]!,
     ruleId: batch.recipients.ruleIds[index] ?? null,
-    teamId: null,
     state: 'pending',
     priority: batch.recipients.priorities[index] ?? batch.priority,
     attempts: 0,
-    lastError: null,
     sentAt: null,
     deliveredAt: null,
-    failedAt: null,
-    notBefore: null,
-    fallbackUnless: null,
-    digestId: null,
-    carriedBy: null,
     createdAt: batch.createdAt,
     updatedAt: batch.createdAt,
-  };
+  });
 }
 
 /** A delivery row with its inbox row's receipt: pending or sent becomes delivered. */

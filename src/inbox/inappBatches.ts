@@ -62,8 +62,6 @@ export function inappBatchJob(batch: InappBatch): { name: 'inapp'; data: Payload
 /** A batch by its key, as a job names it. */
 export type BatchKey = { tenantId: string; eventId: string; batch: number };
 
-const keyOf = (b: BatchKey) => `${eventKey({ tenantId: b.tenantId, id: b.eventId })}\u0000${b.batch}`;
-
 /**
  * Marks batches written once their rows are announced: from then on a re-run of one (a retry,
  * a job the sweeper re-added) has nothing left to announce.
@@ -73,12 +71,13 @@ export async function markBatchesWritten(db: DbOrTx, batches: BatchKey[]): Promi
   await db.execute(sql`update inapp_batches set written_at = now() where id = any(${batchIds(batches)}) and written_at is null`);
 }
 
-/** Which of these batches are written already: their rows went out once; a re-run must not announce them again. */
-export async function writtenBatches(db: DbOrTx, batches: BatchKey[]): Promise<Set<string>> {
-  if (batches.length === 0) return new Set();
+/** These batches but those written already: a written batch's rows went out once, and a re-run must not announce them again. */
+export async function unwrittenBatches<B extends BatchKey>(db: DbOrTx, batches: B[]): Promise<B[]> {
+  if (batches.length === 0) return [];
   const rows = await db.execute<{ tenant_id: string; event_id: string; batch: number }>(sql`
     select tenant_id, event_id, batch from inapp_batches where id = any(${batchIds(batches)}) and written_at is not null`);
-  return new Set(rows.map((row) => keyOf({ tenantId: row.tenant_id, eventId: row.event_id, batch: row.batch })));
+  const written = new Set(rows.map((row) => `${eventKey({ tenantId: row.tenant_id, id: row.event_id })}\u0000${row.batch}`));
+  return batches.filter((b) => !written.has(`${eventKey({ tenantId: b.tenantId, id: b.eventId })}\u0000${b.batch}`));
 }
 
 /**
@@ -94,9 +93,4 @@ function batchIds(batches: BatchKey[]): SQL {
     cross join lateral (
       select b.id from inapp_batches b where b.tenant_id = k.tenant_id and b.event_id = k.event_id and b.batch = k.batch offset 0
     ) as found)`;
-}
-
-/** Whether `batch` is among those writtenBatches answered. */
-export function isWritten(written: ReadonlySet<string>, batch: BatchKey): boolean {
-  return written.has(keyOf(batch));
 }

@@ -66,8 +66,14 @@ async function inboxContent(source: TemplateSource, { event, actorName, rule }: 
   };
 }
 
-/** A person an event's in-app row goes to: their priority, and the rule whose content their row takes (null: the default). */
-export type InappRecipient = { userId: string; priority: Priority; contentRule: { id: string; content: RuleContent } | null };
+/**
+ * A person an event's in-app row goes to: their priority, the rule that routed it to them (null:
+ * none, an assignee say), and the rule whose content their row takes (null: the default).
+ */
+export type InappRecipient = { userId: string; priority: Priority; ruleId: string | null; contentRule: { id: string; content: RuleContent } | null };
+
+/** A row whose content was refused (see renderInboxContents), with what its failed delivery records. */
+export type RefusedRow = { event: EventRef; userId: string; reason: string; priority: Priority; ruleId: string | null };
 
 /**
  * The rows a group writes, ready for insertInboxRows: each event's contents rendered once per
@@ -77,19 +83,19 @@ export type InappRecipient = { userId: string; priority: Priority; contentRule: 
 export async function prepareInboxRows(
   source: TemplateSource,
   items: { event: EventEnvelope; actorName: string | null; recipients: InappRecipient[] }[],
-): Promise<{ contents: InboxContent[]; pairs: ReturnType<typeof createInboxPairs>; refused: { event: EventRef; userId: string; reason: string }[] }> {
+): Promise<{ contents: InboxContent[]; pairs: ReturnType<typeof createInboxPairs>; refused: RefusedRow[] }> {
   const variants = new Map<string, ContentVariant>();
   for (const { event, actorName, recipients } of items) {
     for (const { contentRule } of recipients) variants.set(contentKey(event, contentRule?.id ?? null), { event, actorName, rule: contentRule });
   }
   const { contents, refused: refusedKeys } = await renderInboxContents(source, [...variants.values()]);
   const pairs = createInboxPairs();
-  const refused: { event: EventRef; userId: string; reason: string }[] = [];
+  const refused: RefusedRow[] = [];
   for (const { event, recipients } of items) {
-    for (const { userId, priority, contentRule } of recipients) {
+    for (const { userId, priority, ruleId, contentRule } of recipients) {
       const key = contentKey(event, contentRule?.id ?? null);
       const reason = refusedKeys.get(key);
-      if (reason) refused.push({ event, userId, reason });
+      if (reason) refused.push({ event, userId, reason, priority, ruleId });
       else pairs.add(event, userId, key, priority);
     }
   }

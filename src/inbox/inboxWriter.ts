@@ -1,9 +1,9 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { eventKey, type EventRef } from '../intake/eventEnvelope.ts';
-import { DEFAULT_PRIORITY, type Priority } from '../routing/priority.ts';
+import { eventKey, recipientKey, type EventRef } from '../intake/eventEnvelope.ts';
+import type { Priority } from '../routing/priority.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
-import type { InboxContent } from './inboxContent.ts';
+import type { InboxContent, RefusedRow } from './inboxContent.ts';
 import { applyCountDeltas, countsByUser, type CountRow, type InboxCounts } from './inboxCounts.ts';
 import { presentNotification, type NotificationRow } from './notificationView.ts';
 
@@ -26,7 +26,7 @@ export function createInboxPairs(): InboxPairs & { add(event: EventRef, userId: 
     contentKeys: [] as string[],
     priorities: [] as Priority[],
     add(event: EventRef, userId: string, contentKey: string, priority: Priority) {
-      const key = `${eventKey(event)}\u0000${userId}`;
+      const key = recipientKey(event, userId);
       if (seen.has(key)) return;
       seen.add(key);
       pairs.tenantIds.push(event.tenantId);
@@ -317,13 +317,13 @@ export async function markInappSent(db: DbOrTx, pairs: DeliveryPairs): Promise<E
  * pending row marked so. A row failed already is left alone, so a re-run counts nothing twice.
  * Returns `tenant_id, event_id` of each row it recorded.
  */
-export function recordInappRefusedStatement(refused: { event: EventRef; userId: string; reason: string; priority?: Priority; ruleId?: string | null }[]): SQL {
+export function recordInappRefusedStatement(refused: RefusedRow[]): SQL {
   return sql`
     insert into deliveries as d (event_id, tenant_id, channel, destination, user_id, rule_id, priority, state, attempts, last_error, failed_at)
     select r.event_id, r.tenant_id, 'inapp', r.user_id, r.user_id, r.rule_id::uuid, r.priority, 'failed', 1, r.reason, now()
     from unnest(${sql.param(refused.map((r) => r.event.tenantId))}::text[], ${sql.param(refused.map((r) => r.event.id))}::text[],
-                ${sql.param(refused.map((r) => r.userId))}::text[], ${sql.param(refused.map((r) => r.ruleId ?? null))}::text[],
-                ${sql.param(refused.map((r) => r.priority ?? DEFAULT_PRIORITY))}::text[], ${sql.param(refused.map((r) => r.reason))}::text[])
+                ${sql.param(refused.map((r) => r.userId))}::text[], ${sql.param(refused.map((r) => r.ruleId))}::text[],
+                ${sql.param(refused.map((r) => r.priority))}::text[], ${sql.param(refused.map((r) => r.reason))}::text[])
       as r(tenant_id, event_id, user_id, rule_id, priority, reason)
     on conflict (tenant_id, event_id, channel, destination) do update
       set state = 'failed', failed_at = now(), updated_at = now(), attempts = d.attempts + 1, last_error = excluded.last_error

@@ -82,6 +82,9 @@ export type EventRef = { tenantId: string; id: string };
 /** A map key for an event: ids alone collide across tenants. */
 export const eventKey = (event: EventRef): string => `${event.tenantId}\u0000${event.id}`;
 
+/** An (event, person) pair as a map key: one inbox row, one in-app delivery. */
+export const recipientKey = (event: EventRef, userId: string): string => `${eventKey(event)}\u0000${userId}`;
+
 /** An event as anyone outside routing sees it (tenant stream frames, webhook bodies): no recipient lists, actor or approval roles. */
 export type PublicEvent = {
   id: string;

@@ -1,5 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
+import { recipientKey } from '../intake/eventEnvelope.ts';
 import { inboxRowIds } from '../inbox/inboxWriter.ts';
 import type { Logger } from '../logger.ts';
 import { deliveriesFinished } from '../metrics/processMetrics.ts';
@@ -43,7 +44,7 @@ export function createInappReceipts(db: Db, logger: Logger, flushMs = 500) {
 
   return {
     record(tenantId: string, eventId: string, userId: string): void {
-      pending.set(`${tenantId}\u0000${eventId}\u0000${userId}`, { tenantId, eventId, userId });
+      pending.set(recipientKey({ tenantId, id: eventId }, userId), { tenantId, eventId, userId });
     },
     flush,
     async close(): Promise<void> {

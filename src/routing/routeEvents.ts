@@ -13,8 +13,8 @@ import {
   type InboxWrite,
   type InboxWriteResult,
 } from '../inbox/inboxWriter.ts';
-import { eventKey, publicView, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
-import { prepareInboxRows, type InboxContent } from '../inbox/inboxContent.ts';
+import { eventKey, publicView, recipientKey, type EventEnvelope, type EventRef } from '../intake/eventEnvelope.ts';
+import { prepareInboxRows, type InboxContent, type RefusedRow } from '../inbox/inboxContent.ts';
 import type { NotificationRow } from '../inbox/notificationView.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import { inappBatchesOf, inappBatchJob, recordBatchesStatement, type InappBatch } from '../inbox/inappBatches.ts';
@@ -133,7 +133,7 @@ export async function routePass(
         .filter((d) => d.channel === 'inapp')
         .map((d) => {
           const rule = d.ruleId ? rulesById.get(d.ruleId) : undefined;
-          return { userId: d.destination, priority: d.priority, contentRule: rule?.content ? { id: rule.id, content: rule.content } : null };
+          return { userId: d.destination, priority: d.priority, ruleId: d.ruleId ?? null, contentRule: rule?.content ? { id: rule.id, content: rule.content } : null };
         });
       return { event: r.event, actorName: directory.actorNameOf(r.event), recipients };
     }),
@@ -210,14 +210,14 @@ async function recordPlans(
   deps: RouteDeps,
   routed: Routed[],
   online: ReadonlySet<string>,
-  inline: { contents: InboxContent[]; pairs: InboxPairs; refused: { event: EventRef; userId: string; reason: string }[] },
+  inline: { contents: InboxContent[]; pairs: InboxPairs; refused: RefusedRow[] },
   batches: InappBatch[],
 ): Promise<{ pending: PendingDelivery[]; inbox: InboxWrite; refusedRecorded: number }> {
-  const refusal = new Map(inline.refused.map((r) => [`${eventKey(r.event)}\u0000${r.userId}`, r.reason]));
+  const refusal = new Map(inline.refused.map((r) => [recipientKey(r.event, r.userId), r.reason]));
   /** The state a delivery is recorded in, and why when it is not sent; null for an in-app one, which its inbox row or batch records. */
   const stateOf = (event: EventEnvelope, d: DeliveryPlan['deliveries'][number]): { state: string; reason: string | null } | null => {
     if (d.channel === 'inapp') {
-      const reason = refusal.get(`${eventKey(event)}\u0000${d.destination}`);
+      const reason = refusal.get(recipientKey(event, d.destination));
       return reason ? { state: 'failed', reason } : null;
     }
     if (d.fallbackUnless === 'online' && online.has(d.userId!)) return { state: 'skipped', reason: ONLINE_SKIP };

@@ -78,7 +78,8 @@ describe.each([
       settled: 'sent',
       from: 'pending',
       to: 'failed',
-      mark: (marked: string[]) => recordInappRefusedStatement(marked.map((id, i) => ({ event: { tenantId: 'acme', id }, userId: userOf(i), reason: reasonOf(i) }))),
+      mark: (marked: string[]) =>
+        recordInappRefusedStatement(marked.map((id, i) => ({ event: { tenantId: 'acme', id }, userId: userOf(i), reason: reasonOf(i), priority: 'normal' as const, ruleId: null }))),
     },
   ])('$statement', async ({ settled, from, to, mark }) => {
     const fresh = await writtenSince(`${analyze ? 's' : 'n'}${to}`, settled, from, 1_000, analyze);
