@@ -128,10 +128,11 @@ try {
       console.log(`  second ${String(second).padStart(3)}: p50 ${percentile(values, 50).toFixed(1).padStart(6)}  p99 ${percentile(values, 99).toFixed(1).padStart(6)} ms`);
     }
   }
-  // TRACE_WORST=n: the n slowest events, with when they were sent, to tell a stall (many neighbours at once) from a straggler.
+  // TRACE_WORST=n: the n slowest events, with when they were sent (also by the wall clock, to match
+  // other processes' logs and samplers), to tell a stall (many neighbours at once) from a straggler.
   const worst = Number(process.env.TRACE_WORST ?? 0);
   for (const { i, values } of byEvent.sort((a, b) => b.values[4]! - a.values[4]!).slice(0, worst)) {
-    console.log(`  e${i} sent at ${((sent[i]! - start) / 1000).toFixed(3)} s: ${values.map((v) => v.toFixed(1)).join(' / ')} ms`);
+    console.log(`  e${i} sent at ${((sent[i]! - start) / 1000).toFixed(3)} s (${new Date(at(sent[i]!)).toISOString()}): ${values.map((v) => v.toFixed(1)).join(' / ')} ms`);
   }
   client.close();
 } finally {
