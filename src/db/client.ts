@@ -1,6 +1,8 @@
 import postgres from 'postgres';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import type { PgDialect } from 'drizzle-orm/pg-core';
 import * as schema from './schema.ts';
+import { cacheStatementText } from './statementText.ts';
 
 export type Db = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
 
@@ -29,7 +31,11 @@ export function createDb(url: string, options: DbOptions = {}): Db {
     connection: { statement_timeout: 10_000, application_name: 'herald', ...options.settings },
   });
   readArrayTypesOnce(client);
-  return drizzle(preparedStatements(client), { schema }) as Db;
+  const db = drizzle(preparedStatements(client), { schema }) as Db;
+  // The one dialect the database, its sessions and its transactions build statements with
+  // (drizzle marks the field internal; it has no option to hand one in).
+  cacheStatementText((db as unknown as { dialect: PgDialect }).dialect);
+  return db;
 }
 
 /**
