@@ -22,8 +22,9 @@ const MAX_STEPS = 50_000;
 /**
  * Drizzle's text of a statement, built once per shape instead of at every run. Drizzle builds a
  * statement's text from its tree of fragments each time it runs one, checking every fragment
- * against a dozen kinds by walking its prototype chain: a routing pass's two statements cost
- * the router ~0.1 ms of CPU each, a tenth of its time (bench/tools/traceChain.ts, 1,000 events/s).
+ * against a dozen kinds by walking its prototype chain: a tenth of the router's CPU at 200 events/s
+ * (its CPU profile; kept per shape, the router spent 9% less CPU an event there and 4% less at 1,000 in
+ * alternating bench/tools/traceChain.ts pairs, docs/benchmarks.md).
  * The text depends only on the shape — the template strings, which fragments nest where, the
  * columns and tables named, where the parameters go — never on the parameters' values, so the
  * first build of a shape serves every later statement of that shape; each run then only walks
