@@ -62,6 +62,9 @@ export function inappBatchJob(batch: InappBatch): { name: 'inapp'; data: Payload
 /** A batch by its key, as a job names it. */
 export type BatchKey = { tenantId: string; eventId: string; batch: number };
 
+/** A batch as a map key. */
+const batchKey = (b: BatchKey) => `${eventKey({ tenantId: b.tenantId, id: b.eventId })}\u0000${b.batch}`;
+
 /**
  * Marks batches written once their rows are announced: from then on a re-run of one (a retry,
  * a job the sweeper re-added) has nothing left to announce.
@@ -76,8 +79,8 @@ export async function unwrittenBatches<B extends BatchKey>(db: DbOrTx, batches: 
   if (batches.length === 0) return [];
   const rows = await db.execute<{ tenant_id: string; event_id: string; batch: number }>(sql`
     select tenant_id, event_id, batch from inapp_batches where id = any(${batchIds(batches)}) and written_at is not null`);
-  const written = new Set(rows.map((row) => `${eventKey({ tenantId: row.tenant_id, id: row.event_id })}\u0000${row.batch}`));
-  return batches.filter((b) => !written.has(`${eventKey({ tenantId: b.tenantId, id: b.eventId })}\u0000${b.batch}`));
+  const written = new Set(rows.map((row) => batchKey({ tenantId: row.tenant_id, eventId: row.event_id, batch: row.batch })));
+  return batches.filter((b) => !written.has(batchKey(b)));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { eventKey, recipientKey, type EventRef } from '../intake/eventEnvelope.ts';
+import { recipientKey, type EventRef } from '../intake/eventEnvelope.ts';
 import type { Priority } from '../routing/priority.ts';
 import { unreadCountFrame, type FramePublisher, type LiveFrame } from '../realtime/liveFrames.ts';
 import type { InboxContent, RefusedRow } from './inboxContent.ts';

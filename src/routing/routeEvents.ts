@@ -1,7 +1,6 @@
-import { inArray, sql, type SQL } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { chunksOf } from '../chunks.ts';
 import { GENERIC_PLAN_SETTINGS, type Db } from '../db/client.ts';
-import { events } from '../db/schema.ts';
 import {
   inboxFramesForListeners,
   inboxWriteOf,
