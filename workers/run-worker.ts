@@ -3,6 +3,7 @@ import type { Config } from '../src/config.ts';
 import { PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../src/errors.ts';
 import { lazyChild, type Logger } from '../src/logger.ts';
 import { queueCatalog, type PayloadOf, type QueueKey } from '../src/queues/catalog.ts';
+import { startDeadline } from '../src/queues/jobDeadline.ts';
 import type { QueueJob } from '../src/queues/queueJob.ts';
 import { createRedis, slotPrefix, type RedisClient } from '../src/redis.ts';
 
@@ -38,17 +39,7 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
       const parsed = definition.payload.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`invalid payload: ${parsed.error.message}`);
       const payload = parsed.data as PayloadOf<K>;
-      // The timer ends the race itself and aborts what the handler passed the signal to; the
-      // signal is made only for a handler that reads it (Node builds an AbortSignal lazily, and
-      // a listener on it cost more than the timer).
-      const controller = new AbortController();
-      let timeOut!: (err: Error) => void;
-      const timedOut = new Promise<never>((_, reject) => (timeOut = reject));
-      const timer = setTimeout(() => {
-        const err = new Error(`timed out after ${timeoutMs} ms`);
-        controller.abort(err);
-        timeOut(err);
-      }, timeoutMs);
+      const deadline = startDeadline(timeoutMs);
       const jobLog = lazyChild(log, () => ({ jobId: job.id, attempt: job.attemptsMade + 1, ...eventContext(payload) }));
       try {
         const run = { startedAt: new Date(job.timestamp), maxAttempts: job.opts.attempts ?? 1 };
@@ -57,11 +48,11 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
           attempt: job.attemptsMade + 1,
           run,
           get signal() {
-            return controller.signal;
+            return deadline.signal;
           },
           logger: jobLog,
         };
-        const result = await Promise.race([spec.handle(queueJob), timedOut]);
+        const result = await deadline.race(spec.handle(queueJob));
         // Per job at debug only: the hot path logs nothing per event at info (outcomes are metrics).
         jobLog.debug({ outcome: 'completed' }, 'job completed');
         return result;
@@ -77,7 +68,7 @@ export function runWorker<K extends QueueKey>(spec: WorkerSpec<K>): RunningWorke
         if (err instanceof DelayedError || err instanceof UnrecoverableError) throw err;
         throw new Error(rootCauseMessage(err));
       } finally {
-        clearTimeout(timer);
+        deadline.clear();
       }
     },
     { connection, prefix: slotPrefix(spec.config), concurrency: spec.concurrency ?? definition.concurrency },

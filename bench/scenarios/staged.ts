@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { queueCatalog } from '../../src/queues/catalog.ts';
 import { createRedis } from '../../src/redis.ts';
 import { createJsonClient, median, waitUntil, type BenchEnv, type CpuUse } from '../harness.ts';
 import { ratioOf, sharedCpuNote, type Figure } from '../report.ts';
@@ -54,9 +55,13 @@ export async function stagedDeliveries(options: {
 }): Promise<StagedRun> {
   const { env, arrivals, count } = options;
   const connection = createRedis(env.config.REDIS_URL, 'worker');
-  const queue = new Queue(options.queue, { connection, prefix: env.prefix });
+  // A webhook's due deliveries are sent by group jobs (src/deliveries/deliveryGroups.ts); one that failed by a job of its own.
+  const queues = QUEUES_OF[options.queue].map((name) => new Queue(name, { connection, prefix: env.prefix }));
+  const routeQueue = new Queue(queueCatalog.route.name, { connection, prefix: env.prefix });
+  const pendingRows = async () =>
+    (await env.sql<{ n: number }[]>`select count(*)::int as n from deliveries where channel = ${options.queue} and state = 'pending'`)[0]!.n;
   try {
-    await queue.pause();
+    await Promise.all(queues.map((queue) => queue.pause()));
     const client = createJsonClient(options.webUrl, 4);
     for (let i = 0; i < count; i += 1_000) {
       const events = Array.from({ length: Math.min(1_000, count - i) }, (_, k) => options.event(i + k));
@@ -64,12 +69,10 @@ export async function stagedDeliveries(options: {
       if (res.status !== 200) throw new Error(`batch publish answered ${res.status}: ${res.body.slice(0, 300)}`);
     }
     client.close();
+    // Routed and enqueued: every delivery pending, and no route job left (a pass enqueues its jobs before its route job completes).
     await waitUntil(
-      `${count} ${options.queue} jobs queued`,
-      async () => {
-        const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed');
-        return Object.values(counts).reduce((a, b) => a + b, 0) >= count;
-      },
+      `${count} ${options.queue} deliveries routed and queued`,
+      async () => (await pendingRows()) >= count && (await routeQueue.getJobCountByTypes('waiting', 'prioritized', 'delayed', 'active')) === 0,
       60_000,
       100,
     );
@@ -79,7 +82,8 @@ export async function stagedDeliveries(options: {
     const recordedRows = async () =>
       (await env.sql<{ n: number }[]>`select count(*)::int as n from deliveries where channel = ${options.queue} and state in ('sent', 'delivered')`)[0]!.n;
     const recordedBefore = await recordedRows();
-    const { ms, cpu, settled: delivered } = await timeArrivals(env, arrivals, count, `${count} arrivals`, () => queue.resume(), options.timeoutMs, async () => {
+    const resume = () => Promise.all(queues.map((queue) => queue.resume()));
+    const { ms, cpu, settled: delivered } = await timeArrivals(env, arrivals, count, `${count} arrivals`, resume, options.timeoutMs, async () => {
       let recorded = 0;
       await waitUntil(
         'delivery rows recorded',
@@ -94,10 +98,13 @@ export async function stagedDeliveries(options: {
     });
     return { ms, delivered, cpu };
   } finally {
-    await queue.close();
+    await Promise.all([...queues, routeQueue].map((queue) => queue.close()));
     connection.disconnect();
   }
 }
+
+/** The queues a channel's staged deliveries wait in. */
+const QUEUES_OF = { webhook: [queueCatalog.webhook.name, queueCatalog.webhookGroup.name], email: [queueCatalog.email.name] };
 
 /**
  * Times one run of a baseline loop by what reached the receiver: from the start to the last of

@@ -294,6 +294,12 @@ export const deliveries = pgTable(
     digestId: uuid('digest_id'),
     /** For a digest's member: the delivery whose message carries it (the digest's first). Null for the carrier itself and every other delivery. */
     carriedBy: uuid('carried_by'),
+    /**
+     * The group job that sends this delivery (src/deliveries/deliveryGroups.ts), while it is the
+     * group's: routing sets it on a webhook's due delivery, and a member the group hands to a job
+     * of its own (to retry it, or to wait) is released to null first. Null for every other row.
+     */
+    jobGroup: text('job_group'),
     ...timestamps,
   },
   (t) => [
@@ -303,6 +309,8 @@ export const deliveries = pgTable(
     // ... and scheduled ones past their time, whose wake-up job Redis may have lost.
     index('deliveries_scheduled_idx').on(t.notBefore, t.id).where(sql`${t.state} = 'scheduled' and ${t.carriedBy} is null`),
     index('deliveries_carried_by_idx').on(t.carriedBy).where(sql`${t.carriedBy} is not null`),
+    // A group job reads its members still to send; the outbox sweeper finds their job by the column.
+    index('deliveries_job_group_idx').on(t.jobGroup).where(sql`${t.jobGroup} is not null and ${t.state} = 'pending'`),
     // The retention sweep, by age; BRIN for the reason given on events_accepted_idx (two and more
     // deliveries an event). A row updated to a new page keeps its old created_at there, which
     // only widens that range's summary: the sweep reads a few more pages, never misses a row.

@@ -31,7 +31,8 @@ export async function retryFailedDelivery(db: Db, queues: Queues, row: DeliveryR
 
   const [reopened] = await db
     .update(deliveries)
-    .set({ state: 'pending', failedAt: null, updatedAt: sql`now()` })
+    // Out of the group it was routed in, if any: its own job sends it now (src/deliveries/deliveryGroups.ts).
+    .set({ state: 'pending', failedAt: null, jobGroup: null, updatedAt: sql`now()` })
     .where(and(eq(deliveries.id, row.id), eq(deliveries.state, 'failed')))
     .returning({ id: deliveries.id });
   if (!reopened) return { outcome: 'not_failed', state: 'no longer failed' };

@@ -146,7 +146,7 @@ type InboxLineRow = { [K in keyof typeof INBOX_LINE_COLUMNS]: (typeof notificati
 function inappLine(
   line: Pick<DeliveryRow, 'id' | 'tenantId' | 'eventId' | 'ruleId' | 'state' | 'priority' | 'attempts' | 'sentAt' | 'deliveredAt' | 'createdAt' | 'updatedAt'> & { userId: string },
 ): DeliveryRow {
-  return { ...line, channel: 'inapp', destination: line.userId, teamId: null, lastError: null, failedAt: null, notBefore: null, fallbackUnless: null, digestId: null, carriedBy: null };
+  return { ...line, channel: 'inapp', destination: line.userId, teamId: null, lastError: null, failedAt: null, notBefore: null, fallbackUnless: null, digestId: null, carriedBy: null, jobGroup: null };
 }
 
 /** An inbox row as the in-app line of its delivery: sent when written, delivered once a stream carried it. */

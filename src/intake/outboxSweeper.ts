@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
 import { periodicTask } from '../periodicTask.ts';
 import type { InappRecipients } from '../db/schema.ts';
 import { inappBatchJob } from '../inbox/inappBatches.ts';
-import { deliveryJobId, inappJobId, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
+import { deliveryGroupJobId, deliveryJobId, inappJobId, queueForChannel, routeJobId, ROUTE_JOB_MAX_EVENTS, type Queues } from '../queues/catalog.ts';
 import type { Priority } from '../routing/priority.ts';
 import type { Channel } from '../routing/channels.ts';
 import { eventKey, type EventRef } from './eventEnvelope.ts';
@@ -93,8 +93,8 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
   /** Routed events with a pending delivery whose job no longer exists in Redis. */
   async function sweepLostDeliveries(): Promise<number> {
     const after = pendingCursor;
-    const pending = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel; updated_at: string }>(sql`
-      select id, tenant_id, event_id, channel, updated_at::text as updated_at from deliveries
+    const pending = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel; job_group: string | null; updated_at: string }>(sql`
+      select id, tenant_id, event_id, channel, job_group, updated_at::text as updated_at from deliveries
       where state = 'pending'
         and updated_at < now() - make_interval(secs => ${options.afterSeconds})
         ${after ? sql`and (updated_at, id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
@@ -104,8 +104,8 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     pendingCursor = nextCursor(pending, batchSize, (last) => ({ updatedAt: last.updated_at, id: last.id }));
     // Scheduled sends (SPEC §4.1) past their time: their wake-up job may be gone too. A digest's
     // members have no job of their own; their carrier's stands for them.
-    const overdue = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel }>(sql`
-      select id, tenant_id, event_id, channel from deliveries
+    const overdue = await db.execute<{ id: string; tenant_id: string; event_id: string; channel: Channel; job_group: null }>(sql`
+      select id, tenant_id, event_id, channel, null as job_group from deliveries
       where state = 'scheduled' and carried_by is null and not_before < now() - make_interval(secs => ${options.afterSeconds})
       order by not_before, id
       limit ${batchSize}
@@ -115,14 +115,28 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     for (const event of await unfinishedOlderInappDeliveries(pending.filter((row) => row.channel === 'inapp').map((row) => row.id))) {
       lost.set(eventKey(event), event);
     }
-    // Every job the other rows should have, looked up at once (one pipelined burst, not a round trip each).
-    const expected = [...pending, ...overdue].flatMap((row) =>
-      row.channel === 'inapp' ? [] : [{ event: { tenantId: row.tenant_id, id: row.event_id }, jobId: deliveryJobId(row.id), queue: queues[queueForChannel(row.channel)] }],
-    );
-    const jobs = await Promise.all(expected.map(({ queue, jobId }) => queue.getJob(jobId)));
-    jobs.forEach((job, i) => {
-      if (!job) lost.set(eventKey(expected[i]!.event), expected[i]!.event);
+    // Every job the other rows should have — their group's for members of a group —, looked up
+    // at once (one pipelined burst, not a round trip each).
+    const expected = [...pending, ...overdue].flatMap((row) => {
+      if (row.channel === 'inapp') return [];
+      const event = { tenantId: row.tenant_id, id: row.event_id };
+      return row.job_group !== null
+        ? [{ event, jobId: deliveryGroupJobId(row.job_group), queue: queues.webhookGroup as Queue, group: true }]
+        : [{ event, jobId: deliveryJobId(row.id), queue: queues[queueForChannel(row.channel)] as Queue, group: false }];
     });
+    const jobs = await Promise.all(expected.map(({ queue, jobId }) => queue.getJob(jobId)));
+    // A group's job that finished while a member is still its group's (a member whose send ended
+    // neither sent nor handed off, or a group that gave up before marking its members failed) is
+    // removed, so that routing again can add it anew.
+    const groupStates = await Promise.all(jobs.map((job, i) => (job && expected[i]!.group ? job.getState() : null)));
+    await Promise.all(
+      jobs.map(async (job, i) => {
+        const state = groupStates[i] ?? null;
+        if (job && (state === null || LIVE_STATES.has(state))) return;
+        if (job) await job.remove().catch(() => {});
+        lost.set(eventKey(expected[i]!.event), expected[i]!.event);
+      }),
+    );
     const lostEvents = [...lost.values()];
     let requeued = 0;
     for (const group of chunksOf(lostEvents, ROUTE_JOB_MAX_EVENTS)) {

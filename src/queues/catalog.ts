@@ -116,6 +116,25 @@ export const queueCatalog = {
     // so more jobs held means larger statements, not more connections (docs/benchmarks.md).
     concurrency: 64,
   }),
+  /**
+   * A webhook's due deliveries from one routing pass, up to DELIVERY_GROUP_MAX of one priority,
+   * sent by one job (src/deliveries/deliveryGroups.ts): a BullMQ job's lifecycle per delivery
+   * was a tenth of the webhook worker's CPU. The job names its group; the rows that name it are
+   * its members. A member that fails is recorded and handed to a `webhook` job of its own, so
+   * retries stay per delivery; this job's own tries are for failures of the group's bookkeeping
+   * (Postgres away), and its timeout covers sends that each have the webhook's own.
+   */
+  webhookGroup: defineQueue({
+    name: 'webhook-group',
+    payload: z.object({ group: z.uuid() }),
+    attempts: 10,
+    backoffMs: 5_000,
+    timeoutMs: 10 * 60_000,
+    // A group's job holds its slot until its slowest member is sent or handed off (a receiver
+    // that hangs until the timeout, before its breaker opens): many groups in hand, so a few slow
+    // ones never hold back the rest. The sends themselves share one limit, the webhook's 64.
+    concurrency: 16,
+  }),
   /** Slack and Teams posts share one queue: same shape of work, same limits. */
   chat: defineQueue({
     name: 'chat',
@@ -147,15 +166,24 @@ export type PayloadOf<K extends QueueKey> = z.output<QueueCatalog[K]['payload']>
 const KEEP_COMPLETED = { age: 3_600, count: 20_000 };
 const KEEP_FAILED = { age: 7 * 86_400, count: 50_000 };
 
+/** The share of a retry's delay taken off at random, so retries of one failure spread out. */
+const RETRY_JITTER = 0.5;
+
 /** `retryBackoffMs` (RETRY_BACKOFF_MS) replaces the queue's own first retry delay. */
 export function defaultJobOptions(key: QueueKey, retryBackoffMs?: number): JobsOptions {
   const def: QueueDefinition<z.ZodType> = queueCatalog[key];
   return {
     attempts: def.attempts,
-    backoff: { type: 'exponential', delay: retryBackoffMs ?? def.backoffMs, jitter: 0.5 },
+    backoff: { type: 'exponential', delay: retryBackoffMs ?? def.backoffMs, jitter: RETRY_JITTER },
     removeOnComplete: def.keepCompleted === false ? true : KEEP_COMPLETED,
     removeOnFail: KEEP_FAILED,
   };
+}
+
+/** The wait before a first retry, as BullMQ draws it from defaultJobOptions' backoff. */
+export function firstRetryDelayMs(key: QueueKey, retryBackoffMs?: number): number {
+  const delay = retryBackoffMs ?? queueCatalog[key].backoffMs;
+  return Math.floor(delay * (1 - RETRY_JITTER * Math.random()));
 }
 
 /**
@@ -210,6 +238,14 @@ export function queueForChannel(channel: Exclude<Channel, 'inapp'>): DeliveryQue
 /** The job id of a delivery's send: one per delivery row, so enqueuing it again adds nothing. */
 export function deliveryJobId(deliveryId: string): string {
   return jobIdFor('delivery', deliveryId);
+}
+
+/** The most members one webhook group job sends (see queueCatalog.webhookGroup). */
+export const DELIVERY_GROUP_MAX = 100;
+
+/** The job id of a group of deliveries: the group's own, stored on its rows, so re-adding it adds nothing. */
+export function deliveryGroupJobId(group: string): string {
+  return jobIdFor('group', group);
 }
 
 /**

@@ -17,7 +17,9 @@ import { prepareInboxRows, type InboxContent, type RefusedRow } from '../inbox/i
 import type { NotificationRow } from '../inbox/notificationView.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import { inappBatchesOf, inappBatchJob, recordBatchesStatement, type InappBatch } from '../inbox/inappBatches.ts';
+import { withDeliveryGroups } from '../deliveries/deliveryGroups.ts';
 import {
+  deliveryGroupJobId,
   deliveryJobId,
   INLINE_INAPP_MAX,
   jobPriority,
@@ -70,14 +72,14 @@ function passDb({ db, genericPlanDb }: RouteDeps, elements: number): Db {
 const INSERT_CHUNK = 2_500;
 
 /** The columns recordPlans inserts, each sent as one text array. */
-const DELIVERY_INSERT_COLUMNS = ['event_id', 'tenant_id', 'channel', 'destination', 'user_id', 'rule_id', 'team_id', 'state', 'priority', 'last_error', 'not_before', 'fallback_unless'] as const;
+const DELIVERY_INSERT_COLUMNS = ['event_id', 'tenant_id', 'channel', 'destination', 'user_id', 'rule_id', 'team_id', 'state', 'priority', 'last_error', 'not_before', 'fallback_unless', 'job_group'] as const;
 type DeliveryInsert = Record<(typeof DELIVERY_INSERT_COLUMNS)[number], string | null>;
 
 /** A stored event as routing needs it; `announced` once its tenant frame went out (it was routed before). */
 export type StoredEvent = { event: EventEnvelope; acceptedAt: Date; announced: boolean };
 type Routed = StoredEvent & { plan: DeliveryPlan; inappUsers: string[] };
-/** A delivery that needs a job: pending, or scheduled (then its job waits until `not_before`). */
-type PendingDelivery = { id: string; tenant_id: string; event_id: string; channel: Exclude<Channel, 'inapp'>; priority: Priority; not_before: Date | string | null };
+/** A delivery that needs a job: pending, or scheduled (then its job waits until `not_before`); its group's job when it is in one. */
+type PendingDelivery = { id: string; tenant_id: string; event_id: string; channel: Exclude<Channel, 'inapp'>; priority: Priority; not_before: Date | string | null; job_group: string | null };
 
 /** Why an `online` fallback is not needed (SPEC §4.1). */
 const ONLINE_SKIP = 'the person had a live stream open when the notification was written';
@@ -222,7 +224,7 @@ async function recordPlans(
     if (d.fallbackUnless === 'online' && online.has(d.userId!)) return { state: 'skipped', reason: ONLINE_SKIP };
     return { state: d.notBefore ? 'scheduled' : 'pending', reason: null };
   };
-  const rows: DeliveryInsert[] = routed.flatMap(({ event, plan }) => [
+  const rows: DeliveryInsert[] = withDeliveryGroups(routed.flatMap(({ event, plan }) => [
     // Digested deliveries are recorded with their windows (joinDigests).
     ...plan.deliveries.flatMap((d) => {
       const recorded = d.digest ? null : stateOf(event, d);
@@ -241,7 +243,7 @@ async function recordPlans(
         last_error: reason,
         not_before: d.notBefore?.toISOString() ?? null,
         fallback_unless: d.fallbackUnless ?? null,
-      } satisfies DeliveryInsert;
+      };
     }),
     // A skip is about a person, not a channel; it sits on the in-app line of the timeline, where the recipient would have been.
     ...plan.skipped.map((s) => ({
@@ -258,7 +260,7 @@ async function recordPlans(
       not_before: null,
       fallback_unless: null,
     })),
-  ]);
+  ]));
   const tenantIds = routed.map((r) => r.event.tenantId);
   const eventIds = routed.map((r) => r.event.id);
   const chunks = chunksOf(rows, INSERT_CHUNK);
@@ -275,20 +277,20 @@ async function recordPlans(
         with ${withInbox ? sql`${withInbox.ctes},` : sql``}
         ${withBatches ? sql`batches as (${recordBatchesStatement(batches, withInbox ? withInbox.locked : null)}),` : sql``}
         recorded as (
-          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless,
+          insert into deliveries (event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless, job_group,
                                   attempts, failed_at)
           select r.event_id, r.tenant_id, r.channel, r.destination, r.user_id, r.rule_id::uuid, r.team_id, r.state, r.priority, r.last_error, r.not_before::timestamptz, r.fallback_unless,
-                 case when r.state = 'failed' then 1 else 0 end, case when r.state = 'failed' then now() end
+                 r.job_group, case when r.state = 'failed' then 1 else 0 end, case when r.state = 'failed' then now() end
           from unnest(${sql.join(
             DELIVERY_INSERT_COLUMNS.map((column) => sql`${sql.param(chunk.map((row) => row[column]))}::text[]`),
             sql`, `,
-          )}) as r(event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless)
+          )}) as r(event_id, tenant_id, channel, destination, user_id, rule_id, team_id, state, priority, last_error, not_before, fallback_unless, job_group)
           ${withInbox ? sql`where ${withInbox.locked}` : sql``}
           on conflict (tenant_id, event_id, channel, destination) do nothing
-          returning id, tenant_id, event_id, channel, state, priority, not_before
+          returning id, tenant_id, event_id, channel, state, priority, not_before, job_group
         ),
         pending as (
-          select id, tenant_id, event_id, channel, priority, not_before from recorded where channel <> 'inapp' and state in ('pending', 'scheduled')
+          select id, tenant_id, event_id, channel, priority, not_before, job_group from recorded where channel <> 'inapp' and state in ('pending', 'scheduled')
           ${
             // The statement's snapshot predates its own inserts, so this reads only an earlier run's rows
             // (a digest's carrier among them: its members have no job of their own).
@@ -316,7 +318,7 @@ async function recordPlans(
 /**
  * The deliveries of these events that an earlier run left waiting for a job (pending, or
  * scheduled and not carried by a digest), in-app ones aside, as `id, tenant_id, event_id,
- * channel, priority, not_before`. Each event probes the unique (tenant, event, channel,
+ * channel, priority, not_before, job_group`. Each event probes the unique (tenant, event, channel,
  * destination) index for the channels below 'inapp' and those above it — every channel but
  * in-app, as two ranges the index can seek — and OFFSET 0 keeps the probes a subquery the
  * planner cannot turn into a join, so the read costs the same whatever the table's statistics
@@ -328,7 +330,7 @@ async function recordPlans(
  */
 export function earlierPendingDeliveries(tenantIds: string[], eventIds: string[]): SQL {
   const waiting = sql`tenant_id = e.tenant_id and event_id = e.event_id and (state = 'pending' or (state = 'scheduled' and carried_by is null))`;
-  const columns = sql`id, tenant_id, event_id, channel, priority, not_before`;
+  const columns = sql`id, tenant_id, event_id, channel, priority, not_before, job_group`;
   return sql`
     select d.* from (select distinct * from unnest(${sql.param(tenantIds)}::text[], ${sql.param(eventIds)}::text[])) as e(tenant_id, event_id)
     cross join lateral (
@@ -340,15 +342,24 @@ export function earlierPendingDeliveries(tenantIds: string[], eventIds: string[]
 }
 
 /**
- * One job per delivery, on its channel's queue, urgent ones first; a scheduled one's job waits
- * until its time. Job ids are the deliveries', so a re-run adds nothing. A digest that filled up
- * wakes its carrier at once, including a carrier whose job already waits for the window's end.
+ * One job per group of deliveries (src/deliveries/deliveryGroups.ts) and per delivery in none,
+ * on its channel's queue, urgent ones first; a scheduled one's job waits until its time. Job ids
+ * are the groups' and the deliveries', so a re-run adds nothing. A digest that filled up wakes
+ * its carrier at once, including a carrier whose job already waits for the window's end.
  */
 async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[], digestWakes: DigestWake[]): Promise<void> {
   type Job = { name: string; data: { deliveryId: string; eventId: string }; opts: { jobId: string; priority?: number; delay?: number } };
   const byQueue = new Map<DeliveryQueue, Job[]>();
+  // A group's members share its priority.
+  const groups = new Map<string, Priority>();
   const wakes = [
-    ...pending.map((p) => ({ id: p.id, eventId: p.event_id, channel: p.channel, priority: p.priority, notBefore: p.not_before === null ? null : new Date(p.not_before) })),
+    ...pending.flatMap((p) => {
+      if (p.job_group !== null) {
+        groups.set(p.job_group, p.priority);
+        return [];
+      }
+      return [{ id: p.id, eventId: p.event_id, channel: p.channel, priority: p.priority, notBefore: p.not_before === null ? null : new Date(p.not_before) }];
+    }),
     ...digestWakes,
   ];
   const now = Date.now();
@@ -359,7 +370,12 @@ async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[], dig
     jobs.push({ name: channel, data: { deliveryId: id, eventId }, opts: { jobId: deliveryJobId(id), ...jobPriority(priority), ...(delay > 0 && { delay }) } });
     byQueue.set(queue, jobs);
   }
-  await Promise.all([...byQueue].map(([queue, jobs]) => queues[queue].addBulk(jobs)));
+  await Promise.all([
+    ...[...byQueue].map(([queue, jobs]) => queues[queue].addBulk(jobs)),
+    groups.size > 0
+      ? queues.webhookGroup.addBulk([...groups].map(([group, priority]) => ({ name: 'webhook-group', data: { group }, opts: { jobId: deliveryGroupJobId(group), ...jobPriority(priority) } })))
+      : undefined,
+  ]);
   const due = digestWakes.filter((wake) => wake.notBefore.getTime() <= now);
   await Promise.all(
     due.map(async ({ id, channel }) => {

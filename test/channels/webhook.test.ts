@@ -1,9 +1,10 @@
 import { Queue } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveryJobId } from '../../src/queues/catalog.ts';
+import { deliveryGroupJobId, deliveryJobId, queueCatalog } from '../../src/queues/catalog.ts';
 import { startWebhook } from '../../workers/roles/webhook.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { jobGroupOf } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 import type { LocalServer } from '../outbound/localServer.ts';
 import { startLocalServer } from '../outbound/localServer.ts';
@@ -15,6 +16,7 @@ let env: TestEnv;
 let api: ApiClient;
 let receiver: ScriptedReceiver;
 let webhookQueue: Queue;
+let groupQueue: Queue;
 // Failure-heavy tests get receivers of their own, so their failures stay out of other tests' timing.
 let hanging: LocalServer;
 let dead: LocalServer;
@@ -35,9 +37,11 @@ beforeAll(async () => {
   api = apiClient(web.url);
   await seedDirectory(api, 'acme', ['u1']);
   webhookQueue = new Queue('webhook', { connection: env.redis, prefix: env.config.REDIS_PREFIX });
+  groupQueue = new Queue(queueCatalog.webhookGroup.name, { connection: env.redis, prefix: env.config.REDIS_PREFIX });
 });
 afterAll(async () => {
   await webhookQueue?.close();
+  await groupQueue?.close();
   await env?.cleanup();
   await Promise.all([receiver?.close(), hanging?.close(), dead?.close()]);
 });
@@ -173,8 +177,10 @@ describe('webhook worker', () => {
     expect(item).toMatchObject({ state: 'failed', attempts: 1 });
     expect(item.lastError).toMatch(/answered HTTP 404: no such hook/);
     expect(item.attemptLog).toEqual([expect.objectContaining({ statusCode: 404, outcome: 'failed' })]);
-    // Failed for good in the queue too: BullMQ schedules no further try, so no later post can come.
-    expect(await eventually(() => webhookJobState(item.id, (state) => state === 'failed'))).toBe('failed');
+    // Its group's job is done and it was handed to no job of its own, so no later post can come.
+    const group = (await jobGroupOf(env.db.$client, item.id))!;
+    expect(await eventually(async () => ((await (await groupQueue.getJob(deliveryGroupJobId(group)))?.getState()) === 'completed' ? 'completed' : null))).toBe('completed');
+    expect(await webhookQueue.getJob(deliveryJobId(item.id))).toBeUndefined();
     expect(receiver.arrivals('/gone/tok-gone-3a9d')).toHaveLength(1);
   });
 

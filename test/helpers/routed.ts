@@ -39,3 +39,9 @@ export async function storeUnroutedEvents(client: Sql, events: UnroutedEvent[]):
     )
     insert into event_outbox (tenant_id, id, accepted_at) select 'acme', id, accepted_at from input`;
 }
+
+/** The group a delivery was routed in (src/deliveries/deliveryGroups.ts); null when it is in none. */
+export async function jobGroupOf(client: Sql, deliveryId: string): Promise<string | null> {
+  const [row] = await client<{ job_group: string | null }[]>`select job_group from deliveries where id = ${deliveryId}`;
+  return row?.job_group ?? null;
+}

@@ -83,7 +83,7 @@ describe('/admin/queues (Bull Board)', () => {
       expect(await page.text()).toContain('<html');
       const queues = await fetch(`${url}/admin/queues/api/queues`, { headers });
       const names = ((await queues.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
-      expect(names).toEqual(['chat', 'email', 'inapp', 'push', 'route', 'webhook']);
+      expect(names).toEqual(['chat', 'email', 'inapp', 'push', 'route', 'webhook', 'webhook-group']);
     }
   });
 });

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDb, createDb, GENERIC_PLAN_SETTINGS } from '../../src/db/client.ts';
-import { closeQueues, createQueues, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
+import { closeQueues, createQueues, deliveryGroupJobId, deliveryJobId, INAPP_BATCH_SIZE, INLINE_INAPP_MAX, routeJobId, type Queues } from '../../src/queues/catalog.ts';
 import { ASK_WHO_LISTENS_ABOVE } from '../../src/inbox/inboxWriter.ts';
 import { createFramePublisher, parseFrameMessage, tenantChannel, userChannel, type LiveFrame } from '../../src/realtime/liveFrames.ts';
 import { GENERIC_PLAN_MAX_ELEMENTS, routeEvents, type RouteDeps } from '../../src/routing/routeEvents.ts';
 import { createRuleCache } from '../../src/routing/ruleCache.ts';
 import { directSource } from '../../src/templates/templateRenderer.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
-import { routedEventIds, storeUnroutedEvents } from '../helpers/routed.ts';
+import { jobGroupOf, routedEventIds, storeUnroutedEvents } from '../helpers/routed.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 import { timelineOf } from '../helpers/timeline.ts';
 
@@ -73,9 +73,16 @@ async function deliveryRowsOf(eventId: string) {
 }
 
 /** Every job of a queue, whatever its state, as `{id, name, data}`. */
-async function jobsOn(queue: Exclude<keyof Queues, 'route'>, eventId: string) {
+async function jobsOn(queue: Exclude<keyof Queues, 'route' | 'webhookGroup'>, eventId: string) {
   const jobs = await queues[queue].getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
   return jobs.filter((j) => j.data.eventId === eventId).map((j) => ({ id: j.id, name: j.name, data: j.data }));
+}
+
+/** The jobs of the groups the event's deliveries are in, whatever their state, as `{id, name, data}`. */
+async function groupJobsOf(eventId: string) {
+  const groups = await env.db.$client<{ job_group: string }[]>`select distinct job_group from deliveries where event_id = ${eventId} and job_group is not null`;
+  const jobs = await Promise.all(groups.map((row) => queues.webhookGroup.getJob(deliveryGroupJobId(row.job_group))));
+  return jobs.flatMap((j) => (j ? [{ id: j.id, name: j.name, data: j.data }] : []));
 }
 
 const acme = (id: string) => ({ tenantId: 'acme', id });
@@ -124,7 +131,11 @@ describe('routeEvent with rules, teams, preferences and push', () => {
     };
     const byId = (a: { id?: string }, b: { id?: string }) => (a.id! < b.id! ? -1 : 1);
     expect((await jobsOn('email', 'evt_high')).sort(byId)).toEqual([job('email', 'ops@acme.example'), job('email', 'u1@acme.example')].sort(byId));
-    expect(await jobsOn('webhook', 'evt_high')).toEqual([job('webhook', `rule:${ruleIds.webhook}`)]);
+    // A webhook's due delivery goes in its pass's group, whose job sends it (src/deliveries/deliveryGroups.ts).
+    expect(await jobsOn('webhook', 'evt_high')).toEqual([]);
+    const webhookRow = rows.find((r) => r.channel === 'webhook')!;
+    const group = (await jobGroupOf(env.db.$client, webhookRow.id))!;
+    expect(await groupJobsOf('evt_high')).toEqual([{ id: deliveryGroupJobId(group), name: 'webhook-group', data: { group } }]);
     expect(await jobsOn('chat', 'evt_high')).toEqual([job('slack', 'team:t1')]);
     expect(await jobsOn('push', 'evt_high')).toEqual([job('push', 'u2')]);
     expect(await jobsOn('inapp', 'evt_high')).toEqual([]);
@@ -134,7 +145,10 @@ describe('routeEvent with rules, teams, preferences and push', () => {
   it('adds nothing when the same event is routed again', async () => {
     const before = await deliveriesOf('evt_high');
     const inboxBefore = await inboxRowsOf('evt_high');
-    const jobCounts = async () => Promise.all((['inapp', 'email', 'webhook', 'chat', 'push'] as const).map(async (q) => (await jobsOn(q, 'evt_high')).length));
+    const jobCounts = async () => [
+      ...(await Promise.all((['inapp', 'email', 'webhook', 'chat', 'push'] as const).map(async (q) => (await jobsOn(q, 'evt_high')).length))),
+      (await groupJobsOf('evt_high')).length,
+    ];
     const jobsBefore = await jobCounts();
     await routeEvent('evt_high');
     await routeEvent('evt_high');
@@ -146,9 +160,11 @@ describe('routeEvent with rules, teams, preferences and push', () => {
   it('does not enqueue a delivery again once it has left pending, even after its job is gone', async () => {
     const [webhook] = (await deliveriesOf('evt_high')).filter((r) => r.channel === 'webhook');
     await env.db.$client`update deliveries set state = 'sent' where id = ${webhook!.id}`;
-    await (await queues.webhook.getJob(deliveryJobId(webhook!.id)))!.remove();
+    const [groupJob] = await groupJobsOf('evt_high');
+    await (await queues.webhookGroup.getJob(groupJob!.id!))!.remove();
     await routeEvent('evt_high');
     expect(await jobsOn('webhook', 'evt_high')).toEqual([]);
+    expect(await groupJobsOf('evt_high')).toEqual([]);
   });
 
   it('fires rules by minimum severity: a low event fires no rule, an event without severity fires all', async () => {
@@ -165,7 +181,9 @@ describe('routeEvent with rules, teams, preferences and push', () => {
       `webhook rule:${ruleIds.criticalWebhook}`,
       `webhook rule:${ruleIds.webhook}`,
     ].sort());
-    expect(await jobsOn('webhook', 'evt_none')).toHaveLength(2);
+    // Both webhooks in the pass's one group of its priority.
+    expect(await jobsOn('webhook', 'evt_none')).toHaveLength(0);
+    expect(await groupJobsOf('evt_none')).toHaveLength(1);
   });
 
   it('stops firing a rule once it is disabled', async () => {

@@ -1,13 +1,15 @@
+import { bulkhead } from 'cockatiel';
 import type { Config } from '../../src/config.ts';
 import { closeDb, GENERIC_PLAN_SETTINGS, openDb, type Db } from '../../src/db/client.ts';
 import { markDeliveryFailed, type DeliveryStore } from '../../src/deliveries/deliveryLifecycle.ts';
+import { markGroupFailed, sendDeliveryGroup, type DeliveryGroupDeps } from '../../src/deliveries/deliveryGroups.ts';
 import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import type { Logger } from '../../src/logger.ts';
 import { createBreakerRegistry, type BreakerRegistry } from '../../src/outbound/breakers.ts';
 import { createOutboundClient, type OutboundClient } from '../../src/outbound/httpClient.ts';
-import type { DeliveryQueue } from '../../src/queues/catalog.ts';
+import { closeQueues, createQueues, queueCatalog, type DeliveryQueue } from '../../src/queues/catalog.ts';
 import type { QueueJob } from '../../src/queues/queueJob.ts';
-import { createRedis } from '../../src/redis.ts';
+import { createRedis, slotPrefix } from '../../src/redis.ts';
 import { createCachedTemplateSource, type TemplateSource } from '../../src/templates/templateRenderer.ts';
 import { runWorker } from '../run-worker.ts';
 import type { Role } from './role.ts';
@@ -23,6 +25,8 @@ export type OutboundChannel<K extends DeliveryQueue, D> = {
   queue: K;
   deliver: (job: QueueJob<K>, deps: D) => Promise<unknown>;
   open: (shared: DeliveryRoleDeps, config: Config, logger: Logger) => Promise<ChannelClients<D>> | ChannelClients<D>;
+  /** The queue of the channel's groups of deliveries (src/deliveries/deliveryGroups.ts), for a channel routing groups. */
+  groupQueue?: 'webhookGroup';
 };
 
 /**
@@ -57,11 +61,52 @@ export async function startDeliveryRole<K extends DeliveryQueue, D>(channel: Out
     handle: (job) => channel.deliver(job, clients.deps),
     onFinalFailure: (payload, error) => markDeliveryFailed(shared.deliveries, payload.deliveryId, error),
   });
+  const groups = channel.groupQueue ? runGroupWorker(channel, channel.groupQueue, shared, clients.deps, config, logger) : null;
   return {
     async close() {
+      await groups?.close();
       await worker.close();
       await clients.close();
       await closeDb(db);
+    },
+  };
+}
+
+/**
+ * The worker of a channel's groups, beside its own: the same clients and delivery store, so a
+ * group's sends share the grouped loads and records of the channel's jobs. A member that fails
+ * goes on as a job of the channel's queue.
+ */
+function runGroupWorker<K extends DeliveryQueue, D>(
+  channel: OutboundChannel<K, D>,
+  queue: 'webhookGroup',
+  shared: DeliveryRoleDeps,
+  deps: D,
+  config: Config,
+  logger: Logger,
+): { close(): Promise<void> } {
+  const producer = createRedis(config, 'producer');
+  const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
+  const groupDeps: DeliveryGroupDeps = {
+    db: shared.db,
+    // Every delivery queue's jobs carry the same payload, so a member's job is the channel's.
+    send: (job) => channel.deliver(job as QueueJob<K>, deps),
+    sends: bulkhead(queueCatalog[channel.queue].concurrency, Infinity),
+    memberQueue: queues[channel.queue],
+    member: { queue: channel.queue, timeoutMs: queueCatalog[channel.queue].timeoutMs, retryBackoffMs: config.RETRY_BACKOFF_MS },
+  };
+  const worker = runWorker({
+    queue,
+    config,
+    logger,
+    handle: (job) => sendDeliveryGroup(job, groupDeps),
+    onFinalFailure: (payload, error) => markGroupFailed(shared.db, payload.group, error),
+  });
+  return {
+    async close() {
+      await worker.close();
+      await closeQueues(queues);
+      producer.disconnect();
     },
   };
 }
