@@ -68,7 +68,9 @@ export async function sendDeliveryGroup(job: QueueJob<'webhookGroup'>, deps: Del
   const members = await deps.db
     .select({ id: deliveries.id, eventId: deliveries.eventId, priority: deliveries.priority })
     .from(deliveries)
-    .where(and(eq(deliveries.jobGroup, group), eq(deliveries.state, 'pending')));
+    .where(and(eq(deliveries.jobGroup, group), eq(deliveries.state, 'pending')))
+    // Oldest first, as the queue would have taken their own jobs (ids are UUIDv7, time first).
+    .orderBy(deliveries.id);
   const outcomes = await Promise.allSettled(members.map((member) => deps.sends.execute(() => sendMember(job, member, deps))));
   const unhanded = outcomes.find((outcome) => outcome.status === 'rejected');
   if (unhanded) throw unhanded.reason;

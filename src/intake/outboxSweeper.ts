@@ -26,7 +26,8 @@ const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'wai
 /**
  * Every accepted event is in Postgres before the publisher hears 202, and every planned send is
  * a pending (or scheduled) delivery row, or a large fan-out's in-app batch, before its job is
- * enqueued; the jobs are only wake-up calls. This sweeper finds what Redis lost — events stored
+ * enqueued (a webhook's first one its group's, src/deliveries/deliveryGroups.ts); the jobs are
+ * only wake-up calls. This sweeper finds what Redis lost — events stored
  * but never routed (Redis down or flushed at accept time, a route job that gave up), pending
  * deliveries whose job is gone (Redis flushed or restarted empty after routing) and scheduled
  * ones past their time without a job — and routes those events again. Routing is idempotent,
@@ -115,26 +116,30 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     for (const event of await unfinishedOlderInappDeliveries(pending.filter((row) => row.channel === 'inapp').map((row) => row.id))) {
       lost.set(eventKey(event), event);
     }
-    // Every job the other rows should have — their group's for members of a group —, looked up
-    // at once (one pipelined burst, not a round trip each).
-    const expected = [...pending, ...overdue].flatMap((row) => {
-      if (row.channel === 'inapp') return [];
-      const event = { tenantId: row.tenant_id, id: row.event_id };
-      return row.job_group !== null
-        ? [{ event, jobId: deliveryGroupJobId(row.job_group), queue: queues.webhookGroup as Queue, group: true }]
-        : [{ event, jobId: deliveryJobId(row.id), queue: queues[queueForChannel(row.channel)] as Queue, group: false }];
-    });
-    const jobs = await Promise.all(expected.map(({ queue, jobId }) => queue.getJob(jobId)));
+    // Every job the other rows should have — a group member's is its group's, one job for all of
+    // them —, looked up at once (one pipelined burst, not a round trip each).
+    const expected = new Map<string, { queue: Queue; group: boolean; events: EventRef[] }>();
+    for (const row of [...pending, ...overdue]) {
+      if (row.channel === 'inapp') continue;
+      const group = row.job_group !== null;
+      const jobId = row.job_group !== null ? deliveryGroupJobId(row.job_group) : deliveryJobId(row.id);
+      const entry = expected.get(jobId) ?? { queue: (group ? queues.webhookGroup : queues[queueForChannel(row.channel)]) as Queue, group, events: [] };
+      entry.events.push({ tenantId: row.tenant_id, id: row.event_id });
+      expected.set(jobId, entry);
+    }
+    const entries = [...expected.values()];
+    const jobs = await Promise.all([...expected].map(([jobId, { queue }]) => queue.getJob(jobId)));
     // A group's job that finished while a member is still its group's (a member whose send ended
     // neither sent nor handed off, or a group that gave up before marking its members failed) is
     // removed, so that routing again can add it anew.
-    const groupStates = await Promise.all(jobs.map((job, i) => (job && expected[i]!.group ? job.getState() : null)));
+    const groupStates = await Promise.all(jobs.map((job, i) => (job && entries[i]!.group ? job.getState() : null)));
     await Promise.all(
-      jobs.map(async (job, i) => {
+      entries.map(async ({ events }, i) => {
+        const job = jobs[i];
         const state = groupStates[i] ?? null;
         if (job && (state === null || LIVE_STATES.has(state))) return;
         if (job) await job.remove().catch(() => {});
-        lost.set(eventKey(expected[i]!.event), expected[i]!.event);
+        for (const event of events) lost.set(eventKey(event), event);
       }),
     );
     const lostEvents = [...lost.values()];
