@@ -26,12 +26,12 @@ const GROUPED_CHANNEL = 'webhook';
 
 /**
  * Routing's part: each due webhook delivery (pending, not scheduled) of a pass gets a group, a
- * new one per priority every DELIVERY_GROUP_MAX rows; every other row keeps none.
+ * new one per priority every DELIVERY_GROUP_MAX rows; every other row is left as it is, in none.
  */
-export function withDeliveryGroups<R extends { channel: string; state: string; priority: string }>(rows: R[]): (R & { job_group: string | null })[] {
+export function withDeliveryGroups<R extends { channel: string; state: string; priority: string; job_group: string | null }>(rows: R[]): R[] {
   const open = new Map<string, { id: string; size: number }>();
   return rows.map((row) => {
-    if (row.channel !== GROUPED_CHANNEL || row.state !== 'pending') return { ...row, job_group: null };
+    if (row.channel !== GROUPED_CHANNEL || row.state !== 'pending') return row;
     let group = open.get(row.priority);
     if (!group || group.size === DELIVERY_GROUP_MAX) {
       group = { id: randomUUID(), size: 0 };

@@ -243,7 +243,8 @@ async function recordPlans(
         last_error: reason,
         not_before: d.notBefore?.toISOString() ?? null,
         fallback_unless: d.fallbackUnless ?? null,
-      };
+        job_group: null,
+      } satisfies DeliveryInsert;
     }),
     // A skip is about a person, not a channel; it sits on the in-app line of the timeline, where the recipient would have been.
     ...plan.skipped.map((s) => ({
@@ -259,6 +260,7 @@ async function recordPlans(
       last_error: s.reason,
       not_before: null,
       fallback_unless: null,
+      job_group: null,
     })),
   ]));
   const tenantIds = routed.map((r) => r.event.tenantId);
