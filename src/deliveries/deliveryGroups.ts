@@ -42,8 +42,24 @@ export function withDeliveryGroups<R extends { channel: string; state: string; p
   });
 }
 
+/**
+ * The members a group's job sends: the rows still pending under it, oldest first, as the queue
+ * would have taken jobs of their own (ids are UUIDv7, time first). `pending` is written out, not
+ * a parameter: the workers plan each statement once, for any parameters, and only a literal
+ * state lets that plan use the partial index of pending members (test/deliveries/deliveryGroups.test.ts).
+ */
+export function groupMembersQuery(db: Db) {
+  return db
+    .select({ id: deliveries.id, eventId: deliveries.eventId, priority: deliveries.priority })
+    .from(deliveries)
+    .where(and(eq(deliveries.jobGroup, sql.placeholder('group')), sql`${deliveries.state} = 'pending'`))
+    .orderBy(deliveries.id);
+}
+
 export type DeliveryGroupDeps = {
   db: Db;
+  /** groupMembersQuery, prepared once per process. */
+  members: { execute(params: { group: string }): Promise<Member[]> };
   /** One send of one delivery, with its bookkeeping (the channel's `deliver`). */
   send: (job: QueueJob<DeliveryQueue>) => Promise<unknown>;
   /** Sends at once in this process, across its groups. */
@@ -64,13 +80,7 @@ type Member = { id: string; eventId: string; priority: Priority };
  * could not be made; members sent meanwhile are not pending any more, so a re-run skips them.
  */
 export async function sendDeliveryGroup(job: QueueJob<'webhookGroup'>, deps: DeliveryGroupDeps): Promise<{ members: number; handedOff: number }> {
-  const { group } = job.payload;
-  const members = await deps.db
-    .select({ id: deliveries.id, eventId: deliveries.eventId, priority: deliveries.priority })
-    .from(deliveries)
-    .where(and(eq(deliveries.jobGroup, group), eq(deliveries.state, 'pending')))
-    // Oldest first, as the queue would have taken their own jobs (ids are UUIDv7, time first).
-    .orderBy(deliveries.id);
+  const members = await deps.members.execute({ group: job.payload.group });
   const outcomes = await Promise.allSettled(members.map((member) => deps.sends.execute(() => sendMember(job, member, deps))));
   const unhanded = outcomes.find((outcome) => outcome.status === 'rejected');
   if (unhanded) throw unhanded.reason;
@@ -133,7 +143,7 @@ export async function markGroupFailed(db: Db, group: string, error: Error): Prom
   const failed = await db
     .update(deliveries)
     .set({ state: 'failed', failedAt: sql`now()`, updatedAt: sql`now()`, lastError: sql`coalesce(${deliveries.lastError}, ${rootCauseMessage(error).slice(0, 1_000)})` })
-    .where(and(eq(deliveries.jobGroup, group), eq(deliveries.state, 'pending')))
+    .where(and(eq(deliveries.jobGroup, group), sql`${deliveries.state} = 'pending'`))
     .returning({ channel: deliveries.channel });
   for (const row of failed) observeDelivery(row.channel, 'failed');
 }

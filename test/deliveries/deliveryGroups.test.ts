@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markGroupFailed } from '../../src/deliveries/deliveryGroups.ts';
+import { groupMembersQuery, markGroupFailed } from '../../src/deliveries/deliveryGroups.ts';
 import { createOutboxSweeper } from '../../src/intake/outboxSweeper.ts';
 import { closeQueues, createQueues, deliveryGroupJobId, deliveryJobId, type Queues } from '../../src/queues/catalog.ts';
 import { createRedis } from '../../src/redis.ts';
@@ -12,6 +12,7 @@ import { startWebhook } from '../../workers/roles/webhook.ts';
 import type { Role } from '../../workers/roles/role.ts';
 import { capturingLogger, startScriptedReceiver, type ScriptedReceiver } from '../channels/receivers.ts';
 import { apiClient, eventually, seedDirectory, type ApiClient } from '../helpers/api.ts';
+import { accessPaths, executedGenericPlan, rowsRead } from '../helpers/queryPlan.ts';
 import { createTestEnv, type TestEnv } from '../helpers/testEnv.ts';
 
 // A webhook's due deliveries of one routing pass are sent by one group job
@@ -208,5 +209,22 @@ describe('webhook delivery groups', () => {
     ]);
     const [{ last_error: lastError }] = (await env.db.$client<{ last_error: string }[]>`select last_error from deliveries where id = ${rows[1]!.id}`) as unknown as [{ last_error: string }];
     expect(lastError).toBe('database unavailable');
+  });
+
+  it('reads a group’s members alone, by their partial index, on the plan the workers make once', async () => {
+    // Other groups' rows, pending and sent, around a group of three.
+    await env.db.$client`
+      insert into deliveries (event_id, tenant_id, channel, destination, state, job_group)
+      select 'grp_plan', 'acme', 'webhook', 'backlog_' || n, (array['pending', 'delivered'])[1 + n % 2], gen_random_uuid()::text
+      from generate_series(1, 2000) as n`;
+    const group = crypto.randomUUID();
+    await env.db.$client`
+      insert into deliveries (event_id, tenant_id, channel, destination, state, job_group)
+      select 'grp_plan', 'acme', 'webhook', 'member_' || n, (array['pending', 'pending', 'delivered'])[n], ${group}
+      from generate_series(1, 3) as n`;
+    await env.db.$client`analyze deliveries`;
+    const plan = await executedGenericPlan(env.db, groupMembersQuery(env.db).getSQL(), { placeholders: { group } });
+    expect(accessPaths(plan, 'deliveries')).toEqual(['Index Scan using deliveries_job_group_idx']);
+    expect(rowsRead(plan, 'deliveries')).toBe(2);
   });
 });

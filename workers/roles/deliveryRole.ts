@@ -2,7 +2,7 @@ import { bulkhead } from 'cockatiel';
 import type { Config } from '../../src/config.ts';
 import { closeDb, GENERIC_PLAN_SETTINGS, openDb, type Db } from '../../src/db/client.ts';
 import { markDeliveryFailed, type DeliveryStore } from '../../src/deliveries/deliveryLifecycle.ts';
-import { markGroupFailed, sendDeliveryGroup, type DeliveryGroupDeps } from '../../src/deliveries/deliveryGroups.ts';
+import { groupMembersQuery, markGroupFailed, sendDeliveryGroup, type DeliveryGroupDeps } from '../../src/deliveries/deliveryGroups.ts';
 import { createDeliveryStore } from '../../src/deliveries/deliveryStore.ts';
 import type { Logger } from '../../src/logger.ts';
 import { createBreakerRegistry, type BreakerRegistry } from '../../src/outbound/breakers.ts';
@@ -89,6 +89,7 @@ function runGroupWorker<K extends DeliveryQueue, D>(
   const queues = createQueues(producer, slotPrefix(config), config.RETRY_BACKOFF_MS);
   const groupDeps: DeliveryGroupDeps = {
     db: shared.db,
+    members: groupMembersQuery(shared.db).prepare('delivery_group_members'),
     // Every delivery queue's jobs carry the same payload, so a member's job is the channel's.
     send: (job) => channel.deliver(job as QueueJob<K>, deps),
     sends: bulkhead(queueCatalog[channel.queue].concurrency, Infinity),
