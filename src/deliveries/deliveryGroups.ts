@@ -6,7 +6,7 @@ import type { Db } from '../db/client.ts';
 import { deliveries } from '../db/schema.ts';
 import { DeliveryDeferredError, PermanentDeliveryError, RetryLaterError, rootCauseMessage } from '../errors.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
-import { DELIVERY_GROUP_MAX, deliveryJobId, firstRetryDelayMs, jobPriority, queueCatalog, type DeliveryQueue, type PayloadOf } from '../queues/catalog.ts';
+import { DELIVERY_GROUP_MAX, deliveryGroupJobId, deliveryJobId, firstRetryDelayMs, jobPriority, queueCatalog, type DeliveryQueue, type PayloadOf } from '../queues/catalog.ts';
 import { startDeadline } from '../queues/jobDeadline.ts';
 import type { QueueJob } from '../queues/queueJob.ts';
 import type { Priority } from '../routing/priority.ts';
@@ -40,6 +40,11 @@ export function withDeliveryGroups<R extends { channel: string; state: string; p
     group.size++;
     return { ...row, job_group: group.id };
   });
+}
+
+/** A group's job, as routing enqueues it: it carries only the group, whose rows are its members. */
+export function deliveryGroupJob(group: string, priority: Priority): { name: string; data: PayloadOf<'webhookGroup'>; opts: { jobId: string; priority?: number } } {
+  return { name: queueCatalog.webhookGroup.name, data: { group }, opts: { jobId: deliveryGroupJobId(group), ...jobPriority(priority) } };
 }
 
 /**

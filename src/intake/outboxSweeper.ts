@@ -118,17 +118,19 @@ export function createOutboxSweeper(options: OutboxSweeperOptions) {
     }
     // Every job the other rows should have — a group member's is its group's, one job for all of
     // them —, looked up at once (one pipelined burst, not a round trip each).
-    const expected = new Map<string, { queue: Queue; group: boolean; events: EventRef[] }>();
+    const expected = new Map<string, { jobId: string; queue: Queue; group: boolean; events: EventRef[] }>();
     for (const row of [...pending, ...overdue]) {
       if (row.channel === 'inapp') continue;
-      const group = row.job_group !== null;
-      const jobId = row.job_group !== null ? deliveryGroupJobId(row.job_group) : deliveryJobId(row.id);
-      const entry = expected.get(jobId) ?? { queue: (group ? queues.webhookGroup : queues[queueForChannel(row.channel)]) as Queue, group, events: [] };
-      entry.events.push({ tenantId: row.tenant_id, id: row.event_id });
-      expected.set(jobId, entry);
+      const entry =
+        row.job_group === null
+          ? { jobId: deliveryJobId(row.id), queue: queues[queueForChannel(row.channel)] as Queue, group: false }
+          : { jobId: deliveryGroupJobId(row.job_group), queue: queues.webhookGroup as Queue, group: true };
+      const events = expected.get(entry.jobId)?.events ?? [];
+      events.push({ tenantId: row.tenant_id, id: row.event_id });
+      expected.set(entry.jobId, { ...entry, events });
     }
     const entries = [...expected.values()];
-    const jobs = await Promise.all([...expected].map(([jobId, { queue }]) => queue.getJob(jobId)));
+    const jobs = await Promise.all(entries.map(({ queue, jobId }) => queue.getJob(jobId)));
     // A group's job that finished while a member is still its group's (a member whose send ended
     // neither sent nor handed off, or a group that gave up before marking its members failed) is
     // removed, so that routing again can add it anew.

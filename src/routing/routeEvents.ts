@@ -17,9 +17,8 @@ import { prepareInboxRows, type InboxContent, type RefusedRow } from '../inbox/i
 import type { NotificationRow } from '../inbox/notificationView.ts';
 import { observeDelivery } from '../metrics/processMetrics.ts';
 import { inappBatchesOf, inappBatchJob, recordBatchesStatement, type InappBatch } from '../inbox/inappBatches.ts';
-import { withDeliveryGroups } from '../deliveries/deliveryGroups.ts';
+import { deliveryGroupJob, withDeliveryGroups } from '../deliveries/deliveryGroups.ts';
 import {
-  deliveryGroupJobId,
   deliveryJobId,
   INLINE_INAPP_MAX,
   jobPriority,
@@ -352,16 +351,12 @@ export function earlierPendingDeliveries(tenantIds: string[], eventIds: string[]
 async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[], digestWakes: DigestWake[]): Promise<void> {
   type Job = { name: string; data: { deliveryId: string; eventId: string }; opts: { jobId: string; priority?: number; delay?: number } };
   const byQueue = new Map<DeliveryQueue, Job[]>();
-  // A group's members share its priority.
-  const groups = new Map<string, Priority>();
+  // One job for each group, whose members share its priority.
+  const groups = new Map(pending.flatMap((p) => (p.job_group === null ? [] : [[p.job_group, p.priority] as const])));
   const wakes = [
-    ...pending.flatMap((p) => {
-      if (p.job_group !== null) {
-        groups.set(p.job_group, p.priority);
-        return [];
-      }
-      return [{ id: p.id, eventId: p.event_id, channel: p.channel, priority: p.priority, notBefore: p.not_before === null ? null : new Date(p.not_before) }];
-    }),
+    ...pending
+      .filter((p) => p.job_group === null)
+      .map((p) => ({ id: p.id, eventId: p.event_id, channel: p.channel, priority: p.priority, notBefore: p.not_before === null ? null : new Date(p.not_before) })),
     ...digestWakes,
   ];
   const now = Date.now();
@@ -374,9 +369,7 @@ async function enqueueDeliveries(queues: Queues, pending: PendingDelivery[], dig
   }
   await Promise.all([
     ...[...byQueue].map(([queue, jobs]) => queues[queue].addBulk(jobs)),
-    groups.size > 0
-      ? queues.webhookGroup.addBulk([...groups].map(([group, priority]) => ({ name: 'webhook-group', data: { group }, opts: { jobId: deliveryGroupJobId(group), ...jobPriority(priority) } })))
-      : undefined,
+    groups.size > 0 ? queues.webhookGroup.addBulk([...groups].map(([group, priority]) => deliveryGroupJob(group, priority))) : undefined,
   ]);
   const due = digestWakes.filter((wake) => wake.notBefore.getTime() <= now);
   await Promise.all(

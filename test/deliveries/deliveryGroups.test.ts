@@ -71,6 +71,14 @@ async function webhookRows(ids: string[]): Promise<Row[]> {
   return [...rows];
 }
 
+/** The events' webhook deliveries, once `done` accepts them. */
+async function webhookRowsWhen(ids: string[], done: (rows: Row[]) => boolean | Promise<boolean>, timeoutMs?: number): Promise<Row[]> {
+  return eventually(async () => {
+    const rows = await webhookRows(ids);
+    return (await done(rows)) ? rows : null;
+  }, timeoutMs);
+}
+
 const sentTo = (path: string, ids: string[]) => receiver.arrivals(path).filter((a) => ids.some((id) => a.body.includes(`"version":"${id}"`))).length;
 
 async function groupJobState(group: string): Promise<string> {
@@ -85,10 +93,7 @@ describe('webhook delivery groups', () => {
     await startWorker();
     receiver.script('/b', { status: 500 }, { status: 500 });
     await publishTogether(ids);
-    const rows = await eventually(async () => {
-      const found = await webhookRows(ids);
-      return found.length === 6 && found.every((r) => r.state === 'delivered') ? found : null;
-    }, 15_000);
+    const rows = await webhookRowsWhen(ids, (found) => found.length === 6 && found.every((r) => r.state === 'delivered'), 15_000);
 
     // The a and c rows were sent by the group; each b row failed once and was handed to a job of its own.
     const group = rows.find((r) => r.path === '/a')!.job_group!;
@@ -129,10 +134,7 @@ describe('webhook delivery groups', () => {
     await stopWorker();
     const partial = ['grp_partial'];
     await publishTogether(partial);
-    const rows = await eventually(async () => {
-      const found = await webhookRows(partial);
-      return found.length === 3 && (await groupJobState(found[0]!.job_group!)) !== 'missing' ? found : null;
-    });
+    const rows = await webhookRowsWhen(partial, async (found) => found.length === 3 && (await groupJobState(found[0]!.job_group!)) !== 'missing');
     // What a worker killed mid-group leaves: one member's send recorded, the others not.
     await env.db.$client`update deliveries set state = 'delivered', attempts = 1 where id = ${rows[0]!.id}`;
     await startWorker();
@@ -176,10 +178,7 @@ describe('webhook delivery groups', () => {
     const gone = ['grp_gone'];
     receiver.script('/c', { status: 404 });
     await publishTogether(gone);
-    const failed = await eventually(async () => {
-      const rows = await webhookRows(gone);
-      return rows.length === 3 && rows.every((r) => r.state !== 'pending') ? rows : null;
-    });
+    const failed = await webhookRowsWhen(gone, (rows) => rows.length === 3 && rows.every((r) => r.state !== 'pending'));
     const member = failed.find((r) => r.path === '/c')!;
     expect(member).toMatchObject({ state: 'failed', attempts: 1 });
 
@@ -195,10 +194,7 @@ describe('webhook delivery groups', () => {
     await stopWorker();
     const stuck = ['grp_stuck'];
     await publishTogether(stuck);
-    const rows = await eventually(async () => {
-      const found = await webhookRows(stuck);
-      return found.length === 3 ? found : null;
-    });
+    const rows = await webhookRowsWhen(stuck, (found) => found.length === 3);
     await env.db.$client`update deliveries set state = 'delivered' where id = ${rows[0]!.id}`;
     await markGroupFailed(env.db, rows[0]!.job_group!, new Error('database unavailable'));
     const after = await webhookRows(stuck);
